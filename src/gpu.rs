@@ -1,0 +1,582 @@
+//! The GPU runtime: adapter choice, device with the adapter's real limits, every compute pipeline compiled once at
+//! start-up, a buffer pool, and batched dispatch.
+//!
+//! How a kernel runs, end to end:
+//! 1. At start-up `Gpu::new` parses every `shaders/<op>.wgsl` with naga (a parse error names the file), reflects each
+//!    entry point (workgroup size, which `@binding`s it uses) and compiles one pipeline per entry point.
+//! 2. A launcher in `src/ops/<op>.rs` calls `gpu.dispatch(entry, &params, &[buffers...], groups)`. The `Params`
+//!    struct is copied into a slot of a uniform ring (binding 0); storage buffers are bindings 1.. in order.
+//! 3. Dispatches accumulate in one command encoder; `flush()` submits them. Nothing waits on the GPU until a value
+//!    is read back (`read_f32`), so a whole training step is recorded without a CPU-GPU round trip.
+//!
+//! Dispatch grids: WebGPU caps each grid dimension at 65,535 workgroups, so `groups_1d` folds a long 1-D grid into
+//! (x, y) and every shader rebuilds its linear index as `(wid.y * nwg.x + wid.x) * WG + lid.x`.
+//!
+//! Buffers: `alloc` hands out storage buffers from a pool keyed by byte size; a `GpuBuf` returns its buffer to the
+//! pool when dropped. Reuse in program order is safe: the queue runs dispatches in order and wgpu inserts the
+//! barriers. `buffers_created()` counts real allocations so a test can prove a steady-state step allocates nothing.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// How to pick an adapter.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Substring of the adapter name (case-insensitive). Falls back to `FLUKE_ADAPTER`.
+    pub adapter: Option<String>,
+    /// "vulkan" | "metal" | "dx12" | "gl"; None = all.
+    pub backend: Option<String>,
+}
+
+/// Reflection of one entry point, read by naga at start-up.
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    /// Storage bindings (>= 1) this entry point uses, ascending. Binding 0 is always the uniform `Params`.
+    bindings: Vec<u32>,
+    /// Whether the entry point reads binding 0 (`Params`).
+    uses_params: bool,
+    workgroup_size: [u32; 3],
+    file: &'static str,
+}
+
+/// Size of one uniform slot: every `Params` struct must fit (asserted) and slots honour the 256-byte offset alignment.
+const PARAM_SLOT: u64 = 256;
+/// Slots per submission; the ring flushes itself when full.
+const PARAM_SLOTS: u64 = 4096;
+
+struct State {
+    encoder: Option<wgpu::CommandEncoder>,
+    /// CPU image of the uniform ring for the pending submission.
+    params: Vec<u8>,
+    pending_dispatches: u32,
+    /// Free storage buffers, by byte size.
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    /// Free staging (MAP_READ) buffers, by byte size.
+    free_staging: HashMap<u64, Vec<wgpu::Buffer>>,
+    buffers_created: u64,
+    live_bytes: u64,
+    peak_live_bytes: u64,
+    dispatches_total: u64,
+    submits_total: u64,
+}
+
+/// The device, its pipelines and the pool. Shared as `Rc<Gpu>` (single-threaded: CPU worker threads never touch it).
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pub timestamp_period: f32,
+    kernels: HashMap<&'static str, Kernel>,
+    param_ring: wgpu::Buffer,
+    state: RefCell<State>,
+    /// Seconds spent compiling pipelines in `new`.
+    pub compile_seconds: f64,
+}
+
+/// A pooled storage buffer. Dropping it returns the buffer to the pool.
+pub struct GpuBuf {
+    pub buffer: wgpu::Buffer,
+    pub bytes: u64,
+    gpu: Rc<Gpu>,
+}
+
+impl GpuBuf {
+    pub fn gpu(&self) -> &Rc<Gpu> {
+        &self.gpu
+    }
+}
+
+impl Drop for GpuBuf {
+    fn drop(&mut self) {
+        let mut st = self.gpu.state.borrow_mut();
+        st.live_bytes -= self.bytes;
+        st.free.entry(self.bytes).or_default().push(self.buffer.clone());
+    }
+}
+
+/// One storage binding: a whole buffer or a byte range of it (to bind a batch slice of a large tensor).
+#[derive(Clone, Copy)]
+pub struct Bind<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl<'a> From<&'a GpuBuf> for Bind<'a> {
+    fn from(b: &'a GpuBuf) -> Self {
+        Bind { buffer: &b.buffer, offset: 0, size: b.bytes }
+    }
+}
+
+fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" | "d3d12" => wgpu::Backends::DX12,
+        "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+        other => bail!("unknown --backend '{other}': use one of vulkan, metal, dx12, gl"),
+    })
+}
+
+/// The fix to print when no adapter is found.
+pub const NO_ADAPTER_FIX: &str = "no GPU adapter found: install a Vulkan, Metal or DX12 driver; on Linux without a GPU \
+install Mesa's software driver with `apt-get install mesa-vulkan-drivers` (lavapipe)";
+
+/// List the adapters wgpu can see (for `fluke info` and error messages).
+pub fn enumerate_adapters(backend: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    if let Some(b) = backend {
+        desc.backends = parse_backend(b)?;
+    }
+    let instance = wgpu::Instance::new(desc);
+    Ok(pollster::block_on(instance.enumerate_adapters(desc_backends(backend)?)))
+}
+
+fn desc_backends(backend: Option<&str>) -> Result<wgpu::Backends> {
+    match backend {
+        Some(b) => parse_backend(b),
+        None => Ok(wgpu::Backends::all()),
+    }
+}
+
+/// Rank adapters: discrete > integrated > virtual > CPU (software), then by backend preference.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
+    let t = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let b = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    t * 2 + b
+}
+
+impl Gpu {
+    /// Pick an adapter, open a device with its real limits and compile every pipeline.
+    pub fn new(opts: &GpuOptions) -> Result<Rc<Gpu>> {
+        let wanted = opts.adapter.clone().or_else(|| std::env::var("FLUKE_ADAPTER").ok()).filter(|s| !s.is_empty());
+        let adapters = enumerate_adapters(opts.backend.as_deref())?;
+        if adapters.is_empty() {
+            bail!("{NO_ADAPTER_FIX}");
+        }
+        let adapter = match &wanted {
+            Some(w) => {
+                let wl = w.to_lowercase();
+                let found = adapters.iter().find(|a| a.get_info().name.to_lowercase().contains(&wl));
+                match found {
+                    Some(a) => a.clone(),
+                    None => {
+                        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                        bail!("no adapter matches --adapter/FLUKE_ADAPTER '{w}': available adapters are {names:?}; pass a substring of one of them")
+                    }
+                }
+            }
+            None => adapters.iter().min_by_key(|a| adapter_rank(&a.get_info())).unwrap().clone(),
+        };
+        Self::with_adapter(adapter)
+    }
+
+    fn with_adapter(adapter: wgpu::Adapter) -> Result<Rc<Gpu>> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        // Ask for timestamp queries when present (kernel timings in `fluke bench`), nothing else optional.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("fluke"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .with_context(|| format!("could not open device on adapter '{}'", info.name))?;
+        let timestamp_period = queue.get_timestamp_period();
+        device.on_uncaptured_error(std::sync::Arc::new(|e| {
+            eprintln!("fluke: GPU error: {e}");
+        }));
+
+        let t0 = std::time::Instant::now();
+        let kernels = compile_all(&device)?;
+        let compile_seconds = t0.elapsed().as_secs_f64();
+
+        let param_ring = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params-ring"),
+            size: PARAM_SLOT * PARAM_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Rc::new(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            timestamp_period,
+            kernels,
+            param_ring,
+            state: RefCell::new(State {
+                encoder: None,
+                params: Vec::with_capacity((PARAM_SLOT * PARAM_SLOTS) as usize),
+                pending_dispatches: 0,
+                free: HashMap::new(),
+                free_staging: HashMap::new(),
+                buffers_created: 0,
+                live_bytes: 0,
+                peak_live_bytes: 0,
+                dispatches_total: 0,
+                submits_total: 0,
+            }),
+            compile_seconds,
+        }))
+    }
+
+    /// Largest storage binding in bytes (lavapipe: 128 MiB).
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size as u64
+    }
+
+    /// Whether the adapter is a CPU (software rasteriser such as lavapipe): kernels with CPU-friendly shapes are used.
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Names of all compiled entry points, sorted.
+    pub fn entry_points(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.kernels.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Workgroup size of an entry point (from the shader).
+    pub fn workgroup_size(&self, entry: &str) -> [u32; 3] {
+        self.kernel(entry).workgroup_size
+    }
+
+    fn kernel(&self, entry: &str) -> &Kernel {
+        self.kernels.get(entry).unwrap_or_else(|| panic!("dispatch: no entry point named '{entry}' in shaders/"))
+    }
+
+    // ---------------------------------------------------------------------------------------------- buffers
+
+    /// A storage buffer of `bytes` from the pool (contents undefined). Errors name the limit when too large.
+    pub fn alloc(self: &Rc<Self>, bytes: u64) -> GpuBuf {
+        let bytes = bytes.max(4);
+        let mut st = self.state.borrow_mut();
+        let buffer = match st.free.get_mut(&bytes).and_then(|v| v.pop()) {
+            Some(b) => b,
+            None => {
+                assert!(
+                    bytes <= self.limits.max_buffer_size,
+                    "alloc: buffer of {bytes} bytes exceeds the adapter's max_buffer_size {}",
+                    self.limits.max_buffer_size
+                );
+                st.buffers_created += 1;
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
+        };
+        st.live_bytes += bytes;
+        st.peak_live_bytes = st.peak_live_bytes.max(st.live_bytes);
+        GpuBuf { buffer, bytes, gpu: self.clone() }
+    }
+
+    /// Upload f32 data into a new pooled buffer.
+    pub fn upload(self: &Rc<Self>, data: &[f32]) -> GpuBuf {
+        let buf = self.alloc((data.len() * 4) as u64);
+        self.write(&buf, data);
+        buf
+    }
+
+    /// Overwrite a buffer with f32 data. Pending dispatches are submitted first so the write lands after them
+    /// (queue writes execute before the next submission's commands).
+    pub fn write(&self, buf: &GpuBuf, data: &[f32]) {
+        assert!((data.len() * 4) as u64 <= buf.bytes, "write: {} floats do not fit a buffer of {} bytes", data.len(), buf.bytes);
+        if self.state.borrow().pending_dispatches > 0 {
+            self.flush();
+        }
+        if !data.is_empty() {
+            self.queue.write_buffer(&buf.buffer, 0, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Read a buffer back to the CPU (submits pending work and waits).
+    pub fn read_f32(&self, buf: &GpuBuf, len: usize) -> Vec<f32> {
+        let bytes = (len * 4) as u64;
+        if bytes == 0 {
+            return Vec::new();
+        }
+        let staging = {
+            let mut st = self.state.borrow_mut();
+            match st.free_staging.get_mut(&bytes).and_then(|v| v.pop()) {
+                Some(b) => b,
+                None => {
+                    st.buffers_created += 1;
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("staging"),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                }
+            }
+        };
+        self.with_encoder(|enc| enc.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, bytes));
+        self.flush();
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("read_f32: device lost while waiting");
+        rx.recv().expect("read_f32: map callback dropped").expect("read_f32: buffer map failed");
+        let out = {
+            let view = slice.get_mapped_range().expect("read_f32: mapped range");
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        self.state.borrow_mut().free_staging.entry(bytes).or_default().push(staging);
+        out
+    }
+
+    /// Copy `bytes` from one buffer to another (recorded, not executed yet).
+    pub fn copy(&self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, bytes: u64) {
+        if bytes > 0 {
+            self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes));
+        }
+    }
+
+    /// Number of GPU buffers ever created (storage + staging). Constant across steady-state training steps.
+    pub fn buffers_created(&self) -> u64 {
+        self.state.borrow().buffers_created
+    }
+    /// Bytes of storage buffers currently handed out.
+    pub fn live_bytes(&self) -> u64 {
+        self.state.borrow().live_bytes
+    }
+    /// Largest `live_bytes` seen since the last `reset_peak`.
+    pub fn peak_live_bytes(&self) -> u64 {
+        self.state.borrow().peak_live_bytes
+    }
+    pub fn reset_peak(&self) {
+        let mut st = self.state.borrow_mut();
+        st.peak_live_bytes = st.live_bytes;
+    }
+    /// Bytes held in the pool (live + free).
+    pub fn pooled_bytes(&self) -> u64 {
+        let st = self.state.borrow();
+        st.live_bytes + st.free.iter().map(|(k, v)| k * v.len() as u64).sum::<u64>()
+    }
+    pub fn dispatches_total(&self) -> u64 {
+        self.state.borrow().dispatches_total
+    }
+    pub fn submits_total(&self) -> u64 {
+        self.state.borrow().submits_total
+    }
+    /// Drop every free pooled buffer (e.g. between phases with different shapes).
+    pub fn trim_pool(&self) {
+        let mut st = self.state.borrow_mut();
+        st.free.clear();
+        st.free_staging.clear();
+    }
+
+    // ---------------------------------------------------------------------------------------------- dispatch
+
+    fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
+        let mut st = self.state.borrow_mut();
+        if st.encoder.is_none() {
+            st.encoder = Some(self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        }
+        f(st.encoder.as_mut().unwrap())
+    }
+
+    /// Workgroup grid for `n` invocations of a 1-D kernel with `wg` lanes per group, folded into (x, y) when more
+    /// than 65,535 groups are needed.
+    pub fn groups_1d(&self, n: u64, wg: u32) -> [u32; 3] {
+        let groups = n.div_ceil(wg as u64).max(1);
+        let maxd = self.limits.max_compute_workgroups_per_dimension as u64;
+        if groups <= maxd {
+            [groups as u32, 1, 1]
+        } else {
+            let y = groups.div_ceil(maxd);
+            let x = groups.div_ceil(y);
+            assert!(y <= maxd, "groups_1d: {n} invocations exceed the 2-D dispatch range");
+            [x as u32, y as u32, 1]
+        }
+    }
+
+    /// Record one dispatch of `entry` with `params` (binding 0) and storage buffers `bufs` (bindings 1, 2, ... in the
+    /// order the shader file declares them; bindings this entry point does not use are skipped).
+    pub fn dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
+        let k = self.kernel(entry);
+        let pbytes = bytemuck::bytes_of(params);
+        assert!(pbytes.len() as u64 <= PARAM_SLOT, "{entry}: Params larger than {PARAM_SLOT} bytes");
+        if groups.iter().any(|&g| g == 0) {
+            return;
+        }
+        if self.state.borrow().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS {
+            self.flush();
+        }
+        let layout = k.pipeline.get_bind_group_layout(0);
+        let mut st = self.state.borrow_mut();
+        let offset = st.params.len() as u64;
+        st.params.extend_from_slice(pbytes);
+        st.params.resize((offset + PARAM_SLOT) as usize, 0);
+        let mut entries = Vec::with_capacity(k.bindings.len() + 1);
+        if k.uses_params {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &self.param_ring,
+                    offset,
+                    size: Some(std::num::NonZeroU64::new(pbytes.len().max(16).next_multiple_of(16) as u64).unwrap()),
+                }),
+            });
+        }
+        for &b in &k.bindings {
+            let bind = bufs.get(b as usize - 1).unwrap_or_else(|| {
+                panic!("{entry}: shader uses @binding({b}) but the launcher passed {} buffers", bufs.len())
+            });
+            assert!(
+                bind.size <= self.max_binding(),
+                "{entry}: binding {b} is {} bytes, over the adapter's storage binding limit of {} bytes; use a smaller batch or size",
+                bind.size,
+                self.max_binding()
+            );
+            entries.push(wgpu::BindGroupEntry {
+                binding: b,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: bind.buffer,
+                    offset: bind.offset,
+                    size: Some(std::num::NonZeroU64::new(bind.size.max(4)).unwrap()),
+                }),
+            });
+        }
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
+        if st.encoder.is_none() {
+            st.encoder = Some(self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        }
+        {
+            let enc = st.encoder.as_mut().unwrap();
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+            pass.set_pipeline(&k.pipeline);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        st.pending_dispatches += 1;
+        st.dispatches_total += 1;
+    }
+
+    /// Dispatch a 1-D kernel over `n` invocations (grid folded past 65,535 groups).
+    pub fn dispatch_1d<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], n: u64) {
+        let wg = self.kernel(entry).workgroup_size;
+        let groups = self.groups_1d(n, wg[0] * wg[1] * wg[2]);
+        self.dispatch(entry, params, bufs, groups);
+    }
+
+    /// Submit everything recorded so far.
+    pub fn flush(&self) {
+        let mut st = self.state.borrow_mut();
+        let enc = st.encoder.take();
+        if !st.params.is_empty() {
+            self.queue.write_buffer(&self.param_ring, 0, &st.params);
+            st.params.clear();
+        }
+        if let Some(enc) = enc {
+            self.queue.submit([enc.finish()]);
+            st.submits_total += 1;
+        }
+        st.pending_dispatches = 0;
+    }
+
+    /// Submit and wait until the GPU is idle.
+    pub fn sync(&self) {
+        self.flush();
+        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("sync: device lost");
+    }
+}
+
+/// Parse one WGSL file with naga and return the module and its validation info; errors name the file.
+pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| anyhow!("shaders/{file}: {}", e.emit_to_string(src)))?;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .map_err(|e| anyhow!("shaders/{file}: validation failed: {}", e.emit_to_string(src)))?;
+    Ok((module, info))
+}
+
+fn compile_all(device: &wgpu::Device) -> Result<HashMap<&'static str, Kernel>> {
+    let mut kernels = HashMap::new();
+    for &(file, src) in crate::ops::SHADERS {
+        let (module, info) = parse_shader(file, src)?;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let sm = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(file),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            bail!("shaders/{file}: shader module rejected by the device: {e}");
+        }
+        for (i, ep) in module.entry_points.iter().enumerate() {
+            if ep.stage != naga::ShaderStage::Compute {
+                continue;
+            }
+            let fi = info.get_entry_point(i);
+            let mut bindings = Vec::new();
+            let mut uses_params = false;
+            for (h, gv) in module.global_variables.iter() {
+                if fi[h].is_empty() {
+                    continue;
+                }
+                if let Some(rb) = &gv.binding {
+                    if rb.group != 0 {
+                        bail!("shaders/{file}: {}: only @group(0) is supported", ep.name);
+                    }
+                    if rb.binding == 0 {
+                        uses_params = true;
+                    } else {
+                        bindings.push(rb.binding);
+                    }
+                }
+            }
+            bindings.sort();
+            let name: &'static str = Box::leak(ep.name.clone().into_boxed_str());
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &sm,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                bail!("shaders/{file}: entry point {name}: pipeline creation failed: {e}");
+            }
+            if kernels.contains_key(name) {
+                bail!("shaders/{file}: entry point {name} is defined twice across shaders/");
+            }
+            kernels.insert(name, Kernel { pipeline, bindings, uses_params, workgroup_size: ep.workgroup_size, file });
+        }
+    }
+    Ok(kernels)
+}
+
+impl Gpu {
+    /// The shader file an entry point comes from.
+    pub fn file_of(&self, entry: &str) -> &'static str {
+        self.kernel(entry).file
+    }
+}

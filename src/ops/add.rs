@@ -1,0 +1,58 @@
+//! add: `y = a + b`, elementwise, same shape. Backward is the identity on both inputs (no kernel).
+//! Also used by the tape to sum gradient contributions.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::graph::{Tape, Var};
+use crate::tensor::Tensor;
+
+pub const SHADER: (&str, &str) = ("add.wgsl", include_str!("../../shaders/add.wgsl"));
+
+/// Mirror of WGSL `Params` in shaders/add.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Params {
+    pub n: u32,
+    pub _pad: [u32; 3],
+}
+
+/// y = a + b  // a, b, y: same shape
+pub fn add_forward(a: &Tensor, b: &Tensor) -> Tensor {
+    assert_eq!(a.shape, b.shape, "add_forward: shapes differ");
+    let y = Tensor::empty(a.gpu(), &a.shape);
+    let n = a.numel() as u32;
+    a.gpu().dispatch_1d("add_forward", &Params { n, _pad: [0; 3] }, &[a.bind(), b.bind(), y.bind()], n as u64);
+    y
+}
+
+/// Autograd: saves nothing; dL/da = dL/db = dL/dy.
+pub fn add(tape: &Tape, a: &Var, b: &Var) -> Var {
+    let y = add_forward(&a.t, &b.t);
+    tape.record("add", &[a, b], y, |gy| vec![Some(gy.clone()), Some(gy.clone())])
+}
+
+pub mod cpu {
+    /// y = a + b in f64.
+    pub fn add_forward(a: &[f64], b: &[f64]) -> Vec<f64> {
+        a.iter().zip(b).map(|(x, y)| x + y).collect()
+    }
+}
+
+/// GPU vs CPU on odd sizes (1, a prime, one past 65,535 workgroups).
+pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<crate::check::CheckResult> {
+    let mut out = Vec::new();
+    let mut sizes = vec![1usize, 257, 1031];
+    if full {
+        sizes.push(65_536 * 256 + 3); // more than 65,535 workgroups: exercises the folded grid
+    }
+    for n in sizes {
+        let a = crate::check::rand_vec(n, 1);
+        let b = crate::check::rand_vec(n, 2);
+        let ga = Tensor::from_slice(gpu, &[n], &a);
+        let gb = Tensor::from_slice(gpu, &[n], &b);
+        let y = add_forward(&ga, &gb).to_vec();
+        let want = cpu::add_forward(&crate::check::f64s(&a), &crate::check::f64s(&b));
+        out.push(crate::check::compare("add_forward", &format!("[{n}]"), &y, &want, 1e-6, 1e-6));
+    }
+    out
+}
