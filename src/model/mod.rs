@@ -1,0 +1,300 @@
+//! The U-Net with a SE-ResNet34 encoder (timm `legacy_seresnet34`) and the smp decoder, on the engine's ops.
+//!
+//! ```text
+//! x [N,3,H,W] (ImageNet-normalised RGB)
+//! layer0: conv 7x7/2 pad 3 -> BN -> ReLU                         f2  [N, 64, H/2,  W/2 ]
+//! pool0:  max_pool 3x3/2, pad 0, ceil_mode                           [N, 64, H/4,  W/4 ]
+//! layer1..4: SE-ResNet basic blocks (3, 4, 6, 3)                 f4, f8, f16, f32 (64, 128, 256, 512 ch)
+//!   block: out = ReLU(BN1(conv3x3/s(x))); out = ReLU(BN2(conv3x3(out)))      <- ReLU before SE (legacy SENet)
+//!          se = sigmoid(fc2(ReLU(fc1(GAP(out)))));  out = out * se
+//!          out = ReLU(out + shortcut),  shortcut = BN(conv1x1/s(x)) in block 0 of layers 2-4, else x
+//! decoder block i (0..5), channels 256, 128, 64, 32, 16:
+//!   x = upsample2x(x); x = concat([x, skip_i]) for i < 4 (skips f16, f8, f4, f2); x = ReLU(BN(conv3x3(x))) twice
+//! head: conv 3x3 16->1 with bias -> logits [N,1,H,W]; sigmoid gives the mask probability
+//! ```
+//! Parameter names and shapes: `spec.rs`. BN eps 1e-5, momentum 0.1 (PyTorch).
+
+pub mod spec;
+pub mod summary;
+pub mod weights;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use anyhow::{bail, Result};
+use rand::{Rng, SeedableRng};
+
+use crate::gpu::Gpu;
+use crate::graph::{Tape, Var};
+use crate::ops::{
+    add::add, batch_norm::batch_norm, channel_scale::channel_scale, concat::concat, conv2d::conv2d,
+    global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
+};
+use crate::tensor::Tensor;
+pub use spec::{state_dict_spec, Entry, Kind, UNetConfig};
+
+pub const BN_EPS: f32 = 1e-5;
+pub const BN_MOMENTUM: f32 = 0.1;
+
+/// The model: every float tensor of the state dict on the GPU, plus the BN batch counters on the host.
+pub struct UNet {
+    pub cfg: UNetConfig,
+    pub gpu: Rc<Gpu>,
+    /// State-dict layout, in PyTorch order.
+    pub entries: Vec<Entry>,
+    /// Params and running statistics by name.
+    pub tensors: HashMap<String, Tensor>,
+    /// `num_batches_tracked` by BN prefix (e.g. "encoder.model.layer0.bn1").
+    pub num_batches_tracked: RefCell<HashMap<String, i64>>,
+}
+
+/// The parameters as tape variables for one forward pass.
+pub type ParamVars = HashMap<String, Var>;
+
+/// Input sizes must be multiples of 32 (five 2x downsamplings), and at least 32.
+pub fn check_input_size(width: u32, height: u32) -> Result<()> {
+    if width < 32 || height < 32 || width % 32 != 0 || height % 32 != 0 {
+        bail!(
+            "size {width}x{height} is not supported: width and height must be multiples of 32 and at least 32 \
+             (the U-Net halves the size five times); try {}x{}",
+            (width.max(32) / 32) * 32,
+            (height.max(32) / 32) * 32
+        );
+    }
+    Ok(())
+}
+
+impl UNet {
+    /// A freshly initialised model, as smp: He-uniform (fan_in, ReLU gain) for every conv, Xavier-uniform for the
+    /// head, conv biases 0, BN gamma 1, beta 0, running mean 0, running var 1. Deterministic from `seed`.
+    pub fn new(gpu: &Rc<Gpu>, cfg: UNetConfig, seed: u64) -> UNet {
+        let entries = state_dict_spec(&cfg);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut tensors = HashMap::new();
+        let mut nbt = HashMap::new();
+        for e in &entries {
+            let n = e.numel();
+            let data: Vec<f32> = match e.kind {
+                Kind::Counter => {
+                    nbt.insert(e.name.trim_end_matches(".num_batches_tracked").to_string(), 0);
+                    continue;
+                }
+                Kind::Buffer if e.name.ends_with("running_var") => vec![1.0; n],
+                Kind::Buffer => vec![0.0; n],
+                Kind::Param if e.shape.len() == 4 => {
+                    let fan_in = (e.shape[1] * e.shape[2] * e.shape[3]) as f64;
+                    let fan_out = (e.shape[0] * e.shape[2] * e.shape[3]) as f64;
+                    let bound = if e.name.starts_with("segmentation_head") {
+                        (6.0 / (fan_in + fan_out)).sqrt() // Xavier-uniform
+                    } else {
+                        (6.0 / fan_in).sqrt() // He-uniform: gain sqrt(2) * sqrt(3 / fan_in)
+                    };
+                    (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+                }
+                // 1-D ".weight" tensors are BN gammas (conv weights are 4-D).
+                Kind::Param if e.shape.len() == 1 && e.name.ends_with(".weight") => vec![1.0; n],
+                Kind::Param => vec![0.0; n], // BN beta and conv biases
+            };
+            tensors.insert(e.name.clone(), Tensor::from_slice(gpu, &e.shape, &data));
+        }
+        UNet { cfg, gpu: gpu.clone(), entries, tensors, num_batches_tracked: RefCell::new(nbt) }
+    }
+
+    /// Names of the trainable parameters, in state-dict order.
+    pub fn param_names(&self) -> Vec<String> {
+        self.entries.iter().filter(|e| e.kind == Kind::Param).map(|e| e.name.clone()).collect()
+    }
+
+    pub fn tensor(&self, name: &str) -> &Tensor {
+        self.tensors.get(name).unwrap_or_else(|| panic!("model: no tensor named {name}"))
+    }
+
+    /// Register the parameters on `tape` (training: they get gradients; inference tapes make them constants).
+    pub fn param_vars(&self, tape: &Tape) -> ParamVars {
+        self.param_names().into_iter().map(|n| {
+            let v = tape.param(self.tensor(&n));
+            (n, v)
+        }).collect()
+    }
+
+    /// Logits [N,1,H,W] for a normalised input [N,3,H,W]. `training` selects batch statistics (and updates the
+    /// running statistics and counters) or running statistics.
+    pub fn forward(&self, tape: &Tape, vars: &ParamVars, x: &Var, training: bool) -> Var {
+        let (_, c, h, w) = x.t.nchw("unet");
+        assert_eq!(c, 3, "unet: input must have 3 channels, got {c}");
+        assert!(h % 32 == 0 && w % 32 == 0, "unet: input {w}x{h} is not a multiple of 32");
+        let f = Fwd { m: self, tape, vars, training };
+        let e = "encoder.model";
+        // Encoder.
+        let x0 = f.conv_bn_relu(x, &format!("{e}.layer0.conv1"), &format!("{e}.layer0.bn1"), 2, 3);
+        let mut feats = vec![x0.clone()];
+        let mut y = max_pool2d(tape, &x0, 3, 2, 0, true);
+        for (s, &blocks) in spec::LAYERS.iter().enumerate() {
+            for b in 0..blocks {
+                let stride = if b == 0 && s > 0 { 2 } else { 1 };
+                y = f.se_block(&y, &format!("{e}.layer{}.{b}", s + 1), stride, b == 0 && s > 0);
+            }
+            feats.push(y.clone());
+        }
+        // Decoder: start from f32, skips f16, f8, f4, f2.
+        let mut d = feats.pop().unwrap();
+        for i in 0..5 {
+            let up = upsample2x(tape, &d);
+            let inp = if i < 4 { concat(tape, &up, &feats[3 - i]) } else { up };
+            let p = format!("decoder.blocks.{i}");
+            let a = f.conv_bn_relu(&inp, &format!("{p}.conv1.0"), &format!("{p}.conv1.1"), 1, 1);
+            d = f.conv_bn_relu(&a, &format!("{p}.conv2.0"), &format!("{p}.conv2.1"), 1, 1);
+        }
+        conv2d(tape, &d, f.p("segmentation_head.0.weight"), Some(f.p("segmentation_head.0.bias")), 1, 1)
+    }
+
+    /// Mask probabilities [N,1,H,W] in evaluation mode, recording nothing.
+    pub fn predict(&self, x: &Tensor) -> Tensor {
+        let tape = Tape::inference();
+        let vars = self.param_vars(&tape);
+        let z = self.forward(&tape, &vars, &Var::constant(x.clone()), false);
+        sigmoid(&tape, &z).t
+    }
+
+    /// Bytes of the largest single activation a forward/backward at this batch and size binds at once, and its name.
+    pub fn largest_activation(&self, batch: usize, width: u32, height: u32) -> (u64, String) {
+        let (w, h) = (width as u64, height as u64);
+        let n = batch as u64;
+        let mut best = (0u64, String::new());
+        let mut consider = |bytes: u64, name: String| {
+            if bytes > best.0 {
+                best = (bytes, name);
+            }
+        };
+        consider(n * 3 * h * w * 4, "input".into());
+        consider(n * self.cfg.stem() as u64 * (h / 2) * (w / 2) * 4, "encoder.model.layer0 output".into());
+        for i in 0..5u32 {
+            let (cin, skip) = self.cfg.decoder_io(i as usize);
+            let s = 16 >> i; // decoder block i runs at H/16 * 2^i
+            let (bh, bw) = (h / s as u64, w / s as u64);
+            consider(n * (cin + skip) as u64 * bh * bw * 4, format!("decoder.blocks.{i} input (concat)"));
+        }
+        best
+    }
+
+    /// Clear error when a batch at this size needs a tensor over the adapter's binding limit.
+    pub fn check_fits(&self, batch: usize, width: u32, height: u32) -> Result<()> {
+        check_input_size(width, height)?;
+        let (bytes, name) = self.largest_activation(batch, width, height);
+        let limit = self.gpu.max_binding();
+        if bytes > limit {
+            let per = bytes / batch as u64;
+            let max_batch = (limit / per.max(1)).max(1);
+            bail!(
+                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's storage binding \
+                 limit of {} MiB ({}); use --batch {max_batch} or smaller, or a smaller --size",
+                bytes >> 20,
+                limit >> 20,
+                self.gpu.info.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Bump every BN counter (PyTorch increments num_batches_tracked once per training-mode forward).
+    fn count_batch(&self, bn: &str) {
+        *self.num_batches_tracked.borrow_mut().entry(bn.to_string()).or_insert(0) += 1;
+    }
+}
+
+/// One forward pass's context.
+struct Fwd<'a> {
+    m: &'a UNet,
+    tape: &'a Tape,
+    vars: &'a ParamVars,
+    training: bool,
+}
+
+impl Fwd<'_> {
+    fn p(&self, name: &str) -> &Var {
+        self.vars.get(name).unwrap_or_else(|| panic!("unet: parameter {name} missing"))
+    }
+
+    fn bn(&self, x: &Var, prefix: &str) -> Var {
+        if self.training {
+            self.m.count_batch(prefix);
+        }
+        batch_norm(
+            self.tape,
+            x,
+            self.p(&format!("{prefix}.weight")),
+            self.p(&format!("{prefix}.bias")),
+            self.m.tensor(&format!("{prefix}.running_mean")),
+            self.m.tensor(&format!("{prefix}.running_var")),
+            self.training,
+            BN_MOMENTUM,
+            BN_EPS,
+        )
+    }
+
+    /// ReLU(BN(conv(x))), conv without bias.
+    fn conv_bn_relu(&self, x: &Var, conv: &str, bn: &str, stride: usize, pad: usize) -> Var {
+        let y = conv2d(self.tape, x, self.p(&format!("{conv}.weight")), None, stride, pad);
+        let y = self.bn(&y, bn);
+        relu(self.tape, &y)
+    }
+
+    /// A SE-ResNet basic block (see the module header).
+    fn se_block(&self, x: &Var, p: &str, stride: usize, downsample: bool) -> Var {
+        let out = self.conv_bn_relu(x, &format!("{p}.conv1"), &format!("{p}.bn1"), stride, 1);
+        let out = self.conv_bn_relu(&out, &format!("{p}.conv2"), &format!("{p}.bn2"), 1, 1);
+        // Squeeze-and-excitation.
+        let s = global_avg_pool(self.tape, &out); // [N,C,1,1]
+        let s = conv2d(self.tape, &s, self.p(&format!("{p}.se_module.fc1.weight")), Some(self.p(&format!("{p}.se_module.fc1.bias"))), 1, 0);
+        let s = relu(self.tape, &s);
+        let s = conv2d(self.tape, &s, self.p(&format!("{p}.se_module.fc2.weight")), Some(self.p(&format!("{p}.se_module.fc2.bias"))), 1, 0);
+        let s = sigmoid(self.tape, &s);
+        let out = channel_scale(self.tape, &out, &s);
+        let shortcut = if downsample {
+            let sc = conv2d(self.tape, x, self.p(&format!("{p}.downsample.0.weight")), None, stride, 0);
+            self.bn(&sc, &format!("{p}.downsample.1"))
+        } else {
+            x.clone()
+        };
+        let sum = add(self.tape, &out, &shortcut);
+        relu(self.tape, &sum)
+    }
+}
+
+/// Deterministic fill used by the PyTorch golden (tools/golden_unet.py documents the formula).
+pub fn golden_fill(name: &str, shape: &[usize], j: usize) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|i| {
+            let s = (0.731 * i as f64 + 1.37 * j as f64 + 0.1).sin();
+            let v = if shape.len() == 4 {
+                s * (3.0 / (shape[1] * shape[2] * shape[3]) as f64).sqrt()
+            } else if name.ends_with("running_mean") {
+                0.1 * s
+            } else if name.ends_with("running_var") {
+                1.25 + 0.25 * s
+            } else if name.ends_with(".weight") {
+                1.0 + 0.1 * s
+            } else {
+                0.1 * s
+            };
+            v as f32
+        })
+        .collect()
+}
+
+impl UNet {
+    /// Overwrite every float tensor with `golden_fill` (tensor index j counts float tensors in state-dict order).
+    pub fn fill_golden(&mut self) {
+        let mut j = 0;
+        for e in &self.entries {
+            if e.kind == Kind::Counter {
+                continue;
+            }
+            let data = golden_fill(&e.name, &e.shape, j);
+            self.gpu.write(&self.tensors[&e.name].buf, &data);
+            j += 1;
+        }
+    }
+}
