@@ -14,3 +14,26 @@ pub mod testing;
 pub use gpu::{Gpu, GpuOptions};
 pub use graph::{Tape, Var};
 pub use tensor::Tensor;
+
+pub mod bench;
+pub mod data;
+pub mod demo;
+pub mod evaluate;
+pub mod fsutil;
+pub mod info;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod postprocess;
+pub mod predict;
+pub mod train;
+
+/// Parse "WxH" (e.g. "384x192").
+pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
+    let bad = || anyhow::anyhow!("size '{s}' is not WxH (e.g. 384x192)");
+    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    model::check_input_size(w, h)?;
+    Ok((w, h))
+}

@@ -1,1 +1,310 @@
-fn main(){}
+//! The `fluke` command line: a thin layer over the library. Every error is printed as one line and exits non-zero.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use fluke::{Gpu, GpuOptions};
+
+#[derive(Parser)]
+#[command(name = "fluke", version, about = "Train and run a SE-ResNet34 U-Net for whale-fluke masks on any GPU (wgpu + hand-written WGSL)")]
+struct Cli {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct GpuArgs {
+    /// Adapter name substring (also FLUKE_ADAPTER); default: the best available
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Restrict to a backend: vulkan, metal, dx12, gl
+    #[arg(long, global = true)]
+    backend: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Adapter, backend, driver and limits; with --model the per-layer table of the network
+    Info {
+        #[arg(long)]
+        model: bool,
+        /// Input size WxH for --model
+        #[arg(long, default_value = "384x192")]
+        size: String,
+        /// Width divisor for --model
+        #[arg(long, default_value_t = 1)]
+        width: usize,
+    },
+    /// Run every kernel against the CPU oracle on this GPU and print a table
+    Check {
+        /// Also run the full U-Net sizes (slow on software adapters)
+        #[arg(long)]
+        full: bool,
+    },
+    /// Train a model on a folder of photos and a folder of masks
+    Train(TrainArgs),
+    /// Dice and IoU of a model over a labelled set (per image CSV)
+    Eval {
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long)]
+        masks: PathBuf,
+        #[arg(long)]
+        size: Option<String>,
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        /// Per-image CSV (default: eval.csv beside the weights)
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Predict masks, overlays, cut-outs, crops and a contact sheet for photos
+    Predict(PredictArgs),
+    /// Write a procedural fluke data set (images/ and masks/)
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// The whole job in one go: synthesise (or take) data, train a small model, predict, write pictures
+    Demo {
+        #[arg(long)]
+        images: Option<PathBuf>,
+        #[arg(long)]
+        masks: Option<PathBuf>,
+        #[arg(long, default_value = "fluke-demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 6)]
+        epochs: usize,
+        #[arg(long, default_value = "128x64")]
+        size: String,
+        #[arg(long, default_value_t = 4)]
+        width: usize,
+    },
+    /// Time every kernel at the U-Net's shapes and whole training/inference steps
+    Bench(fluke::bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long, required_unless_present = "resume")]
+    images: Option<PathBuf>,
+    #[arg(long, required_unless_present = "resume")]
+    masks: Option<PathBuf>,
+    /// Continue a run folder exactly where it stopped (its config.json supplies every setting)
+    #[arg(long, conflicts_with_all = ["images", "masks"])]
+    resume: Option<PathBuf>,
+    #[arg(long)]
+    val_images: Option<PathBuf>,
+    #[arg(long)]
+    val_masks: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Run folder
+    #[arg(long, default_value = "runs/fluke")]
+    out: PathBuf,
+    /// Model input size, width x height (multiples of 32)
+    #[arg(long, default_value = "384x192")]
+    size: String,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-6)]
+    min_lr: f64,
+    #[arg(long, default_value_t = 0.5)]
+    plateau_factor: f64,
+    #[arg(long, default_value_t = 5)]
+    plateau_patience: usize,
+    #[arg(long, default_value_t = 10)]
+    early_stop_patience: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    no_augment: bool,
+    /// Width divisor: every channel count divided by this (1 = the real network; 4 or 8 for quick runs)
+    #[arg(long, default_value_t = 1)]
+    width: usize,
+    /// Start from weights: a fluke/smp checkpoint or an ImageNet timm legacy_seresnet34 encoder
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Any data problem is fatal
+    #[arg(long)]
+    strict: bool,
+    /// Cap the steps per epoch (quick experiments)
+    #[arg(long)]
+    max_steps: Option<usize>,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    /// A photo or a folder of photos
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long, default_value = "predictions")]
+    out: PathBuf,
+    /// Model size WxH (default: the checkpoint's, else 384x192)
+    #[arg(long)]
+    size: Option<String>,
+    /// none | flip | flip,blur
+    #[arg(long, default_value = "flip,blur")]
+    tta: String,
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    #[arg(long, default_value_t = 0.25)]
+    crop_threshold: f32,
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Also write <stem>_probs.npy (float32, model size)
+    #[arg(long)]
+    save_probs: bool,
+    /// Keep only the largest connected component
+    #[arg(long)]
+    keep_largest: bool,
+    /// I/N: process every N-th photo starting at I (split an archive across machines)
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+fn open_gpu(a: &GpuArgs) -> Result<std::rc::Rc<Gpu>> {
+    Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone() })
+}
+
+fn main() {
+    // A bug must not end in a backtrace: one line, non-zero exit.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown".into());
+        let loc = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("fluke: internal error: {msg}{loc} (please report it; set RUST_BACKTRACE=1 for details)");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.cmd {
+        Cmd::Info { model, size, width } => {
+            if model {
+                let (w, h) = fluke::parse_size(&size)?;
+                let cfg = fluke::model::UNetConfig::new(width);
+                print!("{}", fluke::model::summary::render(&cfg, w as usize, h as usize));
+            } else {
+                fluke::info::print_adapters(&cli.gpu.backend)?;
+                let gpu = open_gpu(&cli.gpu)?;
+                fluke::info::print_gpu(&gpu);
+            }
+            Ok(0)
+        }
+        Cmd::Check { full } => {
+            let gpu = open_gpu(&cli.gpu)?;
+            println!("fluke check on {} ({:?}, {:?})", gpu.info.name, gpu.info.backend, gpu.info.device_type);
+            let results = fluke::ops::self_checks(&gpu, full);
+            let ok = fluke::check::print_table(&results);
+            let failed = results.iter().filter(|r| !r.pass).count();
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            Ok(if ok { 0 } else { 1 })
+        }
+        Cmd::Train(a) => {
+            let gpu = open_gpu(&cli.gpu)?;
+            if let Some(dir) = a.resume {
+                let cfg = fluke::train::load_config(&dir)?;
+                fluke::train::train(&gpu, &cfg, true)?;
+            } else {
+                let (w, h) = fluke::parse_size(&a.size)?;
+                let cfg = fluke::train::TrainConfig {
+                    images: a.images.unwrap(),
+                    masks: a.masks.unwrap(),
+                    val_images: a.val_images,
+                    val_masks: a.val_masks,
+                    val_fraction: a.val_fraction,
+                    out: a.out,
+                    width: w,
+                    height: h,
+                    batch: a.batch,
+                    epochs: a.epochs,
+                    lr: a.lr,
+                    min_lr: a.min_lr,
+                    plateau_factor: a.plateau_factor,
+                    plateau_patience: a.plateau_patience,
+                    early_stop_patience: a.early_stop_patience,
+                    seed: a.seed,
+                    augment: !a.no_augment,
+                    width_div: a.width,
+                    init: a.init,
+                    strict: a.strict,
+                    max_steps_per_epoch: a.max_steps,
+                    overlays: 4,
+                };
+                fluke::train::train(&gpu, &cfg, false)?;
+            }
+            Ok(0)
+        }
+        Cmd::Eval { weights, images, masks, size, batch, csv } => {
+            let gpu = open_gpu(&cli.gpu)?;
+            let size = size.map(|s| fluke::parse_size(&s)).transpose()?;
+            let csv = csv.unwrap_or_else(|| weights.with_file_name("eval.csv"));
+            fluke::evaluate::eval_command(&gpu, &weights, &images, &masks, size, batch, &csv)?;
+            Ok(0)
+        }
+        Cmd::Predict(a) => {
+            let gpu = open_gpu(&cli.gpu)?;
+            let (flip, blur) = fluke::predict::parse_tta(&a.tta)?;
+            let cfg = fluke::predict::PredictConfig {
+                weights: a.weights,
+                input: a.input,
+                out: a.out,
+                size: a.size.map(|s| fluke::parse_size(&s)).transpose()?,
+                tta_flip: flip,
+                tta_blur: blur,
+                threshold: a.threshold,
+                crop_threshold: a.crop_threshold,
+                batch: a.batch.max(1),
+                save_probs: a.save_probs,
+                keep_largest: a.keep_largest,
+                shard: a.shard.map(|s| fluke::predict::parse_shard(&s)).transpose()?,
+                sheet: true,
+            };
+            let s = fluke::predict::predict(&gpu, &cfg)?;
+            Ok(if s.failed > 0 { 2 } else { 0 })
+        }
+        Cmd::Synth { out, count, seed } => {
+            fluke::data::synth::write_dataset(&out, count, seed).with_context(|| format!("{}: synth failed", out.display()))?;
+            println!("wrote {count} photos and masks to {}/images and {}/masks", out.display(), out.display());
+            Ok(0)
+        }
+        Cmd::Demo { images, masks, out, epochs, size, width } => {
+            let gpu = open_gpu(&cli.gpu)?;
+            let (w, h) = fluke::parse_size(&size)?;
+            fluke::demo::demo(&gpu, images, masks, &out, epochs, w, h, width)?;
+            Ok(0)
+        }
+        Cmd::Bench(a) => {
+            let gpu = open_gpu(&cli.gpu)?;
+            fluke::bench::run(&gpu, &a)?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! `fluke predict`: masks for folders of photos, streamed in batches.
+//!
+//! A decoder thread reads and resizes photos (CPU) while the GPU runs the previous batch; at most two batches wait
+//! in the channel, so memory stays constant however many photos there are. Per batch, test-time augmentation runs
+//! the model on the plain batch, on its horizontal flip (flipped back) and on a 3x3-blurred copy, and averages the
+//! probabilities (`--tta flip,blur`, the notebook's recipe). Each photo then gets, at its original size: a binary
+//! mask, an overlay, an RGBA cut-out (mask as alpha), the tight crop on white (the bounding box of all components
+//! at `--crop-threshold`), optionally the raw probabilities (.npy), and a row in summary.csv. Unreadable photos
+//! are reported in summary.csv and skipped; the exit code says whether any failed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::{bail, Context, Result};
+
+use crate::gpu::Gpu;
+use crate::model::UNet;
+use crate::postprocess as post;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Debug)]
+pub struct PredictConfig {
+    pub weights: PathBuf,
+    pub input: PathBuf,
+    pub out: PathBuf,
+    /// Model input size; None = the size stored in the checkpoint, else 384x192.
+    pub size: Option<(u32, u32)>,
+    pub tta_flip: bool,
+    pub tta_blur: bool,
+    pub threshold: f32,
+    pub crop_threshold: f32,
+    pub batch: usize,
+    pub save_probs: bool,
+    pub keep_largest: bool,
+    /// (index, count): process every count-th photo starting at index.
+    pub shard: Option<(usize, usize)>,
+    pub sheet: bool,
+}
+
+impl Default for PredictConfig {
+    fn default() -> Self {
+        PredictConfig {
+            weights: PathBuf::new(),
+            input: PathBuf::new(),
+            out: PathBuf::from("predictions"),
+            size: None,
+            tta_flip: true,
+            tta_blur: true,
+            threshold: 0.5,
+            crop_threshold: 0.25,
+            batch: 4,
+            save_probs: false,
+            keep_largest: false,
+            shard: None,
+            sheet: true,
+        }
+    }
+}
+
+/// Parse `--tta none|flip|flip,blur|blur`.
+pub fn parse_tta(s: &str) -> Result<(bool, bool)> {
+    let mut flip = false;
+    let mut blur = false;
+    for part in s.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+        match part.as_str() {
+            "none" | "" => {}
+            "flip" => flip = true,
+            "blur" => blur = true,
+            other => bail!("unknown --tta part '{other}': use none, flip, blur or flip,blur"),
+        }
+    }
+    Ok((flip, blur))
+}
+
+/// Parse `--shard I/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (i, n) = s.split_once('/').context("--shard takes I/N, e.g. 0/4")?;
+    let (i, n): (usize, usize) = (i.trim().parse().context("--shard I/N: I is not a number")?, n.trim().parse().context("--shard I/N: N is not a number")?);
+    if n == 0 || i >= n {
+        bail!("--shard {i}/{n}: need 0 <= I < N");
+    }
+    Ok((i, n))
+}
+
+/// One decoded photo, ready for the GPU.
+struct Item {
+    path: PathBuf,
+    /// The photo at its original size, or the decoding error.
+    photo: std::result::Result<(image::RgbImage, Vec<f32>), String>,
+}
+
+pub struct PredictSummary {
+    pub written: usize,
+    pub failed: usize,
+    pub empty: usize,
+}
+
+/// Probabilities [N, H*W] for a batch of normalised inputs, with TTA.
+pub fn predict_batch(model: &UNet, inputs: &[Vec<f32>], w: u32, h: u32, flip: bool, blur: bool) -> Vec<Vec<f32>> {
+    let gpu = &model.gpu;
+    let (wu, hu) = (w as usize, h as usize);
+    let n = inputs.len();
+    let run = |batch: Vec<f32>| -> Vec<f32> {
+        let x = Tensor::from_slice(gpu, &[n, 3, hu, wu], &batch);
+        model.predict(&x).to_vec()
+    };
+    let flat: Vec<f32> = inputs.concat();
+    let mut acc = run(flat);
+    let mut k = 1.0;
+    if flip {
+        let flipped: Vec<f32> = inputs.iter().flat_map(|x| post::hflip_chw(x, 3, hu, wu)).collect();
+        let p = run(flipped);
+        for i in 0..n {
+            let back = post::hflip_chw(&p[i * hu * wu..(i + 1) * hu * wu], 1, hu, wu);
+            for (a, b) in acc[i * hu * wu..(i + 1) * hu * wu].iter_mut().zip(back) {
+                *a += b;
+            }
+        }
+        k += 1.0;
+    }
+    if blur {
+        let blurred: Vec<f32> = inputs.iter().flat_map(|x| post::blur3x3_chw(x, 3, hu, wu)).collect();
+        let p = run(blurred);
+        for (a, b) in acc.iter_mut().zip(p) {
+            *a += b;
+        }
+        k += 1.0;
+    }
+    acc.chunks(hu * wu).map(|c| c.iter().map(|v| v / k).collect()).collect()
+}
+
+fn stem_of(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into())
+}
+
+/// Run prediction over a file or folder.
+pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
+    let model = UNet::from_file(gpu, &cfg.weights)?;
+    let meta_size = crate::model::weights::read_weight_file(&cfg.weights)
+        .ok()
+        .and_then(|f| f.metadata.get("fluke.size").cloned())
+        .and_then(|s| crate::parse_size(&s).ok());
+    let (w, h) = cfg.size.or(meta_size).unwrap_or((384, 192));
+    model.check_fits(cfg.batch, w, h)?;
+    let mut files = crate::data::list_images(&cfg.input)?;
+    if let Some((i, n)) = cfg.shard {
+        files = files.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, f)| f).collect();
+    }
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create output folder", cfg.out.display()))?;
+    let total = files.len();
+    eprintln!("predicting {total} photo(s) at {w}x{h} on {} (tta: flip {}, blur {})", gpu.info.name, cfg.tta_flip, cfg.tta_blur);
+
+    // Decoder thread: photo -> (original RGB, normalised model-size CHW), two batches ahead at most.
+    let (tx, rx) = crossbeam_channel::bounded::<Item>(cfg.batch * 2);
+    let decode_files = files.clone();
+    let decoder = std::thread::spawn(move || {
+        for path in decode_files {
+            let photo = crate::data::load_rgb(&path).map(|img| {
+                let chw = crate::data::prepare_image(&img, w, h);
+                (image::DynamicImage::ImageRgb32F(img).to_rgb8(), chw)
+            });
+            if tx.send(Item { path, photo: photo.map_err(|e| format!("{e:#}")) }).is_err() {
+                break;
+            }
+        }
+    });
+
+    let summary_path = cfg.out.join("summary.csv");
+    let mut summary = std::io::BufWriter::new(
+        std::fs::File::create(&summary_path).with_context(|| format!("{}: cannot write", summary_path.display()))?,
+    );
+    writeln!(summary, "file,fluke_fraction,components,bbox_x0,bbox_y0,bbox_x1,bbox_y1,error")?;
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} {per_sec} eta {eta}").unwrap().progress_chars("=> "));
+    let mut result = PredictSummary { written: 0, failed: 0, empty: 0 };
+    let mut sheet_crops: Vec<image::RgbImage> = Vec::new();
+    let mut pending: Vec<Item> = Vec::new();
+    let mut rx_iter = rx.into_iter();
+    loop {
+        let next = rx_iter.next();
+        let done = next.is_none();
+        if let Some(item) = next {
+            match &item.photo {
+                Ok(_) => pending.push(item),
+                Err(e) => {
+                    eprintln!("warning: {}: {e}; skipped", item.path.display());
+                    writeln!(summary, "{},,,,,,,\"{}\"", item.path.display(), e.replace('"', "'"))?;
+                    result.failed += 1;
+                    bar.inc(1);
+                }
+            }
+        }
+        if pending.len() == cfg.batch || (done && !pending.is_empty()) {
+            let inputs: Vec<Vec<f32>> = pending.iter().map(|it| it.photo.as_ref().unwrap().1.clone()).collect();
+            let probs = predict_batch(&model, &inputs, w, h, cfg.tta_flip, cfg.tta_blur);
+            for (item, p) in pending.drain(..).zip(probs) {
+                let (photo, _) = item.photo.unwrap();
+                let stem = stem_of(&item.path);
+                match write_outputs(cfg, &stem, &photo, &p, w, h, &mut sheet_crops) {
+                    Ok(row) => {
+                        if row.components == 0 {
+                            result.empty += 1;
+                            eprintln!("note: {}: no fluke pixels found", item.path.display());
+                        }
+                        let bb = row.bbox.map(|b| format!("{},{},{},{}", b.0, b.1, b.2, b.3)).unwrap_or(",,,".into());
+                        writeln!(summary, "{},{:.6},{},{},", item.path.display(), row.fraction, row.components, bb)?;
+                        result.written += 1;
+                    }
+                    Err(e) => {
+                        eprintln!("warning: {}: {e:#}", item.path.display());
+                        writeln!(summary, "{},,,,,,,\"{}\"", item.path.display(), format!("{e:#}").replace('"', "'"))?;
+                        result.failed += 1;
+                    }
+                }
+                bar.inc(1);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    let _ = decoder.join();
+    summary.flush()?;
+    if cfg.sheet && !sheet_crops.is_empty() {
+        let sheet = post::contact_sheet(&sheet_crops, 6, 256, 128);
+        crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(sheet), &cfg.out.join("sheet.png"))?;
+    }
+    eprintln!(
+        "wrote {} photo(s) to {} ({} without fluke pixels, {} failed); see summary.csv{}",
+        result.written,
+        cfg.out.display(),
+        result.empty,
+        result.failed,
+        if cfg.sheet && !sheet_crops.is_empty() { " and sheet.png" } else { "" }
+    );
+    Ok(result)
+}
+
+struct Row {
+    fraction: f64,
+    components: usize,
+    bbox: Option<(u32, u32, u32, u32)>,
+}
+
+fn write_outputs(cfg: &PredictConfig, stem: &str, photo: &image::RgbImage, probs: &[f32], w: u32, h: u32, sheet: &mut Vec<image::RgbImage>) -> Result<Row> {
+    let (ow, oh) = photo.dimensions();
+    let full = post::resize_probs(probs, w, h, ow, oh);
+    let mut mask = post::threshold(&full, cfg.threshold);
+    if cfg.keep_largest {
+        post::keep_largest(&mut mask, ow, oh);
+    }
+    let (_, comps) = post::connected_components(&mask, ow, oh);
+    let fraction = mask.iter().filter(|&&m| m > 0).count() as f64 / mask.len().max(1) as f64;
+    let out = |suffix: &str| cfg.out.join(format!("{stem}_{suffix}"));
+    let mask_img = image::GrayImage::from_raw(ow, oh, mask.iter().map(|&m| if m > 0 { 255 } else { 0 }).collect()).unwrap();
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageLuma8(mask_img), &out("mask.png"))?;
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(post::overlay(photo, &mask)), &out("overlay.png"))?;
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgba8(post::rgba(photo, &mask)), &out("rgba.png"))?;
+    // The tight crop uses the (lower) crop threshold, as the notebook.
+    let mut crop_mask = post::threshold(&full, cfg.crop_threshold);
+    if cfg.keep_largest {
+        post::keep_largest(&mut crop_mask, ow, oh);
+    }
+    let bbox = post::union_bbox(&crop_mask, ow, oh);
+    if let Some(b) = bbox {
+        let crop = post::crop_on_white(photo, &crop_mask, b);
+        crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(crop.clone()), &out("crop.png"))?;
+        if sheet.len() < 36 {
+            sheet.push(crop);
+        }
+    }
+    if cfg.save_probs {
+        post::write_npy_f32(&out("probs.npy"), probs, &[h as usize, w as usize])?;
+    }
+    Ok(Row { fraction, components: comps.len(), bbox: bbox.map(|b| (b.x0, b.y0, b.x1, b.y1)) })
+}
