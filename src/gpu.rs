@@ -40,6 +40,7 @@ struct Kernel {
     uses_params: bool,
     workgroup_size: [u32; 3],
     file: &'static str,
+    name: &'static str,
 }
 
 /// Size of one uniform slot: every `Params` struct must fit (asserted) and slots honour the 256-byte offset alignment.
@@ -61,6 +62,8 @@ struct State {
     peak_live_bytes: u64,
     dispatches_total: u64,
     submits_total: u64,
+    /// When Some, every dispatch is submitted and waited for, and its wall time added here (`fluke bench`).
+    profile: Option<HashMap<&'static str, (u64, f64)>>,
 }
 
 /// The device, its pipelines and the pool. Shared as `Rc<Gpu>` (single-threaded: CPU worker threads never touch it).
@@ -234,6 +237,7 @@ impl Gpu {
                 peak_live_bytes: 0,
                 dispatches_total: 0,
                 submits_total: 0,
+                profile: None,
             }),
             compile_seconds,
         }))
@@ -420,6 +424,38 @@ impl Gpu {
     /// Record one dispatch of `entry` with `params` (binding 0) and storage buffers `bufs` (bindings 1, 2, ... in the
     /// order the shader file declares them; bindings this entry point does not use are skipped).
     pub fn dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
+        let profiling = self.state.borrow().profile.is_some();
+        if profiling {
+            // Time this dispatch alone: drain what is pending, record, submit, wait.
+            self.sync();
+            let t0 = std::time::Instant::now();
+            self.record_dispatch(entry, params, bufs, groups);
+            self.sync();
+            let dt = t0.elapsed().as_secs_f64();
+            let name = self.kernel(entry).name;
+            let mut st = self.state.borrow_mut();
+            let e = st.profile.as_mut().unwrap().entry(name).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += dt;
+        } else {
+            self.record_dispatch(entry, params, bufs, groups);
+        }
+    }
+
+    /// Start (or stop) per-dispatch wall-clock profiling. Slows everything down: for `fluke bench` only.
+    pub fn set_profiling(&self, on: bool) {
+        self.state.borrow_mut().profile = if on { Some(HashMap::new()) } else { None };
+    }
+
+    /// (entry point, calls, seconds) collected since `set_profiling(true)`, slowest first.
+    pub fn take_profile(&self) -> Vec<(&'static str, u64, f64)> {
+        let mut st = self.state.borrow_mut();
+        let mut v: Vec<_> = st.profile.as_mut().map(|p| p.drain().map(|(k, (c, s))| (k, c, s)).collect()).unwrap_or_default();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
+    }
+
+    fn record_dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
         let k = self.kernel(entry);
         let pbytes = bytemuck::bytes_of(params);
         assert!(pbytes.len() as u64 <= PARAM_SLOT, "{entry}: Params larger than {PARAM_SLOT} bytes");
@@ -568,7 +604,7 @@ fn compile_all(device: &wgpu::Device) -> Result<HashMap<&'static str, Kernel>> {
             if kernels.contains_key(name) {
                 bail!("shaders/{file}: entry point {name} is defined twice across shaders/");
             }
-            kernels.insert(name, Kernel { pipeline, bindings, uses_params, workgroup_size: ep.workgroup_size, file });
+            kernels.insert(name, Kernel { pipeline, bindings, uses_params, workgroup_size: ep.workgroup_size, file, name });
         }
     }
     Ok(kernels)

@@ -95,3 +95,64 @@ fn group(n: u64) -> String {
     }
     out
 }
+
+/// One convolution of the network, as the kernels see it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvShape {
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    /// Input spatial size (H, W).
+    pub h: usize,
+    pub w: usize,
+    pub bias: bool,
+}
+
+impl ConvShape {
+    pub fn out_hw(&self) -> (usize, usize) {
+        ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
+    }
+    /// Multiply-adds for one image.
+    pub fn macs(&self) -> u64 {
+        let (oh, ow) = self.out_hw();
+        (oh * ow * self.cout * self.cin * self.k * self.k) as u64
+    }
+}
+
+/// Every convolution of the U-Net for one `width` x `height` image, in forward order.
+pub fn conv_layers(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShape> {
+    let mut v = Vec::new();
+    let c = |cin, cout, k, stride, pad, h, w, bias| ConvShape { cin, cout, k, stride, pad, h, w, bias };
+    v.push(c(3, cfg.stem(), 7, 2, 3, height, width, false));
+    let (mut h, mut w) = (height / 4, width / 4);
+    let mut cin = cfg.stem();
+    for (s, &blocks) in LAYERS.iter().enumerate() {
+        let ch = cfg.stage(s);
+        for b in 0..blocks {
+            let stride = if b == 0 && s > 0 { 2 } else { 1 };
+            let bin = if b == 0 { cin } else { ch };
+            v.push(c(bin, ch, 3, stride, 1, h, w, false));
+            let (oh, ow) = (h / stride, w / stride);
+            v.push(c(ch, ch, 3, 1, 1, oh, ow, false));
+            v.push(c(ch, cfg.se(ch), 1, 1, 0, 1, 1, true));
+            v.push(c(cfg.se(ch), ch, 1, 1, 0, 1, 1, true));
+            if b == 0 && s > 0 {
+                v.push(c(bin, ch, 1, 2, 0, h, w, false));
+            }
+            h = oh;
+            w = ow;
+        }
+        cin = ch;
+    }
+    for i in 0..5 {
+        let (cin, skip) = cfg.decoder_io(i);
+        h *= 2;
+        w *= 2;
+        v.push(c(cin + skip, cfg.decoder(i), 3, 1, 1, h, w, false));
+        v.push(c(cfg.decoder(i), cfg.decoder(i), 3, 1, 1, h, w, false));
+    }
+    v.push(c(cfg.decoder(4), 1, 3, 1, 1, h, w, true));
+    v
+}
