@@ -7,16 +7,28 @@ use crate::check::CheckResult;
 use crate::gpu::Gpu;
 
 pub mod add;
+pub mod concat;
+pub mod relu;
+pub mod runs;
+pub mod sigmoid;
 
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
-pub const SHADERS: &[(&str, &str)] = &[add::SHADER];
+pub const SHADERS: &[(&str, &str)] = &[add::SHADER, relu::SHADER, sigmoid::SHADER, concat::SHADER];
 
 /// The size in bytes of each Rust `Params` mirror, by shader file (checked against the WGSL struct by a test).
-pub const PARAMS_SIZES: &[(&str, usize)] = &[("add.wgsl", std::mem::size_of::<add::Params>())];
+pub const PARAMS_SIZES: &[(&str, usize)] = &[
+    ("add.wgsl", std::mem::size_of::<add::Params>()),
+    ("relu.wgsl", std::mem::size_of::<relu::Params>()),
+    ("sigmoid.wgsl", std::mem::size_of::<sigmoid::Params>()),
+    ("concat.wgsl", std::mem::size_of::<concat::Params>()),
+];
 
 /// Every op's self-check. `full` adds the full U-Net sizes (slow on software adapters).
 pub fn self_checks(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(add::self_check(gpu, full));
+    out.extend(relu::self_check(gpu, full));
+    out.extend(sigmoid::self_check(gpu, full));
+    out.extend(concat::self_check(gpu, full));
     out
 }
