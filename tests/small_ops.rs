@@ -3,7 +3,7 @@
 //! of `L = sum(y * g)` for a fixed random g, and the autograd wrapper end to end on the tape.
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
-use fluke::ops::{concat, relu, sigmoid};
+use fluke::ops::{channel_scale, concat, global_avg_pool, relu, sigmoid, upsample2x};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 
@@ -104,4 +104,114 @@ fn concat_on_the_tape_splits_the_gradient() {
         compare("concat tape", "ga", &grads.get(&a).unwrap().to_vec(), &wa, 0.0, 0.0),
         compare("concat tape", "gb", &grads.get(&b).unwrap().to_vec(), &wb, 0.0, 0.0),
     ]);
+}
+
+// ------------------------------------------------------------------------------------------------- upsample2x
+
+#[test]
+fn upsample2x_matches_oracle_including_split_batch() {
+    // `full` includes [16, 32, 96, 192] -> 151 MB output: more than one run on a 128 MiB binding limit.
+    assert_all_pass(&upsample2x::self_check(&gpu(), true));
+}
+
+#[test]
+fn upsample2x_cpu_backward_matches_finite_differences() {
+    let (planes, h, w) = (3, 3, 5);
+    let x = f64s(&rand_vec(planes * h * w, 13));
+    let g = f64s(&rand_vec(planes * 4 * h * w, 14));
+    let f = |xp: &[f64]| upsample2x::cpu::upsample2x_forward(xp, planes, h, w);
+    assert_fd("upsample2x", &x, &g, f, &upsample2x::cpu::upsample2x_backward(&g, planes, h, w));
+}
+
+#[test]
+fn upsample2x_on_the_tape() {
+    let gpu = gpu();
+    let (n, c, h, w) = (2, 3, 5, 7);
+    let tape = Tape::new();
+    let x = tape.param(&Tensor::from_slice(&gpu, &[n, c, h, w], &rand_vec(n * c * h * w, 15)));
+    let y = upsample2x::upsample2x(&tape, &x);
+    assert_eq!(y.shape(), &[n, c, 2 * h, 2 * w]);
+    let g = rand_vec(n * c * 4 * h * w, 16);
+    let grads = tape.backward(&y, Tensor::from_slice(&gpu, y.shape(), &g));
+    let want = upsample2x::cpu::upsample2x_backward(&f64s(&g), n * c, h, w);
+    assert_all_pass(&[compare("upsample2x tape", "dx", &grads.get(&x).unwrap().to_vec(), &want, 1e-6, 1e-6)]);
+}
+
+// ------------------------------------------------------------------------------------------- global_avg_pool
+
+#[test]
+fn global_avg_pool_matches_oracle_at_full_size() {
+    // `full` includes 4x16x192x384 (73,728 values per plane) and 16x64x96x192.
+    assert_all_pass(&global_avg_pool::self_check(&gpu(), true));
+}
+
+#[test]
+fn global_avg_pool_is_deterministic() {
+    let gpu = gpu();
+    let x = Tensor::from_slice(&gpu, &[2, 3, 97, 101], &rand_vec(2 * 3 * 97 * 101, 17));
+    let a = global_avg_pool::global_avg_pool_forward_tiled(&x, 100).to_vec();
+    let b = global_avg_pool::global_avg_pool_forward_tiled(&x, 100).to_vec();
+    assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}
+
+#[test]
+fn global_avg_pool_cpu_backward_matches_finite_differences() {
+    let (planes, hw) = (4, 6);
+    let x = f64s(&rand_vec(planes * hw, 18));
+    let g = f64s(&rand_vec(planes, 19));
+    let f = |xp: &[f64]| global_avg_pool::cpu::global_avg_pool_forward(xp, planes, hw);
+    assert_fd("global_avg_pool", &x, &g, f, &global_avg_pool::cpu::global_avg_pool_backward(&g, planes, hw));
+}
+
+// --------------------------------------------------------------------------------------------- channel_scale
+
+#[test]
+fn channel_scale_matches_oracle_at_full_size() {
+    // `full` includes 4x16x192x384 (73,728 values per plane) and 16x64x96x192 for the scale gradient.
+    assert_all_pass(&channel_scale::self_check(&gpu(), true));
+}
+
+#[test]
+fn channel_scale_cpu_backward_matches_finite_differences() {
+    let (planes, hw) = (4, 6);
+    let x = f64s(&rand_vec(planes * hw, 20));
+    let s = f64s(&rand_vec(planes, 21));
+    let g = f64s(&rand_vec(planes * hw, 22));
+    let dx = channel_scale::cpu::channel_scale_backward_input(&g, &s, hw);
+    let ds = channel_scale::cpu::channel_scale_backward_scale(&g, &x, planes, hw);
+    assert_fd("channel_scale x", &x, &g, |xp| channel_scale::cpu::channel_scale_forward(xp, &s, hw), &dx);
+    assert_fd("channel_scale s", &s, &g, |sp| channel_scale::cpu::channel_scale_forward(&x, sp, hw), &ds);
+}
+
+#[test]
+fn squeeze_excite_on_the_tape() {
+    // The SE pattern without the 1x1 convs: y = x * sigmoid(global_avg_pool(x)); x feeds two ops, so its gradient is
+    // the tape's sum of both paths. Checked against the composed oracles.
+    let gpu = gpu();
+    let (n, c, h, w) = (2, 3, 5, 7);
+    let hw = h * w;
+    let x32 = rand_vec(n * c * hw, 23);
+    let g32 = rand_vec(n * c * hw, 24);
+    let tape = Tape::new();
+    let x = tape.param(&Tensor::from_slice(&gpu, &[n, c, h, w], &x32));
+    let pooled = global_avg_pool::global_avg_pool(&tape, &x);
+    let gate = sigmoid::sigmoid(&tape, &pooled);
+    let y = channel_scale::channel_scale(&tape, &x, &gate);
+    let grads = tape.backward(&y, Tensor::from_slice(&gpu, &[n, c, h, w], &g32));
+
+    let (x64, g64) = (f64s(&x32), f64s(&g32));
+    let m = global_avg_pool::cpu::global_avg_pool_forward(&x64, n * c, hw);
+    let s = sigmoid::cpu::sigmoid_forward(&m);
+    let dx_direct = channel_scale::cpu::channel_scale_backward_input(&g64, &s, hw);
+    let ds = channel_scale::cpu::channel_scale_backward_scale(&g64, &x64, n * c, hw);
+    let dm = sigmoid::cpu::sigmoid_backward(&s, &ds);
+    let dx_pool = global_avg_pool::cpu::global_avg_pool_backward(&dm, n * c, hw);
+    let want: Vec<f64> = dx_direct.iter().zip(&dx_pool).map(|(a, b)| a + b).collect();
+    // And the whole composition against finite differences, in f64.
+    let f = |xp: &[f64]| {
+        let s = sigmoid::cpu::sigmoid_forward(&global_avg_pool::cpu::global_avg_pool_forward(xp, n * c, hw));
+        channel_scale::cpu::channel_scale_forward(xp, &s, hw)
+    };
+    assert_fd("squeeze_excite", &x64, &g64, f, &want);
+    assert_all_pass(&[compare("squeeze_excite tape", "dx", &grads.get(&x).unwrap().to_vec(), &want, 1e-6, 1e-5)]);
 }
