@@ -10,6 +10,7 @@ pub mod add;
 pub mod channel_scale;
 pub mod concat;
 pub mod global_avg_pool;
+pub mod max_pool2d;
 pub mod relu;
 pub mod runs;
 pub mod sigmoid;
@@ -17,7 +18,8 @@ pub mod upsample2x;
 
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
 pub const SHADERS: &[(&str, &str)] = &[add::SHADER, relu::SHADER, sigmoid::SHADER,
-    concat::SHADER, upsample2x::SHADER, global_avg_pool::SHADER, channel_scale::SHADER];
+    concat::SHADER, upsample2x::SHADER, global_avg_pool::SHADER, channel_scale::SHADER,
+    max_pool2d::SHADER];
 
 /// The size in bytes of each Rust `Params` mirror, by shader file (checked against the WGSL struct by a test).
 pub const PARAMS_SIZES: &[(&str, usize)] = &[
@@ -28,6 +30,7 @@ pub const PARAMS_SIZES: &[(&str, usize)] = &[
     ("upsample2x.wgsl", std::mem::size_of::<upsample2x::Params>()),
     ("global_avg_pool.wgsl", std::mem::size_of::<global_avg_pool::Params>()),
     ("channel_scale.wgsl", std::mem::size_of::<channel_scale::Params>()),
+    ("max_pool2d.wgsl", std::mem::size_of::<max_pool2d::Params>()),
 ];
 
 /// Every op's self-check. `full` adds the full U-Net sizes (slow on software adapters).
@@ -40,5 +43,6 @@ pub fn self_checks(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     out.extend(upsample2x::self_check(gpu, full));
     out.extend(global_avg_pool::self_check(gpu, full));
     out.extend(channel_scale::self_check(gpu, full));
+    out.extend(max_pool2d::self_check(gpu, full));
     out
 }
