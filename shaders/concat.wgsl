@@ -1,0 +1,68 @@
+// concat: join two NCHW tensors along channels (the U-Net decoder's [upsampled, skip]).
+//
+//   a: [N, Ca, H, W]   b: [N, Cb, H, W]   y: [N, Ca + Cb, H, W]
+//   forward:   y[n, c, h, w] = a[n, c, h, w]         for c <  Ca
+//                            = b[n, c - Ca, h, w]    for c >= Ca
+//   backward:  ga = gy[:, :Ca],  gb = gy[:, Ca:]      (gy is split back; no arithmetic)
+//
+// Thread mapping: one invocation per element of y (forward) or gy (backward). In the backward each invocation writes
+// the single element of ga or gb its gy element maps to, so every gradient element is written exactly once
+// (gather form, no races). H and W only appear as their product hw: within a channel plane the copy is contiguous.
+//
+// Bindings (each entry point numbers its own; unused ones are not bound):
+//   concat_forward:   0 Params | 1 a (read)  | 2 b (read)       | 3 y (write)
+//   concat_backward:  0 Params | 1 gy (read) | 2 ga (write)     | 3 gb (write)
+
+struct Params {
+    n: u32,     // batch items in this launch
+    ca: u32,    // channels of a
+    cb: u32,    // channels of b
+    hw: u32,    // H * W
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// concat_forward
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+// concat_backward
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ga: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gb: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(256)
+fn concat_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let c_all = p.ca + p.cb;
+    if (i >= p.n * c_all * p.hw) { return; }
+    // i = (n * (Ca + Cb) + c) * hw + k
+    let k = i % p.hw;
+    let c = (i / p.hw) % c_all;
+    let n = i / (p.hw * c_all);
+    if (c < p.ca) {
+        y[i] = a[(n * p.ca + c) * p.hw + k];
+    } else {
+        y[i] = b[(n * p.cb + (c - p.ca)) * p.hw + k];
+    }
+}
+
+@compute @workgroup_size(256)
+fn concat_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let c_all = p.ca + p.cb;
+    if (i >= p.n * c_all * p.hw) { return; }
+    let k = i % p.hw;
+    let c = (i / p.hw) % c_all;
+    let n = i / (p.hw * c_all);
+    if (c < p.ca) {
+        ga[(n * p.ca + c) * p.hw + k] = gy[i];
+    } else {
+        gb[(n * p.cb + (c - p.ca)) * p.hw + k] = gy[i];
+    }
+}

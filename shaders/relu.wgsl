@@ -1,0 +1,53 @@
+// relu: rectified linear unit, elementwise, any shape.
+//
+//   forward:   y[i]  = max(x[i], 0)
+//   backward:  dx[i] = gy[i] * (y[i] > 0 ? 1 : 0)
+//
+// The backward reads the saved OUTPUT y rather than x: y > 0 exactly where x > 0, and y is usually kept alive by the
+// next layer anyway, so saving it costs no memory. At x == 0 the gradient is 0, as in PyTorch. A NaN input passes
+// through (x < 0 is false for NaN), so divergence stays visible instead of being clamped to 0.
+//
+// Thread mapping: one invocation per element. The grid may be folded into 2-D past 65,535 workgroups, so the linear
+// index is rebuilt from (workgroup_id, num_workgroups).
+//
+// Bindings (each entry point numbers its own; unused ones are not bound):
+//   relu_forward:   0 Params | 1 x (read)       | 2 y (write)
+//   relu_backward:  0 Params | 1 y_saved (read) | 2 gy (read) | 3 dx (write)
+
+struct Params {
+    n: u32,     // number of elements
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// relu_forward
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+// relu_backward
+@group(0) @binding(1) var<storage, read> y_saved: array<f32>;
+@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(256)
+fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let v = x[i];
+    y[i] = select(v, 0.0, v < 0.0);
+}
+
+@compute @workgroup_size(256)
+fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    // The gradient flows only where the unit was active.
+    dx[i] = select(0.0, gy[i], y_saved[i] > 0.0);
+}

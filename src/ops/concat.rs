@@ -1,0 +1,132 @@
+//! concat: join two NCHW tensors along channels, `y = [a, b]` (the U-Net decoder's `cat([upsampled, skip], 1)`).
+//!
+//! Shapes: a `[N, Ca, H, W]`, b `[N, Cb, H, W]` -> y `[N, Ca + Cb, H, W]`.
+//! Gradient: the upstream gradient is split back, `ga = gy[:, :Ca]`, `gb = gy[:, Ca:]`. Nothing is saved but Ca.
+//!
+//! Launch: one invocation per element of y (forward) or gy (backward). At batch 16 the decoder's concat output
+//! (128 x 96 x 192) is 151 MB, over lavapipe's 128 MiB binding limit, so the batch is split into runs (`ops::runs`).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::graph::{Tape, Var};
+use crate::ops::runs::batch_runs;
+use crate::tensor::Tensor;
+
+pub const SHADER: (&str, &str) = ("concat.wgsl", include_str!("../../shaders/concat.wgsl"));
+
+/// Mirror of WGSL `Params` in shaders/concat.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Params {
+    /// Batch items in this launch.
+    pub n: u32,
+    pub ca: u32,
+    pub cb: u32,
+    /// H * W.
+    pub hw: u32,
+}
+
+/// y = [a, b] along channels  // a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca + Cb, H, W]
+pub fn concat_forward(a: &Tensor, b: &Tensor) -> Tensor {
+    let (n, ca, h, w) = a.nchw("concat_forward");
+    let (nb, cb, hb, wb) = b.nchw("concat_forward");
+    assert!(
+        (n, h, w) == (nb, hb, wb),
+        "concat_forward: a {:?} and b {:?} must agree in N, H and W",
+        a.shape,
+        b.shape
+    );
+    let gpu = a.gpu();
+    let hw = h * w;
+    let y = Tensor::empty(gpu, &[n, ca + cb, h, w]);
+    let item = |c: usize| (c * hw * 4) as u64;
+    for (n0, cnt) in batch_runs(gpu, "concat_forward", n, &[item(ca), item(cb), item(ca + cb)]) {
+        let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
+        let binds = [
+            a.bind_range(n0 * ca * hw, cnt * ca * hw),
+            b.bind_range(n0 * cb * hw, cnt * cb * hw),
+            y.bind_range(n0 * (ca + cb) * hw, cnt * (ca + cb) * hw),
+        ];
+        gpu.dispatch_1d("concat_forward", &p, &binds, (cnt * (ca + cb) * hw) as u64);
+    }
+    y
+}
+
+/// (ga, gb) = (gy[:, :ca], gy[:, ca:])  // gy: [N, Ca + Cb, H, W] -> ga: [N, Ca, H, W], gb: [N, Cb, H, W]
+pub fn concat_backward(gy: &Tensor, ca: usize) -> (Tensor, Tensor) {
+    let (n, c, h, w) = gy.nchw("concat_backward");
+    assert!(ca <= c, "concat_backward: ca = {ca} exceeds gy's {c} channels");
+    let cb = c - ca;
+    let gpu = gy.gpu();
+    let hw = h * w;
+    let ga = Tensor::empty(gpu, &[n, ca, h, w]);
+    let gb = Tensor::empty(gpu, &[n, cb, h, w]);
+    let item = |c: usize| (c * hw * 4) as u64;
+    for (n0, cnt) in batch_runs(gpu, "concat_backward", n, &[item(ca), item(cb), item(c)]) {
+        let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
+        let binds = [
+            gy.bind_range(n0 * c * hw, cnt * c * hw),
+            ga.bind_range(n0 * ca * hw, cnt * ca * hw),
+            gb.bind_range(n0 * cb * hw, cnt * cb * hw),
+        ];
+        gpu.dispatch_1d("concat_backward", &p, &binds, (cnt * c * hw) as u64);
+    }
+    (ga, gb)
+}
+
+/// Autograd: saves Ca only; dL/da, dL/db = concat_backward(dL/dy, Ca).
+pub fn concat(tape: &Tape, a: &Var, b: &Var) -> Var {
+    let y = concat_forward(&a.t, &b.t);
+    let ca = a.t.shape[1];
+    tape.record("concat", &[a, b], y, move |gy| {
+        let (ga, gb) = concat_backward(gy, ca);
+        vec![Some(ga), Some(gb)]
+    })
+}
+
+/// The f64 oracle. Tensors are flat NCHW slices; `hw` = H * W.
+pub mod cpu {
+    pub fn concat_forward(a: &[f64], b: &[f64], n: usize, ca: usize, cb: usize, hw: usize) -> Vec<f64> {
+        let mut y = Vec::with_capacity(n * (ca + cb) * hw);
+        for i in 0..n {
+            y.extend_from_slice(&a[i * ca * hw..(i + 1) * ca * hw]);
+            y.extend_from_slice(&b[i * cb * hw..(i + 1) * cb * hw]);
+        }
+        y
+    }
+    pub fn concat_backward(gy: &[f64], n: usize, ca: usize, cb: usize, hw: usize) -> (Vec<f64>, Vec<f64>) {
+        let (mut ga, mut gb) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let base = i * (ca + cb) * hw;
+            ga.extend_from_slice(&gy[base..base + ca * hw]);
+            gb.extend_from_slice(&gy[base + ca * hw..base + (ca + cb) * hw]);
+        }
+        (ga, gb)
+    }
+}
+
+/// GPU vs CPU on odd shapes (N = 1, primes, planes not multiples of the workgroup). A copy is exact: tolerance 0.
+pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    // (N, Ca, Cb, H, W)
+    let mut shapes = vec![(1usize, 1usize, 1usize, 1usize, 1usize), (2, 3, 4, 5, 7), (1, 17, 19, 13, 17), (3, 5, 2, 7, 11)];
+    if full {
+        shapes.push((2, 64, 64, 96, 192)); // the decoder's x2 concat at batch 2
+    }
+    for (n, ca, cb, h, w) in shapes {
+        let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w}");
+        let hw = h * w;
+        let a = rand_vec(n * ca * hw, 31);
+        let b = rand_vec(n * cb * hw, 32);
+        let gy = rand_vec(n * (ca + cb) * hw, 33);
+        let y = concat_forward(&Tensor::from_slice(gpu, &[n, ca, h, w], &a), &Tensor::from_slice(gpu, &[n, cb, h, w], &b));
+        let want = cpu::concat_forward(&f64s(&a), &f64s(&b), n, ca, cb, hw);
+        out.push(compare("concat_forward", &shape, &y.to_vec(), &want, 0.0, 0.0));
+        let (ga, gb) = concat_backward(&Tensor::from_slice(gpu, &[n, ca + cb, h, w], &gy), ca);
+        let (wa, wb) = cpu::concat_backward(&f64s(&gy), n, ca, cb, hw);
+        out.push(compare("concat_backward", &format!("{shape} ga"), &ga.to_vec(), &wa, 0.0, 0.0));
+        out.push(compare("concat_backward", &format!("{shape} gb"), &gb.to_vec(), &wb, 0.0, 0.0));
+    }
+    out
+}

@@ -1,0 +1,135 @@
+//! global_avg_pool: the mean of each channel plane (the SE block's squeeze), `y[n, c] = mean_{h, w} x[n, c, h, w]`.
+//!
+//! Shapes: x `[N, C, H, W]` -> y `[N, C, 1, 1]`.
+//! Gradient: every input of a plane contributed 1/HW, so `dx[n, c, h, w] = gy[n, c] / HW`. Only x's shape is saved.
+//!
+//! The forward sums each plane in tiles of `TILE` values (partials), then sums the partials: no invocation loops
+//! more than ~4,096 times, far from llvmpipe's silent 65,535-iteration cut-off (see shaders/global_avg_pool.wgsl).
+//! Deterministic: fixed summation order, no atomics.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::graph::{Tape, Var};
+use crate::ops::runs::batch_runs;
+use crate::tensor::Tensor;
+
+pub const SHADER: (&str, &str) = ("global_avg_pool.wgsl", include_str!("../../shaders/global_avg_pool.wgsl"));
+
+/// Values per partial sum in the forward's first pass.
+pub const TILE: usize = 4096;
+
+/// Mirror of WGSL `Params` in shaders/global_avg_pool.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Params {
+    /// N * C in this launch.
+    pub planes: u32,
+    /// H * W.
+    pub hw: u32,
+    /// Values per partial sum, and partial sums per plane (ceil(hw / tile)).
+    pub tile: u32,
+    pub tiles: u32,
+    /// First plane of this launch within the [N, C] tensors (y, gy).
+    pub plane0: u32,
+    pub _pad: [u32; 3],
+}
+
+/// y = mean over H, W  // x: [N, C, H, W] -> y: [N, C, 1, 1]
+pub fn global_avg_pool_forward(x: &Tensor) -> Tensor {
+    global_avg_pool_forward_tiled(x, TILE)
+}
+
+/// `global_avg_pool_forward` with an explicit tile size (tests use tiny tiles to exercise many partial sums on small
+/// planes). Scratch: `part` [N * C * tiles], freed on return.
+pub fn global_avg_pool_forward_tiled(x: &Tensor, tile: usize) -> Tensor {
+    let (n, c, h, w) = x.nchw("global_avg_pool_forward");
+    assert!(tile > 0, "global_avg_pool_forward: tile must be positive");
+    let gpu = x.gpu();
+    let hw = h * w;
+    let tiles = hw.div_ceil(tile).max(1);
+    let y = Tensor::empty(gpu, &[n, c, 1, 1]);
+    for (n0, cnt) in batch_runs(gpu, "global_avg_pool_forward", n, &[(c * hw * 4) as u64]) {
+        let planes = cnt * c;
+        let part = Tensor::empty(gpu, &[planes * tiles]);
+        let p = Params {
+            planes: planes as u32,
+            hw: hw as u32,
+            tile: tile as u32,
+            tiles: tiles as u32,
+            plane0: (n0 * c) as u32,
+            _pad: [0; 3],
+        };
+        let xs = x.bind_range(n0 * c * hw, planes * hw);
+        gpu.dispatch_1d("global_avg_pool_forward_partial", &p, &[xs, part.bind()], (planes * tiles) as u64);
+        gpu.dispatch_1d("global_avg_pool_forward", &p, &[part.bind(), y.bind()], planes as u64);
+    }
+    y
+}
+
+/// dx = gy / HW broadcast over each plane  // gy: [N, C, 1, 1] -> dx: x_shape = [N, C, H, W]
+pub fn global_avg_pool_backward(gy: &Tensor, x_shape: &[usize]) -> Tensor {
+    assert_eq!(x_shape.len(), 4, "global_avg_pool_backward: x_shape {x_shape:?} is not NCHW");
+    let (n, c, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    assert_eq!(gy.shape, [n, c, 1, 1], "global_avg_pool_backward: gy must be [N, C, 1, 1] for x {x_shape:?}");
+    let gpu = gy.gpu();
+    let hw = h * w;
+    let dx = Tensor::empty(gpu, x_shape);
+    for (n0, cnt) in batch_runs(gpu, "global_avg_pool_backward", n, &[(c * hw * 4) as u64]) {
+        let planes = cnt * c;
+        let p = Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
+        let binds = [gy.bind(), dx.bind_range(n0 * c * hw, planes * hw)];
+        gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
+    }
+    dx
+}
+
+/// Autograd: saves x's shape; dL/dx = global_avg_pool_backward(dL/dy, x_shape).
+pub fn global_avg_pool(tape: &Tape, x: &Var) -> Var {
+    let y = global_avg_pool_forward(&x.t);
+    let x_shape = x.t.shape.clone();
+    tape.record("global_avg_pool", &[x], y, move |gy| vec![Some(global_avg_pool_backward(gy, &x_shape))])
+}
+
+/// The f64 oracle. `planes` = N * C, `hw` = H * W.
+pub mod cpu {
+    pub fn global_avg_pool_forward(x: &[f64], planes: usize, hw: usize) -> Vec<f64> {
+        (0..planes).map(|p| x[p * hw..(p + 1) * hw].iter().sum::<f64>() / hw as f64).collect()
+    }
+    pub fn global_avg_pool_backward(gy: &[f64], planes: usize, hw: usize) -> Vec<f64> {
+        (0..planes * hw).map(|i| gy[i / hw] / hw as f64).collect()
+    }
+}
+
+/// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes), with the default tile and with tiny tiles (many
+/// partials, a ragged last tile); `full` adds the full-size planes the brief names: 4 x 16 x 192 x 384 (73,728
+/// values per plane, past llvmpipe's loop limit for a one-pass sum) and 16 x 64 x 96 x 192.
+pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    // (N, C, H, W, tile)
+    let mut cases = vec![
+        (1usize, 1usize, 1usize, 1usize, TILE),
+        (2, 3, 5, 7, TILE),
+        (1, 5, 13, 17, TILE),
+        (3, 7, 13, 17, 10), // 221 values in 23 tiles, the last holding 1
+        (2, 3, 6, 12, 72),  // exactly one full tile
+    ];
+    if full {
+        cases.push((4, 16, 192, 384, TILE));
+        cases.push((16, 64, 96, 192, TILE));
+    }
+    for (n, c, h, w, tile) in cases {
+        let shape = format!("[{n},{c},{h},{w}] tile {tile}");
+        let hw = h * w;
+        // Offset by 0.5 so the mean is far from 0 and a relative tolerance is meaningful.
+        let x: Vec<f32> = rand_vec(n * c * hw, 51).iter().map(|v| v + 0.5).collect();
+        let gy = rand_vec(n * c, 52);
+        let y = global_avg_pool_forward_tiled(&Tensor::from_slice(gpu, &[n, c, h, w], &x), tile).to_vec();
+        let want = cpu::global_avg_pool_forward(&f64s(&x), n * c, hw);
+        out.push(compare("global_avg_pool_forward", &shape, &y, &want, 1e-6, 1e-5));
+        let dx = global_avg_pool_backward(&Tensor::from_slice(gpu, &[n, c, 1, 1], &gy), &[n, c, h, w]).to_vec();
+        let want = cpu::global_avg_pool_backward(&f64s(&gy), n * c, hw);
+        out.push(compare("global_avg_pool_backward", &shape, &dx, &want, 1e-9, 1e-6));
+    }
+    out
+}
