@@ -1,0 +1,257 @@
+// batch_norm: 2-D batch normalisation with PyTorch semantics, per channel c over the M = N*H*W values x[:, c, :, :].
+//
+//   training forward:
+//     mean_c = (1/M) sum x                      var_c = (1/M) sum (x - mean_c)^2        (biased variance)
+//     rstd_c = 1 / sqrt(var_c + eps)            xhat  = (x - mean_c) * rstd_c
+//     y      = gamma_c * xhat + beta_c
+//     running_mean = (1 - momentum) * running_mean + momentum * mean_c
+//     running_var  = (1 - momentum) * running_var  + momentum * var_c * M / (M - 1)   (UNBIASED variance)
+//   eval forward: the same with mean = running_mean, var = running_var (no statistics, no update).
+//
+//   training backward (gradients flow through mean and var too), with dy = dL/dy:
+//     dbeta_c  = sum dy                         dgamma_c = sum dy * xhat
+//     dx       = gamma_c * rstd_c * (dy - dbeta_c / M - xhat * dgamma_c / M)
+//   eval backward (mean, var are constants): dx = gamma_c * rstd_c * dy; dgamma, dbeta as above.
+//
+// Reductions. A channel holds up to ~300k values, and llvmpipe silently stops a shader loop after 65,535 iterations
+// per invocation, so no invocation may walk a whole channel. Every per-channel reduction is two dispatches:
+//   *_tiles: one workgroup of 256 per (tile, channel); a tile is TILE = 4096 consecutive values of the channel in
+//            (n, h, w) order, 16 per invocation, reduced in a fixed tree in workgroup memory -> partial[c, tile, 2].
+//   *_merge: one invocation per channel folds its tiles in tile order (at most a few hundred).
+// Both orders are fixed, so results are bit-identical run to run. The variance is numerically sound: each tile
+// computes its own mean, then the sum of squared deviations from it (two passes over the 16 KiB tile, which is hot
+// in cache), and the merge combines (count, mean, M2) triples with Chan's parallel formula. Neither step forms
+// E[x^2] - E[x]^2, which cancels catastrophically when |mean| >> std.
+//
+// Thread mapping:
+//   *_tiles                 grid (tiles, C), workgroup 256, invocation lid handles tile values lid, lid+256, ...
+//   *_merge, stats_eval,
+//   update_running          one invocation per channel, workgroup 64
+//   forward*, backward_input*  one invocation per element of x, 1-D grid folded past 65,535 workgroups
+//
+// Bindings (each entry point binds only what it uses):
+//   0 Params (uniform)
+//   1 x            [N, C, H, W]  read
+//   2 dy           [N, C, H, W]  read         upstream gradient dL/dy
+//   3 gamma        [C]           read
+//   4 beta         [C]           read
+//   5 stats        [3, C]        read_write   rows: mean, biased var, rstd (saved by the forward for the backward)
+//   6 partial      [C, tiles, 2] read_write   per-tile partial results of a reduction
+//   7 out          [N, C, H, W]  read_write   y (forward) or dx (backward)
+//   8 dgamma       [C]           read_write
+//   9 dbeta        [C]           read_write
+//  10 running_mean [C]           read_write   updated in place
+//  11 running_var  [C]           read_write   updated in place
+
+struct Params {
+    c: u32,         // channels
+    hw: u32,        // H * W, values per (sample, channel) plane
+    m: u32,         // N * H * W, values per channel
+    n: u32,         // N * C * H * W, all elements
+    tiles: u32,     // ceil(m / TILE), tiles per channel
+    eps: f32,       // added to the variance before the square root
+    momentum: f32,  // running-stat update weight of the batch statistic
+    bessel: f32,    // m / (m - 1), computed on the host in f64: biased -> unbiased variance for running_var
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(10) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(11) var<storage, read_write> running_var: array<f32>;
+
+const WG: u32 = 256u;      // lanes of the 1-D elementwise kernels and of the tile reductions
+const TILE: u32 = 4096u;   // values per tile = WG * 16 (16 loop iterations per invocation per pass)
+const WG_CH: u32 = 64u;    // lanes of the per-channel kernels
+
+// Scratch for the tree reductions of the *_tiles kernels (256 * 8 bytes = 2 KiB).
+var<workgroup> red: array<vec2<f32>, 256>;
+
+// Index into x of value j (0 <= j < m, in (n, h, w) order) of channel c.
+fn chan_index(c: u32, j: u32) -> u32 {
+    let n = j / p.hw;
+    let s = j - n * p.hw;
+    return (n * p.c + c) * p.hw + s;
+}
+
+// Number of values in tile t of a channel (the last tile may be short).
+fn tile_count(t: u32) -> u32 {
+    return min(TILE, p.m - t * TILE);
+}
+
+// Sum of v over the workgroup, in a fixed tree order. Every lane gets the result. Must be called by all lanes.
+fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (lid < s) {
+            red[lid] = red[lid] + red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier(); // everyone has read red[0] before the next call overwrites it
+    return total;
+}
+
+// Per-tile mean and M2 (sum of squared deviations from the tile mean): partial[c, t] = (mean_t, M2_t).
+@compute @workgroup_size(256)
+fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x;
+    let c = wid.y;
+    let j0 = t * TILE;
+    let cnt = tile_count(t);
+    // Pass 1: the tile mean.
+    var s = 0.0;
+    for (var k = lid; k < cnt; k += WG) {
+        s += x[chan_index(c, j0 + k)];
+    }
+    let mean_t = workgroup_sum(lid, vec2<f32>(s, 0.0)).x / f32(cnt);
+    // Pass 2: squared deviations from the tile mean (the tile is still in cache).
+    var q = 0.0;
+    for (var k = lid; k < cnt; k += WG) {
+        let d = x[chan_index(c, j0 + k)] - mean_t;
+        q += d * d;
+    }
+    let m2_t = workgroup_sum(lid, vec2<f32>(q, 0.0)).x;
+    if (lid == 0u) {
+        let o = (c * p.tiles + t) * 2u;
+        partial[o] = mean_t;
+        partial[o + 1u] = m2_t;
+    }
+}
+
+// Fold a channel's tiles with Chan's formula: for sets a, b with counts na, nb,
+//   delta = mean_b - mean_a;  mean = mean_a + delta * nb / (na + nb);  M2 = M2_a + M2_b + delta^2 * na * nb / (na + nb)
+// then var = M2 / m (biased) and rstd = 1 / sqrt(var + eps) -> stats[:, c].
+@compute @workgroup_size(64)
+fn batch_norm_stats_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.c) { return; }
+    var na = 0.0;
+    var mean = 0.0;
+    var m2 = 0.0;
+    for (var t = 0u; t < p.tiles; t++) {
+        let o = (c * p.tiles + t) * 2u;
+        let nb = f32(tile_count(t));
+        let nab = na + nb;
+        let delta = partial[o] - mean;
+        mean += delta * (nb / nab);
+        m2 += partial[o + 1u] + delta * delta * (na * nb / nab);
+        na = nab;
+    }
+    let var_b = m2 / f32(p.m);
+    stats[c] = mean;
+    stats[p.c + c] = var_b;
+    stats[2u * p.c + c] = 1.0 / sqrt(var_b + p.eps);
+}
+
+// Eval-mode statistics as a stats tensor (a snapshot of the running stats for the eval-mode backward).
+@compute @workgroup_size(64)
+fn batch_norm_stats_eval(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.c) { return; }
+    stats[c] = running_mean[c];
+    stats[p.c + c] = running_var[c];
+    stats[2u * p.c + c] = 1.0 / sqrt(running_var[c] + p.eps);
+}
+
+// In place: running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance.
+@compute @workgroup_size(64)
+fn batch_norm_update_running(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.c) { return; }
+    running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * stats[c];
+    running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * (stats[p.c + c] * p.bessel);
+}
+
+// y = (x - mean) * rstd * gamma + beta, with the batch statistics in stats.
+@compute @workgroup_size(256)
+fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let c = (i / p.hw) % p.c;
+    let xhat = (x[i] - stats[c]) * stats[2u * p.c + c];
+    out[i] = xhat * gamma[c] + beta[c];
+}
+
+// y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+@compute @workgroup_size(256)
+fn batch_norm_forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let c = (i / p.hw) % p.c;
+    let xhat = (x[i] - running_mean[c]) * (1.0 / sqrt(running_var[c] + p.eps));
+    out[i] = xhat * gamma[c] + beta[c];
+}
+
+// Per-tile (sum dy, sum dy * xhat) -> partial[c, t].
+@compute @workgroup_size(256)
+fn batch_norm_backward_params_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x;
+    let c = wid.y;
+    let j0 = t * TILE;
+    let cnt = tile_count(t);
+    let mean = stats[c];
+    let rstd = stats[2u * p.c + c];
+    var acc = vec2<f32>(0.0, 0.0);
+    for (var k = lid; k < cnt; k += WG) {
+        let i = chan_index(c, j0 + k);
+        let g = dy[i];
+        acc += vec2<f32>(g, g * ((x[i] - mean) * rstd));
+    }
+    let total = workgroup_sum(lid, acc);
+    if (lid == 0u) {
+        let o = (c * p.tiles + t) * 2u;
+        partial[o] = total.x;
+        partial[o + 1u] = total.y;
+    }
+}
+
+// dbeta_c = sum over tiles of sum dy, dgamma_c = sum over tiles of sum dy * xhat, in tile order.
+@compute @workgroup_size(64)
+fn batch_norm_backward_params_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= p.c) { return; }
+    var sb = 0.0;
+    var sg = 0.0;
+    for (var t = 0u; t < p.tiles; t++) {
+        let o = (c * p.tiles + t) * 2u;
+        sb += partial[o];
+        sg += partial[o + 1u];
+    }
+    dbeta[c] = sb;
+    dgamma[c] = sg;
+}
+
+// Training mode: dx = gamma * rstd * (dy - dbeta / m - xhat * dgamma / m).
+@compute @workgroup_size(256)
+fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let c = (i / p.hw) % p.c;
+    let rstd = stats[2u * p.c + c];
+    let xhat = (x[i] - stats[c]) * rstd;
+    let inv_m = 1.0 / f32(p.m);
+    out[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
+}
+
+// Eval mode (statistics are constants): dx = gamma * rstd * dy.
+@compute @workgroup_size(256)
+fn batch_norm_backward_input_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                  @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let c = (i / p.hw) % p.c;
+    out[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
+}

@@ -1,0 +1,485 @@
+//! batch_norm: 2-D batch normalisation, PyTorch semantics (`nn.BatchNorm2d`), per channel c over M = N*H*W values.
+//!
+//! Training forward (batch statistics, biased variance):
+//!   mean = (1/M) sum x,  var = (1/M) sum (x - mean)^2,  rstd = 1/sqrt(var + eps),  y = gamma * (x - mean) * rstd + beta
+//!   running_mean <- (1 - momentum) running_mean + momentum mean
+//!   running_var  <- (1 - momentum) running_var  + momentum var * M/(M-1)      (unbiased, as PyTorch)
+//! Eval forward: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+//!
+//! Backward, training mode (gradient flows through mean and var), xhat = (x - mean) * rstd:
+//!   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M)
+//! Backward, eval mode: dx = gamma * rstd * dy (statistics are constants), dgamma and dbeta as above.
+//!
+//! What the forward saves for the backward: x, gamma, and `stats` [3, C] = (mean, biased var, rstd) of the batch
+//! (training) or a snapshot of the running statistics (eval), so a later in-place running update cannot change them.
+//!
+//! Per-channel reductions are tiled (shaders/batch_norm.wgsl explains why: llvmpipe's 65,535-iteration loop limit):
+//! each reduction launcher below records two dispatches, `<name>_tiles` then `<name>_merge`, through a scratch
+//! `partial` [C, tiles, 2]. `num_batches_tracked` is the caller's (the model's) business.
+//!
+//! Shapes: x, y, dy, dx [N, C, H, W]; gamma, beta, running_mean, running_var, dgamma, dbeta [C]; stats [3, C].
+
+use std::rc::Rc;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::{Bind, Gpu};
+use crate::graph::{Tape, Var};
+use crate::tensor::Tensor;
+
+pub const SHADER: (&str, &str) = ("batch_norm.wgsl", include_str!("../../shaders/batch_norm.wgsl"));
+
+/// Values per tile of the `*_tiles` reductions (WGSL `TILE`).
+pub const TILE: usize = 4096;
+
+/// Mirror of WGSL `Params` in shaders/batch_norm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct Params {
+    pub c: u32,
+    pub hw: u32,
+    pub m: u32,
+    pub n: u32,
+    pub tiles: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub bessel: f32,
+}
+
+// Binding numbers of shaders/batch_norm.wgsl (see its binding table).
+const B_X: u32 = 1;
+const B_DY: u32 = 2;
+const B_GAMMA: u32 = 3;
+const B_BETA: u32 = 4;
+const B_STATS: u32 = 5;
+const B_PARTIAL: u32 = 6;
+const B_OUT: u32 = 7;
+const B_DGAMMA: u32 = 8;
+const B_DBETA: u32 = 9;
+const B_RMEAN: u32 = 10;
+const B_RVAR: u32 = 11;
+
+/// The bind list `dispatch` wants (slot b-1 holds binding b). Slots an entry point does not use are never bound, so
+/// they are filled with the first buffer given.
+fn slots<'a>(pairs: &[(u32, Bind<'a>)]) -> Vec<Bind<'a>> {
+    let max = pairs.iter().map(|p| p.0).max().unwrap() as usize;
+    let mut v = vec![pairs[0].1; max];
+    for &(b, bind) in pairs {
+        v[b as usize - 1] = bind;
+    }
+    v
+}
+
+/// Params for a 4-D x; `op` names the caller in assertion messages.
+fn params_for(x: &Tensor, op: &str) -> Params {
+    let (n, c, h, w) = x.nchw(op);
+    let m = n * h * w;
+    let tiles = m.div_ceil(TILE);
+    assert!(m > 0 && c > 0, "{op}: empty tensor {:?}", x.shape);
+    assert!(tiles <= 65_535 && c <= 65_535, "{op}: {:?} exceeds the tile grid (at most 65,535 tiles and channels)", x.shape);
+    // The merge kernels walk `tiles` in one loop: keep it far below llvmpipe's 65,535-iteration limit.
+    assert!(tiles <= 16_384, "{op}: {m} values per channel need {tiles} tiles, over the 16,384 one merge may fold");
+    Params {
+        c: c as u32,
+        hw: (h * w) as u32,
+        m: m as u32,
+        n: x.numel() as u32,
+        tiles: tiles as u32,
+        eps: 0.0,
+        momentum: 0.0,
+        bessel: if m > 1 { (m as f64 / (m as f64 - 1.0)) as f32 } else { f32::NAN },
+    }
+}
+
+fn assert_channels(op: &str, what: &str, t: &Tensor, c: usize) {
+    assert_eq!(t.shape, vec![c], "{op}: {what} must have shape [{c}] (one per channel), got {:?}", t.shape);
+}
+
+/// Batch statistics of x: stats [3, C] = (mean, biased var, rstd = 1/sqrt(var + eps)).
+/// Two dispatches: `batch_norm_stats_tiles` (per-tile mean and M2), `batch_norm_stats_merge` (Chan merge).
+pub fn batch_norm_stats(x: &Tensor, eps: f32) -> Tensor {
+    let gpu = x.gpu();
+    let prm = Params { eps, ..params_for(x, "batch_norm_stats") };
+    let c = prm.c as usize;
+    let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
+    let stats = Tensor::empty(gpu, &[3, c]);
+    gpu.dispatch("batch_norm_stats_tiles", &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind())]), [prm.tiles, prm.c, 1]);
+    gpu.dispatch_1d("batch_norm_stats_merge", &prm, &slots(&[(B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]), c as u64);
+    stats
+}
+
+/// A stats [3, C] snapshot of the running statistics (mean, var, rstd), for the eval-mode backward.
+pub fn batch_norm_stats_eval(running_mean: &Tensor, running_var: &Tensor, eps: f32) -> Tensor {
+    let c = running_mean.numel();
+    assert_channels("batch_norm_stats_eval", "running_var", running_var, c);
+    let stats = Tensor::empty(running_mean.gpu(), &[3, c]);
+    let prm = Params { c: c as u32, eps, ..Params::zeroed() };
+    let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
+    running_mean.gpu().dispatch_1d("batch_norm_stats_eval", &prm, &b, c as u64);
+    stats
+}
+
+/// y = gamma * (x - mean) * rstd + beta with stats [3, C] from `batch_norm_stats` (or `batch_norm_stats_eval`).
+pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+    let prm = params_for(x, "batch_norm_forward");
+    let c = prm.c as usize;
+    assert_eq!(stats.shape, vec![3, c], "batch_norm_forward: stats must be [3, {c}]");
+    assert_channels("batch_norm_forward", "gamma", gamma, c);
+    assert_channels("batch_norm_forward", "beta", beta, c);
+    let y = Tensor::empty(x.gpu(), &x.shape);
+    let b = slots(&[(B_X, x.bind()), (B_GAMMA, gamma.bind()), (B_BETA, beta.bind()), (B_STATS, stats.bind()), (B_OUT, y.bind())]);
+    x.gpu().dispatch_1d("batch_norm_forward", &prm, &b, prm.n as u64);
+    y
+}
+
+/// Eval mode: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+pub fn batch_norm_forward_eval(x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32) -> Tensor {
+    let prm = Params { eps, ..params_for(x, "batch_norm_forward_eval") };
+    let c = prm.c as usize;
+    for (what, t) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
+        assert_channels("batch_norm_forward_eval", what, t, c);
+    }
+    let y = Tensor::empty(x.gpu(), &x.shape);
+    let b = slots(&[
+        (B_X, x.bind()),
+        (B_GAMMA, gamma.bind()),
+        (B_BETA, beta.bind()),
+        (B_OUT, y.bind()),
+        (B_RMEAN, running_mean.bind()),
+        (B_RVAR, running_var.bind()),
+    ]);
+    x.gpu().dispatch_1d("batch_norm_forward_eval", &prm, &b, prm.n as u64);
+    y
+}
+
+/// In place: running_mean, running_var <- (1 - momentum) * running + momentum * batch (var made unbiased with
+/// M/(M-1), M = values per channel). `stats` from `batch_norm_stats`.
+pub fn batch_norm_update_running(stats: &Tensor, running_mean: &Tensor, running_var: &Tensor, m: usize, momentum: f32) {
+    let c = running_mean.numel();
+    assert!(m > 1, "batch_norm_update_running: the unbiased variance needs more than 1 value per channel, got {m}");
+    assert_eq!(stats.shape, vec![3, c], "batch_norm_update_running: stats must be [3, {c}]");
+    assert_channels("batch_norm_update_running", "running_var", running_var, c);
+    let prm = Params { c: c as u32, m: m as u32, momentum, bessel: (m as f64 / (m as f64 - 1.0)) as f32, ..Params::zeroed() };
+    let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
+    running_mean.gpu().dispatch_1d("batch_norm_update_running", &prm, &b, c as u64);
+}
+
+/// (dgamma, dbeta) [C] each: dgamma = sum dy * xhat, dbeta = sum dy, xhat from `stats`.
+/// Two dispatches: `batch_norm_backward_params_tiles`, `batch_norm_backward_params_merge`.
+pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (Tensor, Tensor) {
+    let gpu = x.gpu();
+    let prm = params_for(x, "batch_norm_backward_params");
+    let c = prm.c as usize;
+    assert_eq!(dy.shape, x.shape, "batch_norm_backward_params: dy shape differs from x");
+    assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_params: stats must be [3, {c}]");
+    let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
+    let dgamma = Tensor::empty(gpu, &[c]);
+    let dbeta = Tensor::empty(gpu, &[c]);
+    let b = slots(&[(B_X, x.bind()), (B_DY, dy.bind()), (B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]);
+    gpu.dispatch("batch_norm_backward_params_tiles", &prm, &b, [prm.tiles, prm.c, 1]);
+    let b = slots(&[(B_PARTIAL, partial.bind()), (B_DGAMMA, dgamma.bind()), (B_DBETA, dbeta.bind())]);
+    gpu.dispatch_1d("batch_norm_backward_params_merge", &prm, &b, c as u64);
+    (dgamma, dbeta)
+}
+
+/// Training mode: dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M).
+pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats: &Tensor, dgamma: &Tensor, dbeta: &Tensor) -> Tensor {
+    let prm = params_for(x, "batch_norm_backward_input");
+    let c = prm.c as usize;
+    assert_eq!(dy.shape, x.shape, "batch_norm_backward_input: dy shape differs from x");
+    assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input: stats must be [3, {c}]");
+    for (what, t) in [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)] {
+        assert_channels("batch_norm_backward_input", what, t, c);
+    }
+    let dx = Tensor::empty(x.gpu(), &x.shape);
+    let b = slots(&[
+        (B_X, x.bind()),
+        (B_DY, dy.bind()),
+        (B_GAMMA, gamma.bind()),
+        (B_STATS, stats.bind()),
+        (B_OUT, dx.bind()),
+        (B_DGAMMA, dgamma.bind()),
+        (B_DBETA, dbeta.bind()),
+    ]);
+    x.gpu().dispatch_1d("batch_norm_backward_input", &prm, &b, prm.n as u64);
+    dx
+}
+
+/// Eval mode: dx = gamma * rstd * dy, rstd from a `batch_norm_stats_eval` snapshot.
+pub fn batch_norm_backward_input_eval(dy: &Tensor, gamma: &Tensor, stats: &Tensor) -> Tensor {
+    let prm = params_for(dy, "batch_norm_backward_input_eval");
+    let c = prm.c as usize;
+    assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input_eval: stats must be [3, {c}]");
+    assert_channels("batch_norm_backward_input_eval", "gamma", gamma, c);
+    let dx = Tensor::empty(dy.gpu(), &dy.shape);
+    let b = slots(&[(B_DY, dy.bind()), (B_GAMMA, gamma.bind()), (B_STATS, stats.bind()), (B_OUT, dx.bind())]);
+    dy.gpu().dispatch_1d("batch_norm_backward_input_eval", &prm, &b, prm.n as u64);
+    dx
+}
+
+/// Autograd wrapper. Training: normalise with batch statistics (biased variance), save mean and rstd for the
+/// backward, and update the running stats in place: running = (1-momentum)*running + momentum*batch, with the
+/// UNBIASED batch variance (n/(n-1)) for running_var. Eval: use the running stats. PyTorch defaults: eps 1e-5,
+/// momentum 0.1. Gradients flow to x, gamma and beta.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm(
+    tape: &Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    training: bool,
+    momentum: f32,
+    eps: f32,
+) -> Var {
+    let (n, _, h, w) = x.t.nchw("batch_norm");
+    let m = n * h * w;
+    if training {
+        // PyTorch: "Expected more than 1 value per channel when training".
+        assert!(m > 1, "batch_norm: training needs more than 1 value per channel (N*H*W = {m}, x {:?}): the batch variance is undefined", x.t.shape);
+        let stats = batch_norm_stats(&x.t, eps);
+        let y = batch_norm_forward(&x.t, &stats, &gamma.t, &beta.t);
+        batch_norm_update_running(&stats, running_mean, running_var, m, momentum);
+        let (xs, gs) = (x.t.clone(), gamma.t.clone());
+        tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
+            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats);
+            let dx = batch_norm_backward_input(&xs, gy, &gs, &stats, &dgamma, &dbeta);
+            vec![Some(dx), Some(dgamma), Some(dbeta)]
+        })
+    } else {
+        let y = batch_norm_forward_eval(&x.t, &gamma.t, &beta.t, running_mean, running_var, eps);
+        if !tape.is_recording() {
+            return Var::constant(y);
+        }
+        let stats = batch_norm_stats_eval(running_mean, running_var, eps);
+        let (xs, gs) = (x.t.clone(), gamma.t.clone());
+        tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
+            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats);
+            let dx = batch_norm_backward_input_eval(gy, &gs, &stats);
+            vec![Some(dx), Some(dgamma), Some(dbeta)]
+        })
+    }
+}
+
+/// The f64 oracle: plain loops over x [N, C, HW] (HW = H*W flattened).
+pub mod cpu {
+    /// Per-channel (mean, biased var), two-pass.
+    pub fn stats(x: &[f64], n: usize, c: usize, hw: usize) -> (Vec<f64>, Vec<f64>) {
+        let m = (n * hw) as f64;
+        let mut mean = vec![0.0; c];
+        let mut var = vec![0.0; c];
+        for ci in 0..c {
+            let mut s = 0.0;
+            for ni in 0..n {
+                for &v in &x[(ni * c + ci) * hw..][..hw] {
+                    s += v;
+                }
+            }
+            mean[ci] = s / m;
+            let mut q = 0.0;
+            for ni in 0..n {
+                for &v in &x[(ni * c + ci) * hw..][..hw] {
+                    q += (v - mean[ci]) * (v - mean[ci]);
+                }
+            }
+            var[ci] = q / m;
+        }
+        (mean, var)
+    }
+
+    /// y = gamma * (x - mean) / sqrt(var + eps) + beta with the given per-channel mean, var (batch or running).
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize(x: &[f64], n: usize, c: usize, hw: usize, mean: &[f64], var: &[f64], gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
+        let mut y = vec![0.0; x.len()];
+        for ni in 0..n {
+            for ci in 0..c {
+                let rstd = 1.0 / (var[ci] + eps).sqrt();
+                let o = (ni * c + ci) * hw;
+                for k in 0..hw {
+                    y[o + k] = gamma[ci] * (x[o + k] - mean[ci]) * rstd + beta[ci];
+                }
+            }
+        }
+        y
+    }
+
+    /// Training forward: (y, batch mean, batch biased var).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_train(x: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], beta: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mean, var) = stats(x, n, c, hw);
+        (normalize(x, n, c, hw, &mean, &var, gamma, beta, eps), mean, var)
+    }
+
+    /// In place running update with the unbiased variance var * m / (m - 1).
+    pub fn update_running(rm: &mut [f64], rv: &mut [f64], mean: &[f64], var: &[f64], m: usize, momentum: f64) {
+        let bessel = m as f64 / (m as f64 - 1.0);
+        for ci in 0..rm.len() {
+            rm[ci] = (1.0 - momentum) * rm[ci] + momentum * mean[ci];
+            rv[ci] = (1.0 - momentum) * rv[ci] + momentum * var[ci] * bessel;
+        }
+    }
+
+    /// (dgamma, dbeta): sums of dy * xhat and dy per channel, xhat = (x - mean) / sqrt(var + eps).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_params(x: &[f64], dy: &[f64], n: usize, c: usize, hw: usize, mean: &[f64], var: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>) {
+        let mut dgamma = vec![0.0; c];
+        let mut dbeta = vec![0.0; c];
+        for ni in 0..n {
+            for ci in 0..c {
+                let rstd = 1.0 / (var[ci] + eps).sqrt();
+                let o = (ni * c + ci) * hw;
+                for k in 0..hw {
+                    dbeta[ci] += dy[o + k];
+                    dgamma[ci] += dy[o + k] * (x[o + k] - mean[ci]) * rstd;
+                }
+            }
+        }
+        (dgamma, dbeta)
+    }
+
+    /// Training backward through the batch mean and variance: (dx, dgamma, dbeta).
+    /// dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_train(x: &[f64], dy: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mean, var) = stats(x, n, c, hw);
+        let (dgamma, dbeta) = backward_params(x, dy, n, c, hw, &mean, &var, eps);
+        let m = (n * hw) as f64;
+        let mut dx = vec![0.0; x.len()];
+        for ni in 0..n {
+            for ci in 0..c {
+                let rstd = 1.0 / (var[ci] + eps).sqrt();
+                let o = (ni * c + ci) * hw;
+                for k in 0..hw {
+                    let xhat = (x[o + k] - mean[ci]) * rstd;
+                    dx[o + k] = gamma[ci] * rstd * (dy[o + k] - dbeta[ci] / m - xhat * dgamma[ci] / m);
+                }
+            }
+        }
+        (dx, dgamma, dbeta)
+    }
+
+    /// Eval backward with constant running statistics: (dx, dgamma, dbeta), dx = gamma * rstd * dy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_eval(x: &[f64], dy: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], rm: &[f64], rv: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (dgamma, dbeta) = backward_params(x, dy, n, c, hw, rm, rv, eps);
+        let mut dx = vec![0.0; x.len()];
+        for ni in 0..n {
+            for ci in 0..c {
+                let rstd = 1.0 / (rv[ci] + eps).sqrt();
+                let o = (ni * c + ci) * hw;
+                for k in 0..hw {
+                    dx[o + k] = gamma[ci] * rstd * dy[o + k];
+                }
+            }
+        }
+        (dx, dgamma, dbeta)
+    }
+}
+
+/// Test data for shape [n, c, h, w]: x with a per-channel offset of up to ~100 (so a variance formula that cancels
+/// would show), gamma, beta, running stats, upstream gradient.
+pub struct Case {
+    pub shape: [usize; 4],
+    pub x: Vec<f32>,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub rm: Vec<f32>,
+    pub rv: Vec<f32>,
+    pub dy: Vec<f32>,
+}
+
+impl Case {
+    pub fn new(shape: [usize; 4], seed: u64) -> Case {
+        let [n, c, h, w] = shape;
+        let hw = h * w;
+        let mut x = rand_vec(n * c * hw, seed);
+        for (i, v) in x.iter_mut().enumerate() {
+            let ci = (i / hw) % c;
+            *v = *v * (1.0 + ci as f32 * 0.37) + (ci as f32 * 13.7) % 100.0;
+        }
+        let gamma = rand_vec(c, seed + 1).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let beta = rand_vec(c, seed + 2);
+        let rm = rand_vec(c, seed + 3);
+        let rv = rand_vec(c, seed + 4).iter().map(|v| 1.0 + 0.8 * v).collect();
+        let dy = rand_vec(n * c * hw, seed + 5);
+        Case { shape, x, gamma, beta, rm, rv, dy }
+    }
+}
+
+/// GPU vs the f64 oracle at `shape`: stats, training forward, running update, training backward (params and
+/// input); `with_eval` adds the eval forward and eval backward.
+pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool) -> Vec<CheckResult> {
+    let (eps, momentum) = (1e-5f32, 0.1f32);
+    let cs = Case::new(shape, seed);
+    let [n, c, h, w] = shape;
+    let hw = h * w;
+    let m = n * hw;
+    let label = format!("{shape:?}");
+    let up = |s: &[usize], v: &[f32]| Tensor::from_slice(gpu, s, v);
+    let (x, dy) = (up(&shape, &cs.x), up(&shape, &cs.dy));
+    let (gamma, beta, rm, rv) = (up(&[c], &cs.gamma), up(&[c], &cs.beta), up(&[c], &cs.rm), up(&[c], &cs.rv));
+    let (xd, dyd, gd, bd) = (f64s(&cs.x), f64s(&cs.dy), f64s(&cs.gamma), f64s(&cs.beta));
+    let mut out = Vec::new();
+
+    // Training forward.
+    let stats = batch_norm_stats(&x, eps);
+    let y = batch_norm_forward(&x, &stats, &gamma, &beta);
+    batch_norm_update_running(&stats, &rm, &rv, m, momentum);
+    let s = stats.to_vec();
+    let (y_cpu, mean, var) = cpu::forward_train(&xd, n, c, hw, &gd, &bd, eps as f64);
+    let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps as f64).sqrt()).collect();
+    out.push(compare("batch_norm_stats (mean)", &label, &s[..c], &mean, 1e-5, 1e-5));
+    out.push(compare("batch_norm_stats (var)", &label, &s[c..2 * c], &var, 1e-6, 2e-5));
+    out.push(compare("batch_norm_stats (rstd)", &label, &s[2 * c..], &rstd, 1e-6, 2e-5));
+    out.push(compare("batch_norm_forward", &label, &y.to_vec(), &y_cpu, 1e-4, 1e-4));
+    let (mut rm_cpu, mut rv_cpu) = (f64s(&cs.rm), f64s(&cs.rv));
+    if m > 1 {
+        cpu::update_running(&mut rm_cpu, &mut rv_cpu, &mean, &var, m, momentum as f64);
+        out.push(compare("batch_norm_update_running (mean)", &label, &rm.to_vec(), &rm_cpu, 1e-5, 1e-5));
+        out.push(compare("batch_norm_update_running (var)", &label, &rv.to_vec(), &rv_cpu, 1e-6, 2e-5));
+    }
+
+    // Training backward.
+    let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &stats);
+    let dx = batch_norm_backward_input(&x, &dy, &gamma, &stats, &dgamma, &dbeta);
+    let (dx_cpu, dg_cpu, db_cpu) = cpu::backward_train(&xd, &dyd, n, c, hw, &gd, eps as f64);
+    // The sums run over M values of size ~1: scale the absolute tolerance with sqrt(M).
+    let sum_atol = 1e-5 * (m as f64).sqrt();
+    out.push(compare("batch_norm_backward_params (dgamma)", &label, &dgamma.to_vec(), &dg_cpu, sum_atol, 1e-4));
+    out.push(compare("batch_norm_backward_params (dbeta)", &label, &dbeta.to_vec(), &db_cpu, sum_atol, 1e-4));
+    out.push(compare("batch_norm_backward_input", &label, &dx.to_vec(), &dx_cpu, 1e-4, 1e-3));
+
+    if with_eval {
+        // Eval forward and backward with the (updated) running statistics.
+        let y = batch_norm_forward_eval(&x, &gamma, &beta, &rm, &rv, eps);
+        let (rmv, rvv) = (f64s(&rm.to_vec()), f64s(&rv.to_vec()));
+        let y_cpu = cpu::normalize(&xd, n, c, hw, &rmv, &rvv, &gd, &bd, eps as f64);
+        out.push(compare("batch_norm_forward_eval", &label, &y.to_vec(), &y_cpu, 1e-4, 1e-4));
+        let es = batch_norm_stats_eval(&rm, &rv, eps);
+        let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &es);
+        let dx = batch_norm_backward_input_eval(&dy, &gamma, &es);
+        let (dx_cpu, dg_cpu, db_cpu) = cpu::backward_eval(&xd, &dyd, n, c, hw, &gd, &rmv, &rvv, eps as f64);
+        // Eval-mode xhat is not normalised (x carries offsets up to 100): relative tolerance on dgamma.
+        out.push(compare("batch_norm_backward_params (eval dgamma)", &label, &dgamma.to_vec(), &dg_cpu, sum_atol, 1e-4));
+        out.push(compare("batch_norm_backward_params (eval dbeta)", &label, &dbeta.to_vec(), &db_cpu, sum_atol, 1e-4));
+        out.push(compare("batch_norm_backward_input_eval", &label, &dx.to_vec(), &dx_cpu, 1e-5, 1e-5));
+    }
+    out
+}
+
+/// Odd shapes (N = 1, prime C, H*W not a multiple of 256, channels spanning several tiles and sample boundaries,
+/// H*W = 1); `full` adds the two full U-Net sizes of 18.9M values (slow on software adapters).
+pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let shapes: [[usize; 4]; 5] = [[1, 3, 5, 7], [2, 7, 13, 11], [3, 5, 67, 71], [5, 2, 1, 1], [1, 2, 1, 2]];
+    for (i, s) in shapes.into_iter().enumerate() {
+        out.extend(check_shape(gpu, s, 10 + i as u64, true));
+    }
+    if full {
+        out.extend(check_shape(gpu, [4, 16, 192, 384], 100, false));
+        out.extend(check_shape(gpu, [16, 64, 96, 192], 200, false));
+    }
+    out
+}
