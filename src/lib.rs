@@ -5,9 +5,12 @@
 //! shader) -> `model` (the U-Net) -> `optim` -> `data` -> `train` -> `predict`.
 
 pub mod check;
+pub mod fsutil;
 pub mod gpu;
 pub mod graph;
 pub mod ops;
+pub mod plot;
+pub mod postprocess;
 pub mod tensor;
 pub mod testing;
 
