@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod fsutil;
+pub mod data;
 pub mod gpu;
 pub mod graph;
 pub mod ops;
@@ -19,15 +20,11 @@ pub use graph::{Tape, Var};
 pub use tensor::Tensor;
 
 pub mod bench;
-pub mod data;
 pub mod demo;
 pub mod evaluate;
-pub mod fsutil;
 pub mod info;
 pub mod model;
 pub mod optim;
-pub mod plot;
-pub mod postprocess;
 pub mod predict;
 pub mod train;
 
