@@ -133,17 +133,17 @@ install Mesa's software driver with `apt-get install mesa-vulkan-drivers` (lavap
 /// List the adapters wgpu can see (for `fluke info` and error messages).
 pub fn enumerate_adapters(backend: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    if let Some(b) = backend {
-        desc.backends = parse_backend(b)?;
-    }
+    desc.backends = desc_backends(backend)?;
     let instance = wgpu::Instance::new(desc);
     Ok(pollster::block_on(instance.enumerate_adapters(desc_backends(backend)?)))
 }
 
+/// Default: the primary backends (Vulkan, Metal, DX12); OpenGL only when asked for (`--backend gl`), since its
+/// probing is noisy on headless machines.
 fn desc_backends(backend: Option<&str>) -> Result<wgpu::Backends> {
     match backend {
         Some(b) => parse_backend(b),
-        None => Ok(wgpu::Backends::all()),
+        None => Ok(wgpu::Backends::PRIMARY),
     }
 }
 

@@ -194,6 +194,11 @@ fn main() {
         let loc = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("fluke: internal error: {msg}{loc} (please report it; set RUST_BACKTRACE=1 for details)");
     }));
+    // Mesa's Vulkan drivers probe Wayland and complain on stderr when XDG_RUNTIME_DIR is unset (headless
+    // machines, CI); fluke draws nothing on screen, so point it at a harmless folder.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => std::process::exit(code),

@@ -26,7 +26,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Batch, Loader, Pair};
+use crate::data::{self, Batch, Loader};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::model::{UNet, UNetConfig};
