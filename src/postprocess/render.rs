@@ -163,7 +163,8 @@ pub fn contact_sheet(images: &[RgbImage], cols: u32, cell_w: u32, cell_h: u32) -
         }
         // Letterbox: the largest size with the image's aspect that fits the cell.
         let s = (cell_w as f64 / iw as f64).min(cell_h as f64 / ih as f64);
-        let (tw, th) = (((iw as f64 * s).round() as u32).clamp(1, cell_w), ((ih as f64 * s).round() as u32).clamp(1, cell_h));
+        let (tw, th) =
+            (((iw as f64 * s).round() as u32).clamp(1, cell_w), ((ih as f64 * s).round() as u32).clamp(1, cell_h));
         // thumbnail: box-averaging when shrinking (fast on 12 Mpx photos), interpolation when enlarging.
         let small = imageops::thumbnail(img, tw, th);
         imageops::replace(&mut sheet, &small, (cx + (cell_w - tw) / 2) as i64, (cy + (cell_h - th) / 2) as i64);
@@ -190,9 +191,7 @@ pub fn overlay_rows(rows: &[(RgbImage, Vec<u8>, Vec<u8>)]) -> RgbImage {
         check_sizes("overlay_rows (predicted mask)", w, h, pred);
         let y0 = g + r as u32 * (h + g);
         imageops::replace(&mut out, photo, g as i64, y0 as i64);
-        let t = RgbImage::from_fn(w, h, |x, y| {
-            if truth[(y * w + x) as usize] != 0 { WHITE } else { Rgb([0, 0, 0]) }
-        });
+        let t = RgbImage::from_fn(w, h, |x, y| if truth[(y * w + x) as usize] != 0 { WHITE } else { Rgb([0, 0, 0]) });
         imageops::replace(&mut out, &t, (2 * g + w) as i64, y0 as i64);
         let p = RgbImage::from_fn(w, h, |x, y| {
             let i = (y * w + x) as usize;
