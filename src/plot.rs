@@ -39,10 +39,14 @@ fn register_font() {
     });
 }
 
+/// One curve of a panel: legend name, colour, and which field of the row it plots.
+type Series = (&'static str, RGBColor, fn(&EpochRow) -> f64);
+
 /// Picture size in pixels (two panels side by side).
 const SIZE: (u32, u32) = (1280, 480);
 const TRAIN: RGBColor = RGBColor(31, 119, 180); // matplotlib's blue
 const VAL: RGBColor = RGBColor(255, 127, 14); // matplotlib's orange
+const LR_MARK: RGBColor = RGBColor(120, 120, 120);
 
 /// Axis range covering the finite values with 5% headroom, clipped to `[lo_clip, hi_clip]`; a flat or empty series
 /// still gets a non-degenerate range.
@@ -72,45 +76,63 @@ fn panel<DB: DrawingBackend>(
     y_desc: &str,
     (lo, hi): (f64, f64),
     legend_at: SeriesLabelPosition,
-    series: [(&str, RGBColor, fn(&EpochRow) -> f64); 2],
+    series: [Series; 2],
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let e0 = rows.iter().map(|r| r.epoch).min().unwrap_or(0) as i64;
-    let e1 = (rows.iter().map(|r| r.epoch).max().unwrap_or(0) as i64).max(e0 + 1);
+    // x is f64 so the first and last epochs get a little margin (dots are not cut by the frame); ticks are shown
+    // only on whole epochs.
+    let e0 = rows.iter().map(|r| r.epoch).min().unwrap_or(0) as f64;
+    let e1 = rows.iter().map(|r| r.epoch).max().unwrap_or(0) as f64;
+    let pad = ((e1 - e0) * 0.02).max(if e1 > e0 { 0.3 } else { 1.0 });
+    // Enough decimals on y to tell ticks apart: down to the first significant digit of the raw tick step.
+    let step = (hi - lo) / 8.0;
+    let decimals = (-step.log10()).ceil().clamp(0.0, 6.0) as usize;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
         .margin(12)
         .x_label_area_size(42)
-        .y_label_area_size(62)
-        .build_cartesian_2d(e0..e1, lo..hi)
+        .y_label_area_size(80)
+        .build_cartesian_2d((e0 - pad)..(e1 + pad), lo..hi)
         .map_err(|e| anyhow!("plot: {e}"))?;
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc(y_desc)
-        .x_labels(((e1 - e0 + 1) as usize).min(12))
+        .x_labels(((e1 - e0) as usize + 1).clamp(3, 12))
+        .x_label_formatter(&|v| if (v - v.round()).abs() < 1e-6 { format!("{}", v.round()) } else { String::new() })
         .y_labels(8)
+        .y_label_formatter(&|v| format!("{v:.decimals$}"))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(205, 205, 205))
+        .light_line_style(RGBColor(244, 244, 244))
+        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|e| anyhow!("plot: {e}"))?;
+    // Learning-rate changes (ReduceLROnPlateau): a dashed grey line halfway between the two epochs.
+    let mut first = true;
+    for pair in rows.windows(2).filter(|p| p[1].lr != p[0].lr && p[0].lr.is_finite() && p[1].lr.is_finite()) {
+        let x = (pair[0].epoch + pair[1].epoch) as f64 / 2.0;
+        let s = chart
+            .draw_series(DashedLineSeries::new([(x, lo), (x, hi)], 6, 4, LR_MARK.stroke_width(1)))
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        if first {
+            s.label("lr change").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], LR_MARK.stroke_width(1)));
+            first = false;
+        }
+    }
     for (name, color, pick) in series {
         // Non-finite values (a diverged epoch) are left out rather than poisoning the axis.
-        let pts: Vec<(i64, f64)> =
-            rows.iter().map(|r| (r.epoch as i64, pick(r))).filter(|(_, v)| v.is_finite()).collect();
+        let pts: Vec<(f64, f64)> =
+            rows.iter().map(|r| (r.epoch as f64, pick(r))).filter(|(_, v)| v.is_finite()).collect();
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(|e| anyhow!("plot: {e}"))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
         // Dots on the epochs themselves, so a 1-epoch run still shows something.
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| anyhow!("plot: {e}"))?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| anyhow!("plot: {e}"))?;
     }
     chart
         .configure_series_labels()
@@ -124,7 +146,7 @@ where
 }
 
 /// Draw `curves.png` for `rows` (any number of epochs, at least one) and write it atomically to `path`.
-/// The Dice panel's title names the best validation Dice and its epoch.
+/// The Dice panel's title names the best validation Dice and its epoch; dashed lines mark learning-rate changes.
 pub fn plot_curves(rows: &[EpochRow], path: &Path) -> Result<()> {
     ensure!(!rows.is_empty(), "plot_curves: no epochs to plot for {}", path.display());
     register_font();

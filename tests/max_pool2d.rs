@@ -56,7 +56,14 @@ fn max_pool2d_matches_pytorch_golden() {
         let (gy_t, ga_t) = max_pool2d::max_pool2d_forward(&Tensor::from_slice(&gpu, &xs, &x), k, s, p, ceil);
         assert_eq!(gy_t.shape, ys, "{label}: output shape differs from PyTorch's");
         results.push(compare("max_pool2d_forward vs torch", &label, &gy_t.to_vec(), &f64s(&y), 0.0, 0.0));
-        results.push(compare("max_pool2d_forward vs torch", &format!("{label} idx"), &ga_t.to_vec(), &f64s(&idx), 0.0, 0.0));
+        results.push(compare(
+            "max_pool2d_forward vs torch",
+            &format!("{label} idx"),
+            &ga_t.to_vec(),
+            &f64s(&idx),
+            0.0,
+            0.0,
+        ));
         let gdx = max_pool2d::max_pool2d_backward(&Tensor::from_slice(&gpu, &ys, &gy), &ga_t, &xs, k, s, p, ceil);
         results.push(compare("max_pool2d_backward vs torch", &label, &gdx.to_vec(), &f64s(&dx), 1e-6, 1e-6));
 
@@ -105,8 +112,23 @@ fn ties_go_to_the_first_maximum_in_window_order() {
         let label = format!("ties p{p} ceil {ceil}");
         let want_f: Vec<f64> = want_arg.iter().map(|&a| a as f64).collect();
         results.push(compare("max_pool2d_forward", &label, &arg.to_vec(), &want_f, 0.0, 0.0));
-        let dx = max_pool2d::max_pool2d_backward(&Tensor::from_slice(&gpu, &[n, c, oh, ow], &gy), &arg, &[n, c, h, w], 3, 2, p, ceil);
-        results.push(compare("max_pool2d_backward", &label, &dx.to_vec(), &cpu::max_pool2d_backward(&f64s(&gy), &want_arg, n * c, h, w), 1e-6, 1e-6));
+        let dx = max_pool2d::max_pool2d_backward(
+            &Tensor::from_slice(&gpu, &[n, c, oh, ow], &gy),
+            &arg,
+            &[n, c, h, w],
+            3,
+            2,
+            p,
+            ceil,
+        );
+        results.push(compare(
+            "max_pool2d_backward",
+            &label,
+            &dx.to_vec(),
+            &cpu::max_pool2d_backward(&f64s(&gy), &want_arg, n * c, h, w),
+            1e-6,
+            1e-6,
+        ));
     }
     assert_all_pass(&results);
     // Constant plane, 5x5, k3 s2 p1: windows start at rows/cols -1, 1, 3 -> first in-image elements 0, 1, 3.
@@ -126,7 +148,14 @@ fn max_pool2d_cpu_backward_matches_finite_differences() {
         let (_, arg) = cpu::max_pool2d_forward(&x, planes, h, w, 3, 2, p, ceil);
         let analytic = cpu::max_pool2d_backward(&g, &arg, planes, h, w);
         let numeric = finite_diff(&x, 1e-6, |xp| dot(&cpu::max_pool2d_forward(xp, planes, h, w, 3, 2, p, ceil).0, &g));
-        let r = compare("cpu::max_pool2d_backward", "finite differences", &numeric.iter().map(|&v| v as f32).collect::<Vec<_>>(), &analytic, 1e-6, 1e-5);
+        let r = compare(
+            "cpu::max_pool2d_backward",
+            "finite differences",
+            &numeric.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            &analytic,
+            1e-6,
+            1e-5,
+        );
         assert!(r.pass, "p {p} ceil {ceil}: max abs {:.3e}", r.max_abs);
     }
 }
@@ -145,4 +174,28 @@ fn max_pool2d_on_the_tape() {
     let (_, arg) = cpu::max_pool2d_forward(&f64s(&x32), n * c, h, w, 3, 2, 0, true);
     let want = cpu::max_pool2d_backward(&f64s(&g), &arg, n * c, h, w);
     assert_all_pass(&[compare("max_pool2d tape", "dx", &grads.get(&x).unwrap().to_vec(), &want, 1e-6, 1e-6)]);
+}
+
+#[test]
+fn split_launches_give_identical_results() {
+    // With a 1,200-byte binding limit the batch of 5 runs as one item per launch (x item: 4 x 8 x 8 floats = 1 KiB,
+    // y item: 4 x 4 x 4 floats = 256 bytes, both multiples of any binding offset alignment).
+    let gpu = gpu();
+    let (n, c, h, w) = (5, 4, 8, 8);
+    let x = Tensor::from_slice(&gpu, &[n, c, h, w], &rand_vec(n * c * h * w, 87));
+    let gy = Tensor::from_slice(&gpu, &[n, c, 4, 4], &rand_vec(n * c * 16, 88));
+    let run = || {
+        let (y, arg) = max_pool2d::max_pool2d_forward(&x, 3, 2, 0, true);
+        let dx = max_pool2d::max_pool2d_backward(&gy, &arg, &x.shape, 3, 2, 0, true);
+        [y.to_vec(), arg.to_vec(), dx.to_vec()]
+    };
+    let whole = run();
+    fluke::ops::runs::set_binding_limit_override(Some(1200));
+    let split = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    fluke::ops::runs::set_binding_limit_override(None);
+    let split = split.expect("split launches panicked");
+    assert_eq!(fluke::ops::runs::batch_runs_with("t", n, &[1024, 256], 1200, 256).len(), 5);
+    for (name, (a, b)) in ["y", "argmax", "dx"].iter().zip(whole.iter().zip(&split)) {
+        assert_eq!(a, b, "max_pool2d {name}: split launches differ from one launch");
+    }
 }

@@ -32,14 +32,7 @@ fn gradient_photo(w: u32, h: u32) -> RgbImage {
 fn components_diagonals_join_and_4_separated_specks_count() {
     // A: a diagonal staircase (8-connected only), B: a speck 2 px away from A, C: a U shape whose arms meet
     // only at the bottom (tests label merging in pass 1), D: a single pixel in the last corner.
-    let (m, w, h) = mask_of(&[
-        "#.........",
-        ".#...#.#..",
-        "..#..#.#..",
-        "..#..###..",
-        "..........",
-        "#........#",
-    ]);
+    let (m, w, h) = mask_of(&["#.........", ".#...#.#..", "..#..#.#..", "..#..###..", "..........", "#........#"]);
     let (labels, comps) = connected_components(&m, w, h);
     assert_eq!(comps.len(), 4, "components: {comps:?}");
     // Labels in raster order of first pixel: A (0,0) = 1, U (5,1) = 2, speck (0,5) = 3, corner (9,5) = 4.
@@ -351,7 +344,8 @@ fn npy_round_trips_through_its_header() {
 #[test]
 fn contact_sheet_letterboxes_into_a_grid() {
     // 7 images in 3 columns -> 3 rows; a wide red one, a tall green one, and 5 small blue squares.
-    let mut imgs = vec![RgbImage::from_pixel(200, 50, Rgb([255, 0, 0])), RgbImage::from_pixel(30, 120, Rgb([0, 255, 0]))];
+    let mut imgs =
+        vec![RgbImage::from_pixel(200, 50, Rgb([255, 0, 0])), RgbImage::from_pixel(30, 120, Rgb([0, 255, 0]))];
     imgs.extend((0..5).map(|_| RgbImage::from_pixel(10, 10, Rgb([0, 0, 255]))));
     let (cw, ch) = (80u32, 60u32);
     let s = contact_sheet(&imgs, 3, cw, ch);
@@ -420,8 +414,9 @@ fn plot_curves_writes_a_decodable_png() {
     assert!(dark > 2000, "text and axes drawn ({dark} dark pixels)");
     // One epoch, and NaNs, still plot; no epochs is an error naming the file.
     let one = vec![EpochRow { epoch: 1, train_loss: f64::NAN, val_dice: 0.5, ..Default::default() }];
-    plot_curves(&one, &p).unwrap();
-    image::open(&p).unwrap();
+    let p1 = dir.join("curves_one_epoch.png");
+    plot_curves(&one, &p1).unwrap();
+    image::open(&p1).unwrap();
     let e = plot_curves(&[], &p).unwrap_err().to_string();
     assert!(e.contains("curves.png"), "{e}");
     if std::env::var_os("FLUKE_KEEP_TEST_IMAGES").is_none() {
@@ -466,6 +461,7 @@ fn visual_samples_from_real_photos() {
     names.sort();
     let out = scratch("visual");
     let mut crops = Vec::new();
+    let mut val_rows = Vec::new();
     for (k, p) in names.iter().take(36).enumerate() {
         let photo = image::open(p).unwrap().to_rgb8();
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
@@ -475,6 +471,14 @@ fn visual_samples_from_real_photos() {
         keep_largest(&mut mask, w, h);
         let b = union_bbox(&mask, w, h).unwrap();
         crops.push(crop_on_white(&photo, &mask, b));
+        if k < 3 {
+            // Validation-style row at the model size; the "prediction" is the truth shifted 8 px right.
+            let small = image::imageops::resize(&photo, 384, 192, image::imageops::FilterType::Triangle);
+            let probs: Vec<f32> = mask.iter().map(|&v| v as f32).collect();
+            let truth = threshold(&resize_probs(&probs, w, h, 384, 192), 0.5);
+            let pred: Vec<u8> = (0..384 * 192).map(|i| if i % 384 >= 8 { truth[i - 8] } else { 0 }).collect();
+            val_rows.push((small, truth, pred));
+        }
         if k < 2 {
             let save = |img: image::DynamicImage, n: &str| {
                 fluke::fsutil::save_png_atomic(&img, &out.join(format!("{stem}_{n}.png"))).unwrap()
@@ -485,5 +489,6 @@ fn visual_samples_from_real_photos() {
         }
     }
     fluke::fsutil::save_png_atomic(&contact_sheet(&crops, 6, 200, 120).into(), &out.join("sheet.png")).unwrap();
+    fluke::fsutil::save_png_atomic(&overlay_rows(&val_rows).into(), &out.join("val_rows.png")).unwrap();
     eprintln!("wrote {}", out.display());
 }

@@ -3,6 +3,7 @@
 //! of `L = sum(y * g)` for a fixed random g, and the autograd wrapper end to end on the tape.
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
+use fluke::ops::runs::{batch_runs, elem_runs, set_binding_limit_override};
 use fluke::ops::{channel_scale, concat, global_avg_pool, relu, sigmoid, upsample2x};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
@@ -10,7 +11,14 @@ use fluke::{Tape, Tensor};
 /// Assert that `analytic` (a CPU backward) matches finite differences of `x -> dot(f(x), g)`.
 fn assert_fd(name: &str, x: &[f64], g: &[f64], f: impl Fn(&[f64]) -> Vec<f64>, analytic: &[f64]) {
     let numeric = finite_diff(x, 1e-6, |xp| dot(&f(xp), g));
-    let r = compare(name, "finite differences", &numeric.iter().map(|&v| v as f32).collect::<Vec<_>>(), analytic, 1e-6, 1e-5);
+    let r = compare(
+        name,
+        "finite differences",
+        &numeric.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        analytic,
+        1e-6,
+        1e-5,
+    );
     assert!(r.pass, "{name}: CPU backward differs from finite differences: max abs {:.3e}", r.max_abs);
 }
 
@@ -214,4 +222,70 @@ fn squeeze_excite_on_the_tape() {
     };
     assert_fd("squeeze_excite", &x64, &g64, f, &want);
     assert_all_pass(&[compare("squeeze_excite tape", "dx", &grads.get(&x).unwrap().to_vec(), &want, 1e-6, 1e-5)]);
+}
+
+// ------------------------------------------------------------------------------------- split launches (ops::runs)
+
+/// Pretends the storage binding limit is `bytes` on this thread until dropped (also when the test panics).
+struct BindingLimit;
+impl BindingLimit {
+    fn set(bytes: u64) -> BindingLimit {
+        set_binding_limit_override(Some(bytes));
+        BindingLimit
+    }
+}
+impl Drop for BindingLimit {
+    fn drop(&mut self) {
+        set_binding_limit_override(None);
+    }
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.to_vec().iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn launches_split_over_the_binding_limit_give_identical_results() {
+    // Every op run whole and again with a 1,200-byte binding limit (several launches over batch runs or element
+    // ranges, each binding a byte range of the tensors): the results must be bit-identical. One batch item is
+    // 2 x 4 x 8 floats = 256 bytes, a multiple of any adapter's binding offset alignment.
+    let gpu = gpu();
+    let (n, c, h, w) = (5, 2, 4, 8);
+    let numel = n * c * h * w;
+    let x = Tensor::from_slice(&gpu, &[n, c, h, w], &rand_vec(numel, 91));
+    let b = Tensor::from_slice(&gpu, &[n, 2 * c, h, w], &rand_vec(2 * numel, 92));
+    let g = Tensor::from_slice(&gpu, &[n, c, h, w], &rand_vec(numel, 93));
+    let g_cat = Tensor::from_slice(&gpu, &[n, 3 * c, h, w], &rand_vec(3 * numel, 94));
+    let g_up = Tensor::from_slice(&gpu, &[n, c, 2 * h, 2 * w], &rand_vec(4 * numel, 95));
+    let s = Tensor::from_slice(&gpu, &[n, c, 1, 1], &rand_vec(n * c, 96));
+    let run_all = || -> Vec<(&str, Vec<u32>)> {
+        let (ga, gb) = concat::concat_backward(&g_cat, c);
+        vec![
+            ("relu_forward", bits(&relu::relu_forward(&x))),
+            ("relu_backward", bits(&relu::relu_backward(&x, &g))),
+            ("sigmoid_forward", bits(&sigmoid::sigmoid_forward(&x))),
+            ("sigmoid_backward", bits(&sigmoid::sigmoid_backward(&x, &g))),
+            ("concat_forward", bits(&concat::concat_forward(&x, &b))),
+            ("concat_backward a", bits(&ga)),
+            ("concat_backward b", bits(&gb)),
+            ("upsample2x_forward", bits(&upsample2x::upsample2x_forward(&x))),
+            ("upsample2x_backward", bits(&upsample2x::upsample2x_backward(&g_up))),
+            ("global_avg_pool_forward", bits(&global_avg_pool::global_avg_pool_forward_tiled(&x, 5))),
+            ("global_avg_pool_backward", bits(&global_avg_pool::global_avg_pool_backward(&s, &x.shape))),
+            ("channel_scale_forward", bits(&channel_scale::channel_scale_forward(&x, &s))),
+            ("channel_scale_backward_input", bits(&channel_scale::channel_scale_backward_input(&g, &s))),
+            ("channel_scale_backward_scale", bits(&channel_scale::channel_scale_backward_scale_tiled(&g, &x, 5))),
+        ]
+    };
+    let whole = run_all();
+    let split = {
+        let _limit = BindingLimit::set(1200);
+        // The override really splits: 5 items of 256 bytes (4 per run), 320 floats in two element ranges.
+        assert_eq!(batch_runs(&gpu, "t", n, &[256]).len(), 2);
+        assert_eq!(elem_runs(&gpu, numel).len(), 2);
+        run_all()
+    };
+    for ((name, a), (_, b)) in whole.iter().zip(&split) {
+        assert_eq!(a, b, "{name}: split launches differ from one launch");
+    }
 }

@@ -52,7 +52,8 @@ fn scale_planes(entry: &str, big: &Tensor, s: &Tensor) -> Tensor {
     let out = Tensor::empty(gpu, &big.shape);
     for (n0, cnt) in batch_runs(gpu, entry, n, &[(c * hw * 4) as u64]) {
         let planes = cnt * c;
-        let p = Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
+        let p =
+            Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let binds = [big.bind_range(n0 * c * hw, planes * hw), s.bind(), out.bind_range(n0 * c * hw, planes * hw)];
         gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
     }
@@ -87,6 +88,8 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
     let item = (c * hw * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "channel_scale_backward_scale", n, &[item]) {
         let planes = cnt * c;
+        // Pass 1: part[plane * tiles + t] = sum of gy * x over tile t (at most `tile` loop iterations each).
+        // Pass 2: ds[plane0 + plane] = sum of the plane's partials (at most `tiles` iterations).
         let part = Tensor::empty(gpu, &[planes * tiles]);
         let p = Params {
             planes: planes as u32,
@@ -108,6 +111,7 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
 pub fn channel_scale(tape: &Tape, x: &Var, s: &Var) -> Var {
     let y = channel_scale_forward(&x.t, &s.t);
     let (xs, ss) = (x.t.clone(), s.t.clone());
+    // Skip a gradient nobody asked for (e.g. a constant gate in tests); in the SE block both are needed.
     let (need_x, need_s) = (x.id.is_some(), s.id.is_some());
     tape.record("channel_scale", &[x, s], y, move |gy| {
         vec![

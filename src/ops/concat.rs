@@ -31,15 +31,13 @@ pub struct Params {
 pub fn concat_forward(a: &Tensor, b: &Tensor) -> Tensor {
     let (n, ca, h, w) = a.nchw("concat_forward");
     let (nb, cb, hb, wb) = b.nchw("concat_forward");
-    assert!(
-        (n, h, w) == (nb, hb, wb),
-        "concat_forward: a {:?} and b {:?} must agree in N, H and W",
-        a.shape,
-        b.shape
-    );
+    assert!((n, h, w) == (nb, hb, wb), "concat_forward: a {:?} and b {:?} must agree in N, H and W", a.shape, b.shape);
     let gpu = a.gpu();
     let hw = h * w;
     let y = Tensor::empty(gpu, &[n, ca + cb, h, w]);
+    // Bytes one batch item occupies in a tensor of c channels. Usually one run covers the whole batch; at batch 16
+    // the decoder's 151 MB concat runs as several, each binding items [n0, n0 + cnt) of all three tensors, so the
+    // kernel always indexes from its own first item.
     let item = |c: usize| (c * hw * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "concat_forward", n, &[item(ca), item(cb), item(ca + cb)]) {
         let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
@@ -62,6 +60,7 @@ pub fn concat_backward(gy: &Tensor, ca: usize) -> (Tensor, Tensor) {
     let hw = h * w;
     let ga = Tensor::empty(gpu, &[n, ca, h, w]);
     let gb = Tensor::empty(gpu, &[n, cb, h, w]);
+    // Same batch runs as the forward (see there); one invocation per gy element writes its ga or gb element.
     let item = |c: usize| (c * hw * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "concat_backward", n, &[item(ca), item(cb), item(c)]) {
         let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
@@ -87,6 +86,7 @@ pub fn concat(tape: &Tape, a: &Var, b: &Var) -> Var {
 
 /// The f64 oracle. Tensors are flat NCHW slices; `hw` = H * W.
 pub mod cpu {
+    /// Per batch item: a's Ca planes, then b's Cb planes.
     pub fn concat_forward(a: &[f64], b: &[f64], n: usize, ca: usize, cb: usize, hw: usize) -> Vec<f64> {
         let mut y = Vec::with_capacity(n * (ca + cb) * hw);
         for i in 0..n {
@@ -95,6 +95,7 @@ pub mod cpu {
         }
         y
     }
+    /// Per batch item: the first Ca planes of gy go to ga, the rest to gb.
     pub fn concat_backward(gy: &[f64], n: usize, ca: usize, cb: usize, hw: usize) -> (Vec<f64>, Vec<f64>) {
         let (mut ga, mut gb) = (Vec::new(), Vec::new());
         for i in 0..n {
@@ -110,7 +111,8 @@ pub mod cpu {
 pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, Ca, Cb, H, W)
-    let mut shapes = vec![(1usize, 1usize, 1usize, 1usize, 1usize), (2, 3, 4, 5, 7), (1, 17, 19, 13, 17), (3, 5, 2, 7, 11)];
+    let mut shapes =
+        vec![(1usize, 1usize, 1usize, 1usize, 1usize), (2, 3, 4, 5, 7), (1, 17, 19, 13, 17), (3, 5, 2, 7, 11)];
     if full {
         shapes.push((2, 64, 64, 96, 192)); // the decoder's x2 concat at batch 2
     }
@@ -120,7 +122,8 @@ pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckRe
         let a = rand_vec(n * ca * hw, 31);
         let b = rand_vec(n * cb * hw, 32);
         let gy = rand_vec(n * (ca + cb) * hw, 33);
-        let y = concat_forward(&Tensor::from_slice(gpu, &[n, ca, h, w], &a), &Tensor::from_slice(gpu, &[n, cb, h, w], &b));
+        let y =
+            concat_forward(&Tensor::from_slice(gpu, &[n, ca, h, w], &a), &Tensor::from_slice(gpu, &[n, cb, h, w], &b));
         let want = cpu::concat_forward(&f64s(&a), &f64s(&b), n, ca, cb, hw);
         out.push(compare("concat_forward", &shape, &y.to_vec(), &want, 0.0, 0.0));
         let (ga, gb) = concat_backward(&Tensor::from_slice(gpu, &[n, ca + cb, h, w], &gy), ca);

@@ -51,6 +51,9 @@ pub fn global_avg_pool_forward_tiled(x: &Tensor, tile: usize) -> Tensor {
     let y = Tensor::empty(gpu, &[n, c, 1, 1]);
     for (n0, cnt) in batch_runs(gpu, "global_avg_pool_forward", n, &[(c * hw * 4) as u64]) {
         let planes = cnt * c;
+        // Pass 1: part[plane * tiles + t] = sum of tile t of the plane (at most `tile` loop iterations each).
+        // Pass 2: y[plane0 + plane] = sum of the plane's partials / HW (at most `tiles` iterations).
+        // part goes back to the pool when dropped at the end of the run; the queue orders its reuse.
         let part = Tensor::empty(gpu, &[planes * tiles]);
         let p = Params {
             planes: planes as u32,
@@ -77,7 +80,8 @@ pub fn global_avg_pool_backward(gy: &Tensor, x_shape: &[usize]) -> Tensor {
     let dx = Tensor::empty(gpu, x_shape);
     for (n0, cnt) in batch_runs(gpu, "global_avg_pool_backward", n, &[(c * hw * 4) as u64]) {
         let planes = cnt * c;
-        let p = Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
+        let p =
+            Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let binds = [gy.bind(), dx.bind_range(n0 * c * hw, planes * hw)];
         gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
     }

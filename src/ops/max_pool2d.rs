@@ -65,6 +65,7 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize, p: usize, ceil_mode: b
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &[n, c, oh, ow]);
     let argmax = Tensor::empty(gpu, &[n, c, oh, ow]);
+    // Floats per batch item in x (pin) and in y / argmax (pout); runs bind whole items of all three.
     let (pin, pout) = (c * h * w, c * oh * ow);
     for (n0, cnt) in batch_runs(gpu, "max_pool2d_forward", n, &[(pin * 4) as u64, (pout * 4) as u64]) {
         let prm = params(cnt * c, h, w, oh, ow, k, s, p);
@@ -95,6 +96,7 @@ pub fn max_pool2d_backward(
     assert_eq!(argmax.shape, gy.shape, "max_pool2d_backward: argmax {:?} and gy {:?} differ", argmax.shape, gy.shape);
     let gpu = gy.gpu();
     let dx = Tensor::empty(gpu, x_shape);
+    // One invocation per dx element; it finds the (at most ceil(k/s)^2) windows covering it by arithmetic.
     let (pin, pout) = (c * h * w, c * oh * ow);
     for (n0, cnt) in batch_runs(gpu, "max_pool2d_backward", n, &[(pin * 4) as u64, (pout * 4) as u64]) {
         let prm = params(cnt * c, h, w, oh, ow, k, s, p);
@@ -112,6 +114,7 @@ pub fn max_pool2d_backward(
 pub fn max_pool2d(tape: &Tape, x: &Var, k: usize, s: usize, p: usize, ceil_mode: bool) -> Var {
     let (y, argmax) = max_pool2d_forward(&x.t, k, s, p, ceil_mode);
     let x_shape = x.t.shape.clone();
+    // argmax has y's size (a quarter of x at stride 2); x itself is not kept.
     tape.record("max_pool2d", &[x], y, move |gy| {
         vec![Some(max_pool2d_backward(gy, &argmax, &x_shape, k, s, p, ceil_mode))]
     })
@@ -139,6 +142,7 @@ pub mod cpu {
             let xp = &x[pl * h * w..(pl + 1) * h * w];
             for oy in 0..oh {
                 for ox in 0..ow {
+                    // The window's in-image part [h0, h1) x [w0, w1); the padding never wins (it is -inf).
                     let (hs, ws) = ((oy * s) as isize - p as isize, (ox * s) as isize - p as isize);
                     let (h0, w0) = (hs.max(0) as usize, ws.max(0) as usize);
                     let (h1, w1) = (((hs + k as isize) as usize).min(h), ((ws + k as isize) as usize).min(w));
@@ -202,7 +206,8 @@ pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckRe
         out.push(compare("max_pool2d_forward", &shape, &y.to_vec(), &want_y, 0.0, 0.0));
         let want_arg_f: Vec<f64> = want_arg.iter().map(|&a| a as f64).collect();
         out.push(compare("max_pool2d_forward", &format!("{shape} argmax"), &arg.to_vec(), &want_arg_f, 0.0, 0.0));
-        let dx = max_pool2d_backward(&Tensor::from_slice(gpu, &[n, c, oh, ow], &gy), &arg, &[n, c, h, w], k, s, p, ceil);
+        let dx =
+            max_pool2d_backward(&Tensor::from_slice(gpu, &[n, c, oh, ow], &gy), &arg, &[n, c, h, w], k, s, p, ceil);
         let want_dx = cpu::max_pool2d_backward(&f64s(&gy), &want_arg, n * c, h, w);
         out.push(compare("max_pool2d_backward", &shape, &dx.to_vec(), &want_dx, 1e-6, 1e-6));
     }

@@ -27,6 +27,7 @@ pub struct Params {
 pub fn relu_forward(x: &Tensor) -> Tensor {
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &x.shape);
+    // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
         gpu.dispatch_1d("relu_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);
@@ -50,6 +51,7 @@ pub fn relu_backward(y: &Tensor, gy: &Tensor) -> Tensor {
 /// Autograd: saves the output y; dL/dx = relu_backward(y, dL/dy).
 pub fn relu(tape: &Tape, x: &Var) -> Var {
     let y = relu_forward(&x.t);
+    // Cloning a Tensor clones an Rc: the closure keeps y's buffer alive until the backward, no copy.
     let saved = y.clone();
     tape.record("relu", &[x], y, move |gy| vec![Some(relu_backward(&saved, gy))])
 }

@@ -13,7 +13,25 @@
 //! needed and a batch item's byte size is not aligned, `batch_runs` panics with the op's name (never the case at the
 //! U-Net's shapes, whose planes are multiples of 64 floats).
 
+use std::cell::Cell;
+
 use crate::gpu::Gpu;
+
+thread_local! {
+    static LIMIT_OVERRIDE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Test hook: on this thread, split launches as if the storage binding limit were `bytes` (None: the adapter's real
+/// limit). Lets tests exercise split launches on small tensors; returns the previous setting.
+pub fn set_binding_limit_override(bytes: Option<u64>) -> Option<u64> {
+    LIMIT_OVERRIDE.with(|c| c.replace(bytes))
+}
+
+/// The binding limit the launchers split against: the adapter's, or the test override when smaller.
+fn limit(gpu: &Gpu) -> u64 {
+    let real = gpu.max_binding();
+    LIMIT_OVERRIDE.with(|c| c.get()).map_or(real, |o| o.min(real))
+}
 
 /// Runs `(first, count)` of `numel` elements, each at most `limit` bytes and starting at a multiple of `align` bytes.
 pub fn elem_runs_with(numel: usize, limit: u64, align: u64) -> Vec<(usize, usize)> {
@@ -51,12 +69,12 @@ pub fn batch_runs_with(op: &str, n: usize, item_bytes: &[u64], limit: u64, align
 
 /// `elem_runs_with` at this adapter's limits.
 pub fn elem_runs(gpu: &Gpu, numel: usize) -> Vec<(usize, usize)> {
-    elem_runs_with(numel, gpu.max_binding(), gpu.limits.min_storage_buffer_offset_alignment as u64)
+    elem_runs_with(numel, limit(gpu), gpu.limits.min_storage_buffer_offset_alignment as u64)
 }
 
 /// `batch_runs_with` at this adapter's limits.
 pub fn batch_runs(gpu: &Gpu, op: &str, n: usize, item_bytes: &[u64]) -> Vec<(usize, usize)> {
-    batch_runs_with(op, n, item_bytes, gpu.max_binding(), gpu.limits.min_storage_buffer_offset_alignment as u64)
+    batch_runs_with(op, n, item_bytes, limit(gpu), gpu.limits.min_storage_buffer_offset_alignment as u64)
 }
 
 #[cfg(test)]

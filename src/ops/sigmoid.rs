@@ -26,6 +26,7 @@ pub struct Params {
 pub fn sigmoid_forward(x: &Tensor) -> Tensor {
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &x.shape);
+    // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
         gpu.dispatch_1d("sigmoid_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);

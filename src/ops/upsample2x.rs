@@ -36,10 +36,12 @@ pub fn upsample2x_forward(x: &Tensor) -> Tensor {
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &[n, c, 2 * h, 2 * w]);
     let plane = h * w;
+    // One batch item is `item` bytes of x and 4x that of y; runs bind whole items of both (see `ops::runs`).
     let item = (c * plane * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "upsample2x_forward", n, &[item, 4 * item]) {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
-        let binds = [x.bind_range(n0 * c * plane, cnt * c * plane), y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)];
+        let binds =
+            [x.bind_range(n0 * c * plane, cnt * c * plane), y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)];
         gpu.dispatch_1d("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
     }
     y
@@ -56,7 +58,8 @@ pub fn upsample2x_backward(gy: &Tensor) -> Tensor {
     let item = (c * plane * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "upsample2x_backward", n, &[item, 4 * item]) {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
-        let binds = [gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane), dx.bind_range(n0 * c * plane, cnt * c * plane)];
+        let binds =
+            [gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane), dx.bind_range(n0 * c * plane, cnt * c * plane)];
         gpu.dispatch_1d("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
     }
     dx
@@ -70,6 +73,7 @@ pub fn upsample2x(tape: &Tape, x: &Var) -> Var {
 
 /// The f64 oracle. `planes` = N * C; H, W are the input's.
 pub mod cpu {
+    /// Each output pixel copies the input pixel at half its coordinates.
     pub fn upsample2x_forward(x: &[f64], planes: usize, h: usize, w: usize) -> Vec<f64> {
         let mut y = vec![0.0; planes * 4 * h * w];
         for pl in 0..planes {
@@ -81,6 +85,7 @@ pub mod cpu {
         }
         y
     }
+    /// Each input pixel sums the 2x2 block of gy it was copied to (the same order as the kernel).
     pub fn upsample2x_backward(gy: &[f64], planes: usize, h: usize, w: usize) -> Vec<f64> {
         let mut dx = vec![0.0; planes * h * w];
         for pl in 0..planes {

@@ -4,6 +4,7 @@
 //! All masks are `[h * w]` u8, nonzero = fluke, with the photo's (w, h); a size mismatch is an assert.
 
 use image::{imageops, Rgb, RgbImage, Rgba, RgbaImage};
+use rayon::prelude::*;
 
 use super::BBox;
 
@@ -153,20 +154,30 @@ pub fn contact_sheet(images: &[RgbImage], cols: u32, cell_w: u32, cell_h: u32) -
     let cols_used = if images.is_empty() { 1 } else { cols.min(images.len() as u32) };
     let b = 1; // grid line width
     let mut sheet = RgbImage::from_pixel(cols_used * (cell_w + b) + b, rows * (cell_h + b) + b, GRID);
-    for (k, img) in images.iter().enumerate() {
+    // Letterbox: the largest size with the image's aspect that fits the cell. thumbnail box-averages when shrinking
+    // (fast on 12 Mpx photos) and interpolates when enlarging; one image per rayon task.
+    let smalls: Vec<Option<RgbImage>> = images
+        .par_iter()
+        .map(|img| {
+            let (iw, ih) = img.dimensions();
+            if iw == 0 || ih == 0 {
+                return None;
+            }
+            let s = (cell_w as f64 / iw as f64).min(cell_h as f64 / ih as f64);
+            let tw = ((iw as f64 * s).round() as u32).clamp(1, cell_w);
+            let th = ((ih as f64 * s).round() as u32).clamp(1, cell_h);
+            Some(imageops::thumbnail(img, tw, th))
+        })
+        .collect();
+    let white_cell = RgbImage::from_pixel(cell_w, cell_h, WHITE);
+    for (k, small) in smalls.iter().enumerate() {
         let (col, row) = (k as u32 % cols, k as u32 / cols);
         let (cx, cy) = (b + col * (cell_w + b), b + row * (cell_h + b));
-        imageops::replace(&mut sheet, &RgbImage::from_pixel(cell_w, cell_h, WHITE), cx as i64, cy as i64);
-        let (iw, ih) = img.dimensions();
-        if iw == 0 || ih == 0 {
-            continue;
+        imageops::replace(&mut sheet, &white_cell, cx as i64, cy as i64);
+        if let Some(small) = small {
+            let (tw, th) = small.dimensions();
+            imageops::replace(&mut sheet, small, (cx + (cell_w - tw) / 2) as i64, (cy + (cell_h - th) / 2) as i64);
         }
-        // Letterbox: the largest size with the image's aspect that fits the cell.
-        let s = (cell_w as f64 / iw as f64).min(cell_h as f64 / ih as f64);
-        let (tw, th) = (((iw as f64 * s).round() as u32).clamp(1, cell_w), ((ih as f64 * s).round() as u32).clamp(1, cell_h));
-        // thumbnail: box-averaging when shrinking (fast on 12 Mpx photos), interpolation when enlarging.
-        let small = imageops::thumbnail(img, tw, th);
-        imageops::replace(&mut sheet, &small, (cx + (cell_w - tw) / 2) as i64, (cy + (cell_h - th) / 2) as i64);
     }
     sheet
 }
@@ -190,9 +201,7 @@ pub fn overlay_rows(rows: &[(RgbImage, Vec<u8>, Vec<u8>)]) -> RgbImage {
         check_sizes("overlay_rows (predicted mask)", w, h, pred);
         let y0 = g + r as u32 * (h + g);
         imageops::replace(&mut out, photo, g as i64, y0 as i64);
-        let t = RgbImage::from_fn(w, h, |x, y| {
-            if truth[(y * w + x) as usize] != 0 { WHITE } else { Rgb([0, 0, 0]) }
-        });
+        let t = RgbImage::from_fn(w, h, |x, y| if truth[(y * w + x) as usize] != 0 { WHITE } else { Rgb([0, 0, 0]) });
         imageops::replace(&mut out, &t, (2 * g + w) as i64, y0 as i64);
         let p = RgbImage::from_fn(w, h, |x, y| {
             let i = (y * w + x) as usize;
