@@ -8,14 +8,16 @@ use crate::gpu::Gpu;
 
 pub mod add;
 pub mod batch_norm;
+pub mod bce_dice;
 
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
-pub const SHADERS: &[(&str, &str)] = &[add::SHADER, batch_norm::SHADER];
+pub const SHADERS: &[(&str, &str)] = &[add::SHADER, batch_norm::SHADER, bce_dice::SHADER];
 
 /// The size in bytes of each Rust `Params` mirror, by shader file (checked against the WGSL struct by a test).
 pub const PARAMS_SIZES: &[(&str, usize)] = &[
     ("add.wgsl", std::mem::size_of::<add::Params>()),
     ("batch_norm.wgsl", std::mem::size_of::<batch_norm::Params>()),
+    ("bce_dice.wgsl", std::mem::size_of::<bce_dice::Params>()),
 ];
 
 /// Every op's self-check. `full` adds the full U-Net sizes (slow on software adapters).
@@ -23,5 +25,6 @@ pub fn self_checks(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(add::self_check(gpu, full));
     out.extend(batch_norm::self_check(gpu, full));
+    out.extend(bce_dice::self_check(gpu, full));
     out
 }
