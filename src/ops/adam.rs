@@ -31,12 +31,19 @@ pub const EPS: f32 = 1e-8;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub struct Params {
+    /// Number of elements.
     pub n: u32,
+    /// lr / (1 - beta1^t): the learning rate with m's bias correction folded in.
     pub step_size: f32,
+    /// sqrt(1 - beta2^t): v's bias correction, under the square root.
     pub bc2_sqrt: f32,
+    /// Added to sqrt(vhat).
     pub eps: f32,
+    /// Decay of v.
     pub beta2: f32,
+    /// 1 - beta1: the lerp weight of g in m.
     pub one_minus_beta1: f32,
+    /// 1 - beta2: the weight of g^2 in v.
     pub one_minus_beta2: f32,
     pub _pad0: u32,
 }

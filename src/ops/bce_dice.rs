@@ -31,8 +31,11 @@ pub const TILE: usize = 4096;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub struct Params {
+    /// Number of elements (N * H * W for a [N, 1, H, W] mask).
     pub n: u32,
+    /// ceil(n / TILE): tiles of the `*_tiles` / `*_merge` reductions.
     pub tiles: u32,
+    /// 1 / n in f64 rounded once: the mean of the BCE terms and the scale of their gradient.
     pub inv_n: f32,
     pub _pad0: u32,
 }
