@@ -37,13 +37,21 @@ pub const TILE: usize = 4096;
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub struct Params {
+    /// Channels.
     pub c: u32,
+    /// H * W, values per (sample, channel) plane.
     pub hw: u32,
+    /// N * H * W, values per channel (the reduction length).
     pub m: u32,
+    /// N * C * H * W, all elements (the 1-D grid of the elementwise kernels).
     pub n: u32,
+    /// ceil(m / TILE): tiles per channel in the `*_tiles` / `*_merge` reductions.
     pub tiles: u32,
+    /// Added to the variance under the square root (PyTorch default 1e-5).
     pub eps: f32,
+    /// Weight of the batch statistic in the running update (PyTorch default 0.1).
     pub momentum: f32,
+    /// m / (m - 1) in f64 rounded once: turns the biased batch variance into the unbiased one for running_var.
     pub bessel: f32,
 }
 
@@ -237,11 +245,15 @@ pub fn batch_norm(
     let (n, _, h, w) = x.t.nchw("batch_norm");
     let m = n * h * w;
     if training {
-        // PyTorch: "Expected more than 1 value per channel when training".
+        // PyTorch refuses this too ("Expected more than 1 value per channel when training"): with one value the
+        // biased variance is 0 (the output collapses to beta) and the unbiased one divides by zero.
         assert!(m > 1, "batch_norm: training needs more than 1 value per channel (N*H*W = {m}, x {:?}): the batch variance is undefined", x.t.shape);
         let stats = batch_norm_stats(&x.t, eps);
         let y = batch_norm_forward(&x.t, &stats, &gamma.t, &beta.t);
+        // The running update reads the batch stats and writes only the running buffers: the saved `stats` stay
+        // valid for the backward whatever happens to the running stats afterwards.
         batch_norm_update_running(&stats, running_mean, running_var, m, momentum);
+        // Saved for the backward: x, gamma and stats [3, C] (mean, var, rstd). beta is not needed.
         let (xs, gs) = (x.t.clone(), gamma.t.clone());
         tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
             let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats);
@@ -251,8 +263,11 @@ pub fn batch_norm(
     } else {
         let y = batch_norm_forward_eval(&x.t, &gamma.t, &beta.t, running_mean, running_var, eps);
         if !tape.is_recording() {
+            // Inference: nothing to save, no snapshot dispatch.
             return Var::constant(y);
         }
+        // Eval mode with a recording tape (e.g. frozen statistics while fine-tuning): snapshot the running stats, as
+        // a later training forward would update them in place before this node's backward runs.
         let stats = batch_norm_stats_eval(running_mean, running_var, eps);
         let (xs, gs) = (x.t.clone(), gamma.t.clone());
         tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
@@ -310,6 +325,12 @@ pub mod cpu {
     pub fn forward_train(x: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], beta: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (mean, var) = stats(x, n, c, hw);
         (normalize(x, n, c, hw, &mean, &var, gamma, beta, eps), mean, var)
+    }
+
+    /// Eval forward: normalise with the running statistics.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_eval(x: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], beta: &[f64], rm: &[f64], rv: &[f64], eps: f64) -> Vec<f64> {
+        normalize(x, n, c, hw, rm, rv, gamma, beta, eps)
     }
 
     /// In place running update with the unbiased variance var * m / (m - 1).
@@ -455,7 +476,7 @@ pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool)
         // Eval forward and backward with the (updated) running statistics.
         let y = batch_norm_forward_eval(&x, &gamma, &beta, &rm, &rv, eps);
         let (rmv, rvv) = (f64s(&rm.to_vec()), f64s(&rv.to_vec()));
-        let y_cpu = cpu::normalize(&xd, n, c, hw, &rmv, &rvv, &gd, &bd, eps as f64);
+        let y_cpu = cpu::forward_eval(&xd, n, c, hw, &gd, &bd, &rmv, &rvv, eps as f64);
         out.push(compare("batch_norm_forward_eval", &label, &y.to_vec(), &y_cpu, 1e-4, 1e-4));
         let es = batch_norm_stats_eval(&rm, &rv, eps);
         let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &es);

@@ -7,8 +7,10 @@ use std::rc::Rc;
 use crate::check::CheckResult;
 use crate::gpu::Gpu;
 
+pub mod adam;
 pub mod add;
 pub mod batch_norm;
+pub mod bce_dice;
 pub mod channel_scale;
 pub mod concat;
 pub mod global_avg_pool;
@@ -22,6 +24,8 @@ pub mod upsample2x;
 pub const SHADERS: &[(&str, &str)] = &[
     add::SHADER,
     batch_norm::SHADER,
+    bce_dice::SHADER,
+    adam::SHADER,
     channel_scale::SHADER,
     concat::SHADER,
     global_avg_pool::SHADER,
@@ -35,6 +39,8 @@ pub const SHADERS: &[(&str, &str)] = &[
 pub const PARAMS_SIZES: &[(&str, usize)] = &[
     ("add.wgsl", std::mem::size_of::<add::Params>()),
     ("batch_norm.wgsl", std::mem::size_of::<batch_norm::Params>()),
+    ("bce_dice.wgsl", std::mem::size_of::<bce_dice::Params>()),
+    ("adam.wgsl", std::mem::size_of::<adam::Params>()),
     ("channel_scale.wgsl", std::mem::size_of::<channel_scale::Params>()),
     ("concat.wgsl", std::mem::size_of::<concat::Params>()),
     ("global_avg_pool.wgsl", std::mem::size_of::<global_avg_pool::Params>()),
@@ -49,6 +55,8 @@ pub fn self_checks(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(add::self_check(gpu, full));
     out.extend(batch_norm::self_check(gpu, full));
+    out.extend(bce_dice::self_check(gpu, full));
+    out.extend(adam::self_check(gpu, full));
     out.extend(channel_scale::self_check(gpu, full));
     out.extend(concat::self_check(gpu, full));
     out.extend(global_avg_pool::self_check(gpu, full));

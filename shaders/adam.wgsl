@@ -1,0 +1,49 @@
+// adam: one Adam optimizer step, in place, PyTorch semantics (torch.optim.Adam, no weight decay, no amsgrad).
+//
+//   m     <- b1 m + (1 - b1) g                 (written as PyTorch's lerp: m + (1 - b1) (g - m))
+//   v     <- b2 v + (1 - b2) g^2
+//   param <- param - step_size * m / (sqrt(v) / bc2_sqrt + eps)
+//   with, for step t = 1, 2, ... (computed on the host in f64):
+//     step_size = lr / (1 - b1^t)               (bias correction of m)
+//     bc2_sqrt  = sqrt(1 - b2^t)                (bias correction of v, under the square root)
+//   This is exactly p -= lr * mhat / (sqrt(vhat) + eps) with mhat = m/(1-b1^t), vhat = v/(1-b2^t), arranged as
+//   PyTorch arranges it (eps is added to the bias-corrected sqrt(vhat)).
+//
+// No gradient: this is not a differentiable op. Each invocation owns one element of param, m and v.
+//
+// Thread mapping: one invocation per element, 1-D grid folded past 65,535 workgroups (2.36M-element conv weights
+// need 9,216 groups; larger tensors fold).
+//
+// Bindings: 0 Params (uniform) | 1 param [n] read_write | 2 grad [n] read | 3 m [n] read_write | 4 v [n] read_write
+
+struct Params {
+    n: u32,                 // number of elements
+    step_size: f32,         // lr / (1 - beta1^t)
+    bc2_sqrt: f32,          // sqrt(1 - beta2^t)
+    eps: f32,               // added to sqrt(vhat)
+    beta2: f32,             // decay of v
+    one_minus_beta1: f32,   // 1 - beta1, rounded once on the host (m's lerp weight)
+    one_minus_beta2: f32,   // 1 - beta2
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(256)
+fn adam_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let g = grad[i];
+    let mi = m[i] + p.one_minus_beta1 * (g - m[i]);
+    let vi = v[i] * p.beta2 + p.one_minus_beta2 * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = param[i] - p.step_size * (mi / (sqrt(vi) / p.bc2_sqrt + p.eps));
+}
