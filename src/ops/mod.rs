@@ -13,6 +13,7 @@ pub mod batch_norm;
 pub mod bce_dice;
 pub mod channel_scale;
 pub mod concat;
+pub mod conv2d;
 pub mod global_avg_pool;
 pub mod max_pool2d;
 pub mod relu;
@@ -23,6 +24,7 @@ pub mod upsample2x;
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
 pub const SHADERS: &[(&str, &str)] = &[
     add::SHADER,
+    conv2d::SHADER,
     batch_norm::SHADER,
     bce_dice::SHADER,
     adam::SHADER,
@@ -38,6 +40,7 @@ pub const SHADERS: &[(&str, &str)] = &[
 /// The size in bytes of each Rust `Params` mirror, by shader file (checked against the WGSL struct by a test).
 pub const PARAMS_SIZES: &[(&str, usize)] = &[
     ("add.wgsl", std::mem::size_of::<add::Params>()),
+    ("conv2d.wgsl", std::mem::size_of::<conv2d::Params>()),
     ("batch_norm.wgsl", std::mem::size_of::<batch_norm::Params>()),
     ("bce_dice.wgsl", std::mem::size_of::<bce_dice::Params>()),
     ("adam.wgsl", std::mem::size_of::<adam::Params>()),
@@ -54,6 +57,7 @@ pub const PARAMS_SIZES: &[(&str, usize)] = &[
 pub fn self_checks(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(add::self_check(gpu, full));
+    out.extend(conv2d::self_check(gpu, full));
     out.extend(batch_norm::self_check(gpu, full));
     out.extend(bce_dice::self_check(gpu, full));
     out.extend(adam::self_check(gpu, full));
