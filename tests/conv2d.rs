@@ -1,0 +1,87 @@
+//! conv2d: the f64 oracle against finite differences, every entry point against the oracle on odd shapes, batch
+//! slicing under an artificial binding limit, PyTorch golden values, and full-size reductions.
+
+use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
+use fluke::ops::conv2d::{self, cpu, Case, Launch, Variant};
+use fluke::testing::gpu;
+use fluke::{Tape, Tensor};
+
+/// The CPU backward (input, weight, bias) equals central finite differences of L = sum(y * r).
+#[test]
+fn cpu_backward_matches_finite_differences() {
+    for &(stride, pad, k) in &[(1usize, 1usize, 3usize), (2, 1, 3), (2, 0, 1), (2, 3, 7), (1, 0, 2)] {
+        let (xs, ws) = ([2usize, 3, 9, 8], [4usize, 3, k, k]);
+        let g = conv2d::Geom::new("fd", &xs, &ws, stride, pad);
+        let x = f64s(&rand_vec(xs.iter().product(), 11));
+        let w = f64s(&rand_vec(ws.iter().product(), 12));
+        let b = f64s(&rand_vec(4, 13));
+        let r = f64s(&rand_vec(g.y_shape().iter().product(), 14));
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&cpu::forward(x, &xs, w, &ws, Some(b), stride, pad), &r);
+        let what = format!("k{k} s{stride} p{pad}");
+        let fd_x = finite_diff(&x, 1e-5, |x| loss(x, &w, &b));
+        let fd_w = finite_diff(&w, 1e-5, |w| loss(&x, w, &b));
+        let fd_b = finite_diff(&b, 1e-5, |b| loss(&x, &w, b));
+        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
+        let res = vec![
+            compare("cpu::backward_input", &what, &f32s(&cpu::backward_input(&r, &w, &ws, &xs, stride, pad)), &fd_x, 1e-5, 1e-5),
+            compare("cpu::backward_weight", &what, &f32s(&cpu::backward_weight(&x, &xs, &r, &ws, stride, pad)), &fd_w, 1e-5, 1e-5),
+            compare("cpu::backward_bias", &what, &f32s(&cpu::backward_bias(&r, &g.y_shape())), &fd_b, 1e-5, 1e-5),
+        ];
+        assert_all_pass(&res);
+    }
+}
+
+/// Every entry point (naive and auto) against the oracle on odd shapes, including the larger `full` cases.
+#[test]
+fn gpu_matches_oracle_on_odd_shapes() {
+    assert_all_pass(&conv2d::self_check(&gpu(), true));
+}
+
+/// Deterministic: the same inputs give bit-identical weight gradients.
+#[test]
+fn weight_grad_is_deterministic() {
+    let g = gpu();
+    let x = Tensor::from_slice(&g, &[2, 5, 17, 13], &rand_vec(2 * 5 * 17 * 13, 3));
+    let gy = Tensor::from_slice(&g, &[2, 6, 17, 13], &rand_vec(2 * 6 * 17 * 13, 4));
+    let a = conv2d::conv2d_backward_weight(&x, &gy, &[6, 5, 3, 3], 1, 1).to_vec();
+    let b = conv2d::conv2d_backward_weight(&x, &gy, &[6, 5, 3, 3], 1, 1).to_vec();
+    assert_eq!(a, b);
+}
+
+/// Batches too large for one binding: with an artificial limit of a few images (and odd per-image sizes, so slices
+/// start at unaligned elements), every entry point splits the batch and still matches the oracle.
+#[test]
+fn batch_slicing_under_a_small_binding_limit() {
+    let g = gpu();
+    let mut res = Vec::new();
+    for c in [Case::new(7, 3, 11, 9, 5, 3, 2, 1, true), Case::new(5, 4, 8, 8, 6, 3, 1, 1, false), Case::new(6, 5, 7, 7, 3, 7, 2, 3, true)] {
+        // Room for about 2 images of the larger of x and y per binding.
+        let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
+        for variant in [Variant::Naive, Variant::Auto] {
+            let l = Launch { variant, max_binding: Some(2 * img + 300) };
+            let before = g.dispatches_total();
+            res.extend(conv2d::check_case(&g, &c, l, "sliced"));
+            // Unsliced, the checks take at most 3 + 3 + 2 + 2 dispatches (two passes for each reduction).
+            assert!(g.dispatches_total() - before > 10, "the small limit did not split the batch");
+        }
+    }
+    assert_all_pass(&res);
+}
+
+/// The autograd wrapper returns the launchers' gradients for x, w and b.
+#[test]
+fn autograd_wrapper_matches_launchers() {
+    let g = gpu();
+    let (xs, ws) = ([2usize, 3, 7, 6], [4usize, 3, 3, 3]);
+    let xt = Tensor::from_slice(&g, &xs, &rand_vec(2 * 3 * 7 * 6, 5));
+    let wt = Tensor::from_slice(&g, &ws, &rand_vec(4 * 3 * 9, 6));
+    let bt = Tensor::from_slice(&g, &[4], &rand_vec(4, 7));
+    let tape = Tape::new();
+    let (x, w, b) = (tape.param(&xt), tape.param(&wt), tape.param(&bt));
+    let y = conv2d::conv2d(&tape, &x, &w, Some(&b), 2, 1);
+    let seed = Tensor::from_slice(&g, &y.t.shape, &rand_vec(y.t.numel(), 8));
+    let grads = tape.backward(&y, seed.clone());
+    assert_eq!(grads.get(&x).unwrap().to_vec(), conv2d::conv2d_backward_input(&seed, &wt, &xs, 2, 1).to_vec());
+    assert_eq!(grads.get(&w).unwrap().to_vec(), conv2d::conv2d_backward_weight(&xt, &seed, &ws, 2, 1).to_vec());
+    assert_eq!(grads.get(&b).unwrap().to_vec(), conv2d::conv2d_backward_bias(&seed).to_vec());
+}
