@@ -86,3 +86,46 @@ fn autograd_wrapper_matches_launchers() {
     assert_eq!(grads.get(&w).unwrap().to_vec(), conv2d::conv2d_backward_weight(&xt, &seed, &ws, 2, 1).to_vec());
     assert_eq!(grads.get(&b).unwrap().to_vec(), conv2d::conv2d_backward_bias(&seed).to_vec());
 }
+
+/// PyTorch golden values (tools/golden_conv2d.py: F.conv2d in float64, stored as f32): forward and the gradients of
+/// L = sum(y * gy) for x, w and b, for both kernel variants. Tolerance: |d| <= 1e-4 + 1e-4 |torch| (sums of at most
+/// ~150 products of N(0,1) values in f32).
+#[test]
+fn matches_pytorch_golden() {
+    let g = gpu();
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/conv2d.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let get = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let v = st.tensor(name).unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
+        (v.shape().to_vec(), v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    };
+    let mut names: Vec<String> = st.names().iter().filter_map(|n| n.strip_suffix(".meta").map(String::from)).collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "expected 6 golden cases, found {names:?}");
+    let mut res = Vec::new();
+    for name in &names {
+        let (_, meta) = get(&format!("{name}.meta"));
+        let (stride, pad, has_bias) = (meta[0] as usize, meta[1] as usize, meta[2] == 1.0);
+        let t = |key: &str| {
+            let (shape, data) = get(&format!("{name}.{key}"));
+            (Tensor::from_slice(&g, &shape, &data), f64s(&data))
+        };
+        let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
+        let b = has_bias.then(|| t("b").0);
+        for variant in [Variant::Naive, Variant::Auto] {
+            let l = Launch { variant, max_binding: None };
+            let what = format!("{name} {variant:?}");
+            let y = conv2d::conv2d_forward_with(&x, &w, b.as_ref(), stride, pad, l).to_vec();
+            res.push(compare("conv2d_forward", &what, &y, &y_want, 1e-4, 1e-4));
+            let gx = conv2d::conv2d_backward_input_with(&gy, &w, &x.shape, stride, pad, l).to_vec();
+            res.push(compare("conv2d_backward_input", &what, &gx, &gx_want, 1e-4, 1e-4));
+            let gw = conv2d::conv2d_backward_weight_with(&x, &gy, &w.shape, stride, pad, l).to_vec();
+            res.push(compare("conv2d_backward_weight", &what, &gw, &gw_want, 1e-4, 1e-4));
+            if has_bias {
+                let gb = conv2d::conv2d_backward_bias_with(&gy, l).to_vec();
+                res.push(compare("conv2d_backward_bias", &what, &gb, &t("gb").1, 1e-4, 1e-4));
+            }
+        }
+    }
+    assert_all_pass(&res);
+}
