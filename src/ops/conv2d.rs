@@ -1,0 +1,560 @@
+//! conv2d: 2-D convolution, NCHW, weights OIHW, stride s, symmetric zero padding p, optional bias.
+//!
+//! ```text
+//! x [N, Cin, H, W]   w [Cout, Cin, KH, KW]   b [Cout]   y [N, Cout, OH, OW],  OH = (H + 2p - KH)/s + 1 (same for OW)
+//! y[n,co,oy,ox]   = b[co] + sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy*s+ky-p,ox*s+kx-p]      (zero outside x)
+//! dL/dx[n,ci,iy,ix] = sum_{co,ky,kx: oy*s+ky-p = iy, ox*s+kx-p = ix} dL/dy[n,co,oy,ox] * w[co,ci,ky,kx]
+//! dL/dw[co,ci,ky,kx] = sum_{n,oy,ox} dL/dy[n,co,oy,ox] * x[n,ci,oy*s+ky-p,ox*s+kx-p]
+//! dL/db[co]        = sum_{n,oy,ox} dL/dy[n,co,oy,ox]
+//! ```
+//! The autograd rule saves x and w (the forward's inputs; nothing else is needed).
+//!
+//! Launchers (one per public entry, named like the shader's entry points) pick the kernel for the shape and adapter
+//! (`Variant::Auto`) and split the batch when a tensor is larger than one storage binding (lavapipe: 128 MiB): the
+//! forward and input gradient run once per batch slice; the weight and bias gradients write partial sums per slice
+//! and tile into one scratch tensor [tiles, M] and a last pass sums the tiles in a fixed order (deterministic).
+//! `Launch` lets tests force a kernel variant or an artificially small binding limit.
+
+use std::rc::Rc;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::{Bind, Gpu};
+use crate::graph::{Tape, Var};
+use crate::tensor::Tensor;
+
+pub const SHADER: (&str, &str) = ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl"));
+
+/// Mirror of WGSL `Params` in shaders/conv2d.wgsl (field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+pub struct Params {
+    pub n: u32,
+    pub cin: u32,
+    pub h: u32,
+    pub w: u32,
+    pub cout: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub has_bias: u32,
+    pub tiles: u32,
+    pub tile_len: u32,
+    pub npos: u32,
+    pub m: u32,
+    pub off_x: u32,
+    pub off_gy: u32,
+    pub off_out: u32,
+    pub _pad0: u32,
+}
+
+/// The sizes of one convolution, checked once.
+#[derive(Clone, Copy, Debug)]
+pub struct Geom {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Geom {
+    /// Validate x [N, Cin, H, W] and w [Cout, Cin, KH, KW]; `op` names the caller in panics.
+    pub fn new(op: &str, x_shape: &[usize], w_shape: &[usize], stride: usize, pad: usize) -> Geom {
+        assert_eq!(x_shape.len(), 4, "{op}: x must be NCHW, got {x_shape:?}");
+        assert_eq!(w_shape.len(), 4, "{op}: w must be [Cout, Cin, KH, KW], got {w_shape:?}");
+        assert!(stride >= 1, "{op}: stride must be >= 1");
+        let (n, cin, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+        let (cout, wcin, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+        assert_eq!(cin, wcin, "{op}: x has {cin} channels but w expects {wcin} (x {x_shape:?}, w {w_shape:?})");
+        assert!(h + 2 * pad >= kh && w + 2 * pad >= kw, "{op}: kernel {kh}x{kw} larger than padded input {h}x{w} pad {pad}");
+        Geom { n, cin, h, w, cout, kh, kw, oh: (h + 2 * pad - kh) / stride + 1, ow: (w + 2 * pad - kw) / stride + 1, stride, pad }
+    }
+    pub fn x_shape(&self) -> [usize; 4] {
+        [self.n, self.cin, self.h, self.w]
+    }
+    pub fn w_shape(&self) -> [usize; 4] {
+        [self.cout, self.cin, self.kh, self.kw]
+    }
+    pub fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.oh, self.ow]
+    }
+    /// Elements of one image of x and of y.
+    fn x_img(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    fn y_img(&self) -> usize {
+        self.cout * self.oh * self.ow
+    }
+    /// Multiply-adds x 2 of the forward (the input and weight gradients cost the same).
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.n * self.cout * self.oh * self.ow * self.cin * self.kh * self.kw) as f64
+    }
+    /// Params for a batch slice of `nb` images (offsets and tiling filled in by the launcher).
+    fn params(&self, nb: usize) -> Params {
+        Params {
+            n: nb as u32,
+            cin: self.cin as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            cout: self.cout as u32,
+            oh: self.oh as u32,
+            ow: self.ow as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            stride: self.stride as u32,
+            pad: self.pad as u32,
+            npos: (nb * self.oh * self.ow) as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Which kernels a launcher runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The best kernel for the shape and adapter.
+    Auto,
+    /// The one-invocation-per-output baseline.
+    Naive,
+}
+
+/// Launcher options: the kernel variant and the storage binding limit to split batches for (None: the adapter's).
+#[derive(Clone, Copy, Debug)]
+pub struct Launch {
+    pub variant: Variant,
+    pub max_binding: Option<u64>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch { variant: Variant::Auto, max_binding: None }
+    }
+}
+
+impl Launch {
+    pub fn naive() -> Launch {
+        Launch { variant: Variant::Naive, ..Default::default() }
+    }
+    fn limit(&self, gpu: &Gpu) -> u64 {
+        self.max_binding.unwrap_or(gpu.max_binding()).min(gpu.max_binding())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- batch slicing
+
+/// Bytes kept free in every sliced binding: a range starts at an aligned element at most one alignment early.
+const ALIGN_SLACK: u64 = 256;
+
+/// Split a batch of `n` into slices [n0, n0 + nb) so that nb images of every tensor (elements per image in
+/// `per_image`) fit one binding of `limit` bytes.
+fn batch_slices(op: &str, n: usize, per_image: &[usize], limit: u64) -> Vec<(usize, usize)> {
+    let biggest = per_image.iter().copied().max().unwrap_or(1).max(1) as u64 * 4;
+    let room = limit.saturating_sub(ALIGN_SLACK);
+    assert!(biggest <= room, "{op}: one image needs a {biggest}-byte binding, over the limit of {limit} bytes");
+    let nb = ((room / biggest) as usize).clamp(1, n.max(1));
+    (0..n).step_by(nb).map(|n0| (n0, nb.min(n - n0))).collect()
+}
+
+/// Bind elements [first, first + len) of `t`. The range starts at the aligned element at or before `first` (storage
+/// bindings must start at a multiple of the adapter's offset alignment); the returned offset locates `first` in it.
+fn bind_slice<'a>(gpu: &Gpu, t: &'a Tensor, first: usize, len: usize) -> (Bind<'a>, u32) {
+    let align = (gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let base = first / align * align;
+    (t.bind_range(base, first - base + len), (first - base) as u32)
+}
+
+/// Positions per partial-sum tile for a reduction of `npos` positions into `m` outputs, over batch slices of at most
+/// `slice_pos` positions each: at least `min_len` (enough work per invocation), at most 32,768 (the llvmpipe loop
+/// limit is 65,535), and few enough tiles that the scratch [tiles, m] fits one binding.
+fn tile_len_for(op: &str, npos: usize, slice_pos: usize, m: usize, min_len: usize, limit: u64) -> usize {
+    let mut len = min_len.min(slice_pos.max(1));
+    loop {
+        let tiles = total_tiles(npos, slice_pos, len);
+        if (tiles * m * 4) as u64 + ALIGN_SLACK <= limit {
+            return len;
+        }
+        assert!(len < 32_768, "{op}: partial sums [{tiles}, {m}] do not fit a binding of {limit} bytes");
+        len = (len * 2).min(32_768);
+    }
+}
+
+/// Number of tiles when each slice of `slice_pos` positions (the last may be shorter) is cut into tiles of `len`.
+fn total_tiles(npos: usize, slice_pos: usize, len: usize) -> usize {
+    let full = npos / slice_pos.max(1);
+    let rest = npos % slice_pos.max(1);
+    full * slice_pos.div_ceil(len) + rest.div_ceil(len)
+}
+
+// ---------------------------------------------------------------------------------------------- launchers
+
+/// y = conv(x, w) + b  // x [N,Cin,H,W], w [Cout,Cin,KH,KW], b [Cout] -> y [N,Cout,OH,OW]
+pub fn conv2d_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Tensor {
+    conv2d_forward_with(x, w, b, stride, pad, Launch::default())
+}
+
+/// `conv2d_forward` with an explicit kernel variant and binding limit.
+pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize, l: Launch) -> Tensor {
+    let op = "conv2d_forward";
+    let g = Geom::new(op, &x.shape, &w.shape, stride, pad);
+    if let Some(b) = b {
+        assert_eq!(b.shape, [g.cout], "{op}: bias must be [{}], got {:?}", g.cout, b.shape);
+    }
+    let gpu = x.gpu();
+    let y = Tensor::empty(gpu, &g.y_shape());
+    // Without a bias the binding is filled with w and never read (has_bias = 0).
+    let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
+    for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
+        let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
+        let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
+        let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
+        gpu.dispatch_1d("conv2d_forward", &p, &[bx, w.bind(), bb, bx, bx, by], (nb * g.y_img()) as u64);
+    }
+    y
+}
+
+/// dL/dx  // gy [N,Cout,OH,OW], w [Cout,Cin,KH,KW] -> gx with shape x_shape [N,Cin,H,W]
+pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride: usize, pad: usize) -> Tensor {
+    conv2d_backward_input_with(gy, w, x_shape, stride, pad, Launch::default())
+}
+
+pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride: usize, pad: usize, l: Launch) -> Tensor {
+    let op = "conv2d_backward_input";
+    let g = Geom::new(op, x_shape, &w.shape, stride, pad);
+    assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
+    let gpu = gy.gpu();
+    let gx = Tensor::empty(gpu, x_shape);
+    for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
+        let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
+        let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
+        let p = Params { off_gy, off_out, ..g.params(nb) };
+        gpu.dispatch_1d("conv2d_backward_input", &p, &[bgy, w.bind(), bgy, bgy, bgy, bgx], (nb * g.x_img()) as u64);
+    }
+    gx
+}
+
+/// dL/dw  // x [N,Cin,H,W], gy [N,Cout,OH,OW] -> gw with shape w_shape [Cout,Cin,KH,KW]
+pub fn conv2d_backward_weight(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride: usize, pad: usize) -> Tensor {
+    conv2d_backward_weight_with(x, gy, w_shape, stride, pad, Launch::default())
+}
+
+pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride: usize, pad: usize, l: Launch) -> Tensor {
+    let op = "conv2d_backward_weight";
+    let g = Geom::new(op, &x.shape, w_shape, stride, pad);
+    assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
+    let gpu = x.gpu();
+    let limit = l.limit(gpu);
+    let m = g.cout * g.cin * g.kh * g.kw;
+    let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
+    let hw = g.oh * g.ow;
+    let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
+    let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, slices[0].1 * hw, tile_len), m]);
+    // Pass 1: each slice writes its tiles' partial sums into consecutive rows of `part`.
+    let mut t0 = 0;
+    for &(n0, nb) in &slices {
+        let tiles = (nb * hw).div_ceil(tile_len);
+        let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
+        let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
+        let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
+        let p = Params { tiles: tiles as u32, tile_len: tile_len as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
+        gpu.dispatch_1d("conv2d_backward_weight", &p, &[bx, bx, bx, bgy, bx, bpart], (tiles * m) as u64);
+        t0 += tiles;
+    }
+    reduce_tiles(&part, w_shape)
+}
+
+/// dL/db  // gy [N,Cout,OH,OW] -> [Cout]
+pub fn conv2d_backward_bias(gy: &Tensor) -> Tensor {
+    conv2d_backward_bias_with(gy, Launch::default())
+}
+
+pub fn conv2d_backward_bias_with(gy: &Tensor, l: Launch) -> Tensor {
+    let op = "conv2d_backward_bias";
+    let (n, cout, oh, ow) = gy.nchw(op);
+    let gpu = gy.gpu();
+    let limit = l.limit(gpu);
+    let hw = oh * ow;
+    let slices = batch_slices(op, n, &[cout * hw], limit);
+    let tile_len = tile_len_for(op, n * hw, slices[0].1 * hw, cout, 2048, gpu.max_binding());
+    let part = Tensor::empty(gpu, &[total_tiles(n * hw, slices[0].1 * hw, tile_len), cout]);
+    let mut t0 = 0;
+    for &(n0, nb) in &slices {
+        let tiles = (nb * hw).div_ceil(tile_len);
+        let (bgy, off_gy) = bind_slice(gpu, gy, n0 * cout * hw, nb * cout * hw);
+        let (bpart, off_out) = bind_slice(gpu, &part, t0 * cout, tiles * cout);
+        let p = Params {
+            n: nb as u32,
+            cout: cout as u32,
+            oh: oh as u32,
+            ow: ow as u32,
+            tiles: tiles as u32,
+            tile_len: tile_len as u32,
+            npos: (nb * hw) as u32,
+            m: cout as u32,
+            off_gy,
+            off_out,
+            ..Default::default()
+        };
+        gpu.dispatch_1d("conv2d_backward_bias", &p, &[bgy, bgy, bgy, bgy, bgy, bpart], (tiles * cout) as u64);
+        t0 += tiles;
+    }
+    reduce_tiles(&part, &[cout])
+}
+
+/// Pass 2 of the weight and bias gradients: out[m] = sum over the rows of part [tiles, M], in row order.
+fn reduce_tiles(part: &Tensor, out_shape: &[usize]) -> Tensor {
+    let (tiles, m) = (part.shape[0], part.shape[1]);
+    let gpu = part.gpu();
+    let out = Tensor::empty(gpu, out_shape);
+    let p = Params { tiles: tiles as u32, m: m as u32, ..Default::default() };
+    let bp = part.bind();
+    gpu.dispatch_1d("conv2d_backward_reduce", &p, &[bp, bp, bp, bp, bp, out.bind()], m as u64);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------- autograd
+
+/// y = conv2d(x, w) + b on the tape. Saves x and w; backward gives dL/dx (skipped when x needs no gradient, e.g.
+/// the input image), dL/dw and dL/db.
+pub fn conv2d(tape: &Tape, x: &Var, w: &Var, b: Option<&Var>, stride: usize, pad: usize) -> Var {
+    let y = conv2d_forward(&x.t, &w.t, b.map(|b| &b.t), stride, pad);
+    let (xs, ws) = (x.t.clone(), w.t.clone());
+    let (need_gx, need_gw, has_b) = (x.id.is_some(), w.id.is_some(), b.is_some());
+    let mut inputs = vec![x, w];
+    inputs.extend(b);
+    tape.record("conv2d", &inputs, y, move |gy| {
+        let gx = need_gx.then(|| conv2d_backward_input(gy, &ws, &xs.shape, stride, pad));
+        let gw = need_gw.then(|| conv2d_backward_weight(&xs, gy, &ws.shape, stride, pad));
+        let mut grads = vec![gx, gw];
+        if has_b {
+            grads.push(Some(conv2d_backward_bias(gy)));
+        }
+        grads
+    })
+}
+
+// ---------------------------------------------------------------------------------------------- CPU oracle
+
+/// The f64 oracle: plain loops over the formulas in the header (rayon over output channels so the full-size tests
+/// stay fast). Shapes are passed explicitly; tensors are flat NCHW / OIHW.
+pub mod cpu {
+    use rayon::prelude::*;
+
+    use super::Geom;
+
+    /// y [N, Cout, OH, OW]
+    pub fn forward(x: &[f64], x_shape: &[usize], w: &[f64], w_shape: &[usize], b: Option<&[f64]>, stride: usize, pad: usize) -> Vec<f64> {
+        let g = Geom::new("cpu::forward", x_shape, w_shape, stride, pad);
+        let mut y = vec![0.0; g.n * g.cout * g.oh * g.ow];
+        // One chunk per (n, co) output plane.
+        y.par_chunks_mut(g.oh * g.ow).enumerate().for_each(|(nc, plane)| {
+            let (n, co) = (nc / g.cout, nc % g.cout);
+            plane.fill(b.map_or(0.0, |b| b[co]));
+            for ci in 0..g.cin {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let wv = w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx];
+                        for oy in 0..g.oh {
+                            let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                            if iy < 0 || iy >= g.h as isize {
+                                continue;
+                            }
+                            let row = &x[((n * g.cin + ci) * g.h + iy as usize) * g.w..][..g.w];
+                            for ox in 0..g.ow {
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if ix >= 0 && ix < g.w as isize {
+                                    plane[oy * g.ow + ox] += wv * row[ix as usize];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        y
+    }
+
+    /// dL/dx [N, Cin, H, W]: scatter each dL/dy through the taps that produced it (the transpose of `forward`).
+    pub fn backward_input(gy: &[f64], w: &[f64], w_shape: &[usize], x_shape: &[usize], stride: usize, pad: usize) -> Vec<f64> {
+        let g = Geom::new("cpu::backward_input", x_shape, w_shape, stride, pad);
+        let mut gx = vec![0.0; g.n * g.cin * g.h * g.w];
+        gx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
+            let (n, ci) = (nc / g.cin, nc % g.cin);
+            for co in 0..g.cout {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let wv = w[((co * g.cin + ci) * g.kh + ky) * g.kw + kx];
+                        for oy in 0..g.oh {
+                            let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                            if iy < 0 || iy >= g.h as isize {
+                                continue;
+                            }
+                            let grow = &gy[((n * g.cout + co) * g.oh + oy) * g.ow..][..g.ow];
+                            for ox in 0..g.ow {
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if ix >= 0 && ix < g.w as isize {
+                                    plane[iy as usize * g.w + ix as usize] += wv * grow[ox];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        gx
+    }
+
+    /// dL/dw [Cout, Cin, KH, KW]
+    pub fn backward_weight(x: &[f64], x_shape: &[usize], gy: &[f64], w_shape: &[usize], stride: usize, pad: usize) -> Vec<f64> {
+        let g = Geom::new("cpu::backward_weight", x_shape, w_shape, stride, pad);
+        let mut gw = vec![0.0; g.cout * g.cin * g.kh * g.kw];
+        gw.par_chunks_mut(g.kh * g.kw).enumerate().for_each(|(cc, taps)| {
+            let (co, ci) = (cc / g.cin, cc % g.cin);
+            for n in 0..g.n {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let mut acc = 0.0;
+                        for oy in 0..g.oh {
+                            let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                            if iy < 0 || iy >= g.h as isize {
+                                continue;
+                            }
+                            let row = &x[((n * g.cin + ci) * g.h + iy as usize) * g.w..][..g.w];
+                            let grow = &gy[((n * g.cout + co) * g.oh + oy) * g.ow..][..g.ow];
+                            for ox in 0..g.ow {
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if ix >= 0 && ix < g.w as isize {
+                                    acc += grow[ox] * row[ix as usize];
+                                }
+                            }
+                        }
+                        taps[ky * g.kw + kx] += acc;
+                    }
+                }
+            }
+        });
+        gw
+    }
+
+    /// dL/db [Cout]
+    pub fn backward_bias(gy: &[f64], y_shape: &[usize]) -> Vec<f64> {
+        let (n, cout, hw) = (y_shape[0], y_shape[1], y_shape[2] * y_shape[3]);
+        (0..cout).map(|co| (0..n).map(|i| gy[(i * cout + co) * hw..][..hw].iter().sum::<f64>()).sum()).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- self-check
+
+/// One self-check case: x [n, cin, h, w], a k x k kernel to cout channels, stride, pad, bias.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub bias: bool,
+}
+
+impl Case {
+    pub const fn new(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, pad: usize, bias: bool) -> Case {
+        Case { n, cin, h, w, cout, k, stride, pad, bias }
+    }
+    fn label(&self) -> String {
+        format!("{}x{}x{}x{} {}->{} k{} s{} p{}{}", self.n, self.cin, self.h, self.w, self.cin, self.cout, self.k, self.stride, self.pad, if self.bias { " +b" } else { "" })
+    }
+}
+
+/// Odd shapes: size 1, primes, non-multiples of every tile, strides 1 and 2, pads 0/1/3, kernels 1/3/7, a [N,C,1,1]
+/// 1x1 "FC" case with bias.
+pub const CASES: &[Case] = &[
+    Case::new(1, 1, 1, 1, 1, 1, 1, 0, false),
+    Case::new(2, 3, 11, 13, 5, 3, 1, 1, true),
+    Case::new(2, 4, 13, 7, 3, 3, 2, 1, false),
+    Case::new(1, 3, 17, 19, 4, 7, 2, 3, false),
+    Case::new(3, 5, 9, 11, 7, 1, 2, 0, false),
+    Case::new(3, 37, 1, 1, 5, 1, 1, 0, true),
+    Case::new(2, 6, 5, 5, 2, 3, 1, 0, true),
+    Case::new(1, 2, 7, 5, 3, 3, 2, 3, true),
+    // 4,440 positions: several partial-sum tiles in the weight and bias gradients.
+    Case::new(3, 2, 40, 37, 3, 3, 1, 1, true),
+];
+
+/// Larger odd shapes (`full`): channel counts past the tile sizes of the fast kernels.
+pub const CASES_FULL: &[Case] = &[
+    Case::new(2, 19, 23, 29, 33, 3, 1, 1, false),
+    Case::new(3, 17, 21, 18, 70, 3, 2, 1, true),
+    Case::new(1, 67, 9, 7, 65, 1, 1, 0, false),
+];
+
+/// Tolerances for a sum of `len` products of values in [-1, 1], accumulated in f32.
+fn tol(len: usize) -> (f64, f64) {
+    (1e-5 + 3e-7 * len as f64, 1e-4)
+}
+
+/// Every entry point for one case and launch options, against the f64 oracle.
+pub fn check_case(gpu: &Rc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckResult> {
+    let xs = [c.n, c.cin, c.h, c.w];
+    let ws = [c.cout, c.cin, c.k, c.k];
+    let g = Geom::new("conv2d self_check", &xs, &ws, c.stride, c.pad);
+    let seed = (c.n * 7 + c.cin * 131 + c.h * 17 + c.cout * 5 + c.k) as u64;
+    let x = rand_vec(xs.iter().product(), seed);
+    let w = rand_vec(ws.iter().product(), seed + 1);
+    let b = rand_vec(c.cout, seed + 2);
+    let gy = rand_vec(g.y_shape().iter().product(), seed + 3);
+    let (tx, tw, tb, tgy) = (
+        Tensor::from_slice(gpu, &xs, &x),
+        Tensor::from_slice(gpu, &ws, &w),
+        Tensor::from_slice(gpu, &[c.cout], &b),
+        Tensor::from_slice(gpu, &g.y_shape(), &gy),
+    );
+    let (x64, w64, b64, gy64) = (f64s(&x), f64s(&w), f64s(&b), f64s(&gy));
+    let label = format!("{} {tag}", c.label());
+    let mut out = Vec::new();
+
+    let y = conv2d_forward_with(&tx, &tw, c.bias.then_some(&tb), c.stride, c.pad, l).to_vec();
+    let want = cpu::forward(&x64, &xs, &w64, &ws, c.bias.then_some(&b64[..]), c.stride, c.pad);
+    let (a, r) = tol(c.cin * c.k * c.k);
+    out.push(compare("conv2d_forward", &label, &y, &want, a, r));
+
+    let gx = conv2d_backward_input_with(&tgy, &tw, &xs, c.stride, c.pad, l).to_vec();
+    let want = cpu::backward_input(&gy64, &w64, &ws, &xs, c.stride, c.pad);
+    let (a, r) = tol(c.cout * c.k * c.k);
+    out.push(compare("conv2d_backward_input", &label, &gx, &want, a, r));
+
+    let gw = conv2d_backward_weight_with(&tx, &tgy, &ws, c.stride, c.pad, l).to_vec();
+    let want = cpu::backward_weight(&x64, &xs, &gy64, &ws, c.stride, c.pad);
+    let (a, r) = tol(c.n * g.oh * g.ow);
+    out.push(compare("conv2d_backward_weight", &label, &gw, &want, a, r));
+
+    if c.bias {
+        let gb = conv2d_backward_bias_with(&tgy, l).to_vec();
+        let want = cpu::backward_bias(&gy64, &g.y_shape());
+        out.push(compare("conv2d_backward_bias", &label, &gb, &want, a, r));
+    }
+    out
+}
+
+/// GPU vs oracle for every entry point on odd shapes; `full` adds larger channel counts.
+pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let cases = CASES.iter().chain(if full { CASES_FULL } else { &[] });
+    for c in cases {
+        out.extend(check_case(gpu, c, Launch::naive(), "naive"));
+        out.extend(check_case(gpu, c, Launch::default(), "auto"));
+    }
+    out
+}

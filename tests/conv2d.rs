@@ -1,0 +1,172 @@
+//! conv2d: the f64 oracle against finite differences, every entry point against the oracle on odd shapes, batch
+//! slicing under an artificial binding limit, PyTorch golden values, and full-size reductions.
+
+use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
+use fluke::ops::conv2d::{self, cpu, Case, Launch, Variant};
+use fluke::testing::gpu;
+use fluke::{Tape, Tensor};
+
+/// The CPU backward (input, weight, bias) equals central finite differences of L = sum(y * r).
+#[test]
+fn cpu_backward_matches_finite_differences() {
+    for &(stride, pad, k) in &[(1usize, 1usize, 3usize), (2, 1, 3), (2, 0, 1), (2, 3, 7), (1, 0, 2)] {
+        let (xs, ws) = ([2usize, 3, 9, 8], [4usize, 3, k, k]);
+        let g = conv2d::Geom::new("fd", &xs, &ws, stride, pad);
+        let x = f64s(&rand_vec(xs.iter().product(), 11));
+        let w = f64s(&rand_vec(ws.iter().product(), 12));
+        let b = f64s(&rand_vec(4, 13));
+        let r = f64s(&rand_vec(g.y_shape().iter().product(), 14));
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| dot(&cpu::forward(x, &xs, w, &ws, Some(b), stride, pad), &r);
+        let what = format!("k{k} s{stride} p{pad}");
+        let fd_x = finite_diff(&x, 1e-5, |x| loss(x, &w, &b));
+        let fd_w = finite_diff(&w, 1e-5, |w| loss(&x, w, &b));
+        let fd_b = finite_diff(&b, 1e-5, |b| loss(&x, &w, b));
+        let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
+        let res = vec![
+            compare("cpu::backward_input", &what, &f32s(&cpu::backward_input(&r, &w, &ws, &xs, stride, pad)), &fd_x, 1e-5, 1e-5),
+            compare("cpu::backward_weight", &what, &f32s(&cpu::backward_weight(&x, &xs, &r, &ws, stride, pad)), &fd_w, 1e-5, 1e-5),
+            compare("cpu::backward_bias", &what, &f32s(&cpu::backward_bias(&r, &g.y_shape())), &fd_b, 1e-5, 1e-5),
+        ];
+        assert_all_pass(&res);
+    }
+}
+
+/// Every entry point (naive and auto) against the oracle on odd shapes, including the larger `full` cases.
+#[test]
+fn gpu_matches_oracle_on_odd_shapes() {
+    assert_all_pass(&conv2d::self_check(&gpu(), true));
+}
+
+/// Deterministic: the same inputs give bit-identical weight gradients.
+#[test]
+fn weight_grad_is_deterministic() {
+    let g = gpu();
+    let x = Tensor::from_slice(&g, &[2, 5, 17, 13], &rand_vec(2 * 5 * 17 * 13, 3));
+    let gy = Tensor::from_slice(&g, &[2, 6, 17, 13], &rand_vec(2 * 6 * 17 * 13, 4));
+    let a = conv2d::conv2d_backward_weight(&x, &gy, &[6, 5, 3, 3], 1, 1).to_vec();
+    let b = conv2d::conv2d_backward_weight(&x, &gy, &[6, 5, 3, 3], 1, 1).to_vec();
+    assert_eq!(a, b);
+}
+
+/// Batches too large for one binding: with an artificial limit of a few images (and odd per-image sizes, so slices
+/// start at unaligned elements), every entry point splits the batch and still matches the oracle.
+#[test]
+fn batch_slicing_under_a_small_binding_limit() {
+    let g = gpu();
+    let mut res = Vec::new();
+    for c in [Case::new(7, 3, 11, 9, 5, 3, 2, 1, true), Case::new(5, 4, 8, 8, 6, 3, 1, 1, false), Case::new(6, 5, 7, 7, 3, 7, 2, 3, true)] {
+        // Room for about 2 images of the larger of x and y per binding.
+        let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
+        for variant in [Variant::Naive, Variant::Auto] {
+            let l = Launch { variant, max_binding: Some(2 * img + 300) };
+            let before = g.dispatches_total();
+            res.extend(conv2d::check_case(&g, &c, l, "sliced"));
+            // Unsliced, the checks take 1 + 1 + 2 (+ 2 with bias) dispatches (two passes for each reduction).
+            let unsliced = if c.bias { 6 } else { 4 };
+            assert!(g.dispatches_total() - before >= 2 * unsliced, "the small limit did not split the batch");
+        }
+    }
+    assert_all_pass(&res);
+}
+
+/// The autograd wrapper returns the launchers' gradients for x, w and b.
+#[test]
+fn autograd_wrapper_matches_launchers() {
+    let g = gpu();
+    let (xs, ws) = ([2usize, 3, 7, 6], [4usize, 3, 3, 3]);
+    let xt = Tensor::from_slice(&g, &xs, &rand_vec(2 * 3 * 7 * 6, 5));
+    let wt = Tensor::from_slice(&g, &ws, &rand_vec(4 * 3 * 9, 6));
+    let bt = Tensor::from_slice(&g, &[4], &rand_vec(4, 7));
+    let tape = Tape::new();
+    let (x, w, b) = (tape.param(&xt), tape.param(&wt), tape.param(&bt));
+    let y = conv2d::conv2d(&tape, &x, &w, Some(&b), 2, 1);
+    let seed = Tensor::from_slice(&g, &y.t.shape, &rand_vec(y.t.numel(), 8));
+    let grads = tape.backward(&y, seed.clone());
+    assert_eq!(grads.get(&x).unwrap().to_vec(), conv2d::conv2d_backward_input(&seed, &wt, &xs, 2, 1).to_vec());
+    assert_eq!(grads.get(&w).unwrap().to_vec(), conv2d::conv2d_backward_weight(&xt, &seed, &ws, 2, 1).to_vec());
+    assert_eq!(grads.get(&b).unwrap().to_vec(), conv2d::conv2d_backward_bias(&seed).to_vec());
+}
+
+/// PyTorch golden values (tools/golden_conv2d.py: F.conv2d in float64, stored as f32): forward and the gradients of
+/// L = sum(y * gy) for x, w and b, for both kernel variants. Tolerance: |d| <= 1e-4 + 1e-4 |torch| (sums of at most
+/// ~150 products of N(0,1) values in f32).
+#[test]
+fn matches_pytorch_golden() {
+    let g = gpu();
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/conv2d.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let get = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let v = st.tensor(name).unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
+        (v.shape().to_vec(), v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    };
+    let mut names: Vec<String> = st.names().iter().filter_map(|n| n.strip_suffix(".meta").map(String::from)).collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "expected 6 golden cases, found {names:?}");
+    let mut res = Vec::new();
+    for name in &names {
+        let (_, meta) = get(&format!("{name}.meta"));
+        let (stride, pad, has_bias) = (meta[0] as usize, meta[1] as usize, meta[2] == 1.0);
+        let t = |key: &str| {
+            let (shape, data) = get(&format!("{name}.{key}"));
+            (Tensor::from_slice(&g, &shape, &data), f64s(&data))
+        };
+        let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
+        let b = has_bias.then(|| t("b").0);
+        for variant in [Variant::Naive, Variant::Auto] {
+            let l = Launch { variant, max_binding: None };
+            let what = format!("{name} {variant:?}");
+            let y = conv2d::conv2d_forward_with(&x, &w, b.as_ref(), stride, pad, l).to_vec();
+            res.push(compare("conv2d_forward", &what, &y, &y_want, 1e-4, 1e-4));
+            let gx = conv2d::conv2d_backward_input_with(&gy, &w, &x.shape, stride, pad, l).to_vec();
+            res.push(compare("conv2d_backward_input", &what, &gx, &gx_want, 1e-4, 1e-4));
+            let gw = conv2d::conv2d_backward_weight_with(&x, &gy, &w.shape, stride, pad, l).to_vec();
+            res.push(compare("conv2d_backward_weight", &what, &gw, &gw_want, 1e-4, 1e-4));
+            if has_bias {
+                let gb = conv2d::conv2d_backward_bias_with(&gy, l).to_vec();
+                res.push(compare("conv2d_backward_bias", &what, &gb, &t("gb").1, 1e-4, 1e-4));
+            }
+        }
+    }
+    assert_all_pass(&res);
+}
+
+/// Full-size reductions: the weight and bias gradients sum over N*OH*OW = 294,912 positions (the U-Net's real
+/// reduction lengths, far past llvmpipe's 65,535-iteration limit per invocation), with few channels so the test
+/// stays fast. A kernel that stopped early would miss whole tiles and fail by far more than the tolerance.
+#[test]
+fn full_size_weight_and_bias_reductions() {
+    let g = gpu();
+    // (x shape, Cout, k, stride, pad): the decoder's 16->16 3x3 at batch 4, 192x384, and a batch-16 96x192 layer
+    // (64 channels in the model, 8 here), plus its stride-2 1x1 shortcut.
+    let cases: &[([usize; 4], usize, usize, usize, usize)] =
+        &[([4, 16, 192, 384], 16, 3, 1, 1), ([16, 8, 96, 192], 8, 3, 1, 1), ([16, 8, 96, 192], 8, 1, 2, 0)];
+    let mut res = Vec::new();
+    for (i, &(xs, cout, k, stride, pad)) in cases.iter().enumerate() {
+        let ws = [cout, xs[1], k, k];
+        let geom = conv2d::Geom::new("test", &xs, &ws, stride, pad);
+        let ys = geom.y_shape();
+        let x = rand_vec(xs.iter().product(), 100 + i as u64);
+        let gy = rand_vec(ys.iter().product(), 200 + i as u64);
+        let (tx, tgy) = (Tensor::from_slice(&g, &xs, &x), Tensor::from_slice(&g, &ys, &gy));
+        let (x64, gy64) = (f64s(&x), f64s(&gy));
+        let want_w = cpu::backward_weight(&x64, &xs, &gy64, &ws, stride, pad);
+        let want_b = cpu::backward_bias(&gy64, &ys);
+        let npos = ys[0] * ys[2] * ys[3];
+        // f32 sums of npos products in [-1, 1] (magnitude ~ sqrt(npos)/3 ~ 180); measured errors are ~6e-4. One
+        // missing tile of 2,048 positions would be off by ~15.
+        let (atol, rtol) = (1e-2, 1e-5);
+        let what = format!("x {xs:?} w {ws:?} s{stride} ({npos} positions)");
+        let gw = conv2d::conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
+        res.push(compare("conv2d_backward_weight", &what, &gw, &want_w, atol, rtol));
+        let gb = conv2d::conv2d_backward_bias(&tgy).to_vec();
+        res.push(compare("conv2d_backward_bias", &what, &gb, &want_b, atol, rtol));
+        if i == 0 {
+            let gw = conv2d::conv2d_backward_weight_with(&tx, &tgy, &ws, stride, pad, Launch::naive()).to_vec();
+            res.push(compare("conv2d_backward_weight", &format!("{what} naive"), &gw, &want_w, atol, rtol));
+        }
+    }
+    for r in &res {
+        eprintln!("{} {}: max abs {:.2e}", r.entry, r.shape, r.max_abs);
+    }
+    assert_all_pass(&res);
+}
