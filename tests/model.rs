@@ -2,7 +2,11 @@
 //!
 //! Golden: tools/golden_unet.py fills every tensor of the smp model with a closed-form formula (reproduced by
 //! `UNet::fill_golden`), runs a 2x3x64x128 batch in eval and train mode, and saves outputs, loss, Dice, selected
-//! gradients and running statistics to tests/golden/unet.safetensors.
+//! gradients and running statistics to tests/golden/unet.safetensors. The reference runs in float64, so these
+//! tests measure fluke's float32 error against exact arithmetic. For scale, PyTorch's own float32 run of the same
+//! case is 8.6e-5 off in train-mode logits and 2e-5..1.1e-2 in gradients (the script prints them); fluke measured
+//! 2.2e-5 (eval logits), 8.4e-5 (train logits), 1e-5 (head) to 2.8e-2 (deepest BN) in gradients, i.e. 1-3.2x
+//! PyTorch's own float32 error per tensor (summation order differs).
 
 use std::collections::HashMap;
 
@@ -103,13 +107,23 @@ fn forward_loss_and_gradients_match_pytorch() {
     assert!((d - gold["dice"].1[0]).abs() < 1e-4);
     let grads = tape.backward(&loss, Tensor::full(&g, &[1], 1.0));
     let mut worst = 0f64;
-    for (k, (_, want)) in gold.iter().filter(|(k, _)| k.starts_with("grad.")) {
+    let mut keys: Vec<&String> = gold.keys().filter(|k| k.starts_with("grad.")).collect();
+    keys.sort();
+    let mut errs = Vec::new();
+    for k in keys {
         let name = k.trim_start_matches("grad.");
         let got = grads.get(&vars[name]).unwrap_or_else(|| panic!("no gradient for {name}")).to_vec();
-        let e = rel_err(&got, want);
+        let e = rel_err(&got, &gold[k].1);
         println!("grad {name}: max error / scale = {e:.2e}");
         worst = worst.max(e);
-        assert!(e < 1e-3, "gradient of {name} differs from PyTorch: {e:.3e}");
+        errs.push((name.to_string(), e));
+    }
+    // Train-mode gradients through many batch-norm layers are ill-conditioned in float32: PyTorch's own float32
+    // run is up to 1.1e-2 off here. The bound: 2e-3, or 5x PyTorch's float32 error for that tensor if larger.
+    for (name, e) in errs {
+        let torch_err = gold[&format!("torch_f32_error.{name}")].1[0] as f64;
+        let bound = (5.0 * torch_err).max(2e-3);
+        assert!(e < bound, "gradient of {name} differs from the float64 reference by {e:.3e} (bound {bound:.1e}, PyTorch f32 {torch_err:.1e})");
     }
     println!("largest gradient error / scale: {worst:.2e}");
     // Running statistics after one training-mode forward (momentum 0.1, unbiased variance).

@@ -5,7 +5,9 @@ Builds segmentation_models_pytorch.Unet("tu-legacy_seresnet34", decoder_channels
 fills every float tensor of its state_dict with a closed-form formula that the Rust test reproduces (so no 98 MB
 weight file is committed), runs a small batch and saves to tests/golden/unet.safetensors:
   input, mask, eval_logits (eval mode, the formula's running stats), train_logits (train mode), loss, dice,
-  grads of selected parameters, running stats of selected BNs after the train-mode forward.
+  grads of selected parameters, running stats of selected BNs after the train-mode forward, all computed in
+  float64; plus torch_f32_error.<param>: how far PyTorch's own float32 gradient is from the float64 one
+  (max |diff| / max |ref|), which scales the Rust test's gradient tolerance.
 
 Fill formula, tensor j (0-based index among the state_dict's floating-point tensors, in order), element i (flat):
   s = sin(0.731 * i + 1.37 * j + 0.1)
@@ -87,13 +89,14 @@ def main():
         print(f"OK: {path} loads into smp Unet(tu-legacy_seresnet34) with strict=True ({len(sd)} tensors)")
         return
     torch.set_num_threads(2)
-    m = build()
+    # The reference runs in float64, so the test measures fluke's f32 error against exact arithmetic.
+    m = build().double()
     i = torch.arange(N * 3 * H * W, dtype=torch.float64)
-    x = (0.5 * torch.sin(0.013 * i) + 0.3 * torch.cos(0.0071 * i)).reshape(N, 3, H, W).to(torch.float32)
+    x = (0.5 * torch.sin(0.013 * i) + 0.3 * torch.cos(0.0071 * i)).reshape(N, 3, H, W).to(torch.float32).to(torch.float64)  # f32-representable, as the Rust test reads it
     hh = torch.arange(H, dtype=torch.float64).reshape(1, H, 1)
     ww = torch.arange(W, dtype=torch.float64).reshape(1, 1, W)
     nn_ = torch.arange(N, dtype=torch.float64).reshape(N, 1, 1)
-    t = ((((hh - H / 2) / (H / 3)) ** 2 + ((ww - W / 2) / (W / 3 + 4 * nn_)) ** 2) < 1).to(torch.float32)
+    t = ((((hh - H / 2) / (H / 3)) ** 2 + ((ww - W / 2) / (W / 3 + 4 * nn_)) ** 2) < 1).to(torch.float64)
     t = t.reshape(N, 1, H, W)
 
     m.eval()
@@ -116,6 +119,20 @@ def main():
         out["after." + b + ".running_mean"] = sd[b + ".running_mean"]
         out["after." + b + ".running_var"] = sd[b + ".running_var"]
     out = {k: v.contiguous().to(torch.float32) for k, v in out.items()}
+    # For scale: how far PyTorch's own float32 run is from this float64 reference (same metric as the Rust test).
+    m32 = build()
+    m32.train()
+    z32 = m32(x.float())
+    p32 = torch.sigmoid(z32)
+    l32 = torch.nn.functional.binary_cross_entropy_with_logits(z32, t.float()) + 1 - (2 * (p32 * t.float()).sum() + 1) / (p32.sum() + t.float().sum() + 1)
+    l32.backward()
+    rel = lambda a, b: ((a.double() - b.double()).abs().max() / b.double().abs().max()).item()
+    print(f"torch float32 vs float64: train logits {rel(z32.detach(), out['train_logits']):.2e}")
+    p32s = dict(m32.named_parameters())
+    for k in GRAD_KEYS:
+        e = rel(p32s[k].grad, out['grad.' + k])
+        out['torch_f32_error.' + k] = torch.tensor([e], dtype=torch.float32)
+        print(f"torch float32 vs float64: grad {k} {e:.2e}")
     save_file(out, "tests/golden/unet.safetensors")
     print("wrote tests/golden/unet.safetensors:", {k: list(v.shape) for k, v in out.items()})
     print("loss", loss.item(), "dice", dice.item())

@@ -122,7 +122,9 @@ impl UNet {
                 LoadMode::TimmEncoder => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
             }
         };
+        // Missing and unexpected names first, then shape mismatches (the list is cut at 40).
         let mut problems = Vec::new();
+        let mut shape_problems = Vec::new();
         let mut expected_keys = std::collections::HashSet::new();
         for e in &self.entries {
             let Some(key) = key_of(&e.name) else { continue };
@@ -130,7 +132,7 @@ impl UNet {
             match file.tensors.get(&key) {
                 None => problems.push(format!("missing {key} (expected shape {:?})", e.shape)),
                 Some(t) if t.shape != e.shape => {
-                    problems.push(format!("{key}: expected shape {:?}, found {:?}", e.shape, t.shape))
+                    shape_problems.push(format!("{key}: expected shape {:?}, found {:?}", e.shape, t.shape))
                 }
                 _ => {}
             }
@@ -144,6 +146,7 @@ impl UNet {
         for k in unexpected {
             problems.push(format!("unexpected {k} (shape {:?})", file.tensors[k].shape));
         }
+        problems.extend(shape_problems);
         if !problems.is_empty() {
             let n = problems.len();
             problems.truncate(40);
