@@ -4,8 +4,9 @@
 //! case-insensitively (`A.JPG` pairs with `A.png`; stems themselves are compared exactly). Folders are read one
 //! level deep; hidden files (`.DS_Store`, `._x.jpg`) and files with other extensions are ignored.
 //!
-//! `scan_pairs` decodes every photo and mask once, fully (a header check would pass a truncated JPEG that then fails
-//! halfway through training). It runs on rayon's threads; 120 real photos take about a second on 2 cores.
+//! `scan_pairs` decodes every photo and mask once, fully: a header check would pass a truncated PNG that then fails
+//! halfway through training, and a JPEG must also end with its end-of-image marker, since the JPEG decoder
+//! "decodes" a truncated file by filling the missing rows with grey. It runs on rayon's threads.
 //! Every file that cannot be used becomes one `Problem` line naming the file, what is wrong and the fix:
 //!   - a photo with no mask, a mask with no photo
 //!   - a photo or mask that does not decode (corrupt, truncated, not an image despite its extension)
@@ -118,9 +119,19 @@ fn by_stem(files: Vec<PathBuf>, what: &str, problems: &mut Vec<Problem>) -> BTre
     map
 }
 
-/// Decode the whole file (not only its header) and return its size.
+/// Decode the whole file (not only its header) and return its size. A JPEG must also end with its end-of-image
+/// marker (FF D9, possibly followed by padding): the JPEG decoder fills a truncated file's missing rows with grey
+/// instead of failing, which would quietly train on half-grey photos.
 fn decoded_size(path: &Path) -> Result<(u32, u32)> {
-    let img = image::ImageReader::open(path)?.with_guessed_format()?.decode()?;
+    let bytes = std::fs::read(path)?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            bail!("the JPEG is truncated (it has no end-of-image marker)");
+        }
+    }
+    let img = reader.decode()?;
     Ok((img.width(), img.height()))
 }
 

@@ -2,7 +2,7 @@
 //! photos. Sample i is drawn from its own ChaCha8 stream seeded by mix(seed, i), so it depends on (seed, i) only:
 //! `--count 10` writes the first 10 of `--count 100`, byte for byte.
 //!
-//! Layout written: `DIR/images/fluke_0000.jpg|png` (about 3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
+//! Layout written: `DIR/images/fluke_0000.jpg|png` (3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
 //! (8-bit grayscale, 255 = fluke, 0 = sea).
 //!
 //! The scene, back to front (pixel coordinates (x, y), y down; photo W x H with W in 300..=700, W/H in 1.5..2.6):
@@ -23,7 +23,7 @@
 //!   splash   foam around the stalk at the water line (dense near it, patchy further out), and sometimes thin
 //!            curtains of water dripping from the lobes (alpha < 0.5, so never part of the mask or hiding it).
 //!   camera   haze, contrast, brightness, gamma, sensor noise, vignette, sometimes a slight blur; colour or
-//!            grayscale (about 1 in 3).
+//!            grayscale (1 in 3).
 //! The photo antialiases the fluke edge with 4 sub-samples per pixel; the mask is the fluke test at the pixel
 //! centre, above the water line and not under opaque foam (alpha >= 0.5): exactly the fluke you see.
 
@@ -182,8 +182,7 @@ struct Scene {
 impl Scene {
     /// Draw a scene: the fluke's shape and pose first, then a frame cropped around it the way the photos of an
     /// identification catalogue are (the fluke spans most of the width), then the sea, the splash and the camera.
-    fn draw(rng: &mut ChaCha8Rng) -> Scene {
-        let colour = rng.random_bool(0.67);
+    fn draw(rng: &mut ChaCha8Rng, colour: bool) -> Scene {
         let s = rng.random::<u32>();
 
         // Fluke shape and pose (fluke frame: half-span = 1).
@@ -462,8 +461,10 @@ impl Scene {
 /// Render sample `index` of the data set with this seed.
 pub fn render(index: usize, seed: u64) -> SynthSample {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, index as u64));
-    let sc = Scene::draw(&mut rng);
-    let ext = if rng.random_bool(0.75) { "jpg" } else { "png" };
+    // Every 3rd sample is grayscale and every 4th a PNG (offset by the seed), so any few consecutive samples mix
+    // them.
+    let sc = Scene::draw(&mut rng, (index as u64 + seed) % 3 != 0);
+    let ext = if (index as u64 + seed / 3) % 4 != 0 { "jpg" } else { "png" };
     let quality = rng.random_range(80..=95u8);
     let (w, h) = (sc.w, sc.h);
     let mut rgb = vec![[0f32; 3]; (w * h) as usize];
