@@ -11,10 +11,11 @@
 //!   - the sample at position p of the epoch is augmented with its own ChaCha8 stream seeded by
 //!     mix(mix(seed, epoch), p), so it does not matter which worker takes it;
 //!   - rayon's indexed `collect` keeps each batch in position order, and batches are sent in order.
-//!   Same (pairs, seed, epoch, flags) -> bit-identical batches, with 1 thread or 16, cache or no cache.
+//!
+//! Same (pairs, seed, epoch, flags) -> bit-identical batches, with 1 thread or 16, cache or no cache.
 //!
 //! Per sample (`Sample` = after resize, before augmentation; what the optional `SampleCache` keeps):
-//!   load_rgb + load_mask -> size check -> resize_rgb [3,H,W] in [0,1], resize_mask [H,W] in {0,1}
+//!   load_rgb + load_mask -> size check -> resize_rgb `[3, H, W]` in [0, 1], resize_mask `[H, W]` in {0,1}
 //!   -> Augment::apply (training) -> normalize -> copied into the batch.
 //! A sample that fails (file deleted or damaged since the scan) is skipped with a warning on stderr and its stem in
 //! `Batch::skipped`; never a panic. A batch whose samples all failed is not yielded.
@@ -44,7 +45,7 @@ const SHUFFLE_TAG: u64 = 0x5348_5546_464C_4521;
 /// One sample at model size, before augmentation and normalisation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    /// `[3, H, W]` RGB in [0,1].
+    /// `[3, H, W]` RGB in [0, 1].
     pub rgb: Vec<f32>,
     /// `[H, W]` in {0,1}.
     pub mask: Vec<f32>,
@@ -137,7 +138,7 @@ pub struct Batch {
     pub n: usize,
     pub width: u32,
     pub height: u32,
-    /// "<stem>: <error>" for each sample of this batch's slot that failed to load and was left out.
+    /// `"<stem>: <error>"` for each sample of this batch's slot that failed to load and was left out.
     pub skipped: Vec<String>,
 }
 
@@ -269,17 +270,15 @@ impl Loader {
 
 /// The producer: prepare batches in order, send each; stop early when the receiver is gone.
 fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(c.threads)
-        .thread_name(|i| format!("fluke-data-{i}"))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("warning: cannot start the data worker threads: {e}");
-            return;
-        }
-    };
+    let pool =
+        match rayon::ThreadPoolBuilder::new().num_threads(c.threads).thread_name(|i| format!("fluke-data-{i}")).build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("warning: cannot start the data worker threads: {e}");
+                return;
+            }
+        };
     let order = epoch_order(c.pairs.len(), c.seed, c.epoch, c.shuffle);
     let (w, h) = (c.width, c.height);
     let hw = (w * h) as usize;

@@ -12,6 +12,7 @@
 //!   - a photo or mask that does not decode (corrupt, truncated, not an image despite its extension)
 //!   - a mask whose size differs from its photo's
 //!   - two photos (or two masks) with the same stem (the first in name order is kept, the others reported)
+//!
 //! The caller prints them (`problems_report`) and carries on with the usable pairs, or stops in strict mode.
 //! No usable pair at all is an `Err` naming both folders and the fix.
 
@@ -190,10 +191,8 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
     // Decode both sides of every matched stem in parallel; collect() keeps the stem order.
     let candidates: Vec<(&String, &PathBuf, &PathBuf)> =
         photos.iter().filter_map(|(s, p)| mask_map.get(s).map(|m| (s, p, m))).collect();
-    let checked: Vec<std::result::Result<Pair, Vec<Problem>>> = candidates
-        .par_iter()
-        .map(|&(stem, photo, mask)| check_pair(stem, photo, mask))
-        .collect();
+    let checked: Vec<std::result::Result<Pair, Vec<Problem>>> =
+        candidates.par_iter().map(|&(stem, photo, mask)| check_pair(stem, photo, mask)).collect();
     let mut pairs = Vec::new();
     for c in checked {
         match c {
@@ -262,10 +261,7 @@ pub fn list_images(input: &Path) -> Result<Vec<PathBuf>> {
     }
     let files = image_files(input, "input", "the input argument")?;
     if files.is_empty() {
-        bail!(
-            "no photos (.jpg, .jpeg, .png) in {} (fix: pass a photo or a folder that holds photos)",
-            input.display()
-        );
+        bail!("no photos (.jpg, .jpeg, .png) in {} (fix: pass a photo or a folder that holds photos)", input.display());
     }
     Ok(files)
 }
@@ -290,7 +286,13 @@ pub fn split(mut pairs: Vec<Pair>, val_fraction: f64, seed: u64) -> (Vec<Pair>, 
     for &i in &idx[..n_val] {
         is_val[i] = true;
     }
-    let (val, train): (Vec<(usize, Pair)>, Vec<(usize, Pair)>) =
-        pairs.into_iter().enumerate().partition(|(i, _)| is_val[*i]);
-    (train.into_iter().map(|(_, p)| p).collect(), val.into_iter().map(|(_, p)| p).collect())
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, p) in pairs.into_iter().enumerate() {
+        if is_val[i] {
+            val.push(p)
+        } else {
+            train.push(p)
+        }
+    }
+    (train, val)
 }

@@ -5,13 +5,16 @@
 //! Layout written: `DIR/images/fluke_0000.jpg|png` (3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
 //! (8-bit grayscale, 255 = fluke, 0 = sea).
 //!
-//! The scene, back to front (pixel coordinates (x, y), y down; photo W x H with W in 300..=700, W/H in 1.5..2.6):
-//!   sea      level * tint * (1 + amp * (waves + 0.35 ripples)), waves = 4-octave value noise stretched 3.5x along x
-//!            and scaled by a perspective factor (small near the horizon, large near the camera); whitecap crests;
-//!            optionally a horizon with sky and a distant hazy coast.
+//! The scene, back to front (pixel coordinates (x, y), y down). The fluke is drawn first, then a W x H frame is
+//! cropped around it as in an identification catalogue: W in 300..=700, the fluke spanning 80-100% of it, H set by
+//! the fluke's height, W/H kept within 1.3..4.2 (the real photos' range).
+//! ```text
+//!   sea      tint * (level * (1 + amp * (1.6 waves + 0.35 ripples)) + lighter towards the horizon + crests),
+//!            waves = 4-octave value noise about 4.5x longer across than deep, on a perspective grid (small near
+//!            the horizon, large near the camera; see `sea`); optionally a horizon with sky and a hazy coast.
 //!   glare    a broad bright patch plus sparkles (thresholded fine noise on wave crests) inside it.
 //!   fluke    a silhouette in its own frame (X right, Y up, half-span = 1, trailing-edge notch at the origin):
-//!              lobe (side s = sign X, u = |X| / span_s in [0,1]):
+//!              lobe (side s = sign X, u = |X| / span_s in [0, 1]):
 //!                top(u) = ht_s * u^p_s + bulge_s * sin(pi u) - notch_depth * exp(-(u / notch_w)^2) + serration(u)
 //!                bottom(u) = top(u) - chord0 * (1 - u^2.5)^0.6 * (1 - 0.3 u)
 //!                inside when u <= 1 and bottom(u) <= Y <= top(u)
@@ -24,6 +27,7 @@
 //!            curtains of water dripping from the lobes (alpha < 0.5, so never part of the mask or hiding it).
 //!   camera   haze, contrast, brightness, gamma, sensor noise, vignette, sometimes a slight blur; colour or
 //!            grayscale (1 in 3).
+//! ```
 //! The photo antialiases the fluke edge with 4 sub-samples per pixel; the mask is the fluke test at the pixel
 //! centre, above the water line and not under opaque foam (alpha >= 0.5): exactly the fluke you see.
 
@@ -80,7 +84,8 @@ pub fn write_dataset(out: &Path, count: usize, seed: u64) -> Result<()> {
 // Noise: hashed lattice values, smoothly interpolated (value noise), summed over octaves (fbm). All in [0,1].
 
 fn hash(x: i32, y: i32, s: u32) -> f32 {
-    let mut h = (x as u32).wrapping_mul(0x8DA6_B343) ^ (y as u32).wrapping_mul(0xD816_3841) ^ s.wrapping_mul(0xCB1A_B31F);
+    let mut h =
+        (x as u32).wrapping_mul(0x8DA6_B343) ^ (y as u32).wrapping_mul(0xD816_3841) ^ s.wrapping_mul(0xCB1A_B31F);
     h ^= h >> 13;
     h = h.wrapping_mul(0x5BD1_E995);
     h ^= h >> 15;
@@ -143,7 +148,7 @@ struct Scene {
     crest: f32,
     horizon: Option<f32>, // y of the horizon (px)
     sky: [f32; 3],
-    coast: Option<(f32, [f32; 3])>, // height (px), colour
+    coast: Option<(f32, [f32; 3])>,           // height (px), colour
     glare: Option<(f32, f32, f32, f32, f32)>, // centre x, y, radius x, y, strength
     // fluke
     cx: f32,
@@ -163,7 +168,7 @@ struct Scene {
     serr_freq: f32,
     skin: f32,
     skin_tint: [f32; 3],
-    light: f32, // direction of the light on the skin (radians)
+    light: f32,                       // direction of the light on the skin (radians)
     pattern: Option<(f32, f32, f32)>, // scale, threshold, white level
     speckle: f32,
     // splash
@@ -232,9 +237,9 @@ impl Scene {
             skin: rng.random_range(0.05..0.25),
             skin_tint: lerp3([1.0, 1.0, 1.0], [0.92, 0.97, 1.06], rng.random()),
             light: rng.random_range(0.0..std::f32::consts::TAU),
-            pattern: rng.random_bool(0.55).then(|| {
-                (rng.random_range(2.0..5.0), rng.random_range(0.45..0.65), rng.random_range(0.65..0.92))
-            }),
+            pattern: rng
+                .random_bool(0.55)
+                .then(|| (rng.random_range(2.0..5.0), rng.random_range(0.45..0.65), rng.random_range(0.65..0.92))),
             speckle: rng.random_range(0.0..0.35),
             foam: None,
             drips: rng.random_bool(0.2),
@@ -279,7 +284,11 @@ impl Scene {
             )
         });
         sc.foam = rng.random_bool(0.75).then(|| {
-            (hs * sc.stalk_w * rng.random_range(2.0..6.0), hf * rng.random_range(0.03..0.1), rng.random_range(0.8..0.97))
+            (
+                hs * sc.stalk_w * rng.random_range(2.0..6.0),
+                hf * rng.random_range(0.03..0.1),
+                rng.random_range(0.8..0.97),
+            )
         });
         sc
     }
@@ -463,8 +472,8 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, index as u64));
     // Every 3rd sample is grayscale and every 4th a PNG (offset by the seed), so any few consecutive samples mix
     // them.
-    let sc = Scene::draw(&mut rng, (index as u64 + seed) % 3 != 0);
-    let ext = if (index as u64 + seed / 3) % 4 != 0 { "jpg" } else { "png" };
+    let sc = Scene::draw(&mut rng, !(index as u64 + seed).is_multiple_of(3));
+    let ext = if !(index as u64 + seed / 3).is_multiple_of(4) { "jpg" } else { "png" };
     let quality = rng.random_range(80..=95u8);
     let (w, h) = (sc.w, sc.h);
     let mut rgb = vec![[0f32; 3]; (w * h) as usize];
