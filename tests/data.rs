@@ -51,6 +51,7 @@ fn mask(w: u32, h: u32) -> GrayImage {
     GrayImage::from_fn(w, h, |x, _| Luma([if x < w / 2 { 255 } else { 0 }]))
 }
 
+/// jpg/jpeg/png in any letter case on either side pair by stem; other and hidden files are ignored.
 #[test]
 fn pairs_match_by_stem_across_extensions_and_case() {
     let (_t, i, m) = dirs();
@@ -81,6 +82,7 @@ fn pairs_match_by_stem_across_extensions_and_case() {
     );
 }
 
+/// Each kind of bad file gives exactly one problem line naming that file, with a fix; the good pair survives.
 #[test]
 fn every_bad_file_is_reported_with_its_name() {
     let (_t, i, m) = dirs();
@@ -139,6 +141,7 @@ fn every_bad_file_is_reported_with_its_name() {
     assert_eq!(report.lines().count(), 8);
 }
 
+/// The cases where training cannot start at all: errors that name the folder and say what to do.
 #[test]
 fn empty_missing_and_all_bad_folders_are_clear_errors() {
     let (_t, i, m) = dirs();
@@ -161,6 +164,7 @@ fn empty_missing_and_all_bad_folders_are_clear_errors() {
     assert!(e.contains("both name"), "{e}");
 }
 
+/// Prediction input: one file as is, or a folder's photos sorted; an empty folder is an error.
 #[test]
 fn list_images_takes_a_file_or_a_folder() {
     let (_t, i, _m) = dirs();
@@ -184,6 +188,7 @@ fn fake_pairs(n: usize) -> Vec<Pair> {
         .collect()
 }
 
+/// The split is a function of (stems, fraction, seed) only, and partitions the set.
 #[test]
 fn split_is_seeded_reproducible_and_order_free() {
     let pairs = fake_pairs(40);
@@ -202,6 +207,7 @@ fn split_is_seeded_reproducible_and_order_free() {
     assert_eq!(split(fake_pairs(1), 0.5, 7).1.len(), 0);
 }
 
+/// The notebook's rule: 108 is sea, 109 is fluke.
 #[test]
 fn mask_threshold_is_above_108() {
     let (_t, _i, m) = dirs();
@@ -212,6 +218,7 @@ fn mask_threshold_is_above_108() {
     assert_eq!(got, vec![0, 0, 0, 255, 255, 255]);
 }
 
+/// Output lengths at model size; the mask rule (area average, strictly above one half) on hand-made cases.
 #[test]
 fn resize_sizes_and_area_mask_rule() {
     let img = load_rgb(&synth_pairs()[0].image).unwrap();
@@ -234,6 +241,7 @@ fn resize_sizes_and_area_mask_rule() {
     assert_eq!(prepare_mask(&m, 4, 2), vec![1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
 }
 
+/// Sanity of the photo filter: a flat colour stays flat at any scale, a ramp stays a ramp.
 #[test]
 fn catmull_rom_keeps_constants_and_ramps() {
     // A constant stays exactly constant (weights sum to 1) at any scale; a ramp stays monotonic and in range.
@@ -251,6 +259,7 @@ fn catmull_rom_keeps_constants_and_ramps() {
     assert!((v[0] - 2.0 / 199.0).abs() < 0.01 && (v[49] - 197.0 / 199.0).abs() < 0.01, "{} {}", v[0], v[49]);
 }
 
+/// The model input contract: ImageNet normalisation per channel; grayscale -> three equal channels.
 #[test]
 fn normalisation_matches_imagenet_and_gray_becomes_three_equal_channels() {
     let (_t, i, _m) = dirs();
@@ -336,6 +345,7 @@ fn augmentation_keeps_photo_and_mask_aligned() {
     assert!(5 * bad > outline(&shifted, wu, hu), "a 1-px shift gives only {bad} mismatches");
 }
 
+/// A flip is exact (no interpolation) and moves photo and mask together; `Augment::none` is the identity.
 #[test]
 fn flip_alone_mirrors_photo_and_mask_exactly() {
     let (w, h) = (7u32, 3u32);
@@ -358,6 +368,7 @@ fn flip_alone_mirrors_photo_and_mask_exactly() {
     assert_eq!((r1, m1), (r0, m0));
 }
 
+/// The same stream gives the same augmentation; different streams give different ones.
 #[test]
 fn augmentation_is_seeded() {
     let (w, h) = (64u32, 32u32);
@@ -376,6 +387,7 @@ fn collect(l: Loader) -> Vec<Batch> {
     l.collect()
 }
 
+/// Batch sizes, tensor lengths, pair order without shuffling, and equality with the single-sample functions.
 #[test]
 fn loader_shapes_counts_and_drop_last() {
     let pairs = synth_pairs();
@@ -403,6 +415,7 @@ fn loader_shapes_counts_and_drop_last() {
     assert_eq!(collect(l).iter().map(|b| b.n).collect::<Vec<_>>(), vec![4, 4]);
 }
 
+/// Reproducibility: (seed, epoch) fixes the batches; changing either changes them; an epoch covers every pair once.
 #[test]
 fn loader_same_seed_same_batches_other_seed_or_epoch_differs() {
     let pairs = synth_pairs();
@@ -419,6 +432,7 @@ fn loader_same_seed_same_batches_other_seed_or_epoch_differs() {
     assert_eq!(s, pairs.iter().map(|p| p.stem.clone()).collect::<Vec<_>>(), "an epoch visits every pair once");
 }
 
+/// Thread count, queue depth and caching change only speed, never a single value of any batch.
 #[test]
 fn loader_is_deterministic_across_threads_prefetch_and_cache() {
     let pairs = synth_pairs();
@@ -445,6 +459,7 @@ fn loader_is_deterministic_across_threads_prefetch_and_cache() {
     drop(l);
 }
 
+/// A file damaged after the scan costs one sample and a warning, not the run.
 #[test]
 fn loader_skips_a_sample_that_breaks_mid_run() {
     let (_t, i, m) = dirs();
@@ -463,6 +478,7 @@ fn loader_skips_a_sample_that_breaks_mid_run() {
     assert!(!b.iter().any(|x| x.stems.contains(&"p2".to_string())));
 }
 
+/// The synthetic set: byte-identical for a seed, prefix-stable in count, masks exact and aligned with the photos.
 #[test]
 fn synth_is_deterministic_and_masks_match_photos() {
     let d = synth_set();
@@ -531,6 +547,7 @@ fn synth_is_deterministic_and_masks_match_photos() {
     assert!(gray > 0 && colour > 0 && jpg > 0 && jpg < 10, "gray {gray} colour {colour} jpg {jpg}");
 }
 
+/// The real photos (when present): all 120 pairs usable, and the 10% split sizes.
 #[test]
 fn real_photos_scan_clean() {
     let Some(dir) = fluke::testing::real_data_dir() else {

@@ -97,10 +97,13 @@ impl SampleCache {
 
     /// The cached sample, or load it (outside the lock) and keep it when it fits the budget.
     pub fn get_or_load(&self, pair: &Pair, width: u32, height: u32) -> Result<Arc<Sample>> {
+        // Keyed by both paths and the size, so one cache can serve train and validation, or two model sizes.
         let key = (pair.image.clone(), pair.mask.clone(), width, height);
         if let Some(s) = self.inner.lock().unwrap().map.get(&key) {
             return Ok(s.clone());
         }
+        // Decoding happens without the lock, so workers never wait on each other; two workers may race to load the
+        // same sample, and the loser's copy (identical) is simply not inserted.
         let s = Arc::new(Sample::load(pair, width, height)?);
         let mut inner = self.inner.lock().unwrap();
         if inner.bytes + s.bytes() <= self.max_bytes && !inner.map.contains_key(&key) {
@@ -283,6 +286,7 @@ fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
     let (w, h) = (c.width, c.height);
     let hw = (w * h) as usize;
     let epoch_seed = mix(c.seed, c.epoch);
+    // Batch b holds the epoch positions b*batch .. b*batch + len; the chunking, not the threads, decides this.
     for (b, chunk) in order.chunks(c.batch).enumerate() {
         if c.drop_last && chunk.len() < c.batch {
             break;
@@ -308,6 +312,7 @@ fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
             height: h,
             skipped: Vec::new(),
         };
+        // Stack the samples that loaded into [n, 3, H, W] and [n, 1, H, W], in position order.
         for (stem, r) in results {
             match r {
                 Ok(s) => {
@@ -333,6 +338,7 @@ fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
 
 /// One sample: load (or fetch from the cache), augment, normalise.
 fn prepare(pair: &Pair, c: &Config, mut rng: ChaCha8Rng) -> Result<Sample> {
+    // The cached sample is shared, so augmentation works on a copy.
     let mut s = match &c.cache {
         Some(cache) => (*cache.get_or_load(pair, c.width, c.height)?).clone(),
         None => Sample::load(pair, c.width, c.height)?,
@@ -348,6 +354,7 @@ impl Iterator for Loader {
     type Item = Batch;
 
     fn next(&mut self) -> Option<Batch> {
+        // Lazy start: the first call moves the configuration into the producer thread.
         if let Some(c) = self.config.take() {
             self.start(c);
         }

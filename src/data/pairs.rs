@@ -67,6 +67,7 @@ pub fn problems_report(problems: &[Problem]) -> String {
 
 /// True for a visible file whose extension is jpg/jpeg/png in any letter case.
 fn is_image_file(path: &Path) -> bool {
+    // Hidden files are mostly macOS metadata (`._0001.jpg` is not a JPEG), so they are skipped, not reported.
     let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
     let ext_ok = path
         .extension()
@@ -107,6 +108,7 @@ fn by_stem(files: Vec<PathBuf>, what: &str, problems: &mut Vec<Problem>) -> BTre
             });
             continue;
         };
+        // `files` is sorted, so the kept file does not depend on the order the folder was listed in.
         if let Some(first) = map.get(&stem) {
             problems.push(Problem {
                 message: format!("ignored: another {what} has the same stem `{stem}` ({})", first.display()),
@@ -140,6 +142,7 @@ fn decoded_size(path: &Path) -> Result<(u32, u32)> {
 /// the problems sorted by path. Err when a folder is missing or empty, the two are the same folder, or no pair is
 /// usable; the message names the folders, the problems (up to 20) and the fix.
 pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem>)> {
+    // One folder for both would pair every file with itself (and call each photo a mask): refuse it plainly.
     if images.canonicalize().ok().is_some_and(|a| masks.canonicalize().ok() == Some(a)) {
         bail!(
             "--images and --masks both name {} (fix: keep the photos and the masks in two folders, with the same file \
@@ -164,6 +167,7 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
         );
     }
 
+    // Index both sides by stem (BTreeMap: sorted, so pairs and problems come out in a stable order).
     let mut problems = Vec::new();
     let photos = by_stem(photo_files, "photo", &mut problems);
     let mask_map = by_stem(mask_files, "mask", &mut problems);
@@ -200,8 +204,11 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
             Err(ps) => problems.extend(ps),
         }
     }
+    // One line per file, sorted by path so the report reads like a folder listing.
     problems.sort_by(|a, b| a.path.cmp(&b.path));
 
+    // Nothing usable: the problems are the explanation, so they go into the error itself (the caller never sees
+    // the Ok side). The list is capped so a folder of 10,000 wrong files still gives a readable message.
     if pairs.is_empty() {
         let shown: Vec<String> = problems.iter().take(20).map(|p| format!("  {p}")).collect();
         bail!(
@@ -220,6 +227,7 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
 
 /// Decode a matched photo and mask; a pair, or the problems that keep it out.
 fn check_pair(stem: &str, photo: &Path, mask: &Path) -> std::result::Result<Pair, Vec<Problem>> {
+    // Both sides are always decoded, so a pair with two bad files reports both at once.
     let ps = decoded_size(photo);
     let ms = decoded_size(mask);
     let mut problems = Vec::new();
@@ -256,6 +264,7 @@ fn check_pair(stem: &str, photo: &Path, mask: &Path) -> std::result::Result<Pair
 /// Photos to predict on: `input` itself when it is a file, else the jpg/jpeg/png files directly inside the folder,
 /// sorted by path. Err when the path does not exist or the folder holds no photo.
 pub fn list_images(input: &Path) -> Result<Vec<PathBuf>> {
+    // A single file is taken as given, whatever its extension: decoding will say if it is not a photo.
     if input.is_file() {
         return Ok(vec![input.to_path_buf()]);
     }
@@ -282,6 +291,7 @@ pub fn split(mut pairs: Vec<Pair>, val_fraction: f64, seed: u64) -> (Vec<Pair>, 
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 0x5EED_5B11_7000_0001));
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut rng);
+    // The first n_val of a seeded permutation go to validation; membership flags keep the stem order within each half.
     let mut is_val = vec![false; n];
     for &i in &idx[..n_val] {
         is_val[i] = true;

@@ -81,8 +81,11 @@ pub fn write_dataset(out: &Path, count: usize, seed: u64) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Noise: hashed lattice values, smoothly interpolated (value noise), summed over octaves (fbm). All in [0,1].
+// Noise: hashed lattice values, smoothly interpolated (value noise), summed over octaves (fbm). All in [0, 1].
+// Pure functions of (x, y, seed), so any pixel can be rendered on any thread in any order.
 
+/// A uniform value in [0, 1) for the lattice point (x, y) under seed s (a multiply-xorshift integer hash; the top
+/// 24 bits become the f32 mantissa exactly).
 fn hash(x: i32, y: i32, s: u32) -> f32 {
     let mut h =
         (x as u32).wrapping_mul(0x8DA6_B343) ^ (y as u32).wrapping_mul(0xD816_3841) ^ s.wrapping_mul(0xCB1A_B31F);
@@ -94,6 +97,8 @@ fn hash(x: i32, y: i32, s: u32) -> f32 {
     (h >> 8) as f32 / (1u32 << 24) as f32
 }
 
+/// Value noise: the four surrounding lattice values blended with the smoothstep fade 3t^2 - 2t^3 (C1 continuous,
+/// so no grid lines show). Features are about 1 unit across.
 fn vnoise(x: f32, y: f32, s: u32) -> f32 {
     let (xf, yf) = (x.floor(), y.floor());
     let (xi, yi) = (xf as i32, yf as i32);
@@ -104,6 +109,8 @@ fn vnoise(x: f32, y: f32, s: u32) -> f32 {
     a + (b - a) * v
 }
 
+/// Fractal sum of `octaves` value-noise layers, each twice the frequency and half the amplitude of the previous
+/// (2.03, not 2, and per-octave offsets so the lattices never line up), normalised back to [0, 1].
 fn fbm(x: f32, y: f32, s: u32, octaves: u32) -> f32 {
     let (mut sum, mut amp, mut norm, mut f) = (0.0, 1.0, 0.0, 1.0);
     for o in 0..octaves {
@@ -135,12 +142,14 @@ struct Lobe {
     bulge: f32, // trailing-edge convexity
 }
 
+/// Every parameter of one picture. Lengths are in pixels unless said otherwise; the fluke's own shape parameters
+/// are in half-spans (the fluke frame of the module header).
 struct Scene {
     w: u32,
     h: u32,
-    s: u32, // noise seed
+    s: u32, // noise seed (each layer XORs its own constant in, so layers are independent)
     colour: bool,
-    // sea
+    // sea: base brightness, colour tint, wave length (px at the bottom edge), wave contrast, whitecap strength
     level: f32,
     tint: [f32; 3],
     wave_len: f32,
@@ -150,13 +159,15 @@ struct Scene {
     sky: [f32; 3],
     coast: Option<(f32, [f32; 3])>,           // height (px), colour
     glare: Option<(f32, f32, f32, f32, f32)>, // centre x, y, radius x, y, strength
-    // fluke
+    // fluke placement: stalk meets the water at (cx, wl); hs = half-span in px; frame axes in image coordinates
     cx: f32,
     wl: f32,
     hs: f32,
     right: (f32, f32), // canonical X axis in image coordinates
     up: (f32, f32),    // canonical Y axis in image coordinates
-    y_water: f32,
+    y_water: f32,      // fluke-frame Y of the water line on the stalk (negative: below the notch)
+    // fluke shape (half-spans): lobes, the notch's depth and width, the chord at the root, the stalk's half-width,
+    // the fillet's width and depth, the serration of the trailing edge (amplitude, bumps per half-span)
     lobes: [Lobe; 2],
     notch_depth: f32,
     notch_w: f32,
@@ -166,6 +177,7 @@ struct Scene {
     fillet_r: f32,
     serr_amp: f32,
     serr_freq: f32,
+    // skin: base darkness, tint, light direction, white underside pattern, light speckles
     skin: f32,
     skin_tint: [f32; 3],
     light: f32,                       // direction of the light on the skin (radians)
@@ -174,7 +186,7 @@ struct Scene {
     // splash
     foam: Option<(f32, f32, f32)>, // half-width, height (px), whiteness
     drips: bool,
-    // camera
+    // camera: haze blend, contrast about 0.5, brightness shift, gamma, noise sigma, vignette strength, 3x3 blur
     haze: f32,
     contrast: f32,
     bright: f32,
@@ -337,7 +349,8 @@ impl Scene {
     /// Is the fluke-frame point (X, Y) inside the silhouette (ignoring the water)? Between the trailing edge
     /// top(u) and the lower edge: the leading edge bottom(u) away from the centre, the stalk's sides
     /// (|X| <= stalk_w, no lower edge) at the centre, and in between a fillet that leaves the leading edge with zero
-    /// slope and turns vertical at the stalk: lower = bottom(u) - fillet_r * (1 - t)^2 / t, t = (|X| - stalk_w) / fillet_w.
+    /// slope and turns vertical at the stalk:
+    /// `lower = bottom(u) - fillet_r * (1 - t)^2 / t` with `t = (|X| - stalk_w) / fillet_w` in (0, 1).
     fn inside(&self, xc: f32, yc: f32) -> bool {
         let side = usize::from(xc >= 0.0);
         let u = xc.abs() / self.lobes[side].span;
@@ -484,6 +497,7 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
     let (bx0, bx1) = (sc.cx - reach, sc.cx + reach);
     let (by0, by1) = (sc.wl - reach, sc.wl + 4.0);
 
+    // Back to front, per pixel: sea, fluke (antialiased), drips, foam; the mask from the same tests.
     for py in 0..h {
         for px in 0..w {
             let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
@@ -504,6 +518,7 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
                 c = lerp3(c, [wht, wht, wht * 1.01], f);
             }
             rgb[(py * w + px) as usize] = c;
+            // Fluke where the pixel centre is inside the silhouette, above water, and not behind opaque foam.
             mask.put_pixel(px, py, Luma([if centre && f < 0.5 { 255 } else { 0 }]));
         }
     }
@@ -528,6 +543,7 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
         c
     };
     let q = |v: f32| (v * 255.0).round() as u8;
+    // Grayscale photos use the Rec. 601 luma weights, as a camera or PIL's convert("L") would.
     let photo = if sc.colour {
         let mut img = RgbImage::new(w, h);
         for (i, c) in rgb.iter().enumerate() {
