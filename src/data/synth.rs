@@ -1,6 +1,8 @@
 //! `fluke synth`: a procedural whale-fluke data set with exact masks, for tests, demos and benchmarks without real
 //! photos. Sample i is drawn from its own ChaCha8 stream seeded by mix(seed, i), so it depends on (seed, i) only:
-//! `--count 10` writes the first 10 of `--count 100`, byte for byte.
+//! `--count 10` writes the first 10 of `--count 100`, byte for byte. (Byte-identical on one platform: the
+//! f32 `exp`/`powf`/`sin` come from the platform's maths library, which may differ in the last bit elsewhere.)
+//! About 0.1 s per photo per core.
 //!
 //! Layout written: `DIR/images/fluke_0000.jpg|png` (3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
 //! (8-bit grayscale, 255 = fluke, 0 = sea).
@@ -374,16 +376,17 @@ impl Scene {
         self.wl + 2.5 * (vnoise(x / 14.0, 3.3, self.s ^ 0x77) - 0.5)
     }
 
-    /// Fluke coverage of pixel (px, py) from 4 rotated-grid sub-samples, and the centre test.
-    fn coverage(&self, px: u32, py: u32) -> (f32, bool) {
+    /// Is the image point (x, y) fluke: inside the silhouette and above the water?
+    fn hit(&self, x: f32, y: f32) -> bool {
+        let (xc, yc) = self.to_fluke(x, y);
+        y <= self.water_y(x) && self.inside(xc, yc)
+    }
+
+    /// Fluke coverage of pixel (px, py) from 4 rotated-grid sub-samples (the 4-rook pattern).
+    fn coverage(&self, px: u32, py: u32) -> f32 {
         let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
-        let hit = |x: f32, y: f32| {
-            let (xc, yc) = self.to_fluke(x, y);
-            y <= self.water_y(x) && self.inside(xc, yc)
-        };
         let offs = [(-0.375, -0.125), (0.125, -0.375), (0.375, 0.125), (-0.125, 0.375)];
-        let n = offs.iter().filter(|(ox, oy)| hit(x + ox, y + oy)).count();
-        (n as f32 / 4.0, hit(x, y))
+        offs.iter().filter(|(ox, oy)| self.hit(x + ox, y + oy)).count() as f32 / 4.0
     }
 
     fn sea(&self, x: f32, y: f32) -> [f32; 3] {
@@ -492,10 +495,18 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
     let mut rgb = vec![[0f32; 3]; (w * h) as usize];
     let mut mask = GrayImage::new(w, h);
 
-    // A loose bounding box of the fluke, so the sub-sampled fluke test runs only where it can hit.
+    // The fluke test at every pixel centre (inside a loose bounding box of the fluke): this is the mask, and it
+    // tells where the edge is, so the 4 sub-samples run only on pixels whose 3x3 neighbourhood is mixed.
     let reach = sc.hs * 1.3 * (1.0 + sc.lobes.iter().map(|l| l.ht.abs()).fold(0.0, f32::max) - sc.y_water);
     let (bx0, bx1) = (sc.cx - reach, sc.cx + reach);
     let (by0, by1) = (sc.wl - reach, sc.wl + 4.0);
+    let centre: Vec<bool> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32 + 0.5, (i / w) as f32 + 0.5);
+            x >= bx0 && x <= bx1 && y >= by0 && y <= by1 && sc.hit(x, y)
+        })
+        .collect();
+    let at = |px: i64, py: i64| centre[(py.clamp(0, h as i64 - 1) * w as i64 + px.clamp(0, w as i64 - 1)) as usize];
 
     // Back to front, per pixel: sea, fluke (antialiased), drips, foam; the mask from the same tests.
     for py in 0..h {
@@ -503,8 +514,9 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
             let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
             let mut c = sc.sea(x, y);
             let (xc, yc) = sc.to_fluke(x, y);
-            let (cov, centre) =
-                if x >= bx0 && x <= bx1 && y >= by0 && y <= by1 { sc.coverage(px, py) } else { (0.0, false) };
+            let inside = at(px as i64, py as i64);
+            let mixed = (-1..=1).any(|dy| (-1..=1).any(|dx| at(px as i64 + dx, py as i64 + dy) != inside));
+            let cov = if mixed { sc.coverage(px, py) } else { f32::from(u8::from(inside)) };
             if cov > 0.0 {
                 c = lerp3(c, sc.skin(xc, yc), cov);
             }
@@ -519,7 +531,7 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
             }
             rgb[(py * w + px) as usize] = c;
             // Fluke where the pixel centre is inside the silhouette, above water, and not behind opaque foam.
-            mask.put_pixel(px, py, Luma([if centre && f < 0.5 { 255 } else { 0 }]));
+            mask.put_pixel(px, py, Luma([if inside && f < 0.5 { 255 } else { 0 }]));
         }
     }
 
