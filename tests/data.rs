@@ -113,12 +113,17 @@ fn every_bad_file_is_reported_with_its_name() {
     let mut png = Vec::new();
     mask(32, 16).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
     std::fs::write(m.join("halfmask.png"), &png[..png.len() / 2]).unwrap();
+    // two photos with one stem: the first by name is kept, the other reported
+    photo(32, 16).save(i.join("twin.jpg")).unwrap();
+    photo(32, 16).save(i.join("twin.png")).unwrap();
+    mask(32, 16).save(m.join("twin.png")).unwrap();
 
     let (pairs, problems) = scan_pairs(&i, &m).unwrap();
-    assert_eq!(pairs.iter().map(|p| p.stem.as_str()).collect::<Vec<_>>(), vec!["good"]);
+    assert_eq!(pairs.iter().map(|p| p.stem.as_str()).collect::<Vec<_>>(), vec!["good", "twin"]);
+    assert_eq!(pairs[1].image, i.join("twin.jpg"));
     let report = problems_report(&problems);
     eprintln!("{report}");
-    let expect: [(PathBuf, &str); 7] = [
+    let expect: [(PathBuf, &str); 8] = [
         (i.join("lonely.jpg"), "no mask named lonely"),
         (m.join("orphan.png"), "no photo named orphan"),
         (m.join("sized.png"), "the mask is 30x16 but its photo"),
@@ -126,6 +131,7 @@ fn every_bad_file_is_reported_with_its_name() {
         (i.join("garbled.jpg"), "cannot decode the photo"),
         (i.join("text.jpg"), "cannot decode the photo"),
         (m.join("halfmask.png"), "cannot decode the mask"),
+        (i.join("twin.png"), "another photo has the same stem `twin`"),
     ];
     assert_eq!(problems.len(), expect.len(), "{report}");
     for (path, msg) in &expect {
@@ -137,8 +143,12 @@ fn every_bad_file_is_reported_with_its_name() {
         let line = p.to_string();
         assert!(line.starts_with(&path.display().to_string()) && line.contains("(fix: "), "{line}");
     }
-    assert!(report.ends_with("7 files with problems"), "{report}");
-    assert_eq!(report.lines().count(), 8);
+    assert!(report.ends_with("8 files with problems"), "{report}");
+    assert_eq!(report.lines().count(), 9);
+    // --strict turns the same report into an error; no problems, no error.
+    let e = format!("{:#}", data::strict_check(&problems).unwrap_err());
+    assert!(e.contains(&report) && e.contains("without --strict"), "{e}");
+    assert!(data::strict_check(&[]).is_ok());
 }
 
 /// The cases where training cannot start at all: errors that name the folder and say what to do.
@@ -559,4 +569,10 @@ fn real_photos_scan_clean() {
     assert_eq!(pairs.len(), 120);
     let (tr, va) = split(pairs, 0.1, 0);
     assert_eq!((tr.len(), va.len()), (108, 12));
+    // One batch at the model size through the loader, augmented: finite values, both classes in the masks.
+    let b = Loader::new(va, 384, 192, 4, 0, 0, true, false, false).next().unwrap();
+    assert_eq!((b.n, b.images.len()), (4, 4 * 3 * 384 * 192));
+    assert!(b.images.iter().all(|v| v.is_finite()));
+    let fluke = b.masks.iter().sum::<f32>() / b.masks.len() as f32;
+    assert!((0.05..0.95).contains(&fluke), "fluke fraction {fluke}");
 }

@@ -33,7 +33,7 @@ pub use image_io::{
     to_rgb8, Filter,
 };
 pub use loader::{len_batches, Batch, Loader, Sample, SampleCache};
-pub use pairs::{list_images, problems_report, scan_pairs, split, Pair, Problem};
+pub use pairs::{list_images, problems_report, scan_pairs, split, strict_check, Pair, Problem};
 
 /// ImageNet channel means (RGB, on [0, 1] values): what the pretrained encoders were trained with.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];

@@ -13,7 +13,8 @@
 //!   - a mask whose size differs from its photo's
 //!   - two photos (or two masks) with the same stem (the first in name order is kept, the others reported)
 //!
-//! The caller prints them (`problems_report`) and carries on with the usable pairs, or stops in strict mode.
+//! The caller prints them (`problems_report`) and carries on with the usable pairs, or stops in strict mode
+//! (`strict_check`).
 //! No usable pair at all is an `Err` naming both folders and the fix.
 
 use std::collections::BTreeMap;
@@ -63,6 +64,18 @@ pub fn problems_report(problems: &[Problem]) -> String {
     let n = problems.len();
     s.push_str(&format!("{n} file{} with problems", if n == 1 { "" } else { "s" }));
     s
+}
+
+/// `--strict`: any problem stops the run, with the report and the way out. Ok when there is none.
+pub fn strict_check(problems: &[Problem]) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--strict: the data has problems:\n{}\n(fix: repair or remove the files listed, or run without --strict to \
+         train on the usable pairs only)",
+        problems_report(problems)
+    )
 }
 
 /// True for a visible file whose extension is jpg/jpeg/png in any letter case.
