@@ -140,7 +140,13 @@ fn by_stem(files: Vec<PathBuf>, what: &str, problems: &mut Vec<Problem>) -> BTre
 /// instead of failing, which would quietly train on half-grey photos.
 fn decoded_size(path: &Path) -> Result<(u32, u32)> {
     let bytes = std::fs::read(path)?;
+    // The content decides the format, not the extension.
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        Some(other) => bail!("the file is a {other:?} image, not JPEG or PNG, whatever its extension says"),
+        None => bail!("the file is not a JPEG or PNG image, whatever its extension says"),
+    }
     if reader.format() == Some(image::ImageFormat::Jpeg) {
         let tail = &bytes[bytes.len().saturating_sub(4096)..];
         if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
