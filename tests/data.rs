@@ -251,6 +251,29 @@ fn resize_sizes_and_area_mask_rule() {
     assert_eq!(prepare_mask(&m, 4, 2), vec![1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
 }
 
+/// `Filter::Area` is the exact footprint average: brute force by replicating each source pixel dst times per
+/// axis (so footprints fall on whole sub-pixels) and averaging blocks of src sub-pixels.
+#[test]
+fn area_filter_is_the_exact_footprint_average() {
+    let (sw, sh, dw, dh) = (7usize, 5usize, 3usize, 2usize);
+    let src: Vec<f32> = (0..sw * sh).map(|i| ((i * 7919) % 13) as f32 / 12.0).collect();
+    let got = data::resample_plane(&src, sw as u32, sh as u32, dw as u32, dh as u32, data::Filter::Area);
+    for oy in 0..dh {
+        for ox in 0..dw {
+            // Output (ox, oy) covers sub-pixels [ox*sw, (ox+1)*sw) x [oy*sh, (oy+1)*sh) of the (sw*dw) x (sh*dh)
+            // replicated grid; sub-pixel (u, v) belongs to source pixel (u / dw, v / dh).
+            let mut sum = 0.0f64;
+            for v in oy * sh..(oy + 1) * sh {
+                for u in ox * sw..(ox + 1) * sw {
+                    sum += src[(v / dh) * sw + u / dw] as f64;
+                }
+            }
+            let want = sum / (sw * sh) as f64;
+            assert!((got[oy * dw + ox] as f64 - want).abs() < 1e-6, "({ox},{oy}): {} vs {want}", got[oy * dw + ox]);
+        }
+    }
+}
+
 /// Sanity of the photo filter: a flat colour stays flat at any scale, a ramp stays a ramp.
 #[test]
 fn catmull_rom_keeps_constants_and_ramps() {
