@@ -1,20 +1,25 @@
 //! Training-time augmentation, the notebook's recipe, applied to model-size samples before normalisation:
-//! photo `[3, H, W]` RGB in [0,1], mask `[H, W]` in {0,1}.
+//! photo `[3, H, W]` RGB in [0, 1], mask `[H, W]` in {0,1}.
 //!
 //! In order, each with its own probability (defaults = the notebook's):
+//! ```text
 //!   1. blur        p 0.5   box filter k x k, k odd drawn from 3..=blur_max (3): photo only
 //!   2. shear       p 0.5   x' = x + tan(a) * y, a ~ U(-5, 5) degrees         \
 //!   3. flip        p 0.5   x' = -x                                           | one affine warp, photo AND mask
 //!   4. rotation    p 0.3   by b ~ U(-5, 5) degrees                           /
 //!   5. contrast    p 0.2   x' = m + (x - m) * (1 + U(-0.1, 0.1)), m = the photo's mean over all channels
-//!   6. brightness  p 0.2   x' = x + U(-0.1, 0.1)   (10% of the full [0,1] range)
-//! then the photo is clamped to [0,1]. Steps 2-4 compose into one matrix about the image centre c
+//!   6. brightness  p 0.2   x' = x + U(-0.1, 0.1)   (10% of the full [0, 1] range)
+//! ```
+//! then the photo is clamped to [0, 1]. Steps 2-4 compose into one matrix about the image centre c
 //! (in pixel-centre coordinates, c = ((W-1)/2, (H-1)/2)):
-//!   dst = R(b) . S(a) . F . (src - c) + c,  sampled backwards: src = F . S(-a) . R(-b) . (dst - c) + c
+//! ```text
+//!   dst = R(b) . S(a) . F . (src - c) + c,   sampled backwards:   src = F . S(-a) . R(-b) . (dst - c) + c
+//! ```
 //! so the photo is interpolated once. The photo is sampled bilinearly, the mask by nearest neighbour (it stays in
-//! {0,1}); both read outside the image with reflect-101 (…c b | a b c d | c b…, OpenCV's BORDER_REFLECT_101,
-//! albumentations' default), so the fill is the same picture on both sides and the pair stays consistent.
-//! With no geometric step drawn, nothing is resampled (the pair stays exact).
+//! {0,1}). Both read outside the image with reflect-101 (`c b | a b c d | c b`, OpenCV's BORDER_REFLECT_101,
+//! albumentations' default): the fill is the same mirrored picture on both sides, so the pair stays consistent
+//! and no black wedges appear in the corners. With no geometric step drawn, nothing is resampled (the pair stays
+//! exact).
 //!
 //! Randomness: every call draws the same 12 numbers in the same order whatever fires, so the stream for a
 //! sample does not depend on the probabilities; the loader seeds one ChaCha8 stream per (seed, epoch, position).
@@ -36,7 +41,7 @@ pub struct Augment {
     /// Contrast factor range: 1 +/- contrast.
     pub contrast: f32,
     pub brightness_p: f32,
-    /// Brightness shift range: +/- brightness (on [0,1] values).
+    /// Brightness shift range: +/- brightness (on [0, 1] values).
     pub brightness: f32,
 }
 
@@ -66,10 +71,18 @@ pub fn augment(rgb: &mut [f32], mask: &mut [f32], width: u32, height: u32, rng: 
 impl Augment {
     /// All probabilities 0: `apply` leaves the sample as it is (validation, `--no-augment`).
     pub fn none() -> Self {
-        Augment { blur_p: 0.0, shear_p: 0.0, flip_p: 0.0, rotate_p: 0.0, contrast_p: 0.0, brightness_p: 0.0, ..Self::default() }
+        Augment {
+            blur_p: 0.0,
+            shear_p: 0.0,
+            flip_p: 0.0,
+            rotate_p: 0.0,
+            contrast_p: 0.0,
+            brightness_p: 0.0,
+            ..Self::default()
+        }
     }
 
-    /// Augment one sample in place. `rgb`: `[3, height, width]` in [0,1] (not normalised); `mask`:
+    /// Augment one sample in place. `rgb`: `[3, height, width]` in [0, 1] (not normalised); `mask`:
     /// `[height, width]` in {0,1}.
     pub fn apply(&self, rgb: &mut [f32], mask: &mut [f32], width: u32, height: u32, rng: &mut impl Rng) {
         let (w, h) = (width as usize, height as usize);

@@ -11,10 +11,11 @@
 //!   - the sample at position p of the epoch is augmented with its own ChaCha8 stream seeded by
 //!     mix(mix(seed, epoch), p), so it does not matter which worker takes it;
 //!   - rayon's indexed `collect` keeps each batch in position order, and batches are sent in order.
-//!   Same (pairs, seed, epoch, flags) -> bit-identical batches, with 1 thread or 16, cache or no cache.
+//!
+//! Same (pairs, seed, epoch, flags) -> bit-identical batches, with 1 thread or 16, cache or no cache.
 //!
 //! Per sample (`Sample` = after resize, before augmentation; what the optional `SampleCache` keeps):
-//!   load_rgb + load_mask -> size check -> resize_rgb [3,H,W] in [0,1], resize_mask [H,W] in {0,1}
+//!   load_rgb + load_mask -> size check -> resize_rgb `[3, H, W]` in [0, 1], resize_mask `[H, W]` in {0,1}
 //!   -> Augment::apply (training) -> normalize -> copied into the batch.
 //! A sample that fails (file deleted or damaged since the scan) is skipped with a warning on stderr and its stem in
 //! `Batch::skipped`; never a panic. A batch whose samples all failed is not yielded.
@@ -44,7 +45,7 @@ const SHUFFLE_TAG: u64 = 0x5348_5546_464C_4521;
 /// One sample at model size, before augmentation and normalisation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
-    /// `[3, H, W]` RGB in [0,1].
+    /// `[3, H, W]` RGB in [0, 1].
     pub rgb: Vec<f32>,
     /// `[H, W]` in {0,1}.
     pub mask: Vec<f32>,
@@ -96,10 +97,13 @@ impl SampleCache {
 
     /// The cached sample, or load it (outside the lock) and keep it when it fits the budget.
     pub fn get_or_load(&self, pair: &Pair, width: u32, height: u32) -> Result<Arc<Sample>> {
+        // Keyed by both paths and the size, so one cache can serve train and validation, or two model sizes.
         let key = (pair.image.clone(), pair.mask.clone(), width, height);
         if let Some(s) = self.inner.lock().unwrap().map.get(&key) {
             return Ok(s.clone());
         }
+        // Decoding happens without the lock, so workers never wait on each other; two workers may race to load the
+        // same sample, and the loser's copy (identical) is simply not inserted.
         let s = Arc::new(Sample::load(pair, width, height)?);
         let mut inner = self.inner.lock().unwrap();
         if inner.bytes + s.bytes() <= self.max_bytes && !inner.map.contains_key(&key) {
@@ -137,7 +141,7 @@ pub struct Batch {
     pub n: usize,
     pub width: u32,
     pub height: u32,
-    /// "<stem>: <error>" for each sample of this batch's slot that failed to load and was left out.
+    /// `"<stem>: <error>"` for each sample of this batch's slot that failed to load and was left out.
     pub skipped: Vec<String>,
 }
 
@@ -269,21 +273,20 @@ impl Loader {
 
 /// The producer: prepare batches in order, send each; stop early when the receiver is gone.
 fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(c.threads)
-        .thread_name(|i| format!("fluke-data-{i}"))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("warning: cannot start the data worker threads: {e}");
-            return;
-        }
-    };
+    let pool =
+        match rayon::ThreadPoolBuilder::new().num_threads(c.threads).thread_name(|i| format!("fluke-data-{i}")).build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("warning: cannot start the data worker threads: {e}");
+                return;
+            }
+        };
     let order = epoch_order(c.pairs.len(), c.seed, c.epoch, c.shuffle);
     let (w, h) = (c.width, c.height);
     let hw = (w * h) as usize;
     let epoch_seed = mix(c.seed, c.epoch);
+    // Batch b holds the epoch positions b*batch .. b*batch + len; the chunking, not the threads, decides this.
     for (b, chunk) in order.chunks(c.batch).enumerate() {
         if c.drop_last && chunk.len() < c.batch {
             break;
@@ -309,6 +312,7 @@ fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
             height: h,
             skipped: Vec::new(),
         };
+        // Stack the samples that loaded into [n, 3, H, W] and [n, 1, H, W], in position order.
         for (stem, r) in results {
             match r {
                 Ok(s) => {
@@ -334,6 +338,7 @@ fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
 
 /// One sample: load (or fetch from the cache), augment, normalise.
 fn prepare(pair: &Pair, c: &Config, mut rng: ChaCha8Rng) -> Result<Sample> {
+    // The cached sample is shared, so augmentation works on a copy.
     let mut s = match &c.cache {
         Some(cache) => (*cache.get_or_load(pair, c.width, c.height)?).clone(),
         None => Sample::load(pair, c.width, c.height)?,
@@ -349,6 +354,7 @@ impl Iterator for Loader {
     type Item = Batch;
 
     fn next(&mut self) -> Option<Batch> {
+        // Lazy start: the first call moves the configuration into the producer thread.
         if let Some(c) = self.config.take() {
             self.start(c);
         }

@@ -6,9 +6,9 @@
 //!   pairs::scan_pairs(images/, masks/)      match by file stem, decode every file once, report bad ones up front
 //!   pairs::split(pairs, 0.1, seed)          seeded train/validation split
 //!   loader::Loader (worker threads)         per sample:
-//!     image_io::load_rgb   -> RGB f32 [0,1] (grayscale -> 3 equal channels)     any size
+//!     image_io::load_rgb   -> RGB f32 [0, 1] (grayscale -> 3 equal channels)     any size
 //!     image_io::load_mask  -> 0/255 (pixel > 108, the notebook's rule)          same size as the photo
-//!     image_io::resize_rgb -> [3, H, W] in [0,1], Catmull-Rom (bicubic) with antialiasing
+//!     image_io::resize_rgb -> [3, H, W] in [0, 1], Catmull-Rom (bicubic) with antialiasing
 //!     image_io::resize_mask-> [H, W] in {0,1}, area average then > 0.5
 //!         (these two are what the optional SampleCache keeps)
 //!     augment::Augment     -> same geometric warp on photo and mask; blur, contrast, brightness on the photo
@@ -33,11 +33,11 @@ pub use image_io::{
     to_rgb8, Filter,
 };
 pub use loader::{len_batches, Batch, Loader, Sample, SampleCache};
-pub use pairs::{list_images, problems_report, scan_pairs, split, Pair, Problem};
+pub use pairs::{list_images, problems_report, scan_pairs, split, strict_check, Pair, Problem};
 
-/// ImageNet channel means (RGB, on [0,1] values): what the pretrained encoders were trained with.
+/// ImageNet channel means (RGB, on [0, 1] values): what the pretrained encoders were trained with.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// ImageNet channel standard deviations (RGB, on [0,1] values).
+/// ImageNet channel standard deviations (RGB, on [0, 1] values).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Default model input size, (width, height): the notebook's 384x192.

@@ -4,14 +4,17 @@
 //! case-insensitively (`A.JPG` pairs with `A.png`; stems themselves are compared exactly). Folders are read one
 //! level deep; hidden files (`.DS_Store`, `._x.jpg`) and files with other extensions are ignored.
 //!
-//! `scan_pairs` decodes every photo and mask once, fully (a header check would pass a truncated JPEG that then fails
-//! halfway through training). It runs on rayon's threads; 120 real photos take about a second on 2 cores.
+//! `scan_pairs` decodes every photo and mask once, fully: a header check would pass a truncated PNG that then fails
+//! halfway through training, and a JPEG must also end with its end-of-image marker, since the JPEG decoder
+//! "decodes" a truncated file by filling the missing rows with grey. It runs on rayon's threads.
 //! Every file that cannot be used becomes one `Problem` line naming the file, what is wrong and the fix:
 //!   - a photo with no mask, a mask with no photo
 //!   - a photo or mask that does not decode (corrupt, truncated, not an image despite its extension)
 //!   - a mask whose size differs from its photo's
 //!   - two photos (or two masks) with the same stem (the first in name order is kept, the others reported)
-//! The caller prints them (`problems_report`) and carries on with the usable pairs, or stops in strict mode.
+//!
+//! The caller prints them (`problems_report`) and carries on with the usable pairs, or stops in strict mode
+//! (`strict_check`).
 //! No usable pair at all is an `Err` naming both folders and the fix.
 
 use std::collections::BTreeMap;
@@ -63,8 +66,21 @@ pub fn problems_report(problems: &[Problem]) -> String {
     s
 }
 
+/// `--strict`: any problem stops the run, with the report and the way out. Ok when there is none.
+pub fn strict_check(problems: &[Problem]) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "--strict: the data has problems:\n{}\n(fix: repair or remove the files listed, or run without --strict to \
+         train on the usable pairs only)",
+        problems_report(problems)
+    )
+}
+
 /// True for a visible file whose extension is jpg/jpeg/png in any letter case.
 fn is_image_file(path: &Path) -> bool {
+    // Hidden files are mostly macOS metadata (`._0001.jpg` is not a JPEG), so they are skipped, not reported.
     let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
     let ext_ok = path
         .extension()
@@ -105,6 +121,7 @@ fn by_stem(files: Vec<PathBuf>, what: &str, problems: &mut Vec<Problem>) -> BTre
             });
             continue;
         };
+        // `files` is sorted, so the kept file does not depend on the order the folder was listed in.
         if let Some(first) = map.get(&stem) {
             problems.push(Problem {
                 message: format!("ignored: another {what} has the same stem `{stem}` ({})", first.display()),
@@ -118,9 +135,25 @@ fn by_stem(files: Vec<PathBuf>, what: &str, problems: &mut Vec<Problem>) -> BTre
     map
 }
 
-/// Decode the whole file (not only its header) and return its size.
+/// Decode the whole file (not only its header) and return its size. A JPEG must also end with its end-of-image
+/// marker (FF D9, possibly followed by padding): the JPEG decoder fills a truncated file's missing rows with grey
+/// instead of failing, which would quietly train on half-grey photos.
 fn decoded_size(path: &Path) -> Result<(u32, u32)> {
-    let img = image::ImageReader::open(path)?.with_guessed_format()?.decode()?;
+    let bytes = std::fs::read(path)?;
+    // The content decides the format, not the extension.
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        Some(other) => bail!("the file is a {other:?} image, not JPEG or PNG, whatever its extension says"),
+        None => bail!("the file is not a JPEG or PNG image, whatever its extension says"),
+    }
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            bail!("the JPEG is truncated (it has no end-of-image marker)");
+        }
+    }
+    let img = reader.decode()?;
     Ok((img.width(), img.height()))
 }
 
@@ -128,6 +161,7 @@ fn decoded_size(path: &Path) -> Result<(u32, u32)> {
 /// the problems sorted by path. Err when a folder is missing or empty, the two are the same folder, or no pair is
 /// usable; the message names the folders, the problems (up to 20) and the fix.
 pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem>)> {
+    // One folder for both would pair every file with itself (and call each photo a mask): refuse it plainly.
     if images.canonicalize().ok().is_some_and(|a| masks.canonicalize().ok() == Some(a)) {
         bail!(
             "--images and --masks both name {} (fix: keep the photos and the masks in two folders, with the same file \
@@ -152,6 +186,7 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
         );
     }
 
+    // Index both sides by stem (BTreeMap: sorted, so pairs and problems come out in a stable order).
     let mut problems = Vec::new();
     let photos = by_stem(photo_files, "photo", &mut problems);
     let mask_map = by_stem(mask_files, "mask", &mut problems);
@@ -179,10 +214,8 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
     // Decode both sides of every matched stem in parallel; collect() keeps the stem order.
     let candidates: Vec<(&String, &PathBuf, &PathBuf)> =
         photos.iter().filter_map(|(s, p)| mask_map.get(s).map(|m| (s, p, m))).collect();
-    let checked: Vec<std::result::Result<Pair, Vec<Problem>>> = candidates
-        .par_iter()
-        .map(|&(stem, photo, mask)| check_pair(stem, photo, mask))
-        .collect();
+    let checked: Vec<std::result::Result<Pair, Vec<Problem>>> =
+        candidates.par_iter().map(|&(stem, photo, mask)| check_pair(stem, photo, mask)).collect();
     let mut pairs = Vec::new();
     for c in checked {
         match c {
@@ -190,8 +223,11 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
             Err(ps) => problems.extend(ps),
         }
     }
+    // One line per file, sorted by path so the report reads like a folder listing.
     problems.sort_by(|a, b| a.path.cmp(&b.path));
 
+    // Nothing usable: the problems are the explanation, so they go into the error itself (the caller never sees
+    // the Ok side). The list is capped so a folder of 10,000 wrong files still gives a readable message.
     if pairs.is_empty() {
         let shown: Vec<String> = problems.iter().take(20).map(|p| format!("  {p}")).collect();
         bail!(
@@ -210,6 +246,7 @@ pub fn scan_pairs(images: &Path, masks: &Path) -> Result<(Vec<Pair>, Vec<Problem
 
 /// Decode a matched photo and mask; a pair, or the problems that keep it out.
 fn check_pair(stem: &str, photo: &Path, mask: &Path) -> std::result::Result<Pair, Vec<Problem>> {
+    // Both sides are always decoded, so a pair with two bad files reports both at once.
     let ps = decoded_size(photo);
     let ms = decoded_size(mask);
     let mut problems = Vec::new();
@@ -246,15 +283,13 @@ fn check_pair(stem: &str, photo: &Path, mask: &Path) -> std::result::Result<Pair
 /// Photos to predict on: `input` itself when it is a file, else the jpg/jpeg/png files directly inside the folder,
 /// sorted by path. Err when the path does not exist or the folder holds no photo.
 pub fn list_images(input: &Path) -> Result<Vec<PathBuf>> {
+    // A single file is taken as given, whatever its extension: decoding will say if it is not a photo.
     if input.is_file() {
         return Ok(vec![input.to_path_buf()]);
     }
     let files = image_files(input, "input", "the input argument")?;
     if files.is_empty() {
-        bail!(
-            "no photos (.jpg, .jpeg, .png) in {} (fix: pass a photo or a folder that holds photos)",
-            input.display()
-        );
+        bail!("no photos (.jpg, .jpeg, .png) in {} (fix: pass a photo or a folder that holds photos)", input.display());
     }
     Ok(files)
 }
@@ -275,11 +310,18 @@ pub fn split(mut pairs: Vec<Pair>, val_fraction: f64, seed: u64) -> (Vec<Pair>, 
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, 0x5EED_5B11_7000_0001));
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut rng);
+    // The first n_val of a seeded permutation go to validation; membership flags keep the stem order within each half.
     let mut is_val = vec![false; n];
     for &i in &idx[..n_val] {
         is_val[i] = true;
     }
-    let (val, train): (Vec<(usize, Pair)>, Vec<(usize, Pair)>) =
-        pairs.into_iter().enumerate().partition(|(i, _)| is_val[*i]);
-    (train.into_iter().map(|(_, p)| p).collect(), val.into_iter().map(|(_, p)| p).collect())
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, p) in pairs.into_iter().enumerate() {
+        if is_val[i] {
+            val.push(p)
+        } else {
+            train.push(p)
+        }
+    }
+    (train, val)
 }

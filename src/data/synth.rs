@@ -1,17 +1,22 @@
 //! `fluke synth`: a procedural whale-fluke data set with exact masks, for tests, demos and benchmarks without real
 //! photos. Sample i is drawn from its own ChaCha8 stream seeded by mix(seed, i), so it depends on (seed, i) only:
-//! `--count 10` writes the first 10 of `--count 100`, byte for byte.
+//! `--count 10` writes the first 10 of `--count 100`, byte for byte. (Byte-identical on one platform: the
+//! f32 `exp`/`powf`/`sin` come from the platform's maths library, which may differ in the last bit elsewhere.)
+//! About 0.1 s per photo per core.
 //!
-//! Layout written: `DIR/images/fluke_0000.jpg|png` (about 3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
+//! Layout written: `DIR/images/fluke_0000.jpg|png` (3 in 4 JPEG) and `DIR/masks/fluke_0000.png`
 //! (8-bit grayscale, 255 = fluke, 0 = sea).
 //!
-//! The scene, back to front (pixel coordinates (x, y), y down; photo W x H with W in 300..=700, W/H in 1.5..2.6):
-//!   sea      level * tint * (1 + amp * (waves + 0.35 ripples)), waves = 4-octave value noise stretched 3.5x along x
-//!            and scaled by a perspective factor (small near the horizon, large near the camera); whitecap crests;
-//!            optionally a horizon with sky and a distant hazy coast.
+//! The scene, back to front (pixel coordinates (x, y), y down). The fluke is drawn first, then a W x H frame is
+//! cropped around it as in an identification catalogue: W in 300..=700, the fluke spanning 80-100% of it, H set by
+//! the fluke's height, W/H kept within 1.3..4.2 (the real photos' range).
+//! ```text
+//!   sea      tint * (level * (1 + amp * (1.6 waves + 0.35 ripples)) + lighter towards the horizon + crests),
+//!            waves = 4-octave value noise about 4.5x longer across than deep, on a perspective grid (small near
+//!            the horizon, large near the camera; see `sea`); optionally a horizon with sky and a hazy coast.
 //!   glare    a broad bright patch plus sparkles (thresholded fine noise on wave crests) inside it.
 //!   fluke    a silhouette in its own frame (X right, Y up, half-span = 1, trailing-edge notch at the origin):
-//!              lobe (side s = sign X, u = |X| / span_s in [0,1]):
+//!              lobe (side s = sign X, u = |X| / span_s in [0, 1]):
 //!                top(u) = ht_s * u^p_s + bulge_s * sin(pi u) - notch_depth * exp(-(u / notch_w)^2) + serration(u)
 //!                bottom(u) = top(u) - chord0 * (1 - u^2.5)^0.6 * (1 - 0.3 u)
 //!                inside when u <= 1 and bottom(u) <= Y <= top(u)
@@ -23,7 +28,8 @@
 //!   splash   foam around the stalk at the water line (dense near it, patchy further out), and sometimes thin
 //!            curtains of water dripping from the lobes (alpha < 0.5, so never part of the mask or hiding it).
 //!   camera   haze, contrast, brightness, gamma, sensor noise, vignette, sometimes a slight blur; colour or
-//!            grayscale (about 1 in 3).
+//!            grayscale (1 in 3).
+//! ```
 //! The photo antialiases the fluke edge with 4 sub-samples per pixel; the mask is the fluke test at the pixel
 //! centre, above the water line and not under opaque foam (alpha >= 0.5): exactly the fluke you see.
 
@@ -77,10 +83,14 @@ pub fn write_dataset(out: &Path, count: usize, seed: u64) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Noise: hashed lattice values, smoothly interpolated (value noise), summed over octaves (fbm). All in [0,1].
+// Noise: hashed lattice values, smoothly interpolated (value noise), summed over octaves (fbm). All in [0, 1].
+// Pure functions of (x, y, seed), so any pixel can be rendered on any thread in any order.
 
+/// A uniform value in [0, 1) for the lattice point (x, y) under seed s (a multiply-xorshift integer hash; the top
+/// 24 bits become the f32 mantissa exactly).
 fn hash(x: i32, y: i32, s: u32) -> f32 {
-    let mut h = (x as u32).wrapping_mul(0x8DA6_B343) ^ (y as u32).wrapping_mul(0xD816_3841) ^ s.wrapping_mul(0xCB1A_B31F);
+    let mut h =
+        (x as u32).wrapping_mul(0x8DA6_B343) ^ (y as u32).wrapping_mul(0xD816_3841) ^ s.wrapping_mul(0xCB1A_B31F);
     h ^= h >> 13;
     h = h.wrapping_mul(0x5BD1_E995);
     h ^= h >> 15;
@@ -89,6 +99,8 @@ fn hash(x: i32, y: i32, s: u32) -> f32 {
     (h >> 8) as f32 / (1u32 << 24) as f32
 }
 
+/// Value noise: the four surrounding lattice values blended with the smoothstep fade 3t^2 - 2t^3 (C1 continuous,
+/// so no grid lines show). Features are about 1 unit across.
 fn vnoise(x: f32, y: f32, s: u32) -> f32 {
     let (xf, yf) = (x.floor(), y.floor());
     let (xi, yi) = (xf as i32, yf as i32);
@@ -99,6 +111,8 @@ fn vnoise(x: f32, y: f32, s: u32) -> f32 {
     a + (b - a) * v
 }
 
+/// Fractal sum of `octaves` value-noise layers, each twice the frequency and half the amplitude of the previous
+/// (2.03, not 2, and per-octave offsets so the lattices never line up), normalised back to [0, 1].
 fn fbm(x: f32, y: f32, s: u32, octaves: u32) -> f32 {
     let (mut sum, mut amp, mut norm, mut f) = (0.0, 1.0, 0.0, 1.0);
     for o in 0..octaves {
@@ -130,12 +144,14 @@ struct Lobe {
     bulge: f32, // trailing-edge convexity
 }
 
+/// Every parameter of one picture. Lengths are in pixels unless said otherwise; the fluke's own shape parameters
+/// are in half-spans (the fluke frame of the module header).
 struct Scene {
     w: u32,
     h: u32,
-    s: u32, // noise seed
+    s: u32, // noise seed (each layer XORs its own constant in, so layers are independent)
     colour: bool,
-    // sea
+    // sea: base brightness, colour tint, wave length (px at the bottom edge), wave contrast, whitecap strength
     level: f32,
     tint: [f32; 3],
     wave_len: f32,
@@ -143,15 +159,17 @@ struct Scene {
     crest: f32,
     horizon: Option<f32>, // y of the horizon (px)
     sky: [f32; 3],
-    coast: Option<(f32, [f32; 3])>, // height (px), colour
+    coast: Option<(f32, [f32; 3])>,           // height (px), colour
     glare: Option<(f32, f32, f32, f32, f32)>, // centre x, y, radius x, y, strength
-    // fluke
+    // fluke placement: stalk meets the water at (cx, wl); hs = half-span in px; frame axes in image coordinates
     cx: f32,
     wl: f32,
     hs: f32,
     right: (f32, f32), // canonical X axis in image coordinates
     up: (f32, f32),    // canonical Y axis in image coordinates
-    y_water: f32,
+    y_water: f32,      // fluke-frame Y of the water line on the stalk (negative: below the notch)
+    // fluke shape (half-spans): lobes, the notch's depth and width, the chord at the root, the stalk's half-width,
+    // the fillet's width and depth, the serration of the trailing edge (amplitude, bumps per half-span)
     lobes: [Lobe; 2],
     notch_depth: f32,
     notch_w: f32,
@@ -161,15 +179,16 @@ struct Scene {
     fillet_r: f32,
     serr_amp: f32,
     serr_freq: f32,
+    // skin: base darkness, tint, light direction, white underside pattern, light speckles
     skin: f32,
     skin_tint: [f32; 3],
-    light: f32, // direction of the light on the skin (radians)
+    light: f32,                       // direction of the light on the skin (radians)
     pattern: Option<(f32, f32, f32)>, // scale, threshold, white level
     speckle: f32,
     // splash
     foam: Option<(f32, f32, f32)>, // half-width, height (px), whiteness
     drips: bool,
-    // camera
+    // camera: haze blend, contrast about 0.5, brightness shift, gamma, noise sigma, vignette strength, 3x3 blur
     haze: f32,
     contrast: f32,
     bright: f32,
@@ -182,8 +201,7 @@ struct Scene {
 impl Scene {
     /// Draw a scene: the fluke's shape and pose first, then a frame cropped around it the way the photos of an
     /// identification catalogue are (the fluke spans most of the width), then the sea, the splash and the camera.
-    fn draw(rng: &mut ChaCha8Rng) -> Scene {
-        let colour = rng.random_bool(0.67);
+    fn draw(rng: &mut ChaCha8Rng, colour: bool) -> Scene {
         let s = rng.random::<u32>();
 
         // Fluke shape and pose (fluke frame: half-span = 1).
@@ -233,9 +251,9 @@ impl Scene {
             skin: rng.random_range(0.05..0.25),
             skin_tint: lerp3([1.0, 1.0, 1.0], [0.92, 0.97, 1.06], rng.random()),
             light: rng.random_range(0.0..std::f32::consts::TAU),
-            pattern: rng.random_bool(0.55).then(|| {
-                (rng.random_range(2.0..5.0), rng.random_range(0.45..0.65), rng.random_range(0.65..0.92))
-            }),
+            pattern: rng
+                .random_bool(0.55)
+                .then(|| (rng.random_range(2.0..5.0), rng.random_range(0.45..0.65), rng.random_range(0.65..0.92))),
             speckle: rng.random_range(0.0..0.35),
             foam: None,
             drips: rng.random_bool(0.2),
@@ -280,7 +298,11 @@ impl Scene {
             )
         });
         sc.foam = rng.random_bool(0.75).then(|| {
-            (hs * sc.stalk_w * rng.random_range(2.0..6.0), hf * rng.random_range(0.03..0.1), rng.random_range(0.8..0.97))
+            (
+                hs * sc.stalk_w * rng.random_range(2.0..6.0),
+                hf * rng.random_range(0.03..0.1),
+                rng.random_range(0.8..0.97),
+            )
         });
         sc
     }
@@ -329,7 +351,8 @@ impl Scene {
     /// Is the fluke-frame point (X, Y) inside the silhouette (ignoring the water)? Between the trailing edge
     /// top(u) and the lower edge: the leading edge bottom(u) away from the centre, the stalk's sides
     /// (|X| <= stalk_w, no lower edge) at the centre, and in between a fillet that leaves the leading edge with zero
-    /// slope and turns vertical at the stalk: lower = bottom(u) - fillet_r * (1 - t)^2 / t, t = (|X| - stalk_w) / fillet_w.
+    /// slope and turns vertical at the stalk:
+    /// `lower = bottom(u) - fillet_r * (1 - t)^2 / t` with `t = (|X| - stalk_w) / fillet_w` in (0, 1).
     fn inside(&self, xc: f32, yc: f32) -> bool {
         let side = usize::from(xc >= 0.0);
         let u = xc.abs() / self.lobes[side].span;
@@ -353,16 +376,17 @@ impl Scene {
         self.wl + 2.5 * (vnoise(x / 14.0, 3.3, self.s ^ 0x77) - 0.5)
     }
 
-    /// Fluke coverage of pixel (px, py) from 4 rotated-grid sub-samples, and the centre test.
-    fn coverage(&self, px: u32, py: u32) -> (f32, bool) {
+    /// Is the image point (x, y) fluke: inside the silhouette and above the water?
+    fn hit(&self, x: f32, y: f32) -> bool {
+        let (xc, yc) = self.to_fluke(x, y);
+        y <= self.water_y(x) && self.inside(xc, yc)
+    }
+
+    /// Fluke coverage of pixel (px, py) from 4 rotated-grid sub-samples (the 4-rook pattern).
+    fn coverage(&self, px: u32, py: u32) -> f32 {
         let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
-        let hit = |x: f32, y: f32| {
-            let (xc, yc) = self.to_fluke(x, y);
-            y <= self.water_y(x) && self.inside(xc, yc)
-        };
         let offs = [(-0.375, -0.125), (0.125, -0.375), (0.375, 0.125), (-0.125, 0.375)];
-        let n = offs.iter().filter(|(ox, oy)| hit(x + ox, y + oy)).count();
-        (n as f32 / 4.0, hit(x, y))
+        offs.iter().filter(|(ox, oy)| self.hit(x + ox, y + oy)).count() as f32 / 4.0
     }
 
     fn sea(&self, x: f32, y: f32) -> [f32; 3] {
@@ -462,25 +486,37 @@ impl Scene {
 /// Render sample `index` of the data set with this seed.
 pub fn render(index: usize, seed: u64) -> SynthSample {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, index as u64));
-    let sc = Scene::draw(&mut rng);
-    let ext = if rng.random_bool(0.75) { "jpg" } else { "png" };
+    // Every 3rd sample is grayscale and every 4th a PNG (offset by the seed), so any few consecutive samples mix
+    // them.
+    let sc = Scene::draw(&mut rng, !(index as u64 + seed).is_multiple_of(3));
+    let ext = if !(index as u64 + seed / 3).is_multiple_of(4) { "jpg" } else { "png" };
     let quality = rng.random_range(80..=95u8);
     let (w, h) = (sc.w, sc.h);
     let mut rgb = vec![[0f32; 3]; (w * h) as usize];
     let mut mask = GrayImage::new(w, h);
 
-    // A loose bounding box of the fluke, so the sub-sampled fluke test runs only where it can hit.
+    // The fluke test at every pixel centre (inside a loose bounding box of the fluke): this is the mask, and it
+    // tells where the edge is, so the 4 sub-samples run only on pixels whose 3x3 neighbourhood is mixed.
     let reach = sc.hs * 1.3 * (1.0 + sc.lobes.iter().map(|l| l.ht.abs()).fold(0.0, f32::max) - sc.y_water);
     let (bx0, bx1) = (sc.cx - reach, sc.cx + reach);
     let (by0, by1) = (sc.wl - reach, sc.wl + 4.0);
+    let centre: Vec<bool> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32 + 0.5, (i / w) as f32 + 0.5);
+            x >= bx0 && x <= bx1 && y >= by0 && y <= by1 && sc.hit(x, y)
+        })
+        .collect();
+    let at = |px: i64, py: i64| centre[(py.clamp(0, h as i64 - 1) * w as i64 + px.clamp(0, w as i64 - 1)) as usize];
 
+    // Back to front, per pixel: sea, fluke (antialiased), drips, foam; the mask from the same tests.
     for py in 0..h {
         for px in 0..w {
             let (x, y) = (px as f32 + 0.5, py as f32 + 0.5);
             let mut c = sc.sea(x, y);
             let (xc, yc) = sc.to_fluke(x, y);
-            let (cov, centre) =
-                if x >= bx0 && x <= bx1 && y >= by0 && y <= by1 { sc.coverage(px, py) } else { (0.0, false) };
+            let inside = at(px as i64, py as i64);
+            let mixed = (-1..=1).any(|dy| (-1..=1).any(|dx| at(px as i64 + dx, py as i64 + dy) != inside));
+            let cov = if mixed { sc.coverage(px, py) } else { f32::from(u8::from(inside)) };
             if cov > 0.0 {
                 c = lerp3(c, sc.skin(xc, yc), cov);
             }
@@ -494,7 +530,8 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
                 c = lerp3(c, [wht, wht, wht * 1.01], f);
             }
             rgb[(py * w + px) as usize] = c;
-            mask.put_pixel(px, py, Luma([if centre && f < 0.5 { 255 } else { 0 }]));
+            // Fluke where the pixel centre is inside the silhouette, above water, and not behind opaque foam.
+            mask.put_pixel(px, py, Luma([if inside && f < 0.5 { 255 } else { 0 }]));
         }
     }
 
@@ -518,6 +555,7 @@ pub fn render(index: usize, seed: u64) -> SynthSample {
         c
     };
     let q = |v: f32| (v * 255.0).round() as u8;
+    // Grayscale photos use the Rec. 601 luma weights, as a camera or PIL's convert("L") would.
     let photo = if sc.colour {
         let mut img = RgbImage::new(w, h);
         for (i, c) in rgb.iter().enumerate() {
