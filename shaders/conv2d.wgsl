@@ -183,3 +183,207 @@ fn conv2d_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     }
     out[p.off_out + i] = acc;
 }
+
+// ------------------------------------------------------------------------------------------------ tiled kernels
+//
+// Implicit GEMM without an im2col buffer: GEMM rows = output channels, columns = output pixels, reduction over
+// k = (ci, ky, kx). What llvmpipe (an LLVM JIT running 8 invocations per 256-bit SIMD vector) rewards, measured
+// here: arithmetic is cheap, and every storage load costs about 8 scalar loads (one per SIMD lane, with a bounds
+// check), even when the address is the same for all invocations, and even from workgroup memory. So the kernels
+// maximise multiply-adds per loaded value: each invocation owns a register block of 8 consecutive output pixels of
+// one row x 4 output channels (8 vec4 accumulators), loads its weights as one vec4 per tap, and for 3x3 stride 1
+// loads each input row segment once for all three kx taps (10 loads feed 24 pixel-taps). Padding is a select.
+
+// Packed weights for the tiled forward: wp[k, co] = w[co, k] for co < Cout, 0 up to Cout rounded to 4 (k = (ci*KH +
+// ky)*KW + kx), read as vec4: one load gives a tap's weights for 4 output channels.
+@group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> wp_out: array<f32>;
+
+// wp_out[k * cpad + co] = w[co * K + k]  (0 for co >= Cout); cpad = p.m, K = Cin*KH*KW.
+@compute @workgroup_size(64)
+fn conv2d_pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let kk = p.cin * p.kh * p.kw;
+    if (i >= kk * p.m) { return; }
+    let co = i % p.m;
+    let k = i / p.m;
+    var v = 0.0;
+    if (co < p.cout) { v = wt[co * kk + k]; }
+    wp_out[i] = v;
+}
+
+// x[base + iy*W + ix], or 0 outside the image (the zero padding). `base` is the (n, ci) plane.
+fn xat(base: u32, iy: i32, ix: i32) -> f32 {
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    return select(0.0, x[select(base, base + u32(iy) * p.w + u32(ix), ok)], ok);
+}
+
+// The block of invocation `lane`: output row r = n*OH + oy of the slice and the first pixel ox0 of its 8.
+struct Block { n: u32, oy: u32, ox0: u32, ok: bool }
+fn block_of(lane: u32) -> Block {
+    let segs = (p.ow + 7u) / 8u;
+    let r = lane / segs;
+    let ok = r < p.n * p.oh;
+    let rc = select(0u, r, ok);
+    return Block(rc / p.oh, rc % p.oh, (lane % segs) * 8u, ok);
+}
+
+// Write the block: out[(n*Cout + co)*OH*OW + oy*OW + ox] for 8 pixels x 4 channels (co0 ..), inside the tensor.
+fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
+    if (!b.ok) { return; }
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let row = p.off_out + ((b.n * p.cout + co0 + c) * p.oh + b.oy) * p.ow;
+        for (var j = 0u; j < 8u; j++) {
+            if (b.ox0 + j < p.ow) { out[row + b.ox0 + j] = a[j][c]; }
+        }
+    }
+}
+
+// Forward, any kernel and stride: invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
+// 8 x loads + 1 vec4 weight load feed 32 multiply-adds. Loop count Cin*KH*KW.
+@compute @workgroup_size(64)
+fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let b = block_of(wid.x * WG + lid);
+    let cpad4 = p.m / 4u;
+    let y0 = i32(b.oy * p.stride) - i32(p.pad);
+    let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
+    let s = i32(p.stride);
+    var a = array<vec4<f32>, 8>();
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0u; ky < p.kh; ky++) {
+            let iy = y0 + i32(ky);
+            for (var kx = 0u; kx < p.kw; kx++) {
+                let ix = x0 + i32(kx);
+                let wv = wp[k * cpad4 + wid.y];
+                a[0] += wv * xat(base, iy, ix);
+                a[1] += wv * xat(base, iy, ix + s);
+                a[2] += wv * xat(base, iy, ix + 2 * s);
+                a[3] += wv * xat(base, iy, ix + 3 * s);
+                a[4] += wv * xat(base, iy, ix + 4 * s);
+                a[5] += wv * xat(base, iy, ix + 5 * s);
+                a[6] += wv * xat(base, iy, ix + 6 * s);
+                a[7] += wv * xat(base, iy, ix + 7 * s);
+                k++;
+            }
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv = bias4(wid.y * 4u);
+        for (var j = 0u; j < 8u; j++) { a[j] += bv; }
+    }
+    store8x4(b, wid.y * 4u, a);
+}
+
+// Forward, 3x3 stride 1: as `conv2d_forward_tiled`, but per (ci, ky) the 10 input values under the 8 pixels are
+// loaded once and reused by the three kx taps: 10 x loads + 3 vec4 weight loads feed 96 multiply-adds.
+// Loop count Cin*3.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let b = block_of(wid.x * WG + lid);
+    let cpad4 = p.m / 4u;
+    let y0 = i32(b.oy) - i32(p.pad);
+    let x0 = i32(b.ox0) - i32(p.pad);
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            let r0 = xat(base, iy, x0); let r1 = xat(base, iy, x0 + 1); let r2 = xat(base, iy, x0 + 2);
+            let r3 = xat(base, iy, x0 + 3); let r4 = xat(base, iy, x0 + 4); let r5 = xat(base, iy, x0 + 5);
+            let r6 = xat(base, iy, x0 + 6); let r7 = xat(base, iy, x0 + 7); let r8 = xat(base, iy, x0 + 8);
+            let r9 = xat(base, iy, x0 + 9);
+            let w0 = wp[k * cpad4 + wid.y];
+            let w1 = wp[(k + 1u) * cpad4 + wid.y];
+            let w2 = wp[(k + 2u) * cpad4 + wid.y];
+            a0 += w0 * r0 + w1 * r1 + w2 * r2;
+            a1 += w0 * r1 + w1 * r2 + w2 * r3;
+            a2 += w0 * r2 + w1 * r3 + w2 * r4;
+            a3 += w0 * r3 + w1 * r4 + w2 * r5;
+            a4 += w0 * r4 + w1 * r5 + w2 * r6;
+            a5 += w0 * r5 + w1 * r6 + w2 * r7;
+            a6 += w0 * r6 + w1 * r7 + w2 * r8;
+            a7 += w0 * r7 + w1 * r8 + w2 * r9;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv = bias4(wid.y * 4u);
+        a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
+    }
+    store8x4(b, wid.y * 4u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+}
+
+// b[c .. c+3] (channels past Cout read a valid element; they are never stored).
+fn bias4(c: u32) -> vec4<f32> {
+    let l = p.cout - 1u;
+    return vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
+}
+
+// Packed weights for the input gradient at stride 1, which is the forward of gy with the kernel flipped and
+// transposed, padding KH-1-p: wp_out[k' * cpad + ci] = w[co, ci, KH-1-ky', KW-1-kx'], k' = (co*KH + ky')*KW + kx',
+// 0 for ci >= Cin; cpad = p.m (Cin rounded to 4).
+@compute @workgroup_size(64)
+fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                              @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.cout * p.kh * p.kw * p.m) { return; }
+    let ci = i % p.m;
+    let kp = i / p.m;
+    let kx = p.kw - 1u - kp % p.kw;
+    let ky = p.kh - 1u - (kp / p.kw) % p.kh;
+    let co = kp / (p.kw * p.kh);
+    var v = 0.0;
+    if (ci < p.cin) { v = wt[((co * p.cin + ci) * p.kh + ky) * p.kw + kx]; }
+    wp_out[i] = v;
+}
+
+// Weight gradient, 3x3 (any stride and padding), pass 1: invocation (ci, co block of 4) owns the 36 outputs
+// gw[co0..co0+3, ci, 0..2, 0..2] (9 vec4 accumulators, one per tap, over 4 channels) and sums positions of tile
+// wid.y = output rows [t*R, (t+1)*R) of the flattened (n, oy) of the slice, R = p.tile_len. Per position: 4 gy
+// loads + 9 x loads feed 36 multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so
+// `conv2d_backward_reduce` finishes both). Loop count R*OW + R.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let lane = wid.x * WG + lid;
+    let nblk = (p.cout + 3u) / 4u;
+    let ok = lane < p.cin * nblk;
+    let lc = select(0u, lane, ok);
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 4u;
+    let ohw = p.oh * p.ow;
+    // Channels past Cout read channel Cout-1 and are masked to 0.
+    let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
+    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
+    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
+    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
+    var a = array<vec4<f32>, 9>();
+    let r0 = wid.y * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = i32(oy * p.stride) - i32(p.pad);
+        for (var ox = 0u; ox < p.ow; ox++) {
+            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
+            let ix = i32(ox * p.stride) - i32(p.pad);
+            a[0] += g * xat(xb, iy, ix); a[1] += g * xat(xb, iy, ix + 1); a[2] += g * xat(xb, iy, ix + 2);
+            a[3] += g * xat(xb, iy + 1, ix); a[4] += g * xat(xb, iy + 1, ix + 1); a[5] += g * xat(xb, iy + 1, ix + 2);
+            a[6] += g * xat(xb, iy + 2, ix); a[7] += g * xat(xb, iy + 2, ix + 1); a[8] += g * xat(xb, iy + 2, ix + 2);
+        }
+    }
+    if (!ok) { return; }
+    let m0 = p.off_out + wid.y * p.m;
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let o = m0 + ((co0 + c) * p.cin + ci) * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = a[t][c]; }
+    }
+}

@@ -127,6 +127,8 @@ pub enum Variant {
     Auto,
     /// The one-invocation-per-output baseline.
     Naive,
+    /// The register-blocked implicit-GEMM kernels.
+    Tiled,
 }
 
 /// Launcher options: the kernel variant and the storage binding limit to split batches for (None: the adapter's).
@@ -146,9 +148,34 @@ impl Launch {
     pub fn naive() -> Launch {
         Launch { variant: Variant::Naive, ..Default::default() }
     }
+    pub fn tiled() -> Launch {
+        Launch { variant: Variant::Tiled, ..Default::default() }
+    }
     fn limit(&self, gpu: &Gpu) -> u64 {
         self.max_binding.unwrap_or(gpu.max_binding()).min(gpu.max_binding())
     }
+}
+
+// ---------------------------------------------------------------------------------------------- bindings
+
+/// Storage binding numbers of shaders/conv2d.wgsl.
+const X: usize = 1;
+const W: usize = 2;
+const B: usize = 3;
+const GY: usize = 4;
+const PART: usize = 5;
+const OUT: usize = 6;
+const WP: usize = 7;
+const WP_OUT: usize = 8;
+
+/// The binding list for a dispatch: `set` places buffers at their binding numbers; every other slot repeats the
+/// first of them (the entry point does not use it, so the runtime never binds it).
+fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 8] {
+    let mut v = [set[0].1; 8];
+    for &(slot, b) in set {
+        v[slot - 1] = b;
+    }
+    v
 }
 
 // ---------------------------------------------------------------------------------------------- batch slicing
@@ -214,13 +241,41 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     let y = Tensor::empty(gpu, &g.y_shape());
     // Without a bias the binding is filled with w and never read (has_bias = 0).
     let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
+    let variant = match l.variant {
+        Variant::Auto => Variant::Tiled,
+        v => v,
+    };
+    // The tiled kernels read weights packed as [K, Cout rounded up to 4].
+    let cpad = g.cout.next_multiple_of(4);
+    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
         let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_forward", &p, &[bx, w.bind(), bb, bx, bx, by], (nb * g.y_img()) as u64);
+        match variant {
+            Variant::Tiled => forward_tiled(&g, nb, p, bx, bb, by, wp.as_ref().unwrap(), cpad),
+            _ => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
+        }
     }
     y
+}
+
+/// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
+fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
+    let lanes = nb * g.oh * g.ow.div_ceil(8);
+    let groups = [lanes.div_ceil(64) as u32, (cpad / 4) as u32, 1];
+    let p = Params { m: cpad as u32, ..p };
+    let entry = if g.kh == 3 && g.kw == 3 && g.stride == 1 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
+    wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
+}
+
+/// wp [K, cpad] = transpose of w [Cout, K] (K = Cin*KH*KW), zero past Cout: the tiled forward's weight layout.
+fn pack_weight(w: &Tensor, g: &Geom, cpad: usize) -> Tensor {
+    let kk = g.cin * g.kh * g.kw;
+    let wp = Tensor::empty(w.gpu(), &[kk, cpad]);
+    let p = Params { m: cpad as u32, ..g.params(0) };
+    w.gpu().dispatch_1d("conv2d_pack_weight", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kk * cpad) as u64);
+    wp
 }
 
 /// dL/dx  // gy [N,Cout,OH,OW], w [Cout,Cin,KH,KW] -> gx with shape x_shape [N,Cin,H,W]
@@ -234,11 +289,33 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
     let gpu = gy.gpu();
     let gx = Tensor::empty(gpu, x_shape);
+    // At stride 1 (square kernel, pad < K) the input gradient is a forward convolution of gy with the flipped,
+    // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the naive one.
+    let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
+    let tiled = match l.variant {
+        Variant::Naive => false,
+        _ => flip_ok,
+    };
+    // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
+    let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
+    let cpad = g.cin.next_multiple_of(4);
+    let wp = tiled.then(|| {
+        let kt = g.cout * g.kh * g.kw;
+        let wp = Tensor::empty(gpu, &[kt, cpad]);
+        let p = Params { m: cpad as u32, ..g.params(0) };
+        gpu.dispatch_1d("conv2d_pack_weight_flipped", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kt * cpad) as u64);
+        wp
+    });
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
+        if let Some(wp) = &wp {
+            let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
+            forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
+            continue;
+        }
         let p = Params { off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_input", &p, &[bgy, w.bind(), bgy, bgy, bgy, bgx], (nb * g.x_img()) as u64);
+        gpu.dispatch_1d("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
     }
     gx
 }
@@ -257,6 +334,9 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
+    if l.variant != Variant::Naive && g.kh == 3 && g.kw == 3 {
+        return backward_weight_3x3(x, gy, &g, &slices);
+    }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
     let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, slices[0].1 * hw, tile_len), m]);
     // Pass 1: each slice writes its tiles' partial sums into consecutive rows of `part`.
@@ -267,10 +347,34 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: tile_len as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_weight", &p, &[bx, bx, bx, bgy, bx, bpart], (tiles * m) as u64);
+        gpu.dispatch_1d("conv2d_backward_weight", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), (tiles * m) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, w_shape)
+}
+
+/// The tiled 3x3 weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
+fn backward_weight_3x3(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)]) -> Tensor {
+    let gpu = x.gpu();
+    let m = g.cout * g.cin * 9;
+    // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
+    let rows_min = (2048 / g.ow).max(1);
+    let rows = tile_len_for("conv2d_backward_weight", g.n * g.oh, slices[0].1 * g.oh, m, rows_min, gpu.max_binding());
+    assert!(rows * (g.ow + 1) < 40_000, "conv2d_backward_weight: rows of {} positions are too long for one tile", g.ow);
+    let part = Tensor::empty(gpu, &[total_tiles(g.n * g.oh, slices[0].1 * g.oh, rows), m]);
+    let lanes = g.cin * g.cout.div_ceil(4);
+    let mut t0 = 0;
+    for &(n0, nb) in slices {
+        let tiles = (nb * g.oh).div_ceil(rows);
+        let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
+        let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
+        let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
+        let p = Params { tiles: tiles as u32, tile_len: rows as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
+        let groups = [lanes.div_ceil(64) as u32, tiles as u32, 1];
+        gpu.dispatch("conv2d_backward_weight_3x3", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), groups);
+        t0 += tiles;
+    }
+    reduce_tiles(&part, &g.w_shape())
 }
 
 /// dL/db  // gy [N,Cout,OH,OW] -> [Cout]
@@ -305,7 +409,7 @@ pub fn conv2d_backward_bias_with(gy: &Tensor, l: Launch) -> Tensor {
             off_out,
             ..Default::default()
         };
-        gpu.dispatch_1d("conv2d_backward_bias", &p, &[bgy, bgy, bgy, bgy, bgy, bpart], (tiles * cout) as u64);
+        gpu.dispatch_1d("conv2d_backward_bias", &p, &binds(&[(GY, bgy), (OUT, bpart)]), (tiles * cout) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, &[cout])
@@ -318,7 +422,7 @@ fn reduce_tiles(part: &Tensor, out_shape: &[usize]) -> Tensor {
     let out = Tensor::empty(gpu, out_shape);
     let p = Params { tiles: tiles as u32, m: m as u32, ..Default::default() };
     let bp = part.bind();
-    gpu.dispatch_1d("conv2d_backward_reduce", &p, &[bp, bp, bp, bp, bp, out.bind()], m as u64);
+    gpu.dispatch_1d("conv2d_backward_reduce", &p, &binds(&[(PART, bp), (OUT, out.bind())]), m as u64);
     out
 }
 
