@@ -387,3 +387,120 @@ fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
         for (var t = 0u; t < 9u; t++) { out[o + t] = a[t][c]; }
     }
 }
+
+// Input gradient, any stride (the tiled path for stride != 1): pixels are split into s*s parity classes
+// (wid.z = py*s + px) with iy + p = s*A + py and ix + p = s*B + px. Within a class exactly the taps
+// ky = py + s*j, kx = px + s*i reach an output, at oy = A - j, ox = B - i, so the loops visit only taps that hit
+// (no wasted multiply-adds, no modulo in the loop):
+//   gx[n,ci,iy,ix] = sum_{co, j, i} gy[n,co,A-j,B-i] * w[co,ci,py+s*j,px+s*i]
+// Invocation = 8 consecutive B of one (n, A) x 4 input channels (wid.y); per tap 8 gy loads + 1 vec4 weight load
+// (packed flipped: `conv2d_pack_weight_flipped`) feed 32 multiply-adds. Loop count Cout*ceil(KH/s)*ceil(KW/s).
+@compute @workgroup_size(64)
+fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let s = p.stride;
+    let py = wid.z / s;
+    let px = wid.z % s;
+    let rows = (p.h + p.pad + s - 1u) / s;       // A in [0, rows) covers iy in [0, H)
+    let cols = (p.w + p.pad + s - 1u) / s;
+    let segs = (cols + 7u) / 8u;
+    let lane = wid.x * WG + lid;
+    let ok = lane < p.n * rows * segs;
+    let lc = select(0u, lane, ok);
+    let b0 = (lc % segs) * 8u;
+    let ar = lc / segs;
+    let a_ = i32(ar % rows);
+    let n = ar / rows;
+    let cpad4 = p.m / 4u;
+    let ohw = p.oh * p.ow;
+    var acc = array<vec4<f32>, 8>();
+    for (var co = 0u; co < p.cout; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        var dj = 0;                                 // (ky - py) / s, counted (no division in the loop)
+        for (var ky = py; ky < p.kh; ky += s) {
+            let oy = a_ - dj;
+            dj++;
+            let row_ok = oy >= 0 && oy < i32(p.oh);
+            var di = 0;
+            for (var kx = px; kx < p.kw; kx += s) {
+                let ox0 = i32(b0) - di;
+                di++;
+                // Packed flipped row k' = (co*KH + KH-1-ky)*KW + KW-1-kx holds w[co, ci.., ky, kx].
+                let wv = wp[((co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx) * cpad4 + wid.y];
+                for (var j = 0; j < 8; j++) {
+                    let ox = ox0 + j;
+                    let v_ok = row_ok && ox >= 0 && ox < i32(p.ow);
+                    let g = select(0.0, gy[select(gb, gb + u32(oy) * p.ow + u32(ox), v_ok)], v_ok);
+                    acc[j] += wv * g;
+                }
+            }
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * i32(s) + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    for (var c = 0u; c < 4u; c++) {
+        let ci = wid.y * 4u + c;
+        if (ci >= p.cin) { return; }
+        let row = p.off_out + ((n * p.cin + ci) * p.h + u32(iy)) * p.w;
+        for (var j = 0u; j < 8u; j++) {
+            let ix = i32((b0 + j) * s + px) - i32(p.pad);
+            if (ix >= 0 && ix < i32(p.w)) { out[row + u32(ix)] = acc[j][c]; }
+        }
+    }
+}
+
+// Weight gradient, any kernel, pass 1: invocation owns 4 output channels (wid.y block) x 8 consecutive
+// k = (ci, ky, kx) (lane of wid.x) and sums positions of tile wid.z = output rows [t*R, (t+1)*R) of the slice's
+// flattened (n, oy), R = p.tile_len. Per position: 4 gy loads + 8 x loads feed 32 multiply-adds. Writes
+// part[t, co*K + k]. Loop count R*OW + R + 8.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let kk = p.cin * p.kh * p.kw;
+    let k0 = (wid.x * WG + lid) * 8u;
+    let co0 = wid.y * 4u;
+    let ohw = p.oh * p.ow;
+    let hw = p.h * p.w;
+    let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
+    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
+    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
+    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
+    // Per k of the block: plane offset ci*H*W and tap (ky - p, kx - p); k past K reads tap 0 and is not stored.
+    var xo: array<u32, 8>;
+    var ty: array<i32, 8>;
+    var tx: array<i32, 8>;
+    for (var j = 0u; j < 8u; j++) {
+        let k = select(0u, k0 + j, k0 + j < kk);
+        xo[j] = (k / (p.kh * p.kw)) * hw;
+        ty[j] = i32((k / p.kw) % p.kh) - i32(p.pad);
+        tx[j] = i32(k % p.kw) - i32(p.pad);
+    }
+    var a = array<vec4<f32>, 8>();
+    let r0 = wid.z * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let xb = p.off_x + n * p.cin * hw;
+        let iy = i32(oy * p.stride);
+        for (var ox = 0u; ox < p.ow; ox++) {
+            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
+            let ix = i32(ox * p.stride);
+            a[0] += g * xat(xb + xo[0], iy + ty[0], ix + tx[0]);
+            a[1] += g * xat(xb + xo[1], iy + ty[1], ix + tx[1]);
+            a[2] += g * xat(xb + xo[2], iy + ty[2], ix + tx[2]);
+            a[3] += g * xat(xb + xo[3], iy + ty[3], ix + tx[3]);
+            a[4] += g * xat(xb + xo[4], iy + ty[4], ix + tx[4]);
+            a[5] += g * xat(xb + xo[5], iy + ty[5], ix + tx[5]);
+            a[6] += g * xat(xb + xo[6], iy + ty[6], ix + tx[6]);
+            a[7] += g * xat(xb + xo[7], iy + ty[7], ix + tx[7]);
+        }
+    }
+    let m0 = p.off_out + wid.z * p.m;
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        for (var j = 0u; j < 8u; j++) {
+            if (k0 + j < kk) { out[m0 + (co0 + c) * kk + k0 + j] = a[j][c]; }
+        }
+    }
+}

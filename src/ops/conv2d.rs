@@ -292,10 +292,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     // At stride 1 (square kernel, pad < K) the input gradient is a forward convolution of gy with the flipped,
     // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the naive one.
     let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
-    let tiled = match l.variant {
-        Variant::Naive => false,
-        _ => flip_ok,
-    };
+    let tiled = l.variant != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
     let cpad = g.cin.next_multiple_of(4);
@@ -310,8 +307,17 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
         if let Some(wp) = &wp {
-            let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
-            forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
+            if flip_ok {
+                let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
+                forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
+            } else {
+                // Parity classes: rows A and columns B of each class, 8 columns per invocation.
+                let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
+                let lanes = nb * rows * cols.div_ceil(8);
+                let groups = [lanes.div_ceil(64) as u32, (cpad / 4) as u32, (g.stride * g.stride) as u32];
+                let p = Params { m: cpad as u32, off_gy, off_out, ..g.params(nb) };
+                gpu.dispatch("conv2d_backward_input_tiled", &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind())]), groups);
+            }
             continue;
         }
         let p = Params { off_gy, off_out, ..g.params(nb) };
@@ -334,8 +340,8 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
-    if l.variant != Variant::Naive && g.kh == 3 && g.kw == 3 {
-        return backward_weight_3x3(x, gy, &g, &slices);
+    if l.variant != Variant::Naive {
+        return backward_weight_tiled(x, gy, &g, &slices);
     }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
     let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, slices[0].1 * hw, tile_len), m]);
@@ -353,16 +359,17 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     reduce_tiles(&part, w_shape)
 }
 
-/// The tiled 3x3 weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
-fn backward_weight_3x3(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)]) -> Tensor {
+/// The tiled weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
+fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)]) -> Tensor {
     let gpu = x.gpu();
-    let m = g.cout * g.cin * 9;
+    let kk = g.cin * g.kh * g.kw;
+    let m = g.cout * kk;
+    let is3 = g.kh == 3 && g.kw == 3 && std::env::var("NO3").is_err();
     // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
     let rows_min = (2048 / g.ow).max(1);
     let rows = tile_len_for("conv2d_backward_weight", g.n * g.oh, slices[0].1 * g.oh, m, rows_min, gpu.max_binding());
     assert!(rows * (g.ow + 1) < 40_000, "conv2d_backward_weight: rows of {} positions are too long for one tile", g.ow);
     let part = Tensor::empty(gpu, &[total_tiles(g.n * g.oh, slices[0].1 * g.oh, rows), m]);
-    let lanes = g.cin * g.cout.div_ceil(4);
     let mut t0 = 0;
     for &(n0, nb) in slices {
         let tiles = (nb * g.oh).div_ceil(rows);
@@ -370,8 +377,16 @@ fn backward_weight_3x3(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usiz
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: rows as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
-        let groups = [lanes.div_ceil(64) as u32, tiles as u32, 1];
-        gpu.dispatch("conv2d_backward_weight_3x3", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), groups);
+        let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart)]);
+        if is3 {
+            // Invocation = (ci, 4 output channels) x all 9 taps; tiles on y.
+            let lanes = g.cin * g.cout.div_ceil(4);
+            gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+        } else {
+            // Invocation = 8 consecutive k x 4 output channels (y); tiles on z.
+            let groups = [kk.div_ceil(8).div_ceil(64) as u32, g.cout.div_ceil(4) as u32, tiles as u32];
+            gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, groups);
+        }
         t0 += tiles;
     }
     reduce_tiles(&part, &g.w_shape())
