@@ -219,14 +219,15 @@ fn xat(base: u32, iy: i32, ix: i32) -> f32 {
     return select(0.0, x[select(base, base + u32(iy) * p.w + u32(ix), ok)], ok);
 }
 
-// The block of invocation `lane`: output row r = n*OH + oy of the slice and the first pixel ox0 of its 8.
+// The block of invocation `lane` when each owns `pw` pixels of a row: output row r = n*OH + oy of the slice and
+// its first pixel ox0.
 struct Block { n: u32, oy: u32, ox0: u32, ok: bool }
-fn block_of(lane: u32) -> Block {
-    let segs = (p.ow + 7u) / 8u;
+fn block_of(lane: u32, pw: u32) -> Block {
+    let segs = (p.ow + pw - 1u) / pw;
     let r = lane / segs;
     let ok = r < p.n * p.oh;
     let rc = select(0u, r, ok);
-    return Block(rc / p.oh, rc % p.oh, (lane % segs) * 8u, ok);
+    return Block(rc / p.oh, rc % p.oh, (lane % segs) * pw, ok);
 }
 
 // Write the block: out[(n*Cout + co)*OH*OW + oy*OW + ox] for 8 pixels x 4 channels (co0 ..), inside the tensor.
@@ -241,11 +242,11 @@ fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
     }
 }
 
-// Forward, any kernel and stride: invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
+// Forward, any kernel and stride (the stem, strided convs, 1x1): invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
 // 8 x loads + 1 vec4 weight load feed 32 multiply-adds. Loop count Cin*KH*KW.
 @compute @workgroup_size(64)
 fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let b = block_of(wid.x * WG + lid);
+    let b = block_of(wid.x * WG + lid, 8u);
     let cpad4 = p.m / 4u;
     let y0 = i32(b.oy * p.stride) - i32(p.pad);
     let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
@@ -278,29 +279,63 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     store8x4(b, wid.y * 4u, a);
 }
 
-// Forward, 3x3 stride 1: as `conv2d_forward_tiled`, but per (ci, ky) the 10 input values under the 8 pixels are
-// loaded once and reused by the three kx taps: 10 x loads + 3 vec4 weight loads feed 96 multiply-adds.
-// Loop count Cin*3.
+// Forward, 3x3 stride 1: invocation = 16 consecutive pixels of one output row x 8 output channels (wid.y), 32 vec4
+// accumulators written out by hand (loops over register arrays are not unrolled into registers by llvmpipe, and
+// measured 1.4x slower). Per (ci, ky) the 18 input values under the 16 pixels are loaded once and reused by the
+// three kx taps: 18 x loads + 6 vec4 weight loads feed 384 multiply-adds. Loop count Cin*3.
 @compute @workgroup_size(64)
 fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let b = block_of(wid.x * WG + lid);
+    let b = block_of(wid.x * WG + lid, 16u);
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
     let cpad4 = p.m / 4u;
     let y0 = i32(b.oy) - i32(p.pad);
     let x0 = i32(b.ox0) - i32(p.pad);
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    let cb = wid.y * 2u;
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
         for (var ky = 0; ky < 3; ky++) {
             let iy = y0 + ky;
-            let r0 = xat(base, iy, x0); let r1 = xat(base, iy, x0 + 1); let r2 = xat(base, iy, x0 + 2);
-            let r3 = xat(base, iy, x0 + 3); let r4 = xat(base, iy, x0 + 4); let r5 = xat(base, iy, x0 + 5);
-            let r6 = xat(base, iy, x0 + 6); let r7 = xat(base, iy, x0 + 7); let r8 = xat(base, iy, x0 + 8);
+            let r0 = xat(base, iy, x0 + 0);
+            let r1 = xat(base, iy, x0 + 1);
+            let r2 = xat(base, iy, x0 + 2);
+            let r3 = xat(base, iy, x0 + 3);
+            let r4 = xat(base, iy, x0 + 4);
+            let r5 = xat(base, iy, x0 + 5);
+            let r6 = xat(base, iy, x0 + 6);
+            let r7 = xat(base, iy, x0 + 7);
+            let r8 = xat(base, iy, x0 + 8);
             let r9 = xat(base, iy, x0 + 9);
-            let w0 = wp[k * cpad4 + wid.y];
-            let w1 = wp[(k + 1u) * cpad4 + wid.y];
-            let w2 = wp[(k + 2u) * cpad4 + wid.y];
+            let r10 = xat(base, iy, x0 + 10);
+            let r11 = xat(base, iy, x0 + 11);
+            let r12 = xat(base, iy, x0 + 12);
+            let r13 = xat(base, iy, x0 + 13);
+            let r14 = xat(base, iy, x0 + 14);
+            let r15 = xat(base, iy, x0 + 15);
+            let r16 = xat(base, iy, x0 + 16);
+            let r17 = xat(base, iy, x0 + 17);
+            let w0 = wp[k * cpad4 + cb];
+            let w1 = wp[(k + 1u) * cpad4 + cb];
+            let w2 = wp[(k + 2u) * cpad4 + cb];
+            let v0 = wp[k * cpad4 + cb + 1u];
+            let v1 = wp[(k + 1u) * cpad4 + cb + 1u];
+            let v2 = wp[(k + 2u) * cpad4 + cb + 1u];
             a0 += w0 * r0 + w1 * r1 + w2 * r2;
             a1 += w0 * r1 + w1 * r2 + w2 * r3;
             a2 += w0 * r2 + w1 * r3 + w2 * r4;
@@ -309,14 +344,45 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
             a5 += w0 * r5 + w1 * r6 + w2 * r7;
             a6 += w0 * r6 + w1 * r7 + w2 * r8;
             a7 += w0 * r7 + w1 * r8 + w2 * r9;
+            a8 += w0 * r8 + w1 * r9 + w2 * r10;
+            a9 += w0 * r9 + w1 * r10 + w2 * r11;
+            a10 += w0 * r10 + w1 * r11 + w2 * r12;
+            a11 += w0 * r11 + w1 * r12 + w2 * r13;
+            a12 += w0 * r12 + w1 * r13 + w2 * r14;
+            a13 += w0 * r13 + w1 * r14 + w2 * r15;
+            a14 += w0 * r14 + w1 * r15 + w2 * r16;
+            a15 += w0 * r15 + w1 * r16 + w2 * r17;
+            c0 += v0 * r0 + v1 * r1 + v2 * r2;
+            c1 += v0 * r1 + v1 * r2 + v2 * r3;
+            c2 += v0 * r2 + v1 * r3 + v2 * r4;
+            c3 += v0 * r3 + v1 * r4 + v2 * r5;
+            c4 += v0 * r4 + v1 * r5 + v2 * r6;
+            c5 += v0 * r5 + v1 * r6 + v2 * r7;
+            c6 += v0 * r6 + v1 * r7 + v2 * r8;
+            c7 += v0 * r7 + v1 * r8 + v2 * r9;
+            c8 += v0 * r8 + v1 * r9 + v2 * r10;
+            c9 += v0 * r9 + v1 * r10 + v2 * r11;
+            c10 += v0 * r10 + v1 * r11 + v2 * r12;
+            c11 += v0 * r11 + v1 * r12 + v2 * r13;
+            c12 += v0 * r12 + v1 * r13 + v2 * r14;
+            c13 += v0 * r13 + v1 * r14 + v2 * r15;
+            c14 += v0 * r14 + v1 * r15 + v2 * r16;
+            c15 += v0 * r15 + v1 * r16 + v2 * r17;
             k += 3u;
         }
     }
     if (p.has_bias == 1u) {
-        let bv = bias4(wid.y * 4u);
+        let bv = bias4(wid.y * 8u);
+        let bw = bias4(wid.y * 8u + 4u);
         a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
+        a8 += bv; a9 += bv; a10 += bv; a11 += bv; a12 += bv; a13 += bv; a14 += bv; a15 += bv;
+        c0 += bw; c1 += bw; c2 += bw; c3 += bw; c4 += bw; c5 += bw; c6 += bw; c7 += bw;
+        c8 += bw; c9 += bw; c10 += bw; c11 += bw; c12 += bw; c13 += bw; c14 += bw; c15 += bw;
     }
-    store8x4(b, wid.y * 4u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, wid.y * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, wid.y * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+    store8x4(b1, wid.y * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
+    store8x4(b1, wid.y * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
 }
 
 // b[c .. c+3] (channels past Cout read a valid element; they are never stored).

@@ -246,7 +246,7 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
         v => v,
     };
     // The tiled kernels read weights packed as [K, Cout rounded up to 4].
-    let cpad = g.cout.next_multiple_of(4);
+    let cpad = g.cout.next_multiple_of(8);
     let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
@@ -262,10 +262,13 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
 
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
-    let lanes = nb * g.oh * g.ow.div_ceil(8);
-    let groups = [lanes.div_ceil(64) as u32, (cpad / 4) as u32, 1];
+    // 3x3 stride 1: 16 pixels x 8 channels per invocation; otherwise 8 pixels x 4 channels.
+    let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
+    let (pw, cw) = if is3 { (16, 8) } else { (8, 4) };
+    let lanes = nb * g.oh * g.ow.div_ceil(pw);
+    let groups = [lanes.div_ceil(64) as u32, (cpad / cw) as u32, 1];
     let p = Params { m: cpad as u32, ..p };
-    let entry = if g.kh == 3 && g.kw == 3 && g.stride == 1 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
+    let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
     wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
 }
 
@@ -295,7 +298,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     let tiled = l.variant != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
-    let cpad = g.cin.next_multiple_of(4);
+    let cpad = g.cin.next_multiple_of(8);
     let wp = tiled.then(|| {
         let kt = g.cout * g.kh * g.kw;
         let wp = Tensor::empty(gpu, &[kt, cpad]);
