@@ -245,8 +245,14 @@ fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
 // Forward, any kernel and stride (the stem, strided convs, 1x1): invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
 // 8 x loads + 1 vec4 weight load feed 32 multiply-adds. Loop count Cin*KH*KW.
 @compute @workgroup_size(64)
-fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let b = block_of(wid.x * WG + lid, 8u);
+fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (channel block, pixel block) with the pixel block fastest, so small images still fill
+    // whole workgroups.
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 7u) / 8u);
+    let cb = min(lane / pl, p.m / 4u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 4u), 8u);
     let cpad4 = p.m / 4u;
     let y0 = i32(b.oy * p.stride) - i32(p.pad);
     let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
@@ -259,7 +265,7 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
             let iy = y0 + i32(ky);
             for (var kx = 0u; kx < p.kw; kx++) {
                 let ix = x0 + i32(kx);
-                let wv = wp[k * cpad4 + wid.y];
+                let wv = wp[k * cpad4 + cb];
                 a[0] += wv * xat(base, iy, ix);
                 a[1] += wv * xat(base, iy, ix + s);
                 a[2] += wv * xat(base, iy, ix + 2 * s);
@@ -273,24 +279,29 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
         }
     }
     if (p.has_bias == 1u) {
-        let bv = bias4(wid.y * 4u);
+        let bv = bias4(cb * 4u);
         for (var j = 0u; j < 8u; j++) { a[j] += bv; }
     }
-    store8x4(b, wid.y * 4u, a);
+    store8x4(b, cb * 4u, a);
 }
 
-// Forward, 3x3 stride 1: invocation = 16 consecutive pixels of one output row x 8 output channels (wid.y), 32 vec4
+// Forward, 3x3 stride 1: invocation = 16 consecutive pixels of one output row x 8 output channels, 32 vec4
 // accumulators written out by hand (loops over register arrays are not unrolled into registers by llvmpipe, and
 // measured 1.4x slower). Per (ci, ky) the 18 input values under the 16 pixels are loaded once and reused by the
 // three kx taps: 18 x loads + 6 vec4 weight loads feed 384 multiply-adds. Loop count Cin*3.
 @compute @workgroup_size(64)
-fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let b = block_of(wid.x * WG + lid, 16u);
+fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (channel block of 8, pixel block of 16), pixel block fastest.
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let cblk = min(lane / pl, p.m / 8u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 8u), 16u);
     let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
     let cpad4 = p.m / 4u;
     let y0 = i32(b.oy) - i32(p.pad);
     let x0 = i32(b.ox0) - i32(p.pad);
-    let cb = wid.y * 2u;
+    let cb = cblk * 2u;                        // first vec4 of the 8 channels in a packed weight row
     var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
@@ -372,17 +383,17 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         }
     }
     if (p.has_bias == 1u) {
-        let bv = bias4(wid.y * 8u);
-        let bw = bias4(wid.y * 8u + 4u);
+        let bv = bias4(cblk * 8u);
+        let bw = bias4(cblk * 8u + 4u);
         a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
         a8 += bv; a9 += bv; a10 += bv; a11 += bv; a12 += bv; a13 += bv; a14 += bv; a15 += bv;
         c0 += bw; c1 += bw; c2 += bw; c3 += bw; c4 += bw; c5 += bw; c6 += bw; c7 += bw;
         c8 += bw; c9 += bw; c10 += bw; c11 += bw; c12 += bw; c13 += bw; c14 += bw; c15 += bw;
     }
-    store8x4(b, wid.y * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
-    store8x4(b, wid.y * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
-    store8x4(b1, wid.y * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
-    store8x4(b1, wid.y * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
+    store8x4(b, cblk * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, cblk * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+    store8x4(b1, cblk * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
+    store8x4(b1, cblk * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
 }
 
 // b[c .. c+3] (channels past Cout read a valid element; they are never stored).

@@ -265,8 +265,8 @@ fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, w
     // 3x3 stride 1: 16 pixels x 8 channels per invocation; otherwise 8 pixels x 4 channels.
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     let (pw, cw) = if is3 { (16, 8) } else { (8, 4) };
-    let lanes = nb * g.oh * g.ow.div_ceil(pw);
-    let groups = [lanes.div_ceil(64) as u32, (cpad / cw) as u32, 1];
+    let lanes = nb * g.oh * g.ow.div_ceil(pw) * (cpad / cw);
+    let groups = wp.gpu().groups_1d(lanes as u64, 64);
     let p = Params { m: cpad as u32, ..p };
     let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
     wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
