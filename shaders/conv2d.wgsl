@@ -49,7 +49,7 @@ struct Params {
     off_x: u32,     // element offsets inside the bound ranges (batch slices)
     off_gy: u32,
     off_out: u32,
-    _pad0: u32,
+    cw: u32,        // packed weights: channels per block (4 or 8)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -194,20 +194,22 @@ fn conv2d_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
 // one row x 4 output channels (8 vec4 accumulators), loads its weights as one vec4 per tap, and for 3x3 stride 1
 // loads each input row segment once for all three kx taps (10 loads feed 24 pixel-taps). Padding is a select.
 
-// Packed weights for the tiled forward: wp[k, co] = w[co, k] for co < Cout, 0 up to Cout rounded to 4 (k = (ci*KH +
-// ky)*KW + kx), read as vec4: one load gives a tap's weights for 4 output channels.
+// Packed weights for the tiled forward, in blocks of cw (4 or 8) output channels, each block's K rows contiguous (an
+// invocation streams through its block's weights in order, which keeps the deep layers' weights in cache):
+//   wp[(cb*K + k)*cw + c] = w[cb*cw + c, k]  (0 past Cout; Cout rounded up to cw), k = (ci*KH + ky)*KW + kx,
+// read as vec4: one load gives a tap's weights for 4 output channels.
 @group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> wp_out: array<f32>;
 
-// wp_out[k * cpad + co] = w[co * K + k]  (0 for co >= Cout); cpad = p.m, K = Cin*KH*KW.
+// One invocation per packed element; p.m = Cout rounded up to p.cw.
 @compute @workgroup_size(64)
 fn conv2d_pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     let kk = p.cin * p.kh * p.kw;
     if (i >= kk * p.m) { return; }
-    let co = i % p.m;
-    let k = i / p.m;
+    let k = (i / p.cw) % kk;
+    let co = (i / (p.cw * kk)) * p.cw + i % p.cw;
     var v = 0.0;
     if (co < p.cout) { v = wt[co * kk + k]; }
     wp_out[i] = v;
@@ -253,7 +255,7 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let pl = p.n * p.oh * ((p.ow + 7u) / 8u);
     let cb = min(lane / pl, p.m / 4u - 1u);
     let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 4u), 8u);
-    let cpad4 = p.m / 4u;
+    let wrow = cb * p.cin * p.kh * p.kw;     // this block's packed rows (one vec4 each)
     let y0 = i32(b.oy * p.stride) - i32(p.pad);
     let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
     let s = i32(p.stride);
@@ -265,7 +267,7 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
             let iy = y0 + i32(ky);
             for (var kx = 0u; kx < p.kw; kx++) {
                 let ix = x0 + i32(kx);
-                let wv = wp[k * cpad4 + cb];
+                let wv = wp[wrow + k];
                 a[0] += wv * xat(base, iy, ix);
                 a[1] += wv * xat(base, iy, ix + s);
                 a[2] += wv * xat(base, iy, ix + 2 * s);
@@ -298,10 +300,9 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let cblk = min(lane / pl, p.m / 8u - 1u);
     let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 8u), 16u);
     let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
-    let cpad4 = p.m / 4u;
     let y0 = i32(b.oy) - i32(p.pad);
     let x0 = i32(b.ox0) - i32(p.pad);
-    let cb = cblk * 2u;                        // first vec4 of the 8 channels in a packed weight row
+    let wrow = cblk * p.cin * 9u;            // this block's packed rows (two vec4 each)
     var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
@@ -341,12 +342,10 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
             let r15 = xat(base, iy, x0 + 15);
             let r16 = xat(base, iy, x0 + 16);
             let r17 = xat(base, iy, x0 + 17);
-            let w0 = wp[k * cpad4 + cb];
-            let w1 = wp[(k + 1u) * cpad4 + cb];
-            let w2 = wp[(k + 2u) * cpad4 + cb];
-            let v0 = wp[k * cpad4 + cb + 1u];
-            let v1 = wp[(k + 1u) * cpad4 + cb + 1u];
-            let v2 = wp[(k + 2u) * cpad4 + cb + 1u];
+            let wi = (wrow + k) * 2u;
+            let w0 = wp[wi]; let v0 = wp[wi + 1u];
+            let w1 = wp[wi + 2u]; let v1 = wp[wi + 3u];
+            let w2 = wp[wi + 4u]; let v2 = wp[wi + 5u];
             a0 += w0 * r0 + w1 * r1 + w2 * r2;
             a1 += w0 * r1 + w1 * r2 + w2 * r3;
             a2 += w0 * r2 + w1 * r3 + w2 * r4;
@@ -402,16 +401,18 @@ fn bias4(c: u32) -> vec4<f32> {
     return vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
 }
 
-// Packed weights for the input gradient at stride 1, which is the forward of gy with the kernel flipped and
-// transposed, padding KH-1-p: wp_out[k' * cpad + ci] = w[co, ci, KH-1-ky', KW-1-kx'], k' = (co*KH + ky')*KW + kx',
-// 0 for ci >= Cin; cpad = p.m (Cin rounded to 4).
+// Packed weights for the input gradient, which at stride 1 is the forward of gy with the kernel flipped and
+// transposed, padding KH-1-p: the same blocked layout over K' = Cout*KH*KW and blocks of cw input channels,
+//   wp_out[(cb*K' + k')*cw + c] = w[co, cb*cw + c, KH-1-ky', KW-1-kx'],  k' = (co*KH + ky')*KW + kx'
+// (0 past Cin); p.m = Cin rounded up to p.cw.
 @compute @workgroup_size(64)
 fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                               @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
-    if (i >= p.cout * p.kh * p.kw * p.m) { return; }
-    let ci = i % p.m;
-    let kp = i / p.m;
+    let kt = p.cout * p.kh * p.kw;
+    if (i >= kt * p.m) { return; }
+    let kp = (i / p.cw) % kt;
+    let ci = (i / (p.cw * kt)) * p.cw + i % p.cw;
     let kx = p.kw - 1u - kp % p.kw;
     let ky = p.kh - 1u - (kp / p.kw) % p.kh;
     let co = kp / (p.kw * p.kh);
@@ -471,7 +472,7 @@ fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 // (no wasted multiply-adds, no modulo in the loop):
 //   gx[n,ci,iy,ix] = sum_{co, j, i} gy[n,co,A-j,B-i] * w[co,ci,py+s*j,px+s*i]
 // Invocation = 8 consecutive B of one (n, A) x 4 input channels (wid.y); per tap 8 gy loads + 1 vec4 weight load
-// (packed flipped: `conv2d_pack_weight_flipped`) feed 32 multiply-adds. Loop count Cout*ceil(KH/s)*ceil(KW/s).
+// (packed flipped, blocks of 4: `conv2d_pack_weight_flipped`) feed 32 multiply-adds. Loop count Cout*ceil(KH/s)*ceil(KW/s).
 @compute @workgroup_size(64)
 fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = p.stride;
@@ -487,7 +488,7 @@ fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     let ar = lc / segs;
     let a_ = i32(ar % rows);
     let n = ar / rows;
-    let cpad4 = p.m / 4u;
+    let wrow = wid.y * p.cout * p.kh * p.kw;  // this block's packed rows (one vec4 each)
     let ohw = p.oh * p.ow;
     var acc = array<vec4<f32>, 8>();
     for (var co = 0u; co < p.cout; co++) {
@@ -502,7 +503,7 @@ fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
                 let ox0 = i32(b0) - di;
                 di++;
                 // Packed flipped row k' = (co*KH + KH-1-ky)*KW + KW-1-kx holds w[co, ci.., ky, kx].
-                let wv = wp[((co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx) * cpad4 + wid.y];
+                let wv = wp[wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx];
                 for (var j = 0; j < 8; j++) {
                     let ox = ox0 + j;
                     let v_ok = row_ok && ox >= 0 && ox < i32(p.ow);

@@ -49,7 +49,7 @@ pub struct Params {
     pub off_x: u32,
     pub off_gy: u32,
     pub off_out: u32,
-    pub _pad0: u32,
+    pub cw: u32,
 }
 
 /// The sizes of one convolution, checked once.
@@ -245,9 +245,10 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
         Variant::Auto => Variant::Tiled,
         v => v,
     };
-    // The tiled kernels read weights packed as [K, Cout rounded up to 4].
-    let cpad = g.cout.next_multiple_of(8);
-    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad));
+    // The tiled kernels read weights packed in blocks of cw output channels (Cout rounded up to cw).
+    let cw = fwd_block(&g);
+    let cpad = g.cout.next_multiple_of(cw);
+    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad, cw));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
@@ -263,20 +264,29 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
     // 3x3 stride 1: 16 pixels x 8 channels per invocation; otherwise 8 pixels x 4 channels.
-    let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
+    let is3 = fwd_block(g) == 8;
     let (pw, cw) = if is3 { (16, 8) } else { (8, 4) };
     let lanes = nb * g.oh * g.ow.div_ceil(pw) * (cpad / cw);
     let groups = wp.gpu().groups_1d(lanes as u64, 64);
-    let p = Params { m: cpad as u32, ..p };
+    let p = Params { m: cpad as u32, cw: cw as u32, ..p };
     let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
     wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
 }
 
-/// wp [K, cpad] = transpose of w [Cout, K] (K = Cin*KH*KW), zero past Cout: the tiled forward's weight layout.
-fn pack_weight(w: &Tensor, g: &Geom, cpad: usize) -> Tensor {
+/// Output channels per packed weight block of the tiled forward: 8 for the 3x3 stride-1 kernel, else 4.
+fn fwd_block(g: &Geom) -> usize {
+    if g.kh == 3 && g.kw == 3 && g.stride == 1 {
+        8
+    } else {
+        4
+    }
+}
+
+/// wp [cpad/cw, K, cw]: w [Cout, K] (K = Cin*KH*KW) transposed in blocks of cw channels, zero past Cout.
+fn pack_weight(w: &Tensor, g: &Geom, cpad: usize, cw: usize) -> Tensor {
     let kk = g.cin * g.kh * g.kw;
-    let wp = Tensor::empty(w.gpu(), &[kk, cpad]);
-    let p = Params { m: cpad as u32, ..g.params(0) };
+    let wp = Tensor::empty(w.gpu(), &[cpad / cw, kk, cw]);
+    let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
     w.gpu().dispatch_1d("conv2d_pack_weight", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kk * cpad) as u64);
     wp
 }
@@ -298,11 +308,13 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     let tiled = l.variant != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
-    let cpad = g.cin.next_multiple_of(8);
+    // Flipped, transposed weights in blocks of cw input channels (the transposed problem's output channels).
+    let cw = if flip_ok { fwd_block(&gt) } else { 4 };
+    let cpad = g.cin.next_multiple_of(cw);
     let wp = tiled.then(|| {
         let kt = g.cout * g.kh * g.kw;
-        let wp = Tensor::empty(gpu, &[kt, cpad]);
-        let p = Params { m: cpad as u32, ..g.params(0) };
+        let wp = Tensor::empty(gpu, &[cpad / cw, kt, cw]);
+        let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
         gpu.dispatch_1d("conv2d_pack_weight_flipped", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kt * cpad) as u64);
         wp
     });
