@@ -49,7 +49,7 @@ struct Params {
     off_x: u32,     // element offsets inside the bound ranges (batch slices)
     off_gy: u32,
     off_out: u32,
-    _pad0: u32,
+    cw: u32,        // packed weights: channels per block (4 or 8)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -182,4 +182,403 @@ fn conv2d_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
         acc += part[t * p.m + i];
     }
     out[p.off_out + i] = acc;
+}
+
+// ------------------------------------------------------------------------------------------------ tiled kernels
+//
+// Implicit GEMM without an im2col buffer: GEMM rows = output channels, columns = output pixels, reduction over
+// k = (ci, ky, kx). What llvmpipe (an LLVM JIT running 8 invocations per 256-bit SIMD vector) rewards, measured
+// here: arithmetic is cheap, and every storage load costs about 8 scalar loads (one per SIMD lane, with a bounds
+// check), even when the address is the same for all invocations, and even from workgroup memory. So the kernels
+// maximise multiply-adds per loaded value: each invocation owns a register block of 8 consecutive output pixels of
+// one row x 4 output channels (8 vec4 accumulators), loads its weights as one vec4 per tap, and for 3x3 stride 1
+// loads each input row segment once for all three kx taps (10 loads feed 24 pixel-taps). Padding is a select.
+
+// Packed weights for the tiled forward, in blocks of cw (4 or 8) output channels, each block's K rows contiguous (an
+// invocation streams through its block's weights in order, which keeps the deep layers' weights in cache):
+//   wp[(cb*K + k)*cw + c] = w[cb*cw + c, k]  (0 past Cout; Cout rounded up to cw), k = (ci*KH + ky)*KW + kx,
+// read as vec4: one load gives a tap's weights for 4 output channels.
+@group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> wp_out: array<f32>;
+
+// One invocation per packed element; p.m = Cout rounded up to p.cw.
+@compute @workgroup_size(64)
+fn conv2d_pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let kk = p.cin * p.kh * p.kw;
+    if (i >= kk * p.m) { return; }
+    let k = (i / p.cw) % kk;
+    let co = (i / (p.cw * kk)) * p.cw + i % p.cw;
+    var v = 0.0;
+    if (co < p.cout) { v = wt[co * kk + k]; }
+    wp_out[i] = v;
+}
+
+// x[base + iy*W + ix], or 0 outside the image (the zero padding). `base` is the (n, ci) plane.
+fn xat(base: u32, iy: i32, ix: i32) -> f32 {
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    return select(0.0, x[select(base, base + u32(iy) * p.w + u32(ix), ok)], ok);
+}
+
+// The block of invocation `lane` when each owns `pw` pixels of a row: output row r = n*OH + oy of the slice and
+// its first pixel ox0.
+struct Block { n: u32, oy: u32, ox0: u32, ok: bool }
+fn block_of(lane: u32, pw: u32) -> Block {
+    let segs = (p.ow + pw - 1u) / pw;
+    let r = lane / segs;
+    let ok = r < p.n * p.oh;
+    let rc = select(0u, r, ok);
+    return Block(rc / p.oh, rc % p.oh, (lane % segs) * pw, ok);
+}
+
+// Write the block: out[(n*Cout + co)*OH*OW + oy*OW + ox] for 8 pixels x 4 channels (co0 ..), inside the tensor.
+fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
+    if (!b.ok) { return; }
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let row = p.off_out + ((b.n * p.cout + co0 + c) * p.oh + b.oy) * p.ow;
+        for (var j = 0u; j < 8u; j++) {
+            if (b.ox0 + j < p.ow) { out[row + b.ox0 + j] = a[j][c]; }
+        }
+    }
+}
+
+// Forward, any kernel and stride (the stem, strided convs, 1x1): invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
+// 8 x loads + 1 vec4 weight load feed 32 multiply-adds. Loop count Cin*KH*KW.
+@compute @workgroup_size(64)
+fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (channel block, pixel block) with the pixel block fastest, so small images still fill
+    // whole workgroups.
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 7u) / 8u);
+    let cb = min(lane / pl, p.m / 4u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 4u), 8u);
+    let wrow = cb * p.cin * p.kh * p.kw;     // this block's packed rows (one vec4 each)
+    let y0 = i32(b.oy * p.stride) - i32(p.pad);
+    let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
+    let s = i32(p.stride);
+    var a = array<vec4<f32>, 8>();
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0u; ky < p.kh; ky++) {
+            let iy = y0 + i32(ky);
+            for (var kx = 0u; kx < p.kw; kx++) {
+                let ix = x0 + i32(kx);
+                let wv = wp[wrow + k];
+                a[0] += wv * xat(base, iy, ix);
+                a[1] += wv * xat(base, iy, ix + s);
+                a[2] += wv * xat(base, iy, ix + 2 * s);
+                a[3] += wv * xat(base, iy, ix + 3 * s);
+                a[4] += wv * xat(base, iy, ix + 4 * s);
+                a[5] += wv * xat(base, iy, ix + 5 * s);
+                a[6] += wv * xat(base, iy, ix + 6 * s);
+                a[7] += wv * xat(base, iy, ix + 7 * s);
+                k++;
+            }
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv = bias4(cb * 4u);
+        for (var j = 0u; j < 8u; j++) { a[j] += bv; }
+    }
+    store8x4(b, cb * 4u, a);
+}
+
+// Forward, 3x3 stride 1: invocation = 16 consecutive pixels of one output row x 8 output channels, 32 vec4
+// accumulators written out by hand (loops over register arrays are not unrolled into registers by llvmpipe, and
+// measured 1.4x slower). Per (ci, ky) the 18 input values under the 16 pixels are loaded once and reused by the
+// three kx taps: 18 x loads + 6 vec4 weight loads feed 384 multiply-adds. Loop count Cin*3.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (channel block of 8, pixel block of 16), pixel block fastest.
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let cblk = min(lane / pl, p.m / 8u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 8u), 16u);
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
+    let y0 = i32(b.oy) - i32(p.pad);
+    let x0 = i32(b.ox0) - i32(p.pad);
+    let wrow = cblk * p.cin * 9u;            // this block's packed rows (two vec4 each)
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            let r0 = xat(base, iy, x0 + 0);
+            let r1 = xat(base, iy, x0 + 1);
+            let r2 = xat(base, iy, x0 + 2);
+            let r3 = xat(base, iy, x0 + 3);
+            let r4 = xat(base, iy, x0 + 4);
+            let r5 = xat(base, iy, x0 + 5);
+            let r6 = xat(base, iy, x0 + 6);
+            let r7 = xat(base, iy, x0 + 7);
+            let r8 = xat(base, iy, x0 + 8);
+            let r9 = xat(base, iy, x0 + 9);
+            let r10 = xat(base, iy, x0 + 10);
+            let r11 = xat(base, iy, x0 + 11);
+            let r12 = xat(base, iy, x0 + 12);
+            let r13 = xat(base, iy, x0 + 13);
+            let r14 = xat(base, iy, x0 + 14);
+            let r15 = xat(base, iy, x0 + 15);
+            let r16 = xat(base, iy, x0 + 16);
+            let r17 = xat(base, iy, x0 + 17);
+            let wi = (wrow + k) * 2u;
+            let w0 = wp[wi]; let v0 = wp[wi + 1u];
+            let w1 = wp[wi + 2u]; let v1 = wp[wi + 3u];
+            let w2 = wp[wi + 4u]; let v2 = wp[wi + 5u];
+            a0 += w0 * r0 + w1 * r1 + w2 * r2;
+            a1 += w0 * r1 + w1 * r2 + w2 * r3;
+            a2 += w0 * r2 + w1 * r3 + w2 * r4;
+            a3 += w0 * r3 + w1 * r4 + w2 * r5;
+            a4 += w0 * r4 + w1 * r5 + w2 * r6;
+            a5 += w0 * r5 + w1 * r6 + w2 * r7;
+            a6 += w0 * r6 + w1 * r7 + w2 * r8;
+            a7 += w0 * r7 + w1 * r8 + w2 * r9;
+            a8 += w0 * r8 + w1 * r9 + w2 * r10;
+            a9 += w0 * r9 + w1 * r10 + w2 * r11;
+            a10 += w0 * r10 + w1 * r11 + w2 * r12;
+            a11 += w0 * r11 + w1 * r12 + w2 * r13;
+            a12 += w0 * r12 + w1 * r13 + w2 * r14;
+            a13 += w0 * r13 + w1 * r14 + w2 * r15;
+            a14 += w0 * r14 + w1 * r15 + w2 * r16;
+            a15 += w0 * r15 + w1 * r16 + w2 * r17;
+            c0 += v0 * r0 + v1 * r1 + v2 * r2;
+            c1 += v0 * r1 + v1 * r2 + v2 * r3;
+            c2 += v0 * r2 + v1 * r3 + v2 * r4;
+            c3 += v0 * r3 + v1 * r4 + v2 * r5;
+            c4 += v0 * r4 + v1 * r5 + v2 * r6;
+            c5 += v0 * r5 + v1 * r6 + v2 * r7;
+            c6 += v0 * r6 + v1 * r7 + v2 * r8;
+            c7 += v0 * r7 + v1 * r8 + v2 * r9;
+            c8 += v0 * r8 + v1 * r9 + v2 * r10;
+            c9 += v0 * r9 + v1 * r10 + v2 * r11;
+            c10 += v0 * r10 + v1 * r11 + v2 * r12;
+            c11 += v0 * r11 + v1 * r12 + v2 * r13;
+            c12 += v0 * r12 + v1 * r13 + v2 * r14;
+            c13 += v0 * r13 + v1 * r14 + v2 * r15;
+            c14 += v0 * r14 + v1 * r15 + v2 * r16;
+            c15 += v0 * r15 + v1 * r16 + v2 * r17;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv = bias4(cblk * 8u);
+        let bw = bias4(cblk * 8u + 4u);
+        a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
+        a8 += bv; a9 += bv; a10 += bv; a11 += bv; a12 += bv; a13 += bv; a14 += bv; a15 += bv;
+        c0 += bw; c1 += bw; c2 += bw; c3 += bw; c4 += bw; c5 += bw; c6 += bw; c7 += bw;
+        c8 += bw; c9 += bw; c10 += bw; c11 += bw; c12 += bw; c13 += bw; c14 += bw; c15 += bw;
+    }
+    store8x4(b, cblk * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, cblk * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+    store8x4(b1, cblk * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
+    store8x4(b1, cblk * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
+}
+
+// b[c .. c+3] (channels past Cout read a valid element; they are never stored).
+fn bias4(c: u32) -> vec4<f32> {
+    let l = p.cout - 1u;
+    return vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
+}
+
+// Packed weights for the input gradient, which at stride 1 is the forward of gy with the kernel flipped and
+// transposed, padding KH-1-p: the same blocked layout over K' = Cout*KH*KW and blocks of cw input channels,
+//   wp_out[(cb*K' + k')*cw + c] = w[co, cb*cw + c, KH-1-ky', KW-1-kx'],  k' = (co*KH + ky')*KW + kx'
+// (0 past Cin); p.m = Cin rounded up to p.cw.
+@compute @workgroup_size(64)
+fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                              @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let kt = p.cout * p.kh * p.kw;
+    if (i >= kt * p.m) { return; }
+    let kp = (i / p.cw) % kt;
+    let ci = (i / (p.cw * kt)) * p.cw + i % p.cw;
+    let kx = p.kw - 1u - kp % p.kw;
+    let ky = p.kh - 1u - (kp / p.kw) % p.kh;
+    let co = kp / (p.kw * p.kh);
+    var v = 0.0;
+    if (ci < p.cin) { v = wt[((co * p.cin + ci) * p.kh + ky) * p.kw + kx]; }
+    wp_out[i] = v;
+}
+
+// Weight gradient, 3x3 (any stride and padding), pass 1: invocation (ci, co block of 4) owns the 36 outputs
+// gw[co0..co0+3, ci, 0..2, 0..2] (9 vec4 accumulators, one per tap, over 4 channels) and sums positions of tile
+// wid.y = output rows [t*R, (t+1)*R) of the flattened (n, oy) of the slice, R = p.tile_len. Per position: 4 gy
+// loads + 9 x loads feed 36 multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so
+// `conv2d_backward_reduce` finishes both). Loop count R*OW + R.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let lane = wid.x * WG + lid;
+    let nblk = (p.cout + 3u) / 4u;
+    let ok = lane < p.cin * nblk;
+    let lc = select(0u, lane, ok);
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 4u;
+    let ohw = p.oh * p.ow;
+    // Channels past Cout read channel Cout-1 and are masked to 0.
+    let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
+    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
+    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
+    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
+    var a = array<vec4<f32>, 9>();
+    let r0 = wid.y * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = i32(oy * p.stride) - i32(p.pad);
+        for (var ox = 0u; ox < p.ow; ox++) {
+            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
+            let ix = i32(ox * p.stride) - i32(p.pad);
+            a[0] += g * xat(xb, iy, ix); a[1] += g * xat(xb, iy, ix + 1); a[2] += g * xat(xb, iy, ix + 2);
+            a[3] += g * xat(xb, iy + 1, ix); a[4] += g * xat(xb, iy + 1, ix + 1); a[5] += g * xat(xb, iy + 1, ix + 2);
+            a[6] += g * xat(xb, iy + 2, ix); a[7] += g * xat(xb, iy + 2, ix + 1); a[8] += g * xat(xb, iy + 2, ix + 2);
+        }
+    }
+    if (!ok) { return; }
+    let m0 = p.off_out + wid.y * p.m;
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let o = m0 + ((co0 + c) * p.cin + ci) * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = a[t][c]; }
+    }
+}
+
+// Input gradient, any stride (the tiled path for stride != 1): pixels are split into s*s parity classes
+// (wid.z = py*s + px) with iy + p = s*A + py and ix + p = s*B + px. Within a class exactly the taps
+// ky = py + s*j, kx = px + s*i reach an output, at oy = A - j, ox = B - i, so the loops visit only taps that hit
+// (no wasted multiply-adds, no modulo in the loop):
+//   gx[n,ci,iy,ix] = sum_{co, j, i} gy[n,co,A-j,B-i] * w[co,ci,py+s*j,px+s*i]
+// Invocation = 8 consecutive B of one (n, A) x 4 input channels (wid.y); per tap 8 gy loads + 1 vec4 weight load
+// (packed flipped, blocks of 4: `conv2d_pack_weight_flipped`) feed 32 multiply-adds. Loop count Cout*ceil(KH/s)*ceil(KW/s).
+@compute @workgroup_size(64)
+fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let s = p.stride;
+    let py = wid.z / s;
+    let px = wid.z % s;
+    let rows = (p.h + p.pad + s - 1u) / s;       // A in [0, rows) covers iy in [0, H)
+    let cols = (p.w + p.pad + s - 1u) / s;
+    let segs = (cols + 7u) / 8u;
+    let lane = wid.x * WG + lid;
+    let ok = lane < p.n * rows * segs;
+    let lc = select(0u, lane, ok);
+    let b0 = (lc % segs) * 8u;
+    let ar = lc / segs;
+    let a_ = i32(ar % rows);
+    let n = ar / rows;
+    let wrow = wid.y * p.cout * p.kh * p.kw;  // this block's packed rows (one vec4 each)
+    let ohw = p.oh * p.ow;
+    var acc = array<vec4<f32>, 8>();
+    for (var co = 0u; co < p.cout; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        var dj = 0;                                 // (ky - py) / s, counted (no division in the loop)
+        for (var ky = py; ky < p.kh; ky += s) {
+            let oy = a_ - dj;
+            dj++;
+            let row_ok = oy >= 0 && oy < i32(p.oh);
+            var di = 0;
+            for (var kx = px; kx < p.kw; kx += s) {
+                let ox0 = i32(b0) - di;
+                di++;
+                // Packed flipped row k' = (co*KH + KH-1-ky)*KW + KW-1-kx holds w[co, ci.., ky, kx].
+                let wv = wp[wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx];
+                for (var j = 0; j < 8; j++) {
+                    let ox = ox0 + j;
+                    let v_ok = row_ok && ox >= 0 && ox < i32(p.ow);
+                    let g = select(0.0, gy[select(gb, gb + u32(oy) * p.ow + u32(ox), v_ok)], v_ok);
+                    acc[j] += wv * g;
+                }
+            }
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * i32(s) + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    for (var c = 0u; c < 4u; c++) {
+        let ci = wid.y * 4u + c;
+        if (ci >= p.cin) { return; }
+        let row = p.off_out + ((n * p.cin + ci) * p.h + u32(iy)) * p.w;
+        for (var j = 0u; j < 8u; j++) {
+            let ix = i32((b0 + j) * s + px) - i32(p.pad);
+            if (ix >= 0 && ix < i32(p.w)) { out[row + u32(ix)] = acc[j][c]; }
+        }
+    }
+}
+
+// Weight gradient, any kernel, pass 1: invocation owns 4 output channels (wid.y block) x 8 consecutive
+// k = (ci, ky, kx) (lane of wid.x) and sums positions of tile wid.z = output rows [t*R, (t+1)*R) of the slice's
+// flattened (n, oy), R = p.tile_len. Per position: 4 gy loads + 8 x loads feed 32 multiply-adds. Writes
+// part[t, co*K + k]. Loop count R*OW + R + 8.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let kk = p.cin * p.kh * p.kw;
+    let k0 = (wid.x * WG + lid) * 8u;
+    let co0 = wid.y * 4u;
+    let ohw = p.oh * p.ow;
+    let hw = p.h * p.w;
+    let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
+    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
+    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
+    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
+    // Per k of the block: plane offset ci*H*W and tap (ky - p, kx - p); k past K reads tap 0 and is not stored.
+    var xo: array<u32, 8>;
+    var ty: array<i32, 8>;
+    var tx: array<i32, 8>;
+    for (var j = 0u; j < 8u; j++) {
+        let k = select(0u, k0 + j, k0 + j < kk);
+        xo[j] = (k / (p.kh * p.kw)) * hw;
+        ty[j] = i32((k / p.kw) % p.kh) - i32(p.pad);
+        tx[j] = i32(k % p.kw) - i32(p.pad);
+    }
+    var a = array<vec4<f32>, 8>();
+    let r0 = wid.z * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let xb = p.off_x + n * p.cin * hw;
+        let iy = i32(oy * p.stride);
+        for (var ox = 0u; ox < p.ow; ox++) {
+            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
+            let ix = i32(ox * p.stride);
+            a[0] += g * xat(xb + xo[0], iy + ty[0], ix + tx[0]);
+            a[1] += g * xat(xb + xo[1], iy + ty[1], ix + tx[1]);
+            a[2] += g * xat(xb + xo[2], iy + ty[2], ix + tx[2]);
+            a[3] += g * xat(xb + xo[3], iy + ty[3], ix + tx[3]);
+            a[4] += g * xat(xb + xo[4], iy + ty[4], ix + tx[4]);
+            a[5] += g * xat(xb + xo[5], iy + ty[5], ix + tx[5]);
+            a[6] += g * xat(xb + xo[6], iy + ty[6], ix + tx[6]);
+            a[7] += g * xat(xb + xo[7], iy + ty[7], ix + tx[7]);
+        }
+    }
+    let m0 = p.off_out + wid.z * p.m;
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        for (var j = 0u; j < 8u; j++) {
+            if (k0 + j < kk) { out[m0 + (co0 + c) * kk + k0 + j] = a[j][c]; }
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub struct Params {
     pub off_x: u32,
     pub off_gy: u32,
     pub off_out: u32,
-    pub _pad0: u32,
+    pub cw: u32,
 }
 
 /// The sizes of one convolution, checked once.
@@ -127,6 +127,8 @@ pub enum Variant {
     Auto,
     /// The one-invocation-per-output baseline.
     Naive,
+    /// The register-blocked implicit-GEMM kernels.
+    Tiled,
 }
 
 /// Launcher options: the kernel variant and the storage binding limit to split batches for (None: the adapter's).
@@ -146,9 +148,34 @@ impl Launch {
     pub fn naive() -> Launch {
         Launch { variant: Variant::Naive, ..Default::default() }
     }
+    pub fn tiled() -> Launch {
+        Launch { variant: Variant::Tiled, ..Default::default() }
+    }
     fn limit(&self, gpu: &Gpu) -> u64 {
         self.max_binding.unwrap_or(gpu.max_binding()).min(gpu.max_binding())
     }
+}
+
+// ---------------------------------------------------------------------------------------------- bindings
+
+/// Storage binding numbers of shaders/conv2d.wgsl.
+const X: usize = 1;
+const W: usize = 2;
+const B: usize = 3;
+const GY: usize = 4;
+const PART: usize = 5;
+const OUT: usize = 6;
+const WP: usize = 7;
+const WP_OUT: usize = 8;
+
+/// The binding list for a dispatch: `set` places buffers at their binding numbers; every other slot repeats the
+/// first of them (the entry point does not use it, so the runtime never binds it).
+fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 8] {
+    let mut v = [set[0].1; 8];
+    for &(slot, b) in set {
+        v[slot - 1] = b;
+    }
+    v
 }
 
 // ---------------------------------------------------------------------------------------------- batch slicing
@@ -214,13 +241,54 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     let y = Tensor::empty(gpu, &g.y_shape());
     // Without a bias the binding is filled with w and never read (has_bias = 0).
     let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
+    let variant = match l.variant {
+        Variant::Auto => Variant::Tiled,
+        v => v,
+    };
+    // The tiled kernels read weights packed in blocks of cw output channels (Cout rounded up to cw).
+    let cw = fwd_block(&g);
+    let cpad = g.cout.next_multiple_of(cw);
+    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad, cw));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
         let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_forward", &p, &[bx, w.bind(), bb, bx, bx, by], (nb * g.y_img()) as u64);
+        match variant {
+            Variant::Tiled => forward_tiled(&g, nb, p, bx, bb, by, wp.as_ref().unwrap(), cpad),
+            _ => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
+        }
     }
     y
+}
+
+/// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
+fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
+    // 3x3 stride 1: 16 pixels x 8 channels per invocation; otherwise 8 pixels x 4 channels.
+    let is3 = fwd_block(g) == 8;
+    let (pw, cw) = if is3 { (16, 8) } else { (8, 4) };
+    let lanes = nb * g.oh * g.ow.div_ceil(pw) * (cpad / cw);
+    let groups = wp.gpu().groups_1d(lanes as u64, 64);
+    let p = Params { m: cpad as u32, cw: cw as u32, ..p };
+    let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
+    wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
+}
+
+/// Output channels per packed weight block of the tiled forward: 8 for the 3x3 stride-1 kernel, else 4.
+fn fwd_block(g: &Geom) -> usize {
+    if g.kh == 3 && g.kw == 3 && g.stride == 1 {
+        8
+    } else {
+        4
+    }
+}
+
+/// wp [cpad/cw, K, cw]: w [Cout, K] (K = Cin*KH*KW) transposed in blocks of cw channels, zero past Cout.
+fn pack_weight(w: &Tensor, g: &Geom, cpad: usize, cw: usize) -> Tensor {
+    let kk = g.cin * g.kh * g.kw;
+    let wp = Tensor::empty(w.gpu(), &[cpad / cw, kk, cw]);
+    let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
+    w.gpu().dispatch_1d("conv2d_pack_weight", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kk * cpad) as u64);
+    wp
 }
 
 /// dL/dx  // gy [N,Cout,OH,OW], w [Cout,Cin,KH,KW] -> gx with shape x_shape [N,Cin,H,W]
@@ -234,11 +302,41 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
     let gpu = gy.gpu();
     let gx = Tensor::empty(gpu, x_shape);
+    // At stride 1 (square kernel, pad < K) the input gradient is a forward convolution of gy with the flipped,
+    // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the naive one.
+    let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
+    let tiled = l.variant != Variant::Naive;
+    // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
+    let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
+    // Flipped, transposed weights in blocks of cw input channels (the transposed problem's output channels).
+    let cw = if flip_ok { fwd_block(&gt) } else { 4 };
+    let cpad = g.cin.next_multiple_of(cw);
+    let wp = tiled.then(|| {
+        let kt = g.cout * g.kh * g.kw;
+        let wp = Tensor::empty(gpu, &[cpad / cw, kt, cw]);
+        let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
+        gpu.dispatch_1d("conv2d_pack_weight_flipped", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kt * cpad) as u64);
+        wp
+    });
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
+        if let Some(wp) = &wp {
+            if flip_ok {
+                let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
+                forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
+            } else {
+                // Parity classes: rows A and columns B of each class, 8 columns per invocation.
+                let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
+                let lanes = nb * rows * cols.div_ceil(8);
+                let groups = [lanes.div_ceil(64) as u32, (cpad / 4) as u32, (g.stride * g.stride) as u32];
+                let p = Params { m: cpad as u32, off_gy, off_out, ..g.params(nb) };
+                gpu.dispatch("conv2d_backward_input_tiled", &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind())]), groups);
+            }
+            continue;
+        }
         let p = Params { off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_input", &p, &[bgy, w.bind(), bgy, bgy, bgy, bgx], (nb * g.x_img()) as u64);
+        gpu.dispatch_1d("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
     }
     gx
 }
@@ -257,6 +355,9 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
+    if l.variant != Variant::Naive {
+        return backward_weight_tiled(x, gy, &g, &slices);
+    }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
     let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, slices[0].1 * hw, tile_len), m]);
     // Pass 1: each slice writes its tiles' partial sums into consecutive rows of `part`.
@@ -267,10 +368,43 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: tile_len as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_weight", &p, &[bx, bx, bx, bgy, bx, bpart], (tiles * m) as u64);
+        gpu.dispatch_1d("conv2d_backward_weight", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), (tiles * m) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, w_shape)
+}
+
+/// The tiled weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
+fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)]) -> Tensor {
+    let gpu = x.gpu();
+    let kk = g.cin * g.kh * g.kw;
+    let m = g.cout * kk;
+    let is3 = g.kh == 3 && g.kw == 3 && std::env::var("NO3").is_err();
+    // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
+    let rows_min = (2048 / g.ow).max(1);
+    let rows = tile_len_for("conv2d_backward_weight", g.n * g.oh, slices[0].1 * g.oh, m, rows_min, gpu.max_binding());
+    assert!(rows * (g.ow + 1) < 40_000, "conv2d_backward_weight: rows of {} positions are too long for one tile", g.ow);
+    let part = Tensor::empty(gpu, &[total_tiles(g.n * g.oh, slices[0].1 * g.oh, rows), m]);
+    let mut t0 = 0;
+    for &(n0, nb) in slices {
+        let tiles = (nb * g.oh).div_ceil(rows);
+        let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
+        let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
+        let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
+        let p = Params { tiles: tiles as u32, tile_len: rows as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
+        let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart)]);
+        if is3 {
+            // Invocation = (ci, 4 output channels) x all 9 taps; tiles on y.
+            let lanes = g.cin * g.cout.div_ceil(4);
+            gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+        } else {
+            // Invocation = 8 consecutive k x 4 output channels (y); tiles on z.
+            let groups = [kk.div_ceil(8).div_ceil(64) as u32, g.cout.div_ceil(4) as u32, tiles as u32];
+            gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, groups);
+        }
+        t0 += tiles;
+    }
+    reduce_tiles(&part, &g.w_shape())
 }
 
 /// dL/db  // gy [N,Cout,OH,OW] -> [Cout]
@@ -305,7 +439,7 @@ pub fn conv2d_backward_bias_with(gy: &Tensor, l: Launch) -> Tensor {
             off_out,
             ..Default::default()
         };
-        gpu.dispatch_1d("conv2d_backward_bias", &p, &[bgy, bgy, bgy, bgy, bgy, bpart], (tiles * cout) as u64);
+        gpu.dispatch_1d("conv2d_backward_bias", &p, &binds(&[(GY, bgy), (OUT, bpart)]), (tiles * cout) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, &[cout])
@@ -318,7 +452,7 @@ fn reduce_tiles(part: &Tensor, out_shape: &[usize]) -> Tensor {
     let out = Tensor::empty(gpu, out_shape);
     let p = Params { tiles: tiles as u32, m: m as u32, ..Default::default() };
     let bp = part.bind();
-    gpu.dispatch_1d("conv2d_backward_reduce", &p, &[bp, bp, bp, bp, bp, out.bind()], m as u64);
+    gpu.dispatch_1d("conv2d_backward_reduce", &p, &binds(&[(PART, bp), (OUT, out.bind())]), m as u64);
     out
 }
 
