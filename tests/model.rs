@@ -203,3 +203,15 @@ fn timm_encoder_file_initialises_only_the_encoder() {
     assert_eq!(dst.tensor("encoder.model.layer3.0.conv1.weight").to_vec(), src.tensor("encoder.model.layer3.0.conv1.weight").to_vec());
     assert_eq!(dst.tensor("segmentation_head.0.weight").to_vec(), head_before);
 }
+
+#[test]
+fn the_notebooks_batch_fits_and_oversized_batches_get_a_clear_error() {
+    let g = gpu();
+    let m = UNet::new(&g, UNetConfig::new(16), 0);
+    // check_fits is about the full-width network's tensors at that batch; use a width-1 config's shapes.
+    let full = UNet { cfg: UNetConfig::default(), ..m };
+    full.check_fits(16, 384, 192).expect("batch 16 at 384x192 must fit (ops split over batch items)");
+    let err = full.check_fits(64, 1024, 1024).unwrap_err().to_string();
+    assert!(err.contains("limit") && err.contains("--batch") && err.contains("MiB"), "{err}");
+    println!("{err}");
+}

@@ -157,42 +157,41 @@ impl UNet {
         sigmoid(&tape, &z).t
     }
 
-    /// Bytes of the largest single activation a forward/backward at this batch and size binds at once, and its name.
-    pub fn largest_activation(&self, batch: usize, width: u32, height: u32) -> (u64, String) {
-        let (w, h) = (width as u64, height as u64);
-        let n = batch as u64;
-        let mut best = (0u64, String::new());
-        let mut consider = |bytes: u64, name: String| {
-            if bytes > best.0 {
-                best = (bytes, name);
-            }
-        };
-        consider(n * 3 * h * w * 4, "input".into());
-        consider(n * self.cfg.stem() as u64 * (h / 2) * (w / 2) * 4, "encoder.model.layer0 output".into());
-        for i in 0..5u32 {
-            let (cin, skip) = self.cfg.decoder_io(i as usize);
-            let s = 16 >> i; // decoder block i runs at H/16 * 2^i
-            let (bh, bw) = (h / s as u64, w / s as u64);
-            consider(n * (cin + skip) as u64 * bh * bw * 4, format!("decoder.blocks.{i} input (concat)"));
-        }
-        best
-    }
-
-    /// Clear error when a batch at this size needs a tensor over the adapter's binding limit.
+    /// Check that a batch at this size fits the adapter before anything is allocated. Ops that split their launch
+    /// over batch items (conv2d, concat, upsample2x, relu, sigmoid, pools, channel_scale) need one *image* of each
+    /// tensor to fit a storage binding; batch_norm and add bind whole tensors (every conv output, residual sums),
+    /// so those must fit at the full batch. Every tensor must also fit the adapter's largest buffer.
     pub fn check_fits(&self, batch: usize, width: u32, height: u32) -> Result<()> {
         check_input_size(width, height)?;
-        let (bytes, name) = self.largest_activation(batch, width, height);
         let limit = self.gpu.max_binding();
-        if bytes > limit {
-            let per = bytes / batch as u64;
-            let max_batch = (limit / per.max(1)).max(1);
-            bail!(
-                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's storage binding \
-                 limit of {} MiB ({}); use --batch {max_batch} or smaller, or a smaller --size",
-                bytes >> 20,
-                limit >> 20,
-                self.gpu.info.name
-            );
+        let max_buffer = self.gpu.limits.max_buffer_size;
+        let (w, h, n) = (width as u64, height as u64, batch as u64);
+        // (bytes for one image, whole-batch binding needed, name)
+        let mut tensors: Vec<(u64, bool, String)> = Vec::new();
+        for (i, c) in summary::conv_layers(&self.cfg, width as usize, height as usize).iter().enumerate() {
+            let (oh, ow) = c.out_hw();
+            tensors.push(((c.cout * oh * ow * 4) as u64, c.k > 1 || c.h > 1, format!("conv {i} output ({}x{}x{})", c.cout, oh, ow)));
+        }
+        for i in 0..5 {
+            let (cin, skip) = self.cfg.decoder_io(i);
+            let s = 16u64 >> i;
+            tensors.push(((cin + skip) as u64 * (h / s) * (w / s) * 4, false, format!("decoder.blocks.{i} input (concat of {} channels)", cin + skip)));
+        }
+        for (per, whole, name) in &tensors {
+            let need = if *whole { per * n } else { *per };
+            let total = per * n;
+            if need > limit || total > max_buffer {
+                let cap = if *whole { limit.min(max_buffer) } else { max_buffer };
+                let max_batch = (cap / per.max(&1)).max(1).min(batch as u64 - 1).max(1);
+                bail!(
+                    "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's {} of {} MiB ({}); \
+                     use --batch {max_batch} or smaller, or a smaller --size or --width",
+                    if total > max_buffer { total >> 20 } else { need >> 20 },
+                    if total > max_buffer { "buffer size limit" } else { "storage binding limit" },
+                    if total > max_buffer { max_buffer >> 20 } else { limit >> 20 },
+                    self.gpu.info.name
+                );
+            }
         }
         Ok(())
     }
