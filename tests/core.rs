@@ -34,3 +34,12 @@ fn inference_tape_records_nothing() {
     assert!(tape.is_empty());
     assert_eq!(y.t.to_vec(), vec![2.0, 3.0, 4.0]);
 }
+
+#[test]
+fn fluke_check_self_test_passes_on_this_adapter() {
+    // The same comparisons `fluke check` prints, for every op.
+    let g = gpu();
+    let results = fluke::ops::self_checks(&g, false);
+    assert!(results.len() > 100, "only {} comparisons", results.len());
+    assert_all_pass(&results);
+}
