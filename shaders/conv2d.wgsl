@@ -421,48 +421,73 @@ fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(nu
     wp_out[i] = v;
 }
 
-// Weight gradient, 3x3 (any stride and padding), pass 1: invocation (ci, co block of 4) owns the 36 outputs
-// gw[co0..co0+3, ci, 0..2, 0..2] (9 vec4 accumulators, one per tap, over 4 channels) and sums positions of tile
-// wid.y = output rows [t*R, (t+1)*R) of the flattened (n, oy) of the slice, R = p.tile_len. Per position: 4 gy
-// loads + 9 x loads feed 36 multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so
-// `conv2d_backward_reduce` finishes both). Loop count R*OW + R.
+// Weight gradient, 3x3 stride 1, pass 1: invocation (ci, block of 8 output channels) owns the 72 outputs
+// gw[co0..co0+7, ci, 0..2, 0..2] (18 vec4 accumulators, written out by hand) and sums the positions of tile
+// wid.y = output rows [t*R, (t+1)*R) of the slice's flattened (n, oy), R = p.tile_len. Along a row the 3x3 input
+// window slides by one column, so each position loads 3 new x values (one per kernel row) and 8 gy values for 72
+// multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so `conv2d_backward_reduce`
+// finishes it). Loop count R*OW + R.
 @compute @workgroup_size(64)
 fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let lane = wid.x * WG + lid;
-    let nblk = (p.cout + 3u) / 4u;
-    let ok = lane < p.cin * nblk;
+    let ok = lane < p.cin * ((p.cout + 7u) / 8u);
     let lc = select(0u, lane, ok);
     let ci = lc % p.cin;
-    let co0 = (lc / p.cin) * 4u;
+    let co0 = (lc / p.cin) * 8u;
     let ohw = p.oh * p.ow;
-    // Channels past Cout read channel Cout-1 and are masked to 0.
+    let pp = i32(p.pad);
+    // Channels past Cout read channel Cout-1 and are masked to 0; o1..o7 are the clamped plane offsets.
+    let last = p.cout - 1u;
     let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
-    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
-    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
-    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
-    var a = array<vec4<f32>, 9>();
+    let dm = vec4<f32>(vec4<bool>(co0 + 4u < p.cout, co0 + 5u < p.cout, co0 + 6u < p.cout, co0 + 7u < p.cout));
+    let o1 = (min(co0 + 1u, last) - co0) * ohw; let o2 = (min(co0 + 2u, last) - co0) * ohw;
+    let o3 = (min(co0 + 3u, last) - co0) * ohw; let o4 = (min(co0 + 4u, last) - co0) * ohw;
+    let o5 = (min(co0 + 5u, last) - co0) * ohw; let o6 = (min(co0 + 6u, last) - co0) * ohw;
+    let o7 = (min(co0 + 7u, last) - co0) * ohw;
+    var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var b8 = vec4<f32>(0.0);
     let r0 = wid.y * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
         let oy = r % p.oh;
-        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let gb = p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow;
         let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
-        let iy = i32(oy * p.stride) - i32(p.pad);
+        let iy = i32(oy) - pp;
+        // u{ky}{kx} = x[iy + ky, ox - p + kx]; primed for ox = 0 (the loop shifts before loading column +2).
+        var u01 = xat(xb, iy + 0, -pp); var u02 = xat(xb, iy + 0, 1 - pp); var u00 = 0.0;
+        var u11 = xat(xb, iy + 1, -pp); var u12 = xat(xb, iy + 1, 1 - pp); var u10 = 0.0;
+        var u21 = xat(xb, iy + 2, -pp); var u22 = xat(xb, iy + 2, 1 - pp); var u20 = 0.0;
         for (var ox = 0u; ox < p.ow; ox++) {
-            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
-            let ix = i32(ox * p.stride) - i32(p.pad);
-            a[0] += g * xat(xb, iy, ix); a[1] += g * xat(xb, iy, ix + 1); a[2] += g * xat(xb, iy, ix + 2);
-            a[3] += g * xat(xb, iy + 1, ix); a[4] += g * xat(xb, iy + 1, ix + 1); a[5] += g * xat(xb, iy + 1, ix + 2);
-            a[6] += g * xat(xb, iy + 2, ix); a[7] += g * xat(xb, iy + 2, ix + 1); a[8] += g * xat(xb, iy + 2, ix + 2);
+            let q = gb + ox;
+            let g = cm * vec4<f32>(gy[q], gy[q + o1], gy[q + o2], gy[q + o3]);
+            let h = dm * vec4<f32>(gy[q + o4], gy[q + o5], gy[q + o6], gy[q + o7]);
+            let ix = i32(ox) - pp;
+            u00 = u01; u01 = u02; u02 = xat(xb, iy + 0, ix + 2);
+            u10 = u11; u11 = u12; u12 = xat(xb, iy + 1, ix + 2);
+            u20 = u21; u21 = u22; u22 = xat(xb, iy + 2, ix + 2);
+            a0 += g * u00; a1 += g * u01; a2 += g * u02;
+            b0 += h * u00; b1 += h * u01; b2 += h * u02;
+            a3 += g * u10; a4 += g * u11; a5 += g * u12;
+            b3 += h * u10; b4 += h * u11; b5 += h * u12;
+            a6 += g * u20; a7 += g * u21; a8 += g * u22;
+            b6 += h * u20; b7 += h * u21; b8 += h * u22;
         }
     }
     if (!ok) { return; }
-    let m0 = p.off_out + wid.y * p.m;
-    for (var c = 0u; c < 4u; c++) {
+    let m0 = p.off_out + wid.y * p.m + ci * 9u;
+    let acc = array<vec4<f32>, 18>(a0, a1, a2, a3, a4, a5, a6, a7, a8, b0, b1, b2, b3, b4, b5, b6, b7, b8);
+    for (var c = 0u; c < 8u; c++) {
         if (co0 + c >= p.cout) { return; }
-        let o = m0 + ((co0 + c) * p.cin + ci) * 9u;
-        for (var t = 0u; t < 9u; t++) { out[o + t] = a[t][c]; }
+        let o = m0 + (co0 + c) * p.cin * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = acc[(c / 4u) * 9u + t][c % 4u]; }
     }
 }
 
@@ -527,15 +552,20 @@ fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     }
 }
 
-// Weight gradient, any kernel, pass 1: invocation owns 4 output channels (wid.y block) x 8 consecutive
-// k = (ci, ky, kx) (lane of wid.x) and sums positions of tile wid.z = output rows [t*R, (t+1)*R) of the slice's
+// Weight gradient, any kernel, pass 1: invocation owns 4 output channels x 8 consecutive k = (ci, ky, kx) and sums
+// the positions of tile wid.y = output rows [t*R, (t+1)*R) of the slice's
 // flattened (n, oy), R = p.tile_len. Per position: 4 gy loads + 8 x loads feed 32 multiply-adds. Writes
 // part[t, co*K + k]. Loop count R*OW + R + 8.
 @compute @workgroup_size(64)
 fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let kk = p.cin * p.kh * p.kw;
-    let k0 = (wid.x * WG + lid) * 8u;
-    let co0 = wid.y * 4u;
+    // Lanes enumerate (channel block, k block), k block fastest; lanes past the last block redo block 0 unstored.
+    let nkb = (kk + 7u) / 8u;
+    let lane = wid.x * WG + lid;
+    let live = lane < nkb * ((p.cout + 3u) / 4u);
+    let lc = select(0u, lane, live);
+    let k0 = (lc % nkb) * 8u;
+    let co0 = (lc / nkb) * 4u;
     let ohw = p.oh * p.ow;
     let hw = p.h * p.w;
     let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
@@ -553,7 +583,7 @@ fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
         tx[j] = i32(k % p.kw) - i32(p.pad);
     }
     var a = array<vec4<f32>, 8>();
-    let r0 = wid.z * p.tile_len;
+    let r0 = wid.y * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
@@ -574,7 +604,8 @@ fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
             a[7] += g * xat(xb + xo[7], iy + ty[7], ix + tx[7]);
         }
     }
-    let m0 = p.off_out + wid.z * p.m;
+    if (!live) { return; }
+    let m0 = p.off_out + wid.y * p.m;
     for (var c = 0u; c < 4u; c++) {
         if (co0 + c >= p.cout) { return; }
         for (var j = 0u; j < 8u; j++) {

@@ -379,7 +379,7 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
     let gpu = x.gpu();
     let kk = g.cin * g.kh * g.kw;
     let m = g.cout * kk;
-    let is3 = g.kh == 3 && g.kw == 3 && std::env::var("NO3").is_err();
+    let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
     let rows_min = (2048 / g.ow).max(1);
     let rows = tile_len_for("conv2d_backward_weight", g.n * g.oh, slices[0].1 * g.oh, m, rows_min, gpu.max_binding());
@@ -393,14 +393,14 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: rows as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
         let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart)]);
+        // Lanes on x, tiles on y. 3x3 stride 1: invocation = (ci, 8 output channels) x 9 taps; otherwise
+        // 8 consecutive k x 4 output channels.
         if is3 {
-            // Invocation = (ci, 4 output channels) x all 9 taps; tiles on y.
-            let lanes = g.cin * g.cout.div_ceil(4);
+            let lanes = g.cin * g.cout.div_ceil(8);
             gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         } else {
-            // Invocation = 8 consecutive k x 4 output channels (y); tiles on z.
-            let groups = [kk.div_ceil(8).div_ceil(64) as u32, g.cout.div_ceil(4) as u32, tiles as u32];
-            gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, groups);
+            let lanes = kk.div_ceil(8) * g.cout.div_ceil(4);
+            gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         }
         t0 += tiles;
     }
