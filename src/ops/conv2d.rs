@@ -246,9 +246,8 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
         v => v,
     };
     // The tiled kernels read weights packed in blocks of cw output channels (Cout rounded up to cw).
-    let cw = fwd_block(&g);
-    let cpad = g.cout.next_multiple_of(cw);
-    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad, cw));
+    let cpad = g.cout.next_multiple_of(CW);
+    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad, CW));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
@@ -263,24 +262,17 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
 
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
-    // 3x3 stride 1: 16 pixels x 8 channels per invocation; otherwise 8 pixels x 4 channels.
-    let is3 = fwd_block(g) == 8;
-    let (pw, cw) = if is3 { (16, 8) } else { (8, 4) };
-    let lanes = nb * g.oh * g.ow.div_ceil(pw) * (cpad / cw);
+    // Invocation = 16 pixels of a row x 8 channels.
+    let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
+    let lanes = nb * g.oh * g.ow.div_ceil(16) * (cpad / CW);
     let groups = wp.gpu().groups_1d(lanes as u64, 64);
-    let p = Params { m: cpad as u32, cw: cw as u32, ..p };
+    let p = Params { m: cpad as u32, cw: CW as u32, ..p };
     let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
     wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
 }
 
-/// Output channels per packed weight block of the tiled forward: 8 for the 3x3 stride-1 kernel, else 4.
-fn fwd_block(g: &Geom) -> usize {
-    if g.kh == 3 && g.kw == 3 && g.stride == 1 {
-        8
-    } else {
-        4
-    }
-}
+/// Channels per packed weight block: every tiled kernel's invocation owns 8 output channels.
+const CW: usize = 8;
 
 /// wp [cpad/cw, K, cw]: w [Cout, K] (K = Cin*KH*KW) transposed in blocks of cw channels, zero past Cout.
 fn pack_weight(w: &Tensor, g: &Geom, cpad: usize, cw: usize) -> Tensor {
@@ -309,7 +301,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
     // Flipped, transposed weights in blocks of cw input channels (the transposed problem's output channels).
-    let cw = if flip_ok { fwd_block(&gt) } else { 4 };
+    let cw = CW;
     let cpad = g.cin.next_multiple_of(cw);
     let wp = tiled.then(|| {
         let kt = g.cout * g.kh * g.kw;
@@ -326,10 +318,11 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
                 let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
                 forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
             } else {
-                // Parity classes: rows A and columns B of each class, 8 columns per invocation.
+                // Parity classes on z: rows A and columns B of each class, 16 columns x 8 channels per invocation.
                 let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
-                let lanes = nb * rows * cols.div_ceil(8);
-                let groups = [lanes.div_ceil(64) as u32, (cpad / 4) as u32, (g.stride * g.stride) as u32];
+                let lanes = nb * rows * cols.div_ceil(16) * (cpad / CW);
+                let [gx_, gy_, _] = gpu.groups_1d(lanes as u64, 64);
+                let groups = [gx_, gy_, (g.stride * g.stride) as u32];
                 let p = Params { m: cpad as u32, off_gy, off_out, ..g.params(nb) };
                 gpu.dispatch("conv2d_backward_input_tiled", &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind())]), groups);
             }
