@@ -187,14 +187,22 @@ fn conv2d_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
 // ------------------------------------------------------------------------------------------------ tiled kernels
 //
 // Implicit GEMM without an im2col buffer: GEMM rows = output channels, columns = output pixels, reduction over
-// k = (ci, ky, kx). What llvmpipe (an LLVM JIT running 8 invocations per 256-bit SIMD vector) rewards, measured
-// here: arithmetic is cheap, and every storage load costs about 8 scalar loads (one per SIMD lane, with a bounds
-// check), even when the address is the same for all invocations, and even from workgroup memory. So the kernels
-// maximise multiply-adds per loaded value: each invocation owns a register block of 8 consecutive output pixels of
-// one row x 4 output channels (8 vec4 accumulators), loads its weights as one vec4 per tap, and for 3x3 stride 1
-// loads each input row segment once for all three kx taps (10 loads feed 24 pixel-taps). Padding is a select.
+// k = (ci, ky, kx). What llvmpipe (Mesa 22.3: an LLVM JIT running 8 invocations per 256-bit SIMD vector) rewards,
+// measured here: arithmetic is nearly free, and every storage load costs about 8 scalar loads (one per SIMD lane,
+// with a bounds check), even when the address is the same for all invocations, and even from workgroup memory
+// (staging weights there measured no faster). Replacing the loads of a kernel by arithmetic made it 2-4x faster;
+// removing its multiply-adds changed little. So the kernels maximise multiply-adds per loaded value:
+//   - each invocation owns a register block of 16 consecutive output pixels of one row x 8 output channels
+//     (32 vec4 accumulators, written out by hand: register arrays indexed in loops stay in memory, 1.4x slower);
+//   - weights are packed so one vec4 load serves 4 channels, and each block of 8 channels is contiguous;
+//   - 3x3 stride 1 loads each input row segment once for the three kx taps (18 loads feed 48 pixel-taps), and the
+//     weight gradient slides its 3x3 window along the row (3 new x loads per position);
+//   - padding is a select on a clamped index, so no branch depends on the invocation inside the loops;
+//   - lanes enumerate (channel block, pixel block) so small deep-layer images still fill whole workgroups.
+// The input gradient at stride 1 is the forward of gy with the flipped, transposed kernel (same kernels); at other
+// strides it splits pixels into stride x stride parity classes so only the taps that hit are visited.
 
-// Packed weights for the tiled forward, in blocks of cw (4 or 8) output channels, each block's K rows contiguous (an
+// Packed weights for the tiled forward, in blocks of cw (= 8) output channels, each block's K rows contiguous (an
 // invocation streams through its block's weights in order, which keeps the deep layers' weights in cache):
 //   wp[(cb*K + k)*cw + c] = w[cb*cw + c, k]  (0 past Cout; Cout rounded up to cw), k = (ci*KH + ky)*KW + kx,
 // read as vec4: one load gives a tap's weights for 4 output channels.
@@ -244,22 +252,38 @@ fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
     }
 }
 
-// Forward, any kernel and stride (the stem, strided convs, 1x1): invocation = 8 pixels x 4 channels (wid.y picks the channel block); per tap
-// 8 x loads + 1 vec4 weight load feed 32 multiply-adds. Loop count Cin*KH*KW.
+// Forward, any kernel and stride (the stem, strided convs, 1x1): invocation = 16 consecutive pixels of one output
+// row x 8 output channels (32 vec4 accumulators, written out by hand); per tap 16 x loads + 2 vec4 weight loads
+// feed 128 multiply-adds. Lanes enumerate (channel block, pixel block), pixel block fastest, so small images still
+// fill whole workgroups. Loop count Cin*KH*KW.
 @compute @workgroup_size(64)
 fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_index) lid: u32) {
-    // Lanes enumerate (channel block, pixel block) with the pixel block fastest, so small images still fill
-    // whole workgroups.
     let lane = (wid.y * nwg.x + wid.x) * WG + lid;
-    let pl = p.n * p.oh * ((p.ow + 7u) / 8u);
-    let cb = min(lane / pl, p.m / 4u - 1u);
-    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 4u), 8u);
-    let wrow = cb * p.cin * p.kh * p.kw;     // this block's packed rows (one vec4 each)
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let cblk = min(lane / pl, p.m / 8u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 8u), 16u);
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
+    let wrow = cblk * p.cin * p.kh * p.kw;   // this block's packed rows (two vec4 each)
     let y0 = i32(b.oy * p.stride) - i32(p.pad);
     let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
     let s = i32(p.stride);
-    var a = array<vec4<f32>, 8>();
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
@@ -267,24 +291,56 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
             let iy = y0 + i32(ky);
             for (var kx = 0u; kx < p.kw; kx++) {
                 let ix = x0 + i32(kx);
-                let wv = wp[wrow + k];
-                a[0] += wv * xat(base, iy, ix);
-                a[1] += wv * xat(base, iy, ix + s);
-                a[2] += wv * xat(base, iy, ix + 2 * s);
-                a[3] += wv * xat(base, iy, ix + 3 * s);
-                a[4] += wv * xat(base, iy, ix + 4 * s);
-                a[5] += wv * xat(base, iy, ix + 5 * s);
-                a[6] += wv * xat(base, iy, ix + 6 * s);
-                a[7] += wv * xat(base, iy, ix + 7 * s);
+                let wv = wp[(wrow + k) * 2u];
+                let vv = wp[(wrow + k) * 2u + 1u];
+                let r0 = xat(base, iy, ix + 0 * s);
+                let r1 = xat(base, iy, ix + 1 * s);
+                let r2 = xat(base, iy, ix + 2 * s);
+                let r3 = xat(base, iy, ix + 3 * s);
+                let r4 = xat(base, iy, ix + 4 * s);
+                let r5 = xat(base, iy, ix + 5 * s);
+                let r6 = xat(base, iy, ix + 6 * s);
+                let r7 = xat(base, iy, ix + 7 * s);
+                let r8 = xat(base, iy, ix + 8 * s);
+                let r9 = xat(base, iy, ix + 9 * s);
+                let r10 = xat(base, iy, ix + 10 * s);
+                let r11 = xat(base, iy, ix + 11 * s);
+                let r12 = xat(base, iy, ix + 12 * s);
+                let r13 = xat(base, iy, ix + 13 * s);
+                let r14 = xat(base, iy, ix + 14 * s);
+                let r15 = xat(base, iy, ix + 15 * s);
+                a0 += wv * r0; c0 += vv * r0;
+                a1 += wv * r1; c1 += vv * r1;
+                a2 += wv * r2; c2 += vv * r2;
+                a3 += wv * r3; c3 += vv * r3;
+                a4 += wv * r4; c4 += vv * r4;
+                a5 += wv * r5; c5 += vv * r5;
+                a6 += wv * r6; c6 += vv * r6;
+                a7 += wv * r7; c7 += vv * r7;
+                a8 += wv * r8; c8 += vv * r8;
+                a9 += wv * r9; c9 += vv * r9;
+                a10 += wv * r10; c10 += vv * r10;
+                a11 += wv * r11; c11 += vv * r11;
+                a12 += wv * r12; c12 += vv * r12;
+                a13 += wv * r13; c13 += vv * r13;
+                a14 += wv * r14; c14 += vv * r14;
+                a15 += wv * r15; c15 += vv * r15;
                 k++;
             }
         }
     }
     if (p.has_bias == 1u) {
-        let bv = bias4(cb * 4u);
-        for (var j = 0u; j < 8u; j++) { a[j] += bv; }
+        let bv = bias4(cblk * 8u);
+        let bw = bias4(cblk * 8u + 4u);
+        a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
+        a8 += bv; a9 += bv; a10 += bv; a11 += bv; a12 += bv; a13 += bv; a14 += bv; a15 += bv;
+        c0 += bw; c1 += bw; c2 += bw; c3 += bw; c4 += bw; c5 += bw; c6 += bw; c7 += bw;
+        c8 += bw; c9 += bw; c10 += bw; c11 += bw; c12 += bw; c13 += bw; c14 += bw; c15 += bw;
     }
-    store8x4(b, cb * 4u, a);
+    store8x4(b, cblk * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, cblk * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+    store8x4(b1, cblk * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
+    store8x4(b1, cblk * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
 }
 
 // Forward, 3x3 stride 1: invocation = 16 consecutive pixels of one output row x 8 output channels, 32 vec4
@@ -421,48 +477,73 @@ fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(nu
     wp_out[i] = v;
 }
 
-// Weight gradient, 3x3 (any stride and padding), pass 1: invocation (ci, co block of 4) owns the 36 outputs
-// gw[co0..co0+3, ci, 0..2, 0..2] (9 vec4 accumulators, one per tap, over 4 channels) and sums positions of tile
-// wid.y = output rows [t*R, (t+1)*R) of the flattened (n, oy) of the slice, R = p.tile_len. Per position: 4 gy
-// loads + 9 x loads feed 36 multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so
-// `conv2d_backward_reduce` finishes both). Loop count R*OW + R.
+// Weight gradient, 3x3 stride 1, pass 1: invocation (ci, block of 8 output channels) owns the 72 outputs
+// gw[co0..co0+7, ci, 0..2, 0..2] (18 vec4 accumulators, written out by hand) and sums the positions of tile
+// wid.y = output rows [t*R, (t+1)*R) of the slice's flattened (n, oy), R = p.tile_len. Along a row the 3x3 input
+// window slides by one column, so each position loads 3 new x values (one per kernel row) and 8 gy values for 72
+// multiply-adds. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] (the naive layout, so `conv2d_backward_reduce`
+// finishes it). Loop count R*OW + R.
 @compute @workgroup_size(64)
 fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let lane = wid.x * WG + lid;
-    let nblk = (p.cout + 3u) / 4u;
-    let ok = lane < p.cin * nblk;
+    let ok = lane < p.cin * ((p.cout + 7u) / 8u);
     let lc = select(0u, lane, ok);
     let ci = lc % p.cin;
-    let co0 = (lc / p.cin) * 4u;
+    let co0 = (lc / p.cin) * 8u;
     let ohw = p.oh * p.ow;
-    // Channels past Cout read channel Cout-1 and are masked to 0.
+    let pp = i32(p.pad);
+    // Channels past Cout read channel Cout-1 and are masked to 0; o1..o7 are the clamped plane offsets.
+    let last = p.cout - 1u;
     let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
-    let c1 = min(co0 + 1u, p.cout - 1u) - co0;
-    let c2 = min(co0 + 2u, p.cout - 1u) - co0;
-    let c3 = min(co0 + 3u, p.cout - 1u) - co0;
-    var a = array<vec4<f32>, 9>();
+    let dm = vec4<f32>(vec4<bool>(co0 + 4u < p.cout, co0 + 5u < p.cout, co0 + 6u < p.cout, co0 + 7u < p.cout));
+    let o1 = (min(co0 + 1u, last) - co0) * ohw; let o2 = (min(co0 + 2u, last) - co0) * ohw;
+    let o3 = (min(co0 + 3u, last) - co0) * ohw; let o4 = (min(co0 + 4u, last) - co0) * ohw;
+    let o5 = (min(co0 + 5u, last) - co0) * ohw; let o6 = (min(co0 + 6u, last) - co0) * ohw;
+    let o7 = (min(co0 + 7u, last) - co0) * ohw;
+    var a0 = vec4<f32>(0.0); var b0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var b4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var b8 = vec4<f32>(0.0);
     let r0 = wid.y * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
         let oy = r % p.oh;
-        let gb = p.off_gy + ((n * p.cout + co0) * p.oh + oy) * p.ow;
+        let gb = p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow;
         let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
-        let iy = i32(oy * p.stride) - i32(p.pad);
+        let iy = i32(oy) - pp;
+        // u{ky}{kx} = x[iy + ky, ox - p + kx]; primed for ox = 0 (the loop shifts before loading column +2).
+        var u01 = xat(xb, iy + 0, -pp); var u02 = xat(xb, iy + 0, 1 - pp); var u00 = 0.0;
+        var u11 = xat(xb, iy + 1, -pp); var u12 = xat(xb, iy + 1, 1 - pp); var u10 = 0.0;
+        var u21 = xat(xb, iy + 2, -pp); var u22 = xat(xb, iy + 2, 1 - pp); var u20 = 0.0;
         for (var ox = 0u; ox < p.ow; ox++) {
-            let g = cm * vec4<f32>(gy[gb + ox], gy[gb + c1 * ohw + ox], gy[gb + c2 * ohw + ox], gy[gb + c3 * ohw + ox]);
-            let ix = i32(ox * p.stride) - i32(p.pad);
-            a[0] += g * xat(xb, iy, ix); a[1] += g * xat(xb, iy, ix + 1); a[2] += g * xat(xb, iy, ix + 2);
-            a[3] += g * xat(xb, iy + 1, ix); a[4] += g * xat(xb, iy + 1, ix + 1); a[5] += g * xat(xb, iy + 1, ix + 2);
-            a[6] += g * xat(xb, iy + 2, ix); a[7] += g * xat(xb, iy + 2, ix + 1); a[8] += g * xat(xb, iy + 2, ix + 2);
+            let q = gb + ox;
+            let g = cm * vec4<f32>(gy[q], gy[q + o1], gy[q + o2], gy[q + o3]);
+            let h = dm * vec4<f32>(gy[q + o4], gy[q + o5], gy[q + o6], gy[q + o7]);
+            let ix = i32(ox) - pp;
+            u00 = u01; u01 = u02; u02 = xat(xb, iy + 0, ix + 2);
+            u10 = u11; u11 = u12; u12 = xat(xb, iy + 1, ix + 2);
+            u20 = u21; u21 = u22; u22 = xat(xb, iy + 2, ix + 2);
+            a0 += g * u00; a1 += g * u01; a2 += g * u02;
+            b0 += h * u00; b1 += h * u01; b2 += h * u02;
+            a3 += g * u10; a4 += g * u11; a5 += g * u12;
+            b3 += h * u10; b4 += h * u11; b5 += h * u12;
+            a6 += g * u20; a7 += g * u21; a8 += g * u22;
+            b6 += h * u20; b7 += h * u21; b8 += h * u22;
         }
     }
     if (!ok) { return; }
-    let m0 = p.off_out + wid.y * p.m;
-    for (var c = 0u; c < 4u; c++) {
+    let m0 = p.off_out + wid.y * p.m + ci * 9u;
+    let acc = array<vec4<f32>, 18>(a0, a1, a2, a3, a4, a5, a6, a7, a8, b0, b1, b2, b3, b4, b5, b6, b7, b8);
+    for (var c = 0u; c < 8u; c++) {
         if (co0 + c >= p.cout) { return; }
-        let o = m0 + ((co0 + c) * p.cin + ci) * 9u;
-        for (var t = 0u; t < 9u; t++) { out[o + t] = a[t][c]; }
+        let o = m0 + (co0 + c) * p.cin * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = acc[(c / 4u) * 9u + t][c % 4u]; }
     }
 }
 
@@ -471,71 +552,130 @@ fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 // ky = py + s*j, kx = px + s*i reach an output, at oy = A - j, ox = B - i, so the loops visit only taps that hit
 // (no wasted multiply-adds, no modulo in the loop):
 //   gx[n,ci,iy,ix] = sum_{co, j, i} gy[n,co,A-j,B-i] * w[co,ci,py+s*j,px+s*i]
-// Invocation = 8 consecutive B of one (n, A) x 4 input channels (wid.y); per tap 8 gy loads + 1 vec4 weight load
-// (packed flipped, blocks of 4: `conv2d_pack_weight_flipped`) feed 32 multiply-adds. Loop count Cout*ceil(KH/s)*ceil(KW/s).
+// Invocation = 16 consecutive B of one (n, A) x 8 input channels (32 vec4 accumulators written out by hand); per tap
+// 16 gy loads + 2 vec4 weight loads (packed flipped: `conv2d_pack_weight_flipped`) feed 128 multiply-adds. Lanes
+// enumerate (channel block, pixel block). Loop count Cout*ceil(KH/s)*ceil(KW/s).
 @compute @workgroup_size(64)
-fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) lid: u32) {
     let s = p.stride;
     let py = wid.z / s;
     let px = wid.z % s;
     let rows = (p.h + p.pad + s - 1u) / s;       // A in [0, rows) covers iy in [0, H)
     let cols = (p.w + p.pad + s - 1u) / s;
-    let segs = (cols + 7u) / 8u;
-    let lane = wid.x * WG + lid;
-    let ok = lane < p.n * rows * segs;
+    let pl = p.n * rows * ((cols + 15u) / 16u);  // pixel blocks of this class
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = lane < pl * (p.m / 8u);
     let lc = select(0u, lane, ok);
-    let b0 = (lc % segs) * 8u;
-    let ar = lc / segs;
-    let a_ = i32(ar % rows);
-    let n = ar / rows;
-    let wrow = wid.y * p.cout * p.kh * p.kw;  // this block's packed rows (one vec4 each)
+    let cblk = lc / pl;
+    let pb = lc % pl;
+    let segs = (cols + 15u) / 16u;
+    let b0 = (pb % segs) * 16u;
+    let a_ = i32((pb / segs) % rows);
+    let n = (pb / segs) / rows;
+    let wrow = cblk * p.cout * p.kh * p.kw;  // this block's packed rows (two vec4 each)
     let ohw = p.oh * p.ow;
-    var acc = array<vec4<f32>, 8>();
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     for (var co = 0u; co < p.cout; co++) {
         let gb = p.off_gy + (n * p.cout + co) * ohw;
         var dj = 0;                                 // (ky - py) / s, counted (no division in the loop)
         for (var ky = py; ky < p.kh; ky += s) {
             let oy = a_ - dj;
             dj++;
-            let row_ok = oy >= 0 && oy < i32(p.oh);
             var di = 0;
             for (var kx = px; kx < p.kw; kx += s) {
                 let ox0 = i32(b0) - di;
                 di++;
                 // Packed flipped row k' = (co*KH + KH-1-ky)*KW + KW-1-kx holds w[co, ci.., ky, kx].
-                let wv = wp[wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx];
-                for (var j = 0; j < 8; j++) {
-                    let ox = ox0 + j;
-                    let v_ok = row_ok && ox >= 0 && ox < i32(p.ow);
-                    let g = select(0.0, gy[select(gb, gb + u32(oy) * p.ow + u32(ox), v_ok)], v_ok);
-                    acc[j] += wv * g;
-                }
+                let wi = (wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx) * 2u;
+                let wv = wp[wi];
+                let vv = wp[wi + 1u];
+                let g0 = gat(gb, oy, ox0 + 0);
+                let g1 = gat(gb, oy, ox0 + 1);
+                let g2 = gat(gb, oy, ox0 + 2);
+                let g3 = gat(gb, oy, ox0 + 3);
+                let g4 = gat(gb, oy, ox0 + 4);
+                let g5 = gat(gb, oy, ox0 + 5);
+                let g6 = gat(gb, oy, ox0 + 6);
+                let g7 = gat(gb, oy, ox0 + 7);
+                let g8 = gat(gb, oy, ox0 + 8);
+                let g9 = gat(gb, oy, ox0 + 9);
+                let g10 = gat(gb, oy, ox0 + 10);
+                let g11 = gat(gb, oy, ox0 + 11);
+                let g12 = gat(gb, oy, ox0 + 12);
+                let g13 = gat(gb, oy, ox0 + 13);
+                let g14 = gat(gb, oy, ox0 + 14);
+                let g15 = gat(gb, oy, ox0 + 15);
+                a0 += wv * g0; c0 += vv * g0;
+                a1 += wv * g1; c1 += vv * g1;
+                a2 += wv * g2; c2 += vv * g2;
+                a3 += wv * g3; c3 += vv * g3;
+                a4 += wv * g4; c4 += vv * g4;
+                a5 += wv * g5; c5 += vv * g5;
+                a6 += wv * g6; c6 += vv * g6;
+                a7 += wv * g7; c7 += vv * g7;
+                a8 += wv * g8; c8 += vv * g8;
+                a9 += wv * g9; c9 += vv * g9;
+                a10 += wv * g10; c10 += vv * g10;
+                a11 += wv * g11; c11 += vv * g11;
+                a12 += wv * g12; c12 += vv * g12;
+                a13 += wv * g13; c13 += vv * g13;
+                a14 += wv * g14; c14 += vv * g14;
+                a15 += wv * g15; c15 += vv * g15;
             }
         }
     }
     if (!ok) { return; }
     let iy = a_ * i32(s) + i32(py) - i32(p.pad);
     if (iy < 0 || iy >= i32(p.h)) { return; }
-    for (var c = 0u; c < 4u; c++) {
-        let ci = wid.y * 4u + c;
+    let acc = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+                                   c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+    for (var c = 0u; c < 8u; c++) {
+        let ci = cblk * 8u + c;
         if (ci >= p.cin) { return; }
         let row = p.off_out + ((n * p.cin + ci) * p.h + u32(iy)) * p.w;
-        for (var j = 0u; j < 8u; j++) {
+        for (var j = 0u; j < 16u; j++) {
             let ix = i32((b0 + j) * s + px) - i32(p.pad);
-            if (ix >= 0 && ix < i32(p.w)) { out[row + u32(ix)] = acc[j][c]; }
+            if (ix >= 0 && ix < i32(p.w)) { out[row + u32(ix)] = acc[(c / 4u) * 16u + j][c % 4u]; }
         }
     }
 }
 
-// Weight gradient, any kernel, pass 1: invocation owns 4 output channels (wid.y block) x 8 consecutive
-// k = (ci, ky, kx) (lane of wid.x) and sums positions of tile wid.z = output rows [t*R, (t+1)*R) of the slice's
+// gy[base + oy*OW + ox], or 0 outside [0, OH) x [0, OW).
+fn gat(base: u32, oy: i32, ox: i32) -> f32 {
+    let ok = oy >= 0 && oy < i32(p.oh) && ox >= 0 && ox < i32(p.ow);
+    return select(0.0, gy[select(base, base + u32(oy) * p.ow + u32(ox), ok)], ok);
+}
+
+// Weight gradient, any kernel, pass 1: invocation owns 4 output channels x 8 consecutive k = (ci, ky, kx) and sums
+// the positions of tile wid.y = output rows [t*R, (t+1)*R) of the slice's
 // flattened (n, oy), R = p.tile_len. Per position: 4 gy loads + 8 x loads feed 32 multiply-adds. Writes
 // part[t, co*K + k]. Loop count R*OW + R + 8.
 @compute @workgroup_size(64)
 fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let kk = p.cin * p.kh * p.kw;
-    let k0 = (wid.x * WG + lid) * 8u;
-    let co0 = wid.y * 4u;
+    // Lanes enumerate (channel block, k block), k block fastest; lanes past the last block redo block 0 unstored.
+    let nkb = (kk + 7u) / 8u;
+    let lane = wid.x * WG + lid;
+    let live = lane < nkb * ((p.cout + 3u) / 4u);
+    let lc = select(0u, lane, live);
+    let k0 = (lc % nkb) * 8u;
+    let co0 = (lc / nkb) * 4u;
     let ohw = p.oh * p.ow;
     let hw = p.h * p.w;
     let cm = vec4<f32>(vec4<bool>(co0 < p.cout, co0 + 1u < p.cout, co0 + 2u < p.cout, co0 + 3u < p.cout));
@@ -553,7 +693,7 @@ fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
         tx[j] = i32(k % p.kw) - i32(p.pad);
     }
     var a = array<vec4<f32>, 8>();
-    let r0 = wid.z * p.tile_len;
+    let r0 = wid.y * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
@@ -574,7 +714,8 @@ fn conv2d_backward_weight_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
             a[7] += g * xat(xb + xo[7], iy + ty[7], ix + tx[7]);
         }
     }
-    let m0 = p.off_out + wid.z * p.m;
+    if (!live) { return; }
+    let m0 = p.off_out + wid.y * p.m;
     for (var c = 0u; c < 4u; c++) {
         if (co0 + c >= p.cout) { return; }
         for (var j = 0u; j < 8u; j++) {

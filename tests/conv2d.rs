@@ -31,7 +31,7 @@ fn cpu_backward_matches_finite_differences() {
     }
 }
 
-/// Every entry point (naive and auto) against the oracle on odd shapes, including the larger `full` cases.
+/// Every entry point (naive and tiled) against the oracle on odd shapes, including the larger `full` cases.
 #[test]
 fn gpu_matches_oracle_on_odd_shapes() {
     assert_all_pass(&conv2d::self_check(&gpu(), true));
@@ -57,7 +57,7 @@ fn batch_slicing_under_a_small_binding_limit() {
     for c in [Case::new(7, 3, 11, 9, 5, 3, 2, 1, true), Case::new(5, 4, 8, 8, 6, 3, 1, 1, false), Case::new(6, 5, 7, 7, 3, 7, 2, 3, true)] {
         // Room for about 2 images of the larger of x and y per binding.
         let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
-        for variant in [Variant::Naive, Variant::Auto] {
+        for variant in [Variant::Naive, Variant::Tiled] {
             let l = Launch { variant, max_binding: Some(2 * img + 300) };
             let before = g.dispatches_total();
             res.extend(conv2d::check_case(&g, &c, l, "sliced"));
@@ -112,7 +112,7 @@ fn matches_pytorch_golden() {
         };
         let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
         let b = has_bias.then(|| t("b").0);
-        for variant in [Variant::Naive, Variant::Auto] {
+        for variant in [Variant::Naive, Variant::Tiled, Variant::Auto] {
             let l = Launch { variant, max_binding: None };
             let what = format!("{name} {variant:?}");
             let y = conv2d::conv2d_forward_with(&x, &w, b.as_ref(), stride, pad, l).to_vec();
