@@ -268,22 +268,14 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let y0 = i32(b.oy * p.stride) - i32(p.pad);
     let x0 = i32(b.ox0 * p.stride) - i32(p.pad);
     let s = i32(p.stride);
-    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
-    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
-    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
-    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
-    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
-    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
-    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
@@ -291,39 +283,22 @@ fn conv2d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
             let iy = y0 + i32(ky);
             for (var kx = 0u; kx < p.kw; kx++) {
                 let ix = x0 + i32(kx);
+                // This tap's weights for channels 0-3 (wv) and 4-7 (vv) of the block; x under the 16 pixels.
                 let wv = wp[(wrow + k) * 2u];
                 let vv = wp[(wrow + k) * 2u + 1u];
-                let r0 = xat(base, iy, ix + 0 * s);
-                let r1 = xat(base, iy, ix + 1 * s);
-                let r2 = xat(base, iy, ix + 2 * s);
-                let r3 = xat(base, iy, ix + 3 * s);
-                let r4 = xat(base, iy, ix + 4 * s);
-                let r5 = xat(base, iy, ix + 5 * s);
-                let r6 = xat(base, iy, ix + 6 * s);
-                let r7 = xat(base, iy, ix + 7 * s);
-                let r8 = xat(base, iy, ix + 8 * s);
-                let r9 = xat(base, iy, ix + 9 * s);
-                let r10 = xat(base, iy, ix + 10 * s);
-                let r11 = xat(base, iy, ix + 11 * s);
-                let r12 = xat(base, iy, ix + 12 * s);
-                let r13 = xat(base, iy, ix + 13 * s);
-                let r14 = xat(base, iy, ix + 14 * s);
-                let r15 = xat(base, iy, ix + 15 * s);
-                a0 += wv * r0; c0 += vv * r0;
-                a1 += wv * r1; c1 += vv * r1;
-                a2 += wv * r2; c2 += vv * r2;
-                a3 += wv * r3; c3 += vv * r3;
-                a4 += wv * r4; c4 += vv * r4;
-                a5 += wv * r5; c5 += vv * r5;
-                a6 += wv * r6; c6 += vv * r6;
-                a7 += wv * r7; c7 += vv * r7;
-                a8 += wv * r8; c8 += vv * r8;
-                a9 += wv * r9; c9 += vv * r9;
-                a10 += wv * r10; c10 += vv * r10;
-                a11 += wv * r11; c11 += vv * r11;
-                a12 += wv * r12; c12 += vv * r12;
-                a13 += wv * r13; c13 += vv * r13;
-                a14 += wv * r14; c14 += vv * r14;
+                let r0 = xat(base, iy, ix + 0 * s); let r1 = xat(base, iy, ix + 1 * s);
+                let r2 = xat(base, iy, ix + 2 * s); let r3 = xat(base, iy, ix + 3 * s);
+                let r4 = xat(base, iy, ix + 4 * s); let r5 = xat(base, iy, ix + 5 * s);
+                let r6 = xat(base, iy, ix + 6 * s); let r7 = xat(base, iy, ix + 7 * s);
+                let r8 = xat(base, iy, ix + 8 * s); let r9 = xat(base, iy, ix + 9 * s);
+                let r10 = xat(base, iy, ix + 10 * s); let r11 = xat(base, iy, ix + 11 * s);
+                let r12 = xat(base, iy, ix + 12 * s); let r13 = xat(base, iy, ix + 13 * s);
+                let r14 = xat(base, iy, ix + 14 * s); let r15 = xat(base, iy, ix + 15 * s);
+                a0 += wv * r0; c0 += vv * r0; a1 += wv * r1; c1 += vv * r1; a2 += wv * r2; c2 += vv * r2;
+                a3 += wv * r3; c3 += vv * r3; a4 += wv * r4; c4 += vv * r4; a5 += wv * r5; c5 += vv * r5;
+                a6 += wv * r6; c6 += vv * r6; a7 += wv * r7; c7 += vv * r7; a8 += wv * r8; c8 += vv * r8;
+                a9 += wv * r9; c9 += vv * r9; a10 += wv * r10; c10 += vv * r10; a11 += wv * r11; c11 += vv * r11;
+                a12 += wv * r12; c12 += vv * r12; a13 += wv * r13; c13 += vv * r13; a14 += wv * r14; c14 += vv * r14;
                 a15 += wv * r15; c15 += vv * r15;
                 k++;
             }
@@ -359,80 +334,129 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let y0 = i32(b.oy) - i32(p.pad);
     let x0 = i32(b.ox0) - i32(p.pad);
     let wrow = cblk * p.cin * 9u;            // this block's packed rows (two vec4 each)
-    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
-    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
-    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
-    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
-    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
-    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
-    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
         for (var ky = 0; ky < 3; ky++) {
             let iy = y0 + ky;
-            let r0 = xat(base, iy, x0 + 0);
-            let r1 = xat(base, iy, x0 + 1);
-            let r2 = xat(base, iy, x0 + 2);
-            let r3 = xat(base, iy, x0 + 3);
-            let r4 = xat(base, iy, x0 + 4);
-            let r5 = xat(base, iy, x0 + 5);
-            let r6 = xat(base, iy, x0 + 6);
-            let r7 = xat(base, iy, x0 + 7);
-            let r8 = xat(base, iy, x0 + 8);
-            let r9 = xat(base, iy, x0 + 9);
-            let r10 = xat(base, iy, x0 + 10);
-            let r11 = xat(base, iy, x0 + 11);
-            let r12 = xat(base, iy, x0 + 12);
-            let r13 = xat(base, iy, x0 + 13);
-            let r14 = xat(base, iy, x0 + 14);
-            let r15 = xat(base, iy, x0 + 15);
-            let r16 = xat(base, iy, x0 + 16);
-            let r17 = xat(base, iy, x0 + 17);
+            let r0 = xat(base, iy, x0 + 0); let r1 = xat(base, iy, x0 + 1); let r2 = xat(base, iy, x0 + 2);
+            let r3 = xat(base, iy, x0 + 3); let r4 = xat(base, iy, x0 + 4); let r5 = xat(base, iy, x0 + 5);
+            let r6 = xat(base, iy, x0 + 6); let r7 = xat(base, iy, x0 + 7); let r8 = xat(base, iy, x0 + 8);
+            let r9 = xat(base, iy, x0 + 9); let r10 = xat(base, iy, x0 + 10); let r11 = xat(base, iy, x0 + 11);
+            let r12 = xat(base, iy, x0 + 12); let r13 = xat(base, iy, x0 + 13); let r14 = xat(base, iy, x0 + 14);
+            let r15 = xat(base, iy, x0 + 15); let r16 = xat(base, iy, x0 + 16); let r17 = xat(base, iy, x0 + 17);
+            // Weights of taps kx = 0, 1, 2 for channels 0-3 (w) and 4-7 (v) of the block.
             let wi = (wrow + k) * 2u;
             let w0 = wp[wi]; let v0 = wp[wi + 1u];
             let w1 = wp[wi + 2u]; let v1 = wp[wi + 3u];
             let w2 = wp[wi + 4u]; let v2 = wp[wi + 5u];
-            a0 += w0 * r0 + w1 * r1 + w2 * r2;
-            a1 += w0 * r1 + w1 * r2 + w2 * r3;
-            a2 += w0 * r2 + w1 * r3 + w2 * r4;
-            a3 += w0 * r3 + w1 * r4 + w2 * r5;
-            a4 += w0 * r4 + w1 * r5 + w2 * r6;
-            a5 += w0 * r5 + w1 * r6 + w2 * r7;
-            a6 += w0 * r6 + w1 * r7 + w2 * r8;
-            a7 += w0 * r7 + w1 * r8 + w2 * r9;
-            a8 += w0 * r8 + w1 * r9 + w2 * r10;
-            a9 += w0 * r9 + w1 * r10 + w2 * r11;
-            a10 += w0 * r10 + w1 * r11 + w2 * r12;
-            a11 += w0 * r11 + w1 * r12 + w2 * r13;
-            a12 += w0 * r12 + w1 * r13 + w2 * r14;
-            a13 += w0 * r13 + w1 * r14 + w2 * r15;
-            a14 += w0 * r14 + w1 * r15 + w2 * r16;
-            a15 += w0 * r15 + w1 * r16 + w2 * r17;
-            c0 += v0 * r0 + v1 * r1 + v2 * r2;
-            c1 += v0 * r1 + v1 * r2 + v2 * r3;
-            c2 += v0 * r2 + v1 * r3 + v2 * r4;
-            c3 += v0 * r3 + v1 * r4 + v2 * r5;
-            c4 += v0 * r4 + v1 * r5 + v2 * r6;
-            c5 += v0 * r5 + v1 * r6 + v2 * r7;
-            c6 += v0 * r6 + v1 * r7 + v2 * r8;
-            c7 += v0 * r7 + v1 * r8 + v2 * r9;
-            c8 += v0 * r8 + v1 * r9 + v2 * r10;
-            c9 += v0 * r9 + v1 * r10 + v2 * r11;
-            c10 += v0 * r10 + v1 * r11 + v2 * r12;
-            c11 += v0 * r11 + v1 * r12 + v2 * r13;
-            c12 += v0 * r12 + v1 * r13 + v2 * r14;
-            c13 += v0 * r13 + v1 * r14 + v2 * r15;
-            c14 += v0 * r14 + v1 * r15 + v2 * r16;
+            a0 += w0 * r0 + w1 * r1 + w2 * r2; a1 += w0 * r1 + w1 * r2 + w2 * r3; a2 += w0 * r2 + w1 * r3 + w2 * r4;
+            a3 += w0 * r3 + w1 * r4 + w2 * r5; a4 += w0 * r4 + w1 * r5 + w2 * r6; a5 += w0 * r5 + w1 * r6 + w2 * r7;
+            a6 += w0 * r6 + w1 * r7 + w2 * r8; a7 += w0 * r7 + w1 * r8 + w2 * r9; a8 += w0 * r8 + w1 * r9 + w2 * r10;
+            a9 += w0 * r9 + w1 * r10 + w2 * r11; a10 += w0 * r10 + w1 * r11 + w2 * r12;
+            a11 += w0 * r11 + w1 * r12 + w2 * r13; a12 += w0 * r12 + w1 * r13 + w2 * r14;
+            a13 += w0 * r13 + w1 * r14 + w2 * r15; a14 += w0 * r14 + w1 * r15 + w2 * r16;
+            a15 += w0 * r15 + w1 * r16 + w2 * r17; c0 += v0 * r0 + v1 * r1 + v2 * r2;
+            c1 += v0 * r1 + v1 * r2 + v2 * r3; c2 += v0 * r2 + v1 * r3 + v2 * r4; c3 += v0 * r3 + v1 * r4 + v2 * r5;
+            c4 += v0 * r4 + v1 * r5 + v2 * r6; c5 += v0 * r5 + v1 * r6 + v2 * r7; c6 += v0 * r6 + v1 * r7 + v2 * r8;
+            c7 += v0 * r7 + v1 * r8 + v2 * r9; c8 += v0 * r8 + v1 * r9 + v2 * r10;
+            c9 += v0 * r9 + v1 * r10 + v2 * r11; c10 += v0 * r10 + v1 * r11 + v2 * r12;
+            c11 += v0 * r11 + v1 * r12 + v2 * r13; c12 += v0 * r12 + v1 * r13 + v2 * r14;
+            c13 += v0 * r13 + v1 * r14 + v2 * r15; c14 += v0 * r14 + v1 * r15 + v2 * r16;
+            c15 += v0 * r15 + v1 * r16 + v2 * r17;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv = bias4(cblk * 8u);
+        let bw = bias4(cblk * 8u + 4u);
+        a0 += bv; a1 += bv; a2 += bv; a3 += bv; a4 += bv; a5 += bv; a6 += bv; a7 += bv;
+        a8 += bv; a9 += bv; a10 += bv; a11 += bv; a12 += bv; a13 += bv; a14 += bv; a15 += bv;
+        c0 += bw; c1 += bw; c2 += bw; c3 += bw; c4 += bw; c5 += bw; c6 += bw; c7 += bw;
+        c8 += bw; c9 += bw; c10 += bw; c11 += bw; c12 += bw; c13 += bw; c14 += bw; c15 += bw;
+    }
+    store8x4(b, cblk * 8u, array<vec4<f32>, 8>(a0, a1, a2, a3, a4, a5, a6, a7));
+    store8x4(b, cblk * 8u + 4u, array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7));
+    store8x4(b1, cblk * 8u, array<vec4<f32>, 8>(a8, a9, a10, a11, a12, a13, a14, a15));
+    store8x4(b1, cblk * 8u + 4u, array<vec4<f32>, 8>(c8, c9, c10, c11, c12, c13, c14, c15));
+}
+
+// Forward, 3x3 stride 1 pad 1 with W % 4 == 0 and a 4-aligned slice offset: as `conv2d_forward_3x3`, but the
+// 16 input columns under the pixels come as 4 vec4 loads (plus 2 scalars), cutting the loads per (ci, ky) from
+// 18 x + 6 vec4 w to 2 x + 10 vec4. x4 is the same x slice viewed as vec4.
+@group(0) @binding(9) var<storage, read> x4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (channel block of 8, pixel block of 16), pixel block fastest.
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let cblk = min(lane / pl, p.m / 8u - 1u);
+    let b = block_of(select(lane % pl, pl, lane / pl >= p.m / 8u), 16u);
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
+    let y0 = i32(b.oy) - i32(p.pad);
+    let x0 = i32(b.ox0) - i32(p.pad);
+    let wrow = cblk * p.cin * 9u;            // this block's packed rows (two vec4 each)
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
+    // Columns ox0 + 4t + c inside the row.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(b.ox0);
+    let m0 = cl < vec4<u32>(p.w);
+    let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w);
+    let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            // Columns ox0-1 and ox0+16 as scalars, ox0 .. ox0+15 as four aligned vec4 loads (masked past the row
+            // end and outside the image rows).
+            let r0 = xat(base, iy, x0); let r17 = xat(base, iy, x0 + 17);
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + b.ox0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let q0 = select(z, x4[q], m0 & vec4<bool>(row_ok));
+            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
+            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
+            let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(row_ok));
+            let r1 = q0.x; let r2 = q0.y; let r3 = q0.z; let r4 = q0.w;
+            let r5 = q1.x; let r6 = q1.y; let r7 = q1.z; let r8 = q1.w;
+            let r9 = q2.x; let r10 = q2.y; let r11 = q2.z; let r12 = q2.w;
+            let r13 = q3.x; let r14 = q3.y; let r15 = q3.z; let r16 = q3.w;
+            // Weights of taps kx = 0, 1, 2 for channels 0-3 (w) and 4-7 (v) of the block.
+            let wi = (wrow + k) * 2u;
+            let w0 = wp[wi]; let v0 = wp[wi + 1u];
+            let w1 = wp[wi + 2u]; let v1 = wp[wi + 3u];
+            let w2 = wp[wi + 4u]; let v2 = wp[wi + 5u];
+            a0 += w0 * r0 + w1 * r1 + w2 * r2; a1 += w0 * r1 + w1 * r2 + w2 * r3; a2 += w0 * r2 + w1 * r3 + w2 * r4;
+            a3 += w0 * r3 + w1 * r4 + w2 * r5; a4 += w0 * r4 + w1 * r5 + w2 * r6; a5 += w0 * r5 + w1 * r6 + w2 * r7;
+            a6 += w0 * r6 + w1 * r7 + w2 * r8; a7 += w0 * r7 + w1 * r8 + w2 * r9; a8 += w0 * r8 + w1 * r9 + w2 * r10;
+            a9 += w0 * r9 + w1 * r10 + w2 * r11; a10 += w0 * r10 + w1 * r11 + w2 * r12;
+            a11 += w0 * r11 + w1 * r12 + w2 * r13; a12 += w0 * r12 + w1 * r13 + w2 * r14;
+            a13 += w0 * r13 + w1 * r14 + w2 * r15; a14 += w0 * r14 + w1 * r15 + w2 * r16;
+            a15 += w0 * r15 + w1 * r16 + w2 * r17; c0 += v0 * r0 + v1 * r1 + v2 * r2;
+            c1 += v0 * r1 + v1 * r2 + v2 * r3; c2 += v0 * r2 + v1 * r3 + v2 * r4; c3 += v0 * r3 + v1 * r4 + v2 * r5;
+            c4 += v0 * r4 + v1 * r5 + v2 * r6; c5 += v0 * r5 + v1 * r6 + v2 * r7; c6 += v0 * r6 + v1 * r7 + v2 * r8;
+            c7 += v0 * r7 + v1 * r8 + v2 * r9; c8 += v0 * r8 + v1 * r9 + v2 * r10;
+            c9 += v0 * r9 + v1 * r10 + v2 * r11; c10 += v0 * r10 + v1 * r11 + v2 * r12;
+            c11 += v0 * r11 + v1 * r12 + v2 * r13; c12 += v0 * r12 + v1 * r13 + v2 * r14;
+            c13 += v0 * r13 + v1 * r14 + v2 * r15; c14 += v0 * r14 + v1 * r15 + v2 * r16;
             c15 += v0 * r15 + v1 * r16 + v2 * r17;
             k += 3u;
         }
@@ -575,22 +599,14 @@ fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     let n = (pb / segs) / rows;
     let wrow = cblk * p.cout * p.kh * p.kw;  // this block's packed rows (two vec4 each)
     let ohw = p.oh * p.ow;
-    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0);
-    var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0);
-    var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
-    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0);
-    var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
-    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0);
-    var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
+    var a0 = vec4<f32>(0.0); var c0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var c4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var c8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var c9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var c12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var c13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var c14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0); var c15 = vec4<f32>(0.0);
     for (var co = 0u; co < p.cout; co++) {
         let gb = p.off_gy + (n * p.cout + co) * ohw;
         var dj = 0;                                 // (ky - py) / s, counted (no division in the loop)
@@ -605,37 +621,17 @@ fn conv2d_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
                 let wi = (wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx) * 2u;
                 let wv = wp[wi];
                 let vv = wp[wi + 1u];
-                let g0 = gat(gb, oy, ox0 + 0);
-                let g1 = gat(gb, oy, ox0 + 1);
-                let g2 = gat(gb, oy, ox0 + 2);
-                let g3 = gat(gb, oy, ox0 + 3);
-                let g4 = gat(gb, oy, ox0 + 4);
-                let g5 = gat(gb, oy, ox0 + 5);
-                let g6 = gat(gb, oy, ox0 + 6);
-                let g7 = gat(gb, oy, ox0 + 7);
-                let g8 = gat(gb, oy, ox0 + 8);
-                let g9 = gat(gb, oy, ox0 + 9);
-                let g10 = gat(gb, oy, ox0 + 10);
-                let g11 = gat(gb, oy, ox0 + 11);
-                let g12 = gat(gb, oy, ox0 + 12);
-                let g13 = gat(gb, oy, ox0 + 13);
-                let g14 = gat(gb, oy, ox0 + 14);
+                let g0 = gat(gb, oy, ox0 + 0); let g1 = gat(gb, oy, ox0 + 1); let g2 = gat(gb, oy, ox0 + 2);
+                let g3 = gat(gb, oy, ox0 + 3); let g4 = gat(gb, oy, ox0 + 4); let g5 = gat(gb, oy, ox0 + 5);
+                let g6 = gat(gb, oy, ox0 + 6); let g7 = gat(gb, oy, ox0 + 7); let g8 = gat(gb, oy, ox0 + 8);
+                let g9 = gat(gb, oy, ox0 + 9); let g10 = gat(gb, oy, ox0 + 10); let g11 = gat(gb, oy, ox0 + 11);
+                let g12 = gat(gb, oy, ox0 + 12); let g13 = gat(gb, oy, ox0 + 13); let g14 = gat(gb, oy, ox0 + 14);
                 let g15 = gat(gb, oy, ox0 + 15);
-                a0 += wv * g0; c0 += vv * g0;
-                a1 += wv * g1; c1 += vv * g1;
-                a2 += wv * g2; c2 += vv * g2;
-                a3 += wv * g3; c3 += vv * g3;
-                a4 += wv * g4; c4 += vv * g4;
-                a5 += wv * g5; c5 += vv * g5;
-                a6 += wv * g6; c6 += vv * g6;
-                a7 += wv * g7; c7 += vv * g7;
-                a8 += wv * g8; c8 += vv * g8;
-                a9 += wv * g9; c9 += vv * g9;
-                a10 += wv * g10; c10 += vv * g10;
-                a11 += wv * g11; c11 += vv * g11;
-                a12 += wv * g12; c12 += vv * g12;
-                a13 += wv * g13; c13 += vv * g13;
-                a14 += wv * g14; c14 += vv * g14;
+                a0 += wv * g0; c0 += vv * g0; a1 += wv * g1; c1 += vv * g1; a2 += wv * g2; c2 += vv * g2;
+                a3 += wv * g3; c3 += vv * g3; a4 += wv * g4; c4 += vv * g4; a5 += wv * g5; c5 += vv * g5;
+                a6 += wv * g6; c6 += vv * g6; a7 += wv * g7; c7 += vv * g7; a8 += wv * g8; c8 += vv * g8;
+                a9 += wv * g9; c9 += vv * g9; a10 += wv * g10; c10 += vv * g10; a11 += wv * g11; c11 += vv * g11;
+                a12 += wv * g12; c12 += vv * g12; a13 += wv * g13; c13 += vv * g13; a14 += wv * g14; c14 += vv * g14;
                 a15 += wv * g15; c15 += vv * g15;
             }
         }

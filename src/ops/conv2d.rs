@@ -183,11 +183,12 @@ const PART: usize = 5;
 const OUT: usize = 6;
 const WP: usize = 7;
 const WP_OUT: usize = 8;
+const X4: usize = 9;
 
 /// The binding list for a dispatch: `set` places buffers at their binding numbers; every other slot repeats the
 /// first of them (the entry point does not use it, so the runtime never binds it).
-fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 8] {
-    let mut v = [set[0].1; 8];
+fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 9] {
+    let mut v = [set[0].1; 9];
     for &(slot, b) in set {
         v[slot - 1] = b;
     }
@@ -280,8 +281,14 @@ fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, w
     let lanes = nb * g.oh * g.ow.div_ceil(16) * (cpad / CW);
     let groups = wp.gpu().groups_1d(lanes as u64, 64);
     let p = Params { m: cpad as u32, cw: CW as u32, ..p };
-    let entry = if is3 { "conv2d_forward_3x3" } else { "conv2d_forward_tiled" };
-    wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind())]), groups);
+    // The vec4 variant needs every row of x to start at a multiple of 4 floats inside the binding.
+    let vec4_ok = is3 && g.pad == 1 && g.w % 4 == 0 && p.off_x % 4 == 0 && bx.offset % 16 == 0;
+    let entry = match (is3, vec4_ok) {
+        (true, true) => "conv2d_forward_3x3_vec4",
+        (true, false) => "conv2d_forward_3x3",
+        _ => "conv2d_forward_tiled",
+    };
+    wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
 }
 
 /// Channels per packed weight block: every tiled kernel's invocation owns 8 output channels.
@@ -629,6 +636,9 @@ pub const CASES: &[Case] = &[
     Case::new(3, 37, 1, 1, 5, 1, 1, 0, true),
     Case::new(2, 6, 5, 5, 2, 3, 1, 0, true),
     Case::new(1, 2, 7, 5, 3, 3, 2, 3, true),
+    // W % 4 == 0, 3x3 stride 1 pad 1: the vec4 forward (and stride-1 input grad), with a partial and a short row.
+    Case::new(2, 5, 9, 20, 11, 3, 1, 1, true),
+    Case::new(3, 4, 5, 12, 9, 3, 1, 1, false),
     // 4,440 positions: several partial-sum tiles in the weight and bias gradients.
     Case::new(3, 2, 40, 37, 3, 3, 1, 1, true),
 ];
