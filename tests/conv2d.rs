@@ -135,36 +135,9 @@ fn matches_pytorch_golden() {
 /// stays fast. A kernel that stopped early would miss whole tiles and fail by far more than the tolerance.
 #[test]
 fn full_size_weight_and_bias_reductions() {
+    // The same comparisons `fluke check --full` runs: 294,912-position reductions against the f64 oracle.
     let g = gpu();
-    // (x shape, Cout, k, stride, pad): the decoder's 16->16 3x3 at batch 4, 192x384, and a batch-16 96x192 layer
-    // (64 channels in the model, 8 here), plus its stride-2 1x1 shortcut.
-    let cases: &[([usize; 4], usize, usize, usize, usize)] =
-        &[([4, 16, 192, 384], 16, 3, 1, 1), ([16, 8, 96, 192], 8, 3, 1, 1), ([16, 8, 96, 192], 8, 1, 2, 0)];
-    let mut res = Vec::new();
-    for (i, &(xs, cout, k, stride, pad)) in cases.iter().enumerate() {
-        let ws = [cout, xs[1], k, k];
-        let geom = conv2d::Geom::new("test", &xs, &ws, stride, pad);
-        let ys = geom.y_shape();
-        let x = rand_vec(xs.iter().product(), 100 + i as u64);
-        let gy = rand_vec(ys.iter().product(), 200 + i as u64);
-        let (tx, tgy) = (Tensor::from_slice(&g, &xs, &x), Tensor::from_slice(&g, &ys, &gy));
-        let (x64, gy64) = (f64s(&x), f64s(&gy));
-        let want_w = cpu::backward_weight(&x64, &xs, &gy64, &ws, stride, pad);
-        let want_b = cpu::backward_bias(&gy64, &ys);
-        let npos = ys[0] * ys[2] * ys[3];
-        // f32 sums of npos products in [-1, 1] (magnitude ~ sqrt(npos)/3 ~ 180); measured errors are ~6e-4. One
-        // missing tile of 2,048 positions would be off by ~15.
-        let (atol, rtol) = (1e-2, 1e-5);
-        let what = format!("x {xs:?} w {ws:?} s{stride} ({npos} positions)");
-        let gw = conv2d::conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
-        res.push(compare("conv2d_backward_weight", &what, &gw, &want_w, atol, rtol));
-        let gb = conv2d::conv2d_backward_bias(&tgy).to_vec();
-        res.push(compare("conv2d_backward_bias", &what, &gb, &want_b, atol, rtol));
-        if i == 0 {
-            let gw = conv2d::conv2d_backward_weight_with(&tx, &tgy, &ws, stride, pad, Launch::naive()).to_vec();
-            res.push(compare("conv2d_backward_weight", &format!("{what} naive"), &gw, &want_w, atol, rtol));
-        }
-    }
+    let res = conv2d::full_size_checks(&g);
     for r in &res {
         eprintln!("{} {}: max abs {:.2e}", r.entry, r.shape, r.max_abs);
     }

@@ -708,3 +708,37 @@ pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     }
     out
 }
+
+/// Weight and bias gradients at the U-Net's full reduction lengths (N*OH*OW = 294,912 positions) against the f64
+/// oracle: the decoder's 16->16 3x3 at batch 4, 192x384, a batch-16 96x192 layer (64 channels in the model, 8 here)
+/// and its stride-2 1x1 shortcut. Part of `fluke check --full` and tests/conv2d.rs.
+pub fn full_size_checks(g: &Rc<Gpu>) -> Vec<CheckResult> {
+    let cases: &[([usize; 4], usize, usize, usize, usize)] =
+        &[([4, 16, 192, 384], 16, 3, 1, 1), ([16, 8, 96, 192], 8, 3, 1, 1), ([16, 8, 96, 192], 8, 1, 2, 0)];
+    let mut res = Vec::new();
+    for (i, &(xs, cout, k, stride, pad)) in cases.iter().enumerate() {
+        let ws = [cout, xs[1], k, k];
+        let geom = Geom::new("conv2d full-size check", &xs, &ws, stride, pad);
+        let ys = geom.y_shape();
+        let x = crate::check::rand_vec(xs.iter().product(), 100 + i as u64);
+        let gy = crate::check::rand_vec(ys.iter().product(), 200 + i as u64);
+        let (tx, tgy) = (Tensor::from_slice(g, &xs, &x), Tensor::from_slice(g, &ys, &gy));
+        let (x64, gy64) = (crate::check::f64s(&x), crate::check::f64s(&gy));
+        let want_w = cpu::backward_weight(&x64, &xs, &gy64, &ws, stride, pad);
+        let want_b = cpu::backward_bias(&gy64, &ys);
+        let npos = ys[0] * ys[2] * ys[3];
+        // f32 sums of npos products in [-1, 1] (magnitude ~ sqrt(npos)/3 ~ 180); measured errors are ~6e-4. One
+        // missing tile of 2,048 positions would be off by ~15.
+        let (atol, rtol) = (1e-2, 1e-5);
+        let what = format!("x {xs:?} w {ws:?} s{stride} ({npos} positions)");
+        let gw = conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
+        res.push(crate::check::compare("conv2d_backward_weight", &what, &gw, &want_w, atol, rtol));
+        let gb = conv2d_backward_bias(&tgy).to_vec();
+        res.push(crate::check::compare("conv2d_backward_bias", &what, &gb, &want_b, atol, rtol));
+        if i == 0 {
+            let gw = conv2d_backward_weight_with(&tx, &tgy, &ws, stride, pad, Launch::naive()).to_vec();
+            res.push(crate::check::compare("conv2d_backward_weight", &format!("{what} naive"), &gw, &want_w, atol, rtol));
+        }
+    }
+    res
+}
