@@ -7,6 +7,11 @@
 //! mask, an overlay, an RGBA cut-out (mask as alpha), the tight crop on white (the bounding box of all components
 //! at `--crop-threshold`), optionally the raw probabilities (.npy), and a row in summary.csv. Unreadable photos
 //! are reported in summary.csv and skipped; the exit code says whether any failed.
+//!
+//! summary.csv, one row per photo, in the order photos finish (failed ones as soon as decoding fails):
+//!   file, fluke_fraction (mask pixels / photo pixels), components (8-connected, in the mask at `--threshold`),
+//!   bbox_x0, bbox_y0, bbox_x1, bbox_y1 (half-open box of the crop: every pixel above `--crop-threshold`; empty
+//!   when there is none), error (empty for photos that were written). Fields are quoted as RFC 4180 when needed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,9 +88,16 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
     Ok((i, n))
 }
 
+/// sheet.png: the first 36 crops, 6 per row, each fitted into a 256x128 cell (1 px grey lines between cells).
+pub const SHEET_COLS: u32 = 6;
+pub const SHEET_MAX: usize = 36;
+pub const SHEET_CELL: (u32, u32) = (256, 128);
+
 /// One decoded photo, ready for the GPU.
 struct Item {
     path: PathBuf,
+    /// Prefix of its output files (see `output_stems`).
+    stem: String,
     /// The photo at its original size, or the decoding error.
     photo: std::result::Result<(image::RgbImage, Vec<f32>), String>,
 }
@@ -134,6 +146,54 @@ fn stem_of(p: &Path) -> String {
     p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into())
 }
 
+/// Output name prefix for each photo: its stem, or its whole file name when two photos share a stem (`a.jpg` and
+/// `a.png` would otherwise overwrite each other's `a_mask.png`). Computed over the full list before sharding, so
+/// every shard names a photo the same way.
+fn output_stems(files: &[PathBuf]) -> Vec<String> {
+    let mut count = std::collections::HashMap::new();
+    for f in files {
+        *count.entry(stem_of(f)).or_insert(0usize) += 1;
+    }
+    files
+        .iter()
+        .map(|f| {
+            let stem = stem_of(f);
+            if count[&stem] > 1 {
+                f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or(stem)
+            } else {
+                stem
+            }
+        })
+        .collect()
+}
+
+/// An error and its causes on one line, "a: b: c", leaving out a cause whose text the line already holds (the
+/// image crate's decoding errors print their source inside their own message, so `{e:#}` would say it twice).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string().replace(['\n', '\r'], " ");
+        let c = c.trim();
+        if c.is_empty() || line.contains(c) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(c);
+    }
+    line
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break, inner quotes doubled.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// Run prediction over a file or folder.
 pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     let model = UNet::from_file(gpu, &cfg.weights)?;
@@ -143,7 +203,9 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
         .and_then(|s| crate::parse_size(&s).ok());
     let (w, h) = cfg.size.or(meta_size).unwrap_or((384, 192));
     model.check_fits(cfg.batch, w, h)?;
-    let mut files = crate::data::list_images(&cfg.input)?;
+    let all = crate::data::list_images(&cfg.input)?;
+    let stems = output_stems(&all);
+    let mut files: Vec<(PathBuf, String)> = all.into_iter().zip(stems).collect();
     if let Some((i, n)) = cfg.shard {
         files = files.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, f)| f).collect();
     }
@@ -153,14 +215,22 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
 
     // Decoder thread: photo -> (original RGB, normalised model-size CHW), two batches ahead at most.
     let (tx, rx) = crossbeam_channel::bounded::<Item>(cfg.batch * 2);
-    let decode_files = files.clone();
+    let decode_files = files;
     let decoder = std::thread::spawn(move || {
-        for path in decode_files {
-            let photo = crate::data::load_rgb(&path).map(|img| {
-                let chw = crate::data::prepare_image(&img, w, h);
-                (image::DynamicImage::ImageRgb32F(img).to_rgb8(), chw)
+        for (path, stem) in decode_files {
+            // A decoder that panics on a hostile file costs that file only, not the rest of the folder.
+            let photo = std::panic::catch_unwind(|| {
+                crate::data::load_rgb(&path).map(|img| {
+                    let chw = crate::data::prepare_image(&img, w, h);
+                    (image::DynamicImage::ImageRgb32F(img).to_rgb8(), chw)
+                })
             });
-            if tx.send(Item { path, photo: photo.map_err(|e| format!("{e:#}")) }).is_err() {
+            let photo = match photo {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(e)) => Err(error_line(&e)),
+                Err(_) => Err(format!("cannot decode photo {}: the decoder crashed on it", path.display())),
+            };
+            if tx.send(Item { path, stem, photo }).is_err() {
                 break;
             }
         }
@@ -184,8 +254,12 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
             match &item.photo {
                 Ok(_) => pending.push(item),
                 Err(e) => {
-                    eprintln!("warning: {}: {e}; skipped", item.path.display());
-                    writeln!(summary, "{},,,,,,,\"{}\"", item.path.display(), e.replace('"', "'"))?;
+                    // One line per bad file; the decoder's message already names the file.
+                    let e = e.replace(['\n', '\r'], " ");
+                    let shown = item.path.display().to_string();
+                    let line = if e.contains(&shown) { e.clone() } else { format!("{shown}: {e}") };
+                    bar.suspend(|| eprintln!("warning: {line}; skipped"));
+                    writeln!(summary, "{},,,,,,,{}", csv_field(&shown), csv_field(&e))?;
                     result.failed += 1;
                     bar.inc(1);
                 }
@@ -196,20 +270,28 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
             let probs = predict_batch(&model, &inputs, w, h, cfg.tta_flip, cfg.tta_blur);
             for (item, p) in pending.drain(..).zip(probs) {
                 let (photo, _) = item.photo.unwrap();
-                let stem = stem_of(&item.path);
-                match write_outputs(cfg, &stem, &photo, &p, w, h, &mut sheet_crops) {
+                let shown = item.path.display().to_string();
+                match write_outputs(cfg, &item.stem, &photo, &p, w, h, &mut sheet_crops) {
                     Ok(row) => {
                         if row.components == 0 {
                             result.empty += 1;
-                            eprintln!("note: {}: no fluke pixels found", item.path.display());
+                        }
+                        if row.components == 0 || row.bbox.is_none() {
+                            let why = match (row.components, row.bbox) {
+                                (0, None) => "no fluke pixels found; no crop written".to_string(),
+                                (0, Some(_)) => format!("no fluke pixels above --threshold {}", cfg.threshold),
+                                _ => format!("no pixels above --crop-threshold {}; no crop written", cfg.crop_threshold),
+                            };
+                            bar.suspend(|| eprintln!("note: {shown}: {why}"));
                         }
                         let bb = row.bbox.map(|b| format!("{},{},{},{}", b.0, b.1, b.2, b.3)).unwrap_or(",,,".into());
-                        writeln!(summary, "{},{:.6},{},{},", item.path.display(), row.fraction, row.components, bb)?;
+                        writeln!(summary, "{},{:.6},{},{},", csv_field(&shown), row.fraction, row.components, bb)?;
                         result.written += 1;
                     }
                     Err(e) => {
-                        eprintln!("warning: {}: {e:#}", item.path.display());
-                        writeln!(summary, "{},,,,,,,\"{}\"", item.path.display(), format!("{e:#}").replace('"', "'"))?;
+                        let e = error_line(&e);
+                        bar.suspend(|| eprintln!("warning: {shown}: {e}"));
+                        writeln!(summary, "{},,,,,,,{}", csv_field(&shown), csv_field(&e))?;
                         result.failed += 1;
                     }
                 }
@@ -224,7 +306,7 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     let _ = decoder.join();
     summary.flush()?;
     if cfg.sheet && !sheet_crops.is_empty() {
-        let sheet = post::contact_sheet(&sheet_crops, 6, 256, 128);
+        let sheet = post::contact_sheet(&sheet_crops, SHEET_COLS, SHEET_CELL.0, SHEET_CELL.1);
         crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(sheet), &cfg.out.join("sheet.png"))?;
     }
     eprintln!(
@@ -267,8 +349,18 @@ fn write_outputs(cfg: &PredictConfig, stem: &str, photo: &image::RgbImage, probs
     if let Some(b) = bbox {
         let crop = post::crop_on_white(photo, &crop_mask, b);
         crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(crop.clone()), &out("crop.png"))?;
-        if sheet.len() < 36 {
-            sheet.push(crop);
+        if sheet.len() < SHEET_MAX {
+            // Keep only what the sheet shows (a 256x128 cell): 36 full-size crops of 12 Mpx photos would not be
+            // constant memory. Shrunk with the sheet's own fit-in-cell rule, so the sheet looks the same.
+            let (cw, ch) = crop.dimensions();
+            let s = (SHEET_CELL.0 as f64 / cw as f64).min(SHEET_CELL.1 as f64 / ch as f64);
+            if s < 1.0 {
+                let tw = ((cw as f64 * s).round() as u32).clamp(1, SHEET_CELL.0);
+                let th = ((ch as f64 * s).round() as u32).clamp(1, SHEET_CELL.1);
+                sheet.push(image::imageops::thumbnail(&crop, tw, th));
+            } else {
+                sheet.push(crop);
+            }
         }
     }
     if cfg.save_probs {
