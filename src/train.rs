@@ -94,6 +94,34 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Reject settings that would panic or train on nonsense later (a NaN learning rate trains "fine" and yields NaN
+    /// weights). Checked at the start of every run, resumed ones too, since config.json may have been edited.
+    pub fn validate(&self) -> Result<()> {
+        crate::model::check_input_size(self.width, self.height).context("--size")?;
+        crate::model::check_width(self.width_div)?;
+        if self.batch == 0 {
+            bail!("--batch 0: the batch size must be at least 1");
+        }
+        if self.epochs == 0 {
+            bail!("--epochs 0: nothing to train; use --epochs 1 or more");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr {}: the learning rate must be a positive number (e.g. 1e-3)", self.lr);
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0) {
+            bail!("--min-lr {}: must be a number >= 0 (e.g. 1e-6)", self.min_lr);
+        }
+        if !(self.plateau_factor > 0.0 && self.plateau_factor <= 1.0) {
+            bail!("--plateau-factor {}: must be in (0, 1] (e.g. 0.5)", self.plateau_factor);
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            bail!("--val-fraction {}: must be in [0, 1) (e.g. 0.1), or pass --val-images/--val-masks", self.val_fraction);
+        }
+        Ok(())
+    }
+}
+
 /// Scheduler and bookkeeping state, committed after every epoch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TrainState {
@@ -240,7 +268,7 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
 
 /// Train (or resume) a run. Returns the final state.
 pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
-    crate::model::check_input_size(cfg.width, cfg.height)?;
+    cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder", cfg.out.display()))?;
     let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
     let files = RunFiles { dir: cfg.out.clone() };
@@ -266,7 +294,11 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
         }
         eprintln!("{} file(s) with problems were left out", all_problems.len());
         if cfg.strict {
-            bail!("{} data problem(s) found and --strict is set (listed above)", all_problems.len());
+            bail!(
+                "{} data problem(s) found and --strict is set (listed above; fix: repair or remove those files, or run \
+                 without --strict to train on the usable pairs only)",
+                all_problems.len()
+            );
         }
     }
     all_problems.clear();
