@@ -37,7 +37,8 @@ const FIX: &str = "pass a .safetensors file written by fluke, smp or timm (conve
 
 /// Read a safetensors file; every failure names the file and the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read weight file", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
     parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
@@ -91,9 +92,21 @@ impl UNet {
     /// Build a model whose width matches a checkpoint, then load it.
     pub fn from_file(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<UNet> {
         let file = read_weight_file(path)?;
-        let cfg = UNetConfig::new(recorded_width(&file).unwrap_or(1));
-        let mut m = UNet::new(gpu, cfg, 0);
-        m.load_weight_file(&file, detect_mode(&file)).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let width = recorded_width(&file).unwrap_or(1);
+        // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
+        super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
+        let mode = detect_mode(&file);
+        // A bare encoder would leave the decoder at its random initialisation: predictions would be noise.
+        if mode != LoadMode::Full {
+            bail!(
+                "{}: holds no U-Net decoder (no encoder.*/decoder.* tensors: an ImageNet encoder or another model); \
+                 predict and eval need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
+                 to `fluke train --init`)",
+                path.display()
+            );
+        }
+        let mut m = UNet::new(gpu, UNetConfig::new(width), 0);
+        m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(m)
     }
 
