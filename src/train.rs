@@ -263,13 +263,17 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(&p).with_context(|| {
         format!("{}: cannot read the run's config; --resume needs a run folder written by `fluke train --out`", p.display())
     })?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid fluke config", p.display()))
+    let mut cfg: TrainConfig =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a valid fluke config", p.display()))?;
+    // The run lives where it is now: a folder that was moved or copied must not resume (and write) at its old path.
+    cfg.out = dir.to_path_buf();
+    Ok(cfg)
 }
 
 /// Train (or resume) a run. Returns the final state.
 pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
     cfg.validate()?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder", cfg.out.display()))?;
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder (fix: --out must name a folder, new or existing)", cfg.out.display()))?;
     let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
     let files = RunFiles { dir: cfg.out.clone() };
 
@@ -318,7 +322,14 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
         files.recover()?;
         if files.state().exists() {
             state = serde_json::from_str(&std::fs::read_to_string(files.state())?)
-                .with_context(|| format!("{}: damaged run state", files.state().display()))?;
+                .with_context(|| {
+                    format!(
+                        "{}: damaged run state (fix: restore the file, or start a new run from these weights with \
+                         `fluke train --init {}` and another --out)",
+                        files.state().display(),
+                        files.last().display()
+                    )
+                })?;
             model.load(&files.last())?;
             opt.load(&files.optimizer())?;
             opt.lr = state.lr;
