@@ -216,7 +216,7 @@ impl RunFiles {
         [self.last(), self.optimizer(), self.state()]
     }
 
-    /// Finish or discard an interrupted commit (see the module header).
+    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files.
     pub fn recover(&self) -> Result<()> {
         let state_next = next_name(&self.state());
         if state_next.exists() {
@@ -230,6 +230,12 @@ impl RunFiles {
             for f in self.committed() {
                 let _ = std::fs::remove_file(next_name(&f));
             }
+        }
+        // Half-written temp files of the killed run (weights, optimizer, pictures) are garbage, up to 2x the model.
+        crate::fsutil::remove_stale_temp_files(&self.dir)?;
+        let overlays = self.dir.join("overlays");
+        if overlays.is_dir() {
+            crate::fsutil::remove_stale_temp_files(&overlays)?;
         }
         Ok(())
     }
