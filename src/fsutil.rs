@@ -31,6 +31,28 @@ fn tmp_path(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(tmp))
 }
 
+/// Remove the temp files that killed writers left in `dir` (`<name>.tmp-<pid>-<seq>` whose pid is dead; a crash
+/// between steps 1 and 3 above leaves one, as large as the file it was replacing). Returns how many were removed.
+/// Live writers' temp files are left alone.
+pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        // "<name>.tmp-<pid>-<seq>": the pid is the second-to-last dash field after the last ".tmp-".
+        let Some((_, tail)) = name.rsplit_once(".tmp-") else { continue };
+        let Some((pid, seq)) = tail.split_once('-') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if !pid_alive(pid) && path.is_file() {
+            fs::remove_file(&path).with_context(|| format!("removing stale temp file {}", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// fsync a folder so a rename (or create/remove) inside it is durable. No-op where folders cannot be opened.
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]

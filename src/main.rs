@@ -36,7 +36,7 @@ enum Cmd {
         #[arg(long, default_value = "384x192")]
         size: String,
         /// Width divisor for --model
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = parse_width)]
         width: usize,
     },
     /// Run every kernel against the CPU oracle on this GPU and print a table
@@ -57,7 +57,7 @@ enum Cmd {
         masks: PathBuf,
         #[arg(long)]
         size: Option<String>,
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = parse_batch)]
         batch: usize,
         /// Per-image CSV (default: eval.csv beside the weights)
         #[arg(long)]
@@ -86,7 +86,7 @@ enum Cmd {
         epochs: usize,
         #[arg(long, default_value = "128x64")]
         size: String,
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = parse_width)]
         width: usize,
     },
     /// Time every kernel at the U-Net's shapes and whole training/inference steps
@@ -114,7 +114,7 @@ struct TrainArgs {
     /// Model input size, width x height (multiples of 32)
     #[arg(long, default_value = "384x192")]
     size: String,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = parse_batch)]
     batch: usize,
     #[arg(long, default_value_t = 40)]
     epochs: usize,
@@ -133,7 +133,7 @@ struct TrainArgs {
     #[arg(long)]
     no_augment: bool,
     /// Width divisor: every channel count divided by this (1 = the real network; 4 or 8 for quick runs)
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_width)]
     width: usize,
     /// Start from weights: a fluke/smp checkpoint or an ImageNet timm legacy_seresnet34 encoder
     #[arg(long)]
@@ -178,6 +178,43 @@ struct PredictArgs {
     shard: Option<String>,
 }
 
+/// `--width`: one of the divisors the network supports (checked here so a bad value is a usage error, not a panic).
+fn parse_width(s: &str) -> Result<usize, String> {
+    let w: usize = s.trim().parse().map_err(|_| format!("'{s}' is not a number; use 1, 2, 4, 8 or 16"))?;
+    fluke::model::check_width(w).map_err(|e| e.to_string())?;
+    Ok(w)
+}
+
+/// `--batch`: at least 1.
+fn parse_batch(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(b) if b >= 1 => Ok(b),
+        _ => Err(format!("'{s}' is not a batch size; use a whole number of at least 1")),
+    }
+}
+
+/// `--size WxH`, with the option named in the error.
+fn size_arg(s: &str) -> Result<(u32, u32)> {
+    fluke::parse_size(s).context("--size")
+}
+
+/// clap's usage errors span several lines (the error, the usage, a hint); fluke's rule is one line per error:
+/// the error's own lines joined, then where to look for help.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        if !l.is_empty() {
+            parts.push(l.to_string());
+        }
+    }
+    format!("{} (see `fluke --help` or `fluke <command> --help`)", parts.join(" "))
+}
+
 fn open_gpu(a: &GpuArgs) -> Result<std::rc::Rc<Gpu>> {
     Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone() })
 }
@@ -199,7 +236,15 @@ fn main() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors: clap prints them as it likes.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e));
+            std::process::exit(2);
+        }
+    };
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -213,7 +258,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Info { model, size, width } => {
             if model {
-                let (w, h) = fluke::parse_size(&size)?;
+                let (w, h) = size_arg(&size)?;
                 let cfg = fluke::model::UNetConfig::new(width);
                 print!("{}", fluke::model::summary::render(&cfg, w as usize, h as usize));
             } else {
@@ -238,7 +283,7 @@ fn run(cli: Cli) -> Result<i32> {
                 let cfg = fluke::train::load_config(&dir)?;
                 fluke::train::train(&gpu, &cfg, true)?;
             } else {
-                let (w, h) = fluke::parse_size(&a.size)?;
+                let (w, h) = size_arg(&a.size)?;
                 let cfg = fluke::train::TrainConfig {
                     images: a.images.unwrap(),
                     masks: a.masks.unwrap(),
@@ -269,7 +314,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Eval { weights, images, masks, size, batch, csv } => {
             let gpu = open_gpu(&cli.gpu)?;
-            let size = size.map(|s| fluke::parse_size(&s)).transpose()?;
+            let size = size.map(|s| size_arg(&s)).transpose()?;
             let csv = csv.unwrap_or_else(|| weights.with_file_name("eval.csv"));
             fluke::evaluate::eval_command(&gpu, &weights, &images, &masks, size, batch, &csv)?;
             Ok(0)
@@ -281,7 +326,7 @@ fn run(cli: Cli) -> Result<i32> {
                 weights: a.weights,
                 input: a.input,
                 out: a.out,
-                size: a.size.map(|s| fluke::parse_size(&s)).transpose()?,
+                size: a.size.map(|s| size_arg(&s)).transpose()?,
                 tta_flip: flip,
                 tta_blur: blur,
                 threshold: a.threshold,
@@ -302,7 +347,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Demo { images, masks, out, epochs, size, width } => {
             let gpu = open_gpu(&cli.gpu)?;
-            let (w, h) = fluke::parse_size(&size)?;
+            let (w, h) = size_arg(&size)?;
             fluke::demo::demo(&gpu, images, masks, &out, epochs, w, h, width)?;
             Ok(0)
         }

@@ -94,6 +94,34 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Reject settings that would panic or train on nonsense later (a NaN learning rate trains "fine" and yields NaN
+    /// weights). Checked at the start of every run, resumed ones too, since config.json may have been edited.
+    pub fn validate(&self) -> Result<()> {
+        crate::model::check_input_size(self.width, self.height).context("--size")?;
+        crate::model::check_width(self.width_div)?;
+        if self.batch == 0 {
+            bail!("--batch 0: the batch size must be at least 1");
+        }
+        if self.epochs == 0 {
+            bail!("--epochs 0: nothing to train; use --epochs 1 or more");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr {}: the learning rate must be a positive number (e.g. 1e-3)", self.lr);
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0) {
+            bail!("--min-lr {}: must be a number >= 0 (e.g. 1e-6)", self.min_lr);
+        }
+        if !(self.plateau_factor > 0.0 && self.plateau_factor <= 1.0) {
+            bail!("--plateau-factor {}: must be in (0, 1] (e.g. 0.5)", self.plateau_factor);
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            bail!("--val-fraction {}: must be in [0, 1) (e.g. 0.1), or pass --val-images/--val-masks", self.val_fraction);
+        }
+        Ok(())
+    }
+}
+
 /// Scheduler and bookkeeping state, committed after every epoch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TrainState {
@@ -188,7 +216,7 @@ impl RunFiles {
         [self.last(), self.optimizer(), self.state()]
     }
 
-    /// Finish or discard an interrupted commit (see the module header).
+    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files.
     pub fn recover(&self) -> Result<()> {
         let state_next = next_name(&self.state());
         if state_next.exists() {
@@ -202,6 +230,12 @@ impl RunFiles {
             for f in self.committed() {
                 let _ = std::fs::remove_file(next_name(&f));
             }
+        }
+        // Half-written temp files of the killed run (weights, optimizer, pictures) are garbage, up to 2x the model.
+        crate::fsutil::remove_stale_temp_files(&self.dir)?;
+        let overlays = self.dir.join("overlays");
+        if overlays.is_dir() {
+            crate::fsutil::remove_stale_temp_files(&overlays)?;
         }
         Ok(())
     }
@@ -235,13 +269,17 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(&p).with_context(|| {
         format!("{}: cannot read the run's config; --resume needs a run folder written by `fluke train --out`", p.display())
     })?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a valid fluke config", p.display()))
+    let mut cfg: TrainConfig =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a valid fluke config", p.display()))?;
+    // The run lives where it is now: a folder that was moved or copied must not resume (and write) at its old path.
+    cfg.out = dir.to_path_buf();
+    Ok(cfg)
 }
 
 /// Train (or resume) a run. Returns the final state.
 pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
-    crate::model::check_input_size(cfg.width, cfg.height)?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder", cfg.out.display()))?;
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder (fix: --out must name a folder, new or existing)", cfg.out.display()))?;
     let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
     let files = RunFiles { dir: cfg.out.clone() };
 
@@ -266,7 +304,11 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
         }
         eprintln!("{} file(s) with problems were left out", all_problems.len());
         if cfg.strict {
-            bail!("{} data problem(s) found and --strict is set (listed above)", all_problems.len());
+            bail!(
+                "{} data problem(s) found and --strict is set (listed above; fix: repair or remove those files, or run \
+                 without --strict to train on the usable pairs only)",
+                all_problems.len()
+            );
         }
     }
     all_problems.clear();
@@ -286,7 +328,14 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
         files.recover()?;
         if files.state().exists() {
             state = serde_json::from_str(&std::fs::read_to_string(files.state())?)
-                .with_context(|| format!("{}: damaged run state", files.state().display()))?;
+                .with_context(|| {
+                    format!(
+                        "{}: damaged run state (fix: restore the file, or start a new run from these weights with \
+                         `fluke train --init {}` and another --out)",
+                        files.state().display(),
+                        files.last().display()
+                    )
+                })?;
             model.load(&files.last())?;
             opt.load(&files.optimizer())?;
             opt.lr = state.lr;

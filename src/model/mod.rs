@@ -52,6 +52,14 @@ pub struct UNet {
 /// The parameters as tape variables for one forward pass.
 pub type ParamVars = HashMap<String, Var>;
 
+/// Width divisors the network supports (every channel count divides evenly down to 16-wide decoder stages).
+pub fn check_width(width_div: usize) -> Result<()> {
+    if width_div == 0 || 16 % width_div != 0 {
+        bail!("width divisor {width_div} is not supported: use --width 1, 2, 4, 8 or 16");
+    }
+    Ok(())
+}
+
 /// Input sizes must be multiples of 32 (five 2x downsamplings), and at least 32.
 pub fn check_input_size(width: u32, height: u32) -> Result<()> {
     if width < 32 || height < 32 || width % 32 != 0 || height % 32 != 0 {

@@ -37,7 +37,8 @@ const FIX: &str = "pass a .safetensors file written by fluke, smp or timm (conve
 
 /// Read a safetensors file; every failure names the file and the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read weight file", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
     parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
@@ -91,9 +92,21 @@ impl UNet {
     /// Build a model whose width matches a checkpoint, then load it.
     pub fn from_file(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<UNet> {
         let file = read_weight_file(path)?;
-        let cfg = UNetConfig::new(recorded_width(&file).unwrap_or(1));
-        let mut m = UNet::new(gpu, cfg, 0);
-        m.load_weight_file(&file, detect_mode(&file)).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let width = recorded_width(&file).unwrap_or(1);
+        // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
+        super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
+        let mode = detect_mode(&file);
+        // A bare encoder would leave the decoder at its random initialisation: predictions would be noise.
+        if mode != LoadMode::Full {
+            bail!(
+                "{}: holds no U-Net decoder (no encoder.*/decoder.* tensors: an ImageNet encoder or another model); \
+                 predict and eval need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
+                 to `fluke train --init`)",
+                path.display()
+            );
+        }
+        let mut m = UNet::new(gpu, UNetConfig::new(width), 0);
+        m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(m)
     }
 
@@ -122,39 +135,48 @@ impl UNet {
                 LoadMode::TimmEncoder => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
             }
         };
-        // Missing and unexpected names first, then shape mismatches (the list is cut at 40).
-        let mut problems = Vec::new();
+        // Three lists: missing, unexpected, mis-shaped. Each is cut at 15 so that a file of another architecture
+        // (hundreds missing) still shows some of its own names, which is what tells the user what the file is.
+        let mut missing = Vec::new();
         let mut shape_problems = Vec::new();
         let mut expected_keys = std::collections::HashSet::new();
         for e in &self.entries {
             let Some(key) = key_of(&e.name) else { continue };
             expected_keys.insert(key.clone());
             match file.tensors.get(&key) {
-                None => problems.push(format!("missing {key} (expected shape {:?})", e.shape)),
+                None => missing.push(format!("missing {key} (expected shape {:?})", e.shape)),
                 Some(t) if t.shape != e.shape => {
                     shape_problems.push(format!("{key}: expected shape {:?}, found {:?}", e.shape, t.shape))
                 }
                 _ => {}
             }
         }
-        let mut unexpected: Vec<&String> = file
+        let mut unexpected_keys: Vec<&String> = file
             .tensors
             .keys()
             .filter(|k| !expected_keys.contains(*k) && !(mode == LoadMode::TimmEncoder && k.starts_with("last_linear.")))
             .collect();
-        unexpected.sort();
-        for k in unexpected {
-            problems.push(format!("unexpected {k} (shape {:?})", file.tensors[k].shape));
-        }
-        problems.extend(shape_problems);
-        if !problems.is_empty() {
-            let n = problems.len();
-            problems.truncate(40);
+        unexpected_keys.sort();
+        let unexpected: Vec<String> =
+            unexpected_keys.iter().map(|k| format!("unexpected {k} (shape {:?})", file.tensors[*k].shape)).collect();
+        let n = missing.len() + unexpected.len() + shape_problems.len();
+        if n > 0 {
+            const SHOWN: usize = 15;
+            let mut shown = Vec::new();
+            for list in [&missing, &unexpected, &shape_problems] {
+                shown.extend(list.iter().take(SHOWN).cloned());
+                if list.len() > SHOWN {
+                    shown.push(format!("... {} more like this", list.len() - SHOWN));
+                }
+            }
             bail!(
-                "weights do not fit U-Net({ARCH}, width divisor {}) [{n} problem(s)]: {}{}",
+                "weights do not fit U-Net({ARCH}, width divisor {}) [{n} problem(s): {} missing, {} unexpected, {} \
+                 mis-shaped]: {}",
                 self.cfg.width_div,
-                problems.join("; "),
-                if n > 40 { "; ..." } else { "" }
+                missing.len(),
+                unexpected.len(),
+                shape_problems.len(),
+                shown.join("; ")
             );
         }
         for e in &self.entries {
