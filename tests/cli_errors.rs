@@ -478,3 +478,40 @@ fn predict_skips_a_bad_photo_with_one_line_and_exit_code_2() {
     assert_eq!(lines.len(), 1, "{}", stderr(&o));
     row("unreadable photo in predict (skipped, exit 2)", &lines[0], "cli_errors::predict_skips_a_bad_photo_with_one_line_and_exit_code_2");
 }
+
+/// A loss that turns NaN (an absurd learning rate) stops `fluke train` with one line naming the step and the fix,
+/// and the last committed checkpoint is left as it was.
+#[test]
+fn nan_loss_stops_the_cli_with_one_line_and_keeps_the_checkpoint() {
+    let f = fixture();
+    let d = scratch("nan");
+    let run = d.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    for e in files(&f.run) {
+        if e.is_file() {
+            std::fs::copy(&e, run.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    for (file, key, value) in [("config.json", "epochs", serde_json::json!(8)), ("config.json", "lr", serde_json::json!(1e30)), ("state.json", "lr", serde_json::json!(1e30))] {
+        let p = run.join(file);
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        v[key] = value;
+        std::fs::write(&p, v.to_string()).unwrap();
+    }
+    let o = fluke(&["train", "--resume", s(&run)]);
+    assert_no_panic(&o);
+    assert!(!o.status.success());
+    let lines = err_lines(&o);
+    let errors: Vec<&String> = lines.iter().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{}", stderr(&o));
+    assert_eq!(lines.last().unwrap(), errors[0]);
+    assert!(errors[0].contains("training stopped at step") && errors[0].contains("--lr"), "{}", errors[0]);
+    assert!(errors[0].contains("NaN") || errors[0].contains("inf"), "{}", errors[0]);
+    row("loss turns NaN/inf during training", errors[0], "cli_errors::nan_loss_stops_the_cli_with_one_line_and_keeps_the_checkpoint");
+    // The committed generation is the epoch before the failing one, and its weights are all finite.
+    let failing: usize = errors[0].split("(epoch ").nth(1).and_then(|t| t.split(',').next()).and_then(|n| n.parse().ok()).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["epoch"].as_u64().unwrap() as usize, failing - 1);
+    let w = fluke::model::weights::read_weight_file(&run.join("last.safetensors")).unwrap();
+    assert!(w.tensors.values().all(|t| t.data.iter().all(|v| v.is_finite())), "NaN reached the committed checkpoint");
+}

@@ -32,13 +32,20 @@ use super::{IMAGENET_MEAN, IMAGENET_STD};
 pub const MASK_THRESHOLD: u8 = 108;
 
 /// Decode a file whatever its extension says (the content decides the format); errors name the file.
+/// A JPEG must end with its end-of-image marker: the decoder fills a truncated file's missing rows with grey and
+/// reports success, which would give `predict` a half-grey photo without a word (same rule as `scan_pairs`).
 fn open(path: &Path, what: &str) -> Result<DynamicImage> {
-    image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {what} {}", path.display()))?
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {what} {}", path.display()))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
-        .with_context(|| format!("cannot read {what} {}", path.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode {what} {}", path.display()))
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            anyhow::bail!("cannot decode {what} {}: the JPEG is truncated (it has no end-of-image marker)", path.display());
+        }
+    }
+    reader.decode().with_context(|| format!("cannot decode {what} {}", path.display()))
 }
 
 /// Decode a photo to interleaved RGB f32 in [0, 1]. Grayscale photos become 3 equal channels; alpha is dropped;
