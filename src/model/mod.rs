@@ -175,7 +175,7 @@ impl UNet {
         let max_buffer = self.gpu.limits.max_buffer_size;
         let (w, h, n) = (width as u64, height as u64, batch as u64);
         // (bytes for one image, whole-batch binding needed, name)
-        let mut tensors: Vec<(u64, bool, String)> = Vec::new();
+        let mut tensors: Vec<(u64, bool, String)> = vec![(3 * h * w * 4, false, format!("input (3x{height}x{width})"))];
         for (i, c) in summary::conv_layers(&self.cfg, width as usize, height as usize).iter().enumerate() {
             let (oh, ow) = c.out_hw();
             tensors.push(((c.cout * oh * ow * 4) as u64, c.k > 1 || c.h > 1, format!("conv {i} output ({}x{}x{})", c.cout, oh, ow)));
