@@ -327,6 +327,7 @@ fn bad_sizes_are_one_line() {
 
 /// Max resident set size (bytes) of a finished child, reaped with wait4 so the number is that child's alone.
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which clippy cannot see
 fn run_with_max_rss(args: &[&str]) -> (std::process::Output, u64) {
     use std::io::Read;
     let mut child = fluke_cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
