@@ -24,7 +24,19 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-errors-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Folders of earlier runs whose process is gone (a few MiB each) go first.
+        #[cfg(unix)]
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("cli-errors-").and_then(|p| p.parse::<i32>().ok()) {
+                // SAFETY: kill with signal 0 only checks whether the process exists.
+                if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("cli-errors-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let (images, masks) = synth(&root.join("data"), 8, 1);
@@ -327,6 +339,7 @@ fn bad_sizes_are_one_line() {
 
 /// Max resident set size (bytes) of a finished child, reaped with wait4 so the number is that child's alone.
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which clippy cannot see
 fn run_with_max_rss(args: &[&str]) -> (std::process::Output, u64) {
     use std::io::Read;
     let mut child = fluke_cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();

@@ -16,7 +16,13 @@ use fluke::optim::Adam;
 use fluke::testing::gpu;
 use fluke::train::{train_step, upload_batch};
 
-/// Resident set size of this process in bytes (Linux: field 2 of /proc/self/statm, in pages).
+/// Resident set size of this process in bytes (Linux: field 2 of /proc/self/statm, in pages); None elsewhere.
+#[cfg(not(target_os = "linux"))]
+fn rss_bytes() -> Option<u64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
 fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
