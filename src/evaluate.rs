@@ -96,9 +96,8 @@ pub fn evaluate(model: &UNet, pairs: &[Pair], w: u32, h: u32, batch: usize, keep
 
 /// `fluke eval`: print set metrics, write per-image CSV.
 pub fn eval_command(gpu: &Rc<Gpu>, weights: &Path, images: &Path, masks: &Path, size: Option<(u32, u32)>, batch: usize, csv: &Path) -> Result<()> {
-    let model = UNet::from_file(gpu, weights)?;
-    let meta_size = crate::model::weights::read_weight_file(weights)?.metadata.get("fluke.size").and_then(|s| crate::parse_size(s).ok());
-    let (w, h) = size.or(meta_size).unwrap_or((384, 192));
+    let (model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
+    let (w, h) = size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(batch, w, h)?;
     let (pairs, problems) = crate::data::scan_pairs(images, masks)?;
     for p in &problems {

@@ -400,10 +400,12 @@ impl Gpu {
 
     fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
         let mut st = self.state.borrow_mut();
-        if st.encoder.is_none() {
-            st.encoder = Some(self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        }
-        f(st.encoder.as_mut().unwrap())
+        f(self.pending_encoder(&mut st))
+    }
+
+    /// The command encoder collecting this submission's work (created on first use after a flush).
+    fn pending_encoder<'s>(&self, st: &'s mut State) -> &'s mut wgpu::CommandEncoder {
+        st.encoder.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
     }
 
     /// Workgroup grid for `n` invocations of a 1-D kernel with `wg` lanes per group, folded into (x, y) when more
@@ -501,11 +503,8 @@ impl Gpu {
             });
         }
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
-        if st.encoder.is_none() {
-            st.encoder = Some(self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        }
         {
-            let enc = st.encoder.as_mut().unwrap();
+            let enc = self.pending_encoder(&mut st);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
             pass.set_pipeline(&k.pipeline);
             pass.set_bind_group(0, &bg, &[]);

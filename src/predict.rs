@@ -196,12 +196,8 @@ fn csv_field(s: &str) -> String {
 
 /// Run prediction over a file or folder.
 pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
-    let model = UNet::from_file(gpu, &cfg.weights)?;
-    let meta_size = crate::model::weights::read_weight_file(&cfg.weights)
-        .ok()
-        .and_then(|f| f.metadata.get("fluke.size").cloned())
-        .and_then(|s| crate::parse_size(&s).ok());
-    let (w, h) = cfg.size.or(meta_size).unwrap_or((384, 192));
+    let (model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
+    let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;
     let all = crate::data::list_images(&cfg.input)?;
     let stems = output_stems(&all);

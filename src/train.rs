@@ -285,7 +285,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
 
     // Data: scan and report problems up front.
     let (pairs, problems) = data::scan_pairs(&cfg.images, &cfg.masks)?;
-    let (train_pairs, val_pairs, mut all_problems) = match (&cfg.val_images, &cfg.val_masks) {
+    let (train_pairs, val_pairs, all_problems) = match (&cfg.val_images, &cfg.val_masks) {
         (Some(vi), Some(vm)) => {
             let (vp, vprob) = data::scan_pairs(vi, vm)?;
             let mut p = problems;
@@ -311,7 +311,6 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
             );
         }
     }
-    all_problems.clear();
     if train_pairs.is_empty() {
         bail!("no training images left after the validation split; add photos or lower --val-fraction");
     }
@@ -357,7 +356,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
         }
         crate::fsutil::atomic_write(&files.config(), serde_json::to_string_pretty(cfg)?.as_bytes())?;
     }
-    let meta: HashMap<String, String> = [("fluke.size".to_string(), format!("{}x{}", cfg.width, cfg.height))].into();
+    let meta: HashMap<String, String> = [(crate::model::weights::SIZE_KEY.to_string(), format!("{}x{}", cfg.width, cfg.height))].into();
     eprintln!(
         "training on {} ({:?}): {} train / {} val images at {}x{}, batch {}, width divisor {}",
         gpu.info.name, gpu.info.backend, train_pairs.len(), val_pairs.len(), cfg.width, cfg.height, cfg.batch, cfg.width_div

@@ -88,9 +88,22 @@ pub fn detect_mode(file: &WeightFile) -> LoadMode {
     }
 }
 
+/// Metadata key under which `fluke train` records the model input size ("WxH").
+pub const SIZE_KEY: &str = "fluke.size";
+
+/// Input size recorded in a fluke checkpoint (None for files from PyTorch or without a valid size).
+pub fn recorded_size(file: &WeightFile) -> Option<(u32, u32)> {
+    file.metadata.get(SIZE_KEY).and_then(|s| crate::parse_size(s).ok())
+}
+
 impl UNet {
     /// Build a model whose width matches a checkpoint, then load it.
     pub fn from_file(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<UNet> {
+        Ok(UNet::from_checkpoint(gpu, path)?.0)
+    }
+
+    /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
+    pub fn from_checkpoint(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
         let width = recorded_width(&file).unwrap_or(1);
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
@@ -107,7 +120,7 @@ impl UNet {
         }
         let mut m = UNet::new(gpu, UNetConfig::new(width), 0);
         m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        Ok(m)
+        Ok((m, recorded_size(&file)))
     }
 
     /// Load weights from a file into this model (full or encoder-only, detected).
