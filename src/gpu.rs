@@ -15,12 +15,24 @@
 //! Buffers: `alloc` hands out storage buffers from a pool keyed by byte size; a `GpuBuf` returns its buffer to the
 //! pool when dropped. Reuse in program order is safe: the queue runs dispatches in order and wgpu inserts the
 //! barriers. `buffers_created()` counts real allocations so a test can prove a steady-state step allocates nothing.
+//!
+//! Profiling (`set_profiling`, for `fluke bench`): the time of every dispatch, summed per entry point. Two ways,
+//! reported by `profile_timing()`:
+//! - "gpu" when the adapter has timestamp queries (`has_timestamps()`): each dispatch's compute pass writes a
+//!   begin and an end timestamp (see `timestamps.rs`); dispatches stay batched and the figure is the kernel's
+//!   execution alone, as the GPU measured it.
+//! - "wall" otherwise: every dispatch is submitted and waited for alone, and the CPU clock around it is recorded
+//!   (kernel time plus submission and wait overhead).
+
+mod timestamps;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use timestamps::Timestamps;
 
 /// How to pick an adapter.
 #[derive(Clone, Debug, Default)]
@@ -62,8 +74,14 @@ struct State {
     peak_live_bytes: u64,
     dispatches_total: u64,
     submits_total: u64,
-    /// When Some, every dispatch is submitted and waited for, and its wall time added here (`fluke bench`).
+    /// When Some, profiling is on: (calls, seconds) per entry point (`fluke bench`; see the module doc).
     profile: Option<HashMap<&'static str, (u64, f64)>>,
+    /// Whether the current profile is timed with timestamp queries (else wall clock per dispatch).
+    profile_gpu: bool,
+    /// Timestamp query set of profiling mode, made the first time timestamp profiling starts.
+    timestamps: Option<Timestamps>,
+    /// Profile with the wall clock even when the device has timestamps (`set_wall_clock_profiling`).
+    force_wall: bool,
 }
 
 /// The device, its pipelines and the pool. Shared as `Rc<Gpu>` (single-threaded: CPU worker threads never touch it).
@@ -238,6 +256,9 @@ impl Gpu {
                 dispatches_total: 0,
                 submits_total: 0,
                 profile: None,
+                profile_gpu: false,
+                timestamps: None,
+                force_wall: false,
             }),
             compile_seconds,
         }))
@@ -246,6 +267,21 @@ impl Gpu {
     /// Largest storage binding in bytes (lavapipe: 128 MiB).
     pub fn max_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size as u64
+    }
+
+    /// Whether the device has timestamp queries, so profiling measures GPU time (requested at start-up when the
+    /// adapter offers them; never required).
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// How profiling times dispatches: "gpu" (timestamp queries) or "wall" (CPU clock per dispatch).
+    pub fn profile_timing(&self) -> &'static str {
+        if self.has_timestamps() && !self.state.borrow().force_wall {
+            "gpu"
+        } else {
+            "wall"
+        }
     }
 
     /// Whether the adapter is a CPU (software rasteriser such as lavapipe): kernels with CPU-friendly shapes are used.
@@ -426,9 +462,12 @@ impl Gpu {
     /// Record one dispatch of `entry` with `params` (binding 0) and storage buffers `bufs` (bindings 1, 2, ... in the
     /// order the shader file declares them; bindings this entry point does not use are skipped).
     pub fn dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
-        let profiling = self.state.borrow().profile.is_some();
-        if profiling {
-            // Time this dispatch alone: drain what is pending, record, submit, wait.
+        let wall_profiling = {
+            let st = self.state.borrow();
+            st.profile.is_some() && !st.profile_gpu
+        };
+        if wall_profiling {
+            // No timestamps: time this dispatch alone on the CPU clock: drain what is pending, record, submit, wait.
             self.sync();
             let t0 = std::time::Instant::now();
             self.record_dispatch(entry, params, bufs, groups);
@@ -440,17 +479,45 @@ impl Gpu {
             e.0 += 1;
             e.1 += dt;
         } else {
+            // Not profiling, or profiling with timestamps (`record_dispatch` adds the pass's timestamp writes).
             self.record_dispatch(entry, params, bufs, groups);
         }
     }
 
-    /// Start (or stop) per-dispatch wall-clock profiling. Slows everything down: for `fluke bench` only.
+    /// Start (or stop) per-dispatch profiling, GPU timestamps or wall clock as `profile_timing()` says. Starting
+    /// clears what was collected. Pending work is flushed first, so only dispatches recorded while it is on count.
+    /// Wall-clock profiling waits for every dispatch and timestamp profiling for every flush: for `fluke bench`.
     pub fn set_profiling(&self, on: bool) {
-        self.state.borrow_mut().profile = if on { Some(HashMap::new()) } else { None };
+        self.flush();
+        let gpu = on && self.profile_timing() == "gpu";
+        let mut st = self.state.borrow_mut();
+        st.profile = if on { Some(HashMap::new()) } else { None };
+        st.profile_gpu = gpu;
+        if gpu && st.timestamps.is_none() {
+            st.timestamps = Some(Timestamps::new(&self.device));
+        }
     }
 
-    /// (entry point, calls, seconds) collected since `set_profiling(true)`, slowest first.
+    /// Profile with the wall clock even when the device has timestamp queries (to compare the two, or to exercise
+    /// the fallback on a device that has them). Takes effect at the next `set_profiling(true)`.
+    pub fn set_wall_clock_profiling(&self, on: bool) {
+        self.state.borrow_mut().force_wall = on;
+    }
+
+    /// Run `f` with profiling on and return the summed time of the dispatches it recorded (GPU time with
+    /// timestamps, else wall clock per dispatch; see `profile_timing()`). Profiling is off afterwards.
+    pub fn profile_seconds(&self, f: impl FnOnce()) -> f64 {
+        self.set_profiling(true);
+        f();
+        let secs = self.take_profile().iter().map(|&(_, _, s)| s).sum();
+        self.set_profiling(false);
+        secs
+    }
+
+    /// (entry point, calls, seconds) collected since `set_profiling(true)`, slowest first. Submits and waits for
+    /// pending work so its timestamps are in; the counts start again from zero (profiling stays on).
     pub fn take_profile(&self) -> Vec<(&'static str, u64, f64)> {
+        self.sync();
         let mut st = self.state.borrow_mut();
         let mut v: Vec<_> = st.profile.as_mut().map(|p| p.drain().map(|(k, (c, s))| (k, c, s)).collect()).unwrap_or_default();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
@@ -464,7 +531,9 @@ impl Gpu {
         if groups.iter().any(|&g| g == 0) {
             return;
         }
-        if self.state.borrow().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS {
+        let ring_full = self.state.borrow().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;
+        let queries_full = self.state.borrow().timestamps.as_ref().is_some_and(|t| t.is_full());
+        if ring_full || queries_full {
             self.flush();
         }
         let layout = k.pipeline.get_bind_group_layout(0);
@@ -504,8 +573,15 @@ impl Gpu {
         }
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
         {
-            let enc = self.pending_encoder(&mut st);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+            self.pending_encoder(&mut st); // make sure this submission's encoder exists
+            // Split the borrow: the encoder records a pass that may write into the timestamp query set.
+            let State { encoder, timestamps, profile_gpu, .. } = &mut *st;
+            let timestamp_writes = match timestamps {
+                Some(ts) if *profile_gpu => Some(ts.next_pass(k.name)),
+                _ => None,
+            };
+            let enc = encoder.as_mut().unwrap();
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
             pass.set_pipeline(&k.pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -521,10 +597,16 @@ impl Gpu {
         self.dispatch(entry, params, bufs, groups);
     }
 
-    /// Submit everything recorded so far.
+    /// Submit everything recorded so far. When profiling with timestamps and passes wrote some, their resolve
+    /// goes at the end of the submission and this waits for it, reads the times back and adds them to the profile.
     pub fn flush(&self) {
         let mut st = self.state.borrow_mut();
-        let enc = st.encoder.take();
+        let mut enc = st.encoder.take();
+        let timed = st.timestamps.as_ref().is_some_and(|t| !t.is_empty());
+        if timed {
+            // A pass wrote timestamps, so it was recorded into this submission's encoder.
+            st.timestamps.as_ref().unwrap().resolve(enc.as_mut().expect("flush: timestamps without an encoder"));
+        }
         if !st.params.is_empty() {
             self.queue.write_buffer(&self.param_ring, 0, &st.params);
             st.params.clear();
@@ -534,6 +616,16 @@ impl Gpu {
             st.submits_total += 1;
         }
         st.pending_dispatches = 0;
+        if timed {
+            let times = st.timestamps.as_mut().unwrap().read(&self.device, self.timestamp_period);
+            // set_profiling flushes before it changes mode, so passes with timestamps always have a profile.
+            let profile = st.profile.as_mut().expect("flush: timestamps recorded while not profiling");
+            for (name, secs) in times {
+                let e = profile.entry(name).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += secs;
+            }
+        }
     }
 
     /// Submit and wait until the GPU is idle.
