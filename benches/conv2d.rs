@@ -3,6 +3,10 @@
 //!
 //!   cargo bench --bench conv2d                # all shapes, every variant
 //!   cargo bench --bench conv2d -- fwd 64      # only rows whose name contains every filter word
+//!   FLUKE_BENCH_SECS=3 cargo bench ...        # longer best-of window per row (noisy, shared machines)
+//!
+//! Variants: Naive (one invocation per output), TiledPortable (register-blocked, no subgroup operations) and Tiled
+//! (the same with subgroup twins where the device has subgroups).
 //!
 //! FLOPs = 2 * N * Cout * OH * OW * Cin * KH * KW for each of forward, input gradient and weight gradient.
 
@@ -18,10 +22,16 @@ const SHAPES: &[(&str, usize, usize, usize, usize, usize, usize, usize, usize)] 
     ("enc 128ch 24x48", 4, 128, 24, 48, 128, 3, 1, 1),
     ("enc 256ch 12x24", 4, 256, 12, 24, 256, 3, 1, 1),
     ("enc 512ch 6x12", 4, 512, 6, 12, 512, 3, 1, 1),
+    ("enc 512ch 6x12 b16", 16, 512, 6, 12, 512, 3, 1, 1),
     ("enc 64->128 s2", 4, 64, 48, 96, 128, 3, 2, 1),
     ("dec 32->16 192x384", 4, 32, 192, 384, 16, 3, 1, 1),
     ("stem 7x7/2 3->64", 4, 3, 192, 384, 64, 7, 2, 3),
 ];
+
+/// Seconds of repeated runs per row (FLUKE_BENCH_SECS, default 1): the best run is reported.
+fn secs_budget() -> f64 {
+    std::env::var("FLUKE_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0)
+}
 
 fn time(mut f: impl FnMut()) -> f64 {
     let gpu = fluke::testing::gpu();
@@ -29,7 +39,7 @@ fn time(mut f: impl FnMut()) -> f64 {
     gpu.sync();
     let mut best = f64::INFINITY;
     let t_all = Instant::now();
-    while t_all.elapsed().as_secs_f64() < 1.0 || best == f64::INFINITY {
+    while t_all.elapsed().as_secs_f64() < secs_budget() || best == f64::INFINITY {
         let t = Instant::now();
         f();
         gpu.sync();
@@ -44,7 +54,8 @@ fn main() {
     println!("adapter: {} ({:?}), pipelines compiled in {:.2} s", gpu.info.name, gpu.info.device_type, gpu.compile_seconds);
     println!("{:<22} {:<7} {:<7} {:>10} {:>9} {:>10}", "shape", "pass", "variant", "ms", "GFLOP/s", "max rel");
     for &(label, n, cin, h, w, cout, k, s, pad) in SHAPES {
-        for (pass, variant) in [("fwd", Variant::Naive), ("fwd", Variant::Tiled), ("bwd_in", Variant::Naive), ("bwd_in", Variant::Tiled), ("bwd_w", Variant::Naive), ("bwd_w", Variant::Tiled)] {
+        let variants = [Variant::Naive, Variant::TiledPortable, Variant::Tiled];
+        for (pass, variant) in ["fwd", "bwd_in", "bwd_w"].into_iter().flat_map(|p| variants.map(|v| (p, v))) {
             let name = format!("{label} {pass} {variant:?}");
             if !filters.iter().all(|f| name.contains(f.as_str())) {
                 continue;

@@ -571,6 +571,161 @@ fn conv2d_backward_weight_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
     }
 }
 
+// Weight gradient, 3x3 stride 1 pad 1 with OW % 4 == 0 and 4-aligned slice offsets (the U-Net's 3x3 layers):
+// as `conv2d_backward_weight_3x3`, but invocation (ci, block of 16 output channels) owns 144 outputs
+// gw[co0..co0+15, ci, 0..2, 0..2] (36 vec4 accumulators acc{tap}_{group}, written out by hand) and steps along a row
+// four positions at a time: per step 16 vec4 gy loads (4 positions of each channel) and, per kernel row, one vec4 x
+// load plus two edge scalars (the 6 columns under the 4 positions' 3-wide windows) feed 576 multiply-adds; the
+// scalar kernel needs 44 loads for 288. Channels past Cout read channel Cout-1 and are never stored. gy4 / x4 view
+// the same gy / x slices as vec4. Loop count R*OW/4 + R.
+// Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx] like the scalar kernel, finished by `conv2d_backward_reduce`.
+@group(0) @binding(10) var<storage, read> gy4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                   @builtin(local_invocation_index) lid: u32) {
+    // Lanes enumerate (tile, block of 16 output channels, ci), ci fastest, on a 1-D grid folded past 65,535 groups:
+    // small layers (16 channels) still fill whole workgroups.
+    let per_tile = p.cin * ((p.cout + 15u) / 16u);
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = flat < p.tiles * per_tile;
+    let tile = select(0u, flat / per_tile, ok);
+    let lc = flat % per_tile;
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    // Plane offsets of channels co0+1 .. co0+15 from channel co0, in vec4 units (clamped to the last channel).
+    let o1 = (min(co0 + 1u, last) - min(co0, last)) * ohw / 4u;
+    let o2 = (min(co0 + 2u, last) - min(co0, last)) * ohw / 4u;
+    let o3 = (min(co0 + 3u, last) - min(co0, last)) * ohw / 4u;
+    let o4 = (min(co0 + 4u, last) - min(co0, last)) * ohw / 4u;
+    let o5 = (min(co0 + 5u, last) - min(co0, last)) * ohw / 4u;
+    let o6 = (min(co0 + 6u, last) - min(co0, last)) * ohw / 4u;
+    let o7 = (min(co0 + 7u, last) - min(co0, last)) * ohw / 4u;
+    let o8 = (min(co0 + 8u, last) - min(co0, last)) * ohw / 4u;
+    let o9 = (min(co0 + 9u, last) - min(co0, last)) * ohw / 4u;
+    let o10 = (min(co0 + 10u, last) - min(co0, last)) * ohw / 4u;
+    let o11 = (min(co0 + 11u, last) - min(co0, last)) * ohw / 4u;
+    let o12 = (min(co0 + 12u, last) - min(co0, last)) * ohw / 4u;
+    let o13 = (min(co0 + 13u, last) - min(co0, last)) * ohw / 4u;
+    let o14 = (min(co0 + 14u, last) - min(co0, last)) * ohw / 4u;
+    let o15 = (min(co0 + 15u, last) - min(co0, last)) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow) / 4u;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = i32(oy) - 1;
+        for (var q = 0u; q < w4; q++) {
+            let ox = i32(q * 4u);
+            // gy of the 16 channels at positions ox .. ox+3.
+            let g0 = gy4[gb + q];
+            let g1 = gy4[gb + o1 + q];
+            let g2 = gy4[gb + o2 + q];
+            let g3 = gy4[gb + o3 + q];
+            let g4 = gy4[gb + o4 + q];
+            let g5 = gy4[gb + o5 + q];
+            let g6 = gy4[gb + o6 + q];
+            let g7 = gy4[gb + o7 + q];
+            let g8 = gy4[gb + o8 + q];
+            let g9 = gy4[gb + o9 + q];
+            let g10 = gy4[gb + o10 + q];
+            let g11 = gy4[gb + o11 + q];
+            let g12 = gy4[gb + o12 + q];
+            let g13 = gy4[gb + o13 + q];
+            let g14 = gy4[gb + o14 + q];
+            let g15 = gy4[gb + o15 + q];
+            // Kernel row ky: x columns ox-1 .. ox+4 of input row iy+ky as e{ky}0, v{ky} (4 columns), e{ky}5.
+            let y0 = iy + 0;
+            let ok0 = y0 >= 0 && y0 < i32(p.h);
+            let e00 = xat(xb, y0, ox - 1); let e05 = xat(xb, y0, ox + 4);
+            let v0 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y0, ok0)) * p.w) / 4u + q], ok0);
+            let y1 = iy + 1;
+            let ok1 = y1 >= 0 && y1 < i32(p.h);
+            let e10 = xat(xb, y1, ox - 1); let e15 = xat(xb, y1, ox + 4);
+            let v1 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y1, ok1)) * p.w) / 4u + q], ok1);
+            let y2 = iy + 2;
+            let ok2 = y2 >= 0 && y2 < i32(p.h);
+            let e20 = xat(xb, y2, ox - 1); let e25 = xat(xb, y2, ox + 4);
+            let v2 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y2, ok2)) * p.w) / 4u + q], ok2);
+            // Position j, tap (ky, kx): acc[ky*3+kx][group] += gy[4 channels of the group, ox+j] * x[iy+ky, ox+j+kx-1].
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x);
+            let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x);
+            let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * e00; acc0_1 += h0_1 * e00; acc0_2 += h0_2 * e00; acc0_3 += h0_3 * e00;
+            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
+            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
+            acc3_0 += h0_0 * e10; acc3_1 += h0_1 * e10; acc3_2 += h0_2 * e10; acc3_3 += h0_3 * e10;
+            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
+            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
+            acc6_0 += h0_0 * e20; acc6_1 += h0_1 * e20; acc6_2 += h0_2 * e20; acc6_3 += h0_3 * e20;
+            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
+            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y);
+            let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y);
+            let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.x; acc0_1 += h1_1 * v0.x; acc0_2 += h1_2 * v0.x; acc0_3 += h1_3 * v0.x;
+            acc1_0 += h1_0 * v0.y; acc1_1 += h1_1 * v0.y; acc1_2 += h1_2 * v0.y; acc1_3 += h1_3 * v0.y;
+            acc2_0 += h1_0 * v0.z; acc2_1 += h1_1 * v0.z; acc2_2 += h1_2 * v0.z; acc2_3 += h1_3 * v0.z;
+            acc3_0 += h1_0 * v1.x; acc3_1 += h1_1 * v1.x; acc3_2 += h1_2 * v1.x; acc3_3 += h1_3 * v1.x;
+            acc4_0 += h1_0 * v1.y; acc4_1 += h1_1 * v1.y; acc4_2 += h1_2 * v1.y; acc4_3 += h1_3 * v1.y;
+            acc5_0 += h1_0 * v1.z; acc5_1 += h1_1 * v1.z; acc5_2 += h1_2 * v1.z; acc5_3 += h1_3 * v1.z;
+            acc6_0 += h1_0 * v2.x; acc6_1 += h1_1 * v2.x; acc6_2 += h1_2 * v2.x; acc6_3 += h1_3 * v2.x;
+            acc7_0 += h1_0 * v2.y; acc7_1 += h1_1 * v2.y; acc7_2 += h1_2 * v2.y; acc7_3 += h1_3 * v2.y;
+            acc8_0 += h1_0 * v2.z; acc8_1 += h1_1 * v2.z; acc8_2 += h1_2 * v2.z; acc8_3 += h1_3 * v2.z;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z);
+            let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z);
+            let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * v0.y; acc0_1 += h2_1 * v0.y; acc0_2 += h2_2 * v0.y; acc0_3 += h2_3 * v0.y;
+            acc1_0 += h2_0 * v0.z; acc1_1 += h2_1 * v0.z; acc1_2 += h2_2 * v0.z; acc1_3 += h2_3 * v0.z;
+            acc2_0 += h2_0 * v0.w; acc2_1 += h2_1 * v0.w; acc2_2 += h2_2 * v0.w; acc2_3 += h2_3 * v0.w;
+            acc3_0 += h2_0 * v1.y; acc3_1 += h2_1 * v1.y; acc3_2 += h2_2 * v1.y; acc3_3 += h2_3 * v1.y;
+            acc4_0 += h2_0 * v1.z; acc4_1 += h2_1 * v1.z; acc4_2 += h2_2 * v1.z; acc4_3 += h2_3 * v1.z;
+            acc5_0 += h2_0 * v1.w; acc5_1 += h2_1 * v1.w; acc5_2 += h2_2 * v1.w; acc5_3 += h2_3 * v1.w;
+            acc6_0 += h2_0 * v2.y; acc6_1 += h2_1 * v2.y; acc6_2 += h2_2 * v2.y; acc6_3 += h2_3 * v2.y;
+            acc7_0 += h2_0 * v2.z; acc7_1 += h2_1 * v2.z; acc7_2 += h2_2 * v2.z; acc7_3 += h2_3 * v2.z;
+            acc8_0 += h2_0 * v2.w; acc8_1 += h2_1 * v2.w; acc8_2 += h2_2 * v2.w; acc8_3 += h2_3 * v2.w;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w);
+            let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w);
+            let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * v0.z; acc0_1 += h3_1 * v0.z; acc0_2 += h3_2 * v0.z; acc0_3 += h3_3 * v0.z;
+            acc1_0 += h3_0 * v0.w; acc1_1 += h3_1 * v0.w; acc1_2 += h3_2 * v0.w; acc1_3 += h3_3 * v0.w;
+            acc2_0 += h3_0 * e05; acc2_1 += h3_1 * e05; acc2_2 += h3_2 * e05; acc2_3 += h3_3 * e05;
+            acc3_0 += h3_0 * v1.z; acc3_1 += h3_1 * v1.z; acc3_2 += h3_2 * v1.z; acc3_3 += h3_3 * v1.z;
+            acc4_0 += h3_0 * v1.w; acc4_1 += h3_1 * v1.w; acc4_2 += h3_2 * v1.w; acc4_3 += h3_3 * v1.w;
+            acc5_0 += h3_0 * e15; acc5_1 += h3_1 * e15; acc5_2 += h3_2 * e15; acc5_3 += h3_3 * e15;
+            acc6_0 += h3_0 * v2.z; acc6_1 += h3_1 * v2.z; acc6_2 += h3_2 * v2.z; acc6_3 += h3_3 * v2.z;
+            acc7_0 += h3_0 * v2.w; acc7_1 += h3_1 * v2.w; acc7_2 += h3_2 * v2.w; acc7_3 += h3_3 * v2.w;
+            acc8_0 += h3_0 * e25; acc8_1 += h3_1 * e25; acc8_2 += h3_2 * e25; acc8_3 += h3_3 * e25;
+        }
+    }
+    if (!ok) { return; }
+    let m0 = p.off_out + tile * p.m + ci * 9u;
+    let acc = array<vec4<f32>, 36>(acc0_0, acc1_0, acc2_0, acc3_0, acc4_0, acc5_0, acc6_0, acc7_0, acc8_0, acc0_1, acc1_1, acc2_1, acc3_1, acc4_1, acc5_1, acc6_1, acc7_1, acc8_1, acc0_2, acc1_2, acc2_2, acc3_2, acc4_2, acc5_2, acc6_2, acc7_2, acc8_2, acc0_3, acc1_3, acc2_3, acc3_3, acc4_3, acc5_3, acc6_3, acc7_3, acc8_3);
+    for (var c = 0u; c < 16u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let o = m0 + (co0 + c) * p.cin * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = acc[(c / 4u) * 9u + t][c % 4u]; }
+    }
+}
+
 // Input gradient, any stride (the tiled path for stride != 1): pixels are split into s*s parity classes
 // (wid.z = py*s + px) with iy + p = s*A + py and ix + p = s*B + px. Within a class exactly the taps
 // ky = py + s*j, kx = px + s*i reach an output, at oy = A - j, ox = B - i, so the loops visit only taps that hit

@@ -210,7 +210,8 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         // Ask for timestamp queries when present (kernel timings in `fluke bench`), nothing else optional.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Subgroup operations when present: the kernels in SUBGROUP_SHADERS use them (faster variants on lavapipe).
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("fluke"),
             required_features: features,
@@ -226,7 +227,7 @@ impl Gpu {
         }));
 
         let t0 = std::time::Instant::now();
-        let kernels = compile_all(&device)?;
+        let kernels = compile_all(&device, features.contains(wgpu::Features::SUBGROUP))?;
         let compile_seconds = t0.elapsed().as_secs_f64();
 
         let param_ring = device.create_buffer(&wgpu::BufferDescriptor {
@@ -271,6 +272,16 @@ impl Gpu {
 
     /// Whether the device has timestamp queries, so profiling measures GPU time (requested at start-up when the
     /// adapter offers them; never required).
+    /// Whether the subgroup kernel variants were compiled (the device has `Features::SUBGROUP`).
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP) && std::env::var_os("FLUKE_NO_SUBGROUPS").is_none()
+    }
+
+    /// The largest subgroup the adapter may run (a subgroup kernel needs its lanes' shared data to line up with it).
+    pub fn subgroup_max_size(&self) -> u32 {
+        self.info.subgroup_max_size
+    }
+
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }
@@ -638,15 +649,18 @@ impl Gpu {
 /// Parse one WGSL file with naga and return the module and its validation info; errors name the file.
 pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| anyhow!("shaders/{file}: {}", e.emit_to_string(src)))?;
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| anyhow!("shaders/{file}: validation failed: {}", e.emit_to_string(src)))?;
     Ok((module, info))
 }
 
-fn compile_all(device: &wgpu::Device) -> Result<HashMap<&'static str, Kernel>> {
+fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
     let mut kernels = HashMap::new();
-    for &(file, src) in crate::ops::SHADERS {
+    let extra: &[(&str, &str)] = if subgroups { crate::ops::SUBGROUP_SHADERS } else { &[] };
+    for &(file, src) in crate::ops::SHADERS.iter().chain(extra) {
         let (module, info) = parse_shader(file, src)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let sm = device.create_shader_module(wgpu::ShaderModuleDescriptor {

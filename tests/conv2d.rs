@@ -54,10 +54,15 @@ fn weight_grad_is_deterministic() {
 fn batch_slicing_under_a_small_binding_limit() {
     let g = gpu();
     let mut res = Vec::new();
-    for c in [Case::new(7, 3, 11, 9, 5, 3, 2, 1, true), Case::new(5, 4, 8, 8, 6, 3, 1, 1, false), Case::new(6, 5, 7, 7, 3, 7, 2, 3, true)] {
+    for c in [
+        Case::new(7, 3, 11, 9, 5, 3, 2, 1, true),
+        Case::new(5, 4, 8, 8, 6, 3, 1, 1, false),
+        Case::new(6, 5, 7, 7, 3, 7, 2, 3, true),
+        Case::new(5, 8, 6, 8, 10, 3, 1, 1, false),
+    ] {
         // Room for about 2 images of the larger of x and y per binding.
         let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
-        for variant in [Variant::Naive, Variant::Tiled] {
+        for variant in [Variant::Naive, Variant::TiledPortable, Variant::Tiled] {
             let l = Launch { variant, max_binding: Some(2 * img + 300) };
             let before = g.dispatches_total();
             res.extend(conv2d::check_case(&g, &c, l, "sliced"));
@@ -112,7 +117,7 @@ fn matches_pytorch_golden() {
         };
         let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
         let b = has_bias.then(|| t("b").0);
-        for variant in [Variant::Naive, Variant::Tiled, Variant::Auto] {
+        for variant in [Variant::Naive, Variant::TiledPortable, Variant::Tiled, Variant::Auto] {
             let l = Launch { variant, max_binding: None };
             let what = format!("{name} {variant:?}");
             let y = conv2d::conv2d_forward_with(&x, &w, b.as_ref(), stride, pad, l).to_vec();
@@ -142,4 +147,38 @@ fn full_size_weight_and_bias_reductions() {
         eprintln!("{} {}: max abs {:.2e}", r.entry, r.shape, r.max_abs);
     }
     assert_all_pass(&res);
+}
+
+/// The launchers pick the kernels they claim: at a U-Net-like 3x3 shape (Cin % 8 == 0, W % 4 == 0) `Tiled` runs the
+/// subgroup twins where the device has subgroups and `TiledPortable` the vec4 kernels, so the oracle checks above
+/// cover both families (a silent fallback would test one kernel twice).
+#[test]
+fn tiled_variants_dispatch_the_expected_kernels() {
+    let g = gpu();
+    let (xs, ws) = ([2usize, 16, 6, 8], [16usize, 16, 3, 3]);
+    let x = Tensor::from_slice(&g, &xs, &rand_vec(2 * 16 * 6 * 8, 11));
+    let w = Tensor::from_slice(&g, &ws, &rand_vec(16 * 16 * 9, 12));
+    let run = |variant| {
+        let l = Launch { variant, max_binding: None };
+        g.set_profiling(true);
+        let y = conv2d::conv2d_forward_with(&x, &w, None, 1, 1, l);
+        conv2d::conv2d_backward_input_with(&y, &w, &xs, 1, 1, l);
+        conv2d::conv2d_backward_weight_with(&x, &y, &ws, 1, 1, l);
+        let names: Vec<&str> = g.take_profile().iter().map(|e| e.0).collect();
+        g.set_profiling(false);
+        names
+    };
+    let portable = run(Variant::TiledPortable);
+    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4"] {
+        assert!(portable.contains(&e), "TiledPortable did not run {e}: {portable:?}");
+    }
+    assert!(!portable.iter().any(|e| e.contains("subgroup")), "TiledPortable ran a subgroup kernel: {portable:?}");
+    let tiled = run(Variant::Tiled);
+    if g.has_subgroups() {
+        for e in ["conv2d_forward_3x3_subgroup", "conv2d_backward_weight_3x3_subgroup"] {
+            assert!(tiled.contains(&e), "Tiled did not run {e} on a device with subgroups: {tiled:?}");
+        }
+    } else {
+        println!("device has no subgroups: Tiled runs the portable kernels ({tiled:?})");
+    }
 }

@@ -30,6 +30,8 @@ use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
 pub const SHADER: (&str, &str) = ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl"));
+/// Variants that share data across a subgroup (compiled only where the device has subgroups).
+pub const SUBGROUP_SHADER: (&str, &str) = ("conv2d_subgroup.wgsl", include_str!("../../shaders/conv2d_subgroup.wgsl"));
 
 /// Mirror of WGSL `Params` in shaders/conv2d.wgsl (field for field).
 #[repr(C)]
@@ -132,8 +134,11 @@ pub enum Variant {
     Auto,
     /// The one-invocation-per-output baseline.
     Naive,
-    /// The register-blocked implicit-GEMM kernels.
+    /// The register-blocked implicit-GEMM kernels, with their subgroup twins where the device has subgroups.
     Tiled,
+    /// The register-blocked kernels without subgroup operations (what devices without subgroups run; tested on
+    /// every device against the same oracle).
+    TiledPortable,
 }
 
 /// Launcher options: the kernel variant and the storage binding limit to split batches for (None: the adapter's).
@@ -167,6 +172,11 @@ impl Launch {
             v => v,
         }
     }
+    /// Whether the subgroup twins may run: the variant allows them, the device has subgroups, and whole subgroups
+    /// fit a 64-lane workgroup.
+    fn subgroups(&self, gpu: &Gpu) -> bool {
+        self.variant != Variant::TiledPortable && gpu.has_subgroups() && 64 % gpu.subgroup_max_size() == 0
+    }
     fn limit(&self, gpu: &Gpu) -> u64 {
         self.max_binding.unwrap_or(gpu.max_binding()).min(gpu.max_binding())
     }
@@ -184,11 +194,12 @@ const OUT: usize = 6;
 const WP: usize = 7;
 const WP_OUT: usize = 8;
 const X4: usize = 9;
+const GY4: usize = 10;
 
 /// The binding list for a dispatch: `set` places buffers at their binding numbers; every other slot repeats the
 /// first of them (the entry point does not use it, so the runtime never binds it).
-fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 9] {
-    let mut v = [set[0].1; 9];
+fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 10] {
+    let mut v = [set[0].1; 10];
     for &(slot, b) in set {
         v[slot - 1] = b;
     }
@@ -259,36 +270,57 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     // Without a bias the binding is filled with w and never read (has_bias = 0).
     let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
     let variant = l.pick(&g);
-    // The tiled kernels read weights packed in blocks of cw output channels (Cout rounded up to cw).
-    let cpad = g.cout.next_multiple_of(CW);
-    let wp = (variant == Variant::Tiled).then(|| pack_weight(w, &g, cpad, CW));
+    // The tiled kernels read weights packed in blocks of k.cw output channels (Cout rounded up to k.cw).
+    let k = forward_kernel(&g, l.subgroups(gpu));
+    let wp = (variant != Variant::Naive).then(|| pack_weight(w, &g, g.cout.next_multiple_of(k.cw), k.cw));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
         let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
-        match variant {
-            Variant::Tiled => forward_tiled(&g, nb, p, bx, bb, by, wp.as_ref().unwrap(), cpad),
-            _ => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
+        match &wp {
+            Some(wp) => forward_tiled(&g, nb, p, bx, bb, by, wp, &k),
+            None => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
         }
     }
     y
 }
 
-/// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
-fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, cpad: usize) {
-    // Invocation = 16 pixels of a row x 8 channels.
+/// A tiled forward kernel and the channel block width of the packed weights it reads.
+struct FwdKernel {
+    entry: &'static str,
+    cw: usize,
+}
+
+/// The tiled forward kernel for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take
+/// the vec4 kernels (every batch slice then starts 16-byte aligned: it begins at a whole image of C*H*W floats and
+/// is bound from an aligned element), or with subgroups their subgroup twin (16 channels per invocation).
+fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
-    let lanes = nb * g.oh * g.ow.div_ceil(16) * (cpad / CW);
-    let groups = wp.gpu().groups_1d(lanes as u64, 64);
-    let p = Params { m: cpad as u32, cw: CW as u32, ..p };
-    // The vec4 variant needs every row of x to start at a multiple of 4 floats inside the binding.
-    let vec4_ok = is3 && g.pad == 1 && g.w % 4 == 0 && p.off_x % 4 == 0 && bx.offset % 16 == 0;
-    let entry = match (is3, vec4_ok) {
-        (true, true) => "conv2d_forward_3x3_vec4",
-        (true, false) => "conv2d_forward_3x3",
-        _ => "conv2d_forward_tiled",
+    let vec4 = is3 && g.pad == 1 && g.w % 4 == 0;
+    let (entry, cw) = match (is3, vec4) {
+        (true, true) if subgroups => ("conv2d_forward_3x3_subgroup", 16),
+        (true, true) => ("conv2d_forward_3x3_vec4", CW),
+        (true, false) => ("conv2d_forward_3x3", CW),
+        _ => ("conv2d_forward_tiled", CW),
     };
-    wp.gpu().dispatch(entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
+    FwdKernel { entry, cw }
+}
+
+/// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
+/// Invocation = 16 pixels of a row x k.cw channels; lanes enumerate (channel block, pixel block).
+fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, k: &FwdKernel) {
+    let gpu = wp.gpu();
+    let cpad = g.cout.next_multiple_of(k.cw);
+    let blocks = nb * g.oh * g.ow.div_ceil(16);
+    // The subgroup kernel pads each channel block's pixel blocks to whole subgroups (p.tile_len), so no subgroup
+    // straddles two channel blocks.
+    let per_blk = if k.entry.ends_with("subgroup") { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
+    if k.entry.ends_with("vec4") || k.entry.ends_with("subgroup") {
+        assert!(p.off_x % 4 == 0 && bx.offset % 16 == 0, "conv2d_forward: {}: slice not 16-byte aligned", k.entry);
+    }
+    let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, ..p };
+    let groups = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
+    gpu.dispatch(k.entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
 }
 
 /// Channels per packed weight block: every tiled kernel's invocation owns 8 output channels.
@@ -317,11 +349,12 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     // At stride 1 (square kernel, pad < K) the input gradient is a forward convolution of gy with the flipped,
     // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the naive one.
     let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
-    let tiled = l.pick(&g) == Variant::Tiled;
+    let tiled = l.pick(&g) != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
-    // Flipped, transposed weights in blocks of cw input channels (the transposed problem's output channels).
-    let cw = CW;
+    let k = if flip_ok { forward_kernel(&gt, l.subgroups(gpu)) } else { FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW } };
+    // Flipped, transposed weights in blocks of k.cw input channels (the transposed problem's output channels).
+    let cw = k.cw;
     let cpad = g.cin.next_multiple_of(cw);
     let wp = tiled.then(|| {
         let kt = g.cout * g.kh * g.kw;
@@ -336,7 +369,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
         if let Some(wp) = &wp {
             if flip_ok {
                 let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
-                forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, cpad);
+                forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, &k);
             } else {
                 // Parity classes on z: rows A and columns B of each class, 16 columns x 8 channels per invocation.
                 let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
@@ -368,8 +401,8 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
-    if l.pick(&g) == Variant::Tiled {
-        return backward_weight_tiled(x, gy, &g, &slices);
+    if l.pick(&g) != Variant::Naive {
+        return backward_weight_tiled(x, gy, &g, &slices, l.subgroups(gpu));
     }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
     let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, slices[0].1 * hw, tile_len), m]);
@@ -388,7 +421,7 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
 }
 
 /// The tiled weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
-fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)]) -> Tensor {
+fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, usize)], subgroups: bool) -> Tensor {
     let gpu = x.gpu();
     let kk = g.cin * g.kh * g.kw;
     let m = g.cout * kk;
@@ -408,7 +441,17 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart)]);
         // Lanes on x, tiles on y. 3x3 stride 1: invocation = (ci, 8 output channels) x 9 taps; otherwise
         // 8 consecutive k x 4 output channels.
-        if is3 {
+        // The vec4 kernels read whole rows as vec4: every row must start at a multiple of 4 floats in its binding.
+        let vec4_ok = is3 && g.pad == 1 && g.ow % 4 == 0 && off_x % 4 == 0 && off_gy % 4 == 0 && bx.offset % 16 == 0 && bgy.offset % 16 == 0;
+        if vec4_ok {
+            // Invocation = (ci, 16 output channels) x 9 taps; lanes (tile, channel block, ci) on a 1-D grid.
+            let lanes = g.cin * g.cout.div_ceil(16);
+            let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart), (X4, bx), (GY4, bgy)]);
+            // The subgroup twin needs each subgroup inside one (tile, channel block): Cin a multiple of its size.
+            let sg = subgroups && g.cin % gpu.subgroup_max_size() as usize == 0;
+            let entry = if sg { "conv2d_backward_weight_3x3_subgroup" } else { "conv2d_backward_weight_3x3_vec4" };
+            gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
+        } else if is3 {
             let lanes = g.cin * g.cout.div_ceil(8);
             gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         } else {
@@ -641,6 +684,9 @@ pub const CASES: &[Case] = &[
     Case::new(3, 4, 5, 12, 9, 3, 1, 1, false),
     // 4,440 positions: several partial-sum tiles in the weight and bias gradients.
     Case::new(3, 2, 40, 37, 3, 3, 1, 1, true),
+    // Cin a multiple of 8, W % 4 == 0: the subgroup weight gradient; 20 channels pad to 16-channel blocks.
+    Case::new(2, 8, 6, 12, 20, 3, 1, 1, true),
+    Case::new(1, 16, 5, 8, 16, 3, 1, 1, false),
 ];
 
 /// Larger odd shapes (`full`): channel counts past the tile sizes of the fast kernels.
@@ -648,6 +694,7 @@ pub const CASES_FULL: &[Case] = &[
     Case::new(2, 19, 23, 29, 33, 3, 1, 1, false),
     Case::new(3, 17, 21, 18, 70, 3, 2, 1, true),
     Case::new(1, 67, 9, 7, 65, 1, 1, 0, false),
+    Case::new(2, 24, 10, 16, 40, 3, 1, 1, false),
 ];
 
 /// Tolerances for a sum of `len` products of values in [-1, 1], accumulated in f32.
@@ -705,6 +752,9 @@ pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     for c in cases {
         out.extend(check_case(gpu, c, Launch::naive(), "naive"));
         out.extend(check_case(gpu, c, Launch::tiled(), "tiled"));
+        if gpu.has_subgroups() {
+            out.extend(check_case(gpu, c, Launch { variant: Variant::TiledPortable, ..Default::default() }, "portable"));
+        }
     }
     out
 }

@@ -37,6 +37,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     upsample2x::SHADER,
 ];
 
+/// Shader files that use subgroup operations (`enable subgroups;`): compiled only on devices with
+/// `Features::SUBGROUP`; every kernel in them has a portable twin that runs elsewhere.
+pub const SUBGROUP_SHADERS: &[(&str, &str)] = &[conv2d::SUBGROUP_SHADER];
+
 /// The size in bytes of each Rust `Params` mirror, by shader file (checked against the WGSL struct by a test).
 pub const PARAMS_SIZES: &[(&str, usize)] = &[
     ("add.wgsl", std::mem::size_of::<add::Params>()),

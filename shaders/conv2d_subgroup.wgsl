@@ -1,0 +1,392 @@
+// conv2d, subgroup variants: the same convolution as conv2d.wgsl (formulas, layouts, Params and binding numbers
+// are that file's), for devices with subgroup operations. Compiled only when the device has Features::SUBGROUP;
+// each entry point here has a portable twin in conv2d.wgsl that computes the same sums in the same order per
+// output, and the launcher picks this one only when its lane layout holds (see src/ops/conv2d.rs).
+//
+// Why: on a CPU adapter (llvmpipe) every storage-buffer load is a loop over the SIMD lanes with a bounds check per
+// lane, so a value that all lanes of a subgroup need costs as much as one each. Here the lanes split such loads
+// between them and subgroupBroadcast hands each lane the rest (a register shuffle). (naga 30 rejects
+// `enable subgroups;`, which it does not need: the validator capability gates these builtins.)
+
+
+struct Params {
+    n: u32,         // batch size of this slice
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    has_bias: u32,  // 1: add b[co] in the forward
+    tiles: u32,     // reduce pass: number of partial tiles; partial passes: tiles of this slice
+    tile_len: u32,  // positions (n, oy, ox) per tile in the partial passes
+    npos: u32,      // n * oh * ow of this slice
+    m: u32,         // outputs of the reduction: Cout*Cin*KH*KW (weight) or Cout (bias)
+    off_x: u32,     // element offsets inside the bound ranges (batch slices)
+    off_gy: u32,
+    off_out: u32,
+    cw: u32,        // packed weights: channels per block (4 or 8)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> gy4: array<vec4<f32>>;
+
+const WG: u32 = 64u;
+
+// x[base + iy*W + ix], or 0 outside the image (the zero padding). `base` is the (n, ci) plane.
+fn xat(base: u32, iy: i32, ix: i32) -> f32 {
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    return select(0.0, x[select(base, base + u32(iy) * p.w + u32(ix), ok)], ok);
+}
+
+// The block of invocation `lane` when each owns `pw` pixels of a row: output row r = n*OH + oy of the slice and
+// its first pixel ox0.
+struct Block { n: u32, oy: u32, ox0: u32, ok: bool }
+fn block_of(lane: u32, pw: u32) -> Block {
+    let segs = (p.ow + pw - 1u) / pw;
+    let r = lane / segs;
+    let ok = r < p.n * p.oh;
+    let rc = select(0u, r, ok);
+    return Block(rc / p.oh, rc % p.oh, (lane % segs) * pw, ok);
+}
+
+// Write the block: out[(n*Cout + co)*OH*OW + oy*OW + ox] for 8 pixels x 4 channels (co0 ..), inside the tensor.
+fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
+    if (!b.ok) { return; }
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let row = p.off_out + ((b.n * p.cout + co0 + c) * p.oh + b.oy) * p.ow;
+        for (var j = 0u; j < 8u; j++) {
+            if (b.ox0 + j < p.ow) { out[row + b.ox0 + j] = a[j][c]; }
+        }
+    }
+}
+
+// b[c .. c+3] (channels past Cout read a valid element; they are never stored).
+fn bias4(c: u32) -> vec4<f32> {
+    let l = p.cout - 1u;
+    return vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
+}
+
+// Forward, 3x3 stride 1 pad 1, W % 4 == 0, 4-aligned slice: 16 pixels of a row x 16 output channels per invocation
+// (64 vec4 accumulators a{pixel}_{group}, written out by hand), weights packed in blocks of 16 channels
+// (`conv2d_pack_weight` with cw = 16). The twelve weight vectors of each (ci, ky) (3 taps x 16 channels), which
+// every lane of a subgroup needs, are loaded two per lane and broadcast: per (ci, ky) 4 vec4 + 2 scalar x loads
+// and 2 vec4 weight loads per lane feed 768 multiply-adds. Lanes enumerate (channel block of 16, pixel block),
+// pixel block fastest, with each channel block's pixel blocks padded to p.tile_len (a multiple of the subgroup
+// size) so that no subgroup straddles two channel blocks; padding lanes run the loop on a clamped block (their
+// loads feed the broadcasts) and store nothing. Loop count Cin*3.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) lid: u32,
+                               @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 16u);
+    let y0 = i32(b.oy) - 1;
+    let x0 = i32(b.ox0) - 1;
+    let wrow = cblk * p.cin * 9u;            // this block's packed rows (four vec4 each)
+    let s0 = sid % 8u;
+    let s1 = min(sid % 8u, 3u) + 8u;
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
+    // Columns ox0 + 4t + c inside the row.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(b.ox0);
+    let m0 = cl + vec4<u32>(0u) < vec4<u32>(p.w);
+    let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w);
+    let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            // Columns ox0-1 and ox0+16 as scalars, ox0 .. ox0+15 as four aligned vec4 loads (masked past the row
+            // end and outside the image rows).
+            let r0 = xat(base, iy, x0); let r17 = xat(base, iy, x0 + 17);
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + b.ox0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let q0 = select(z, x4[q + 0u], m0 & vec4<bool>(row_ok));
+            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
+            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
+            let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(row_ok));
+            let r1 = q0.x; let r2 = q0.y; let r3 = q0.z; let r4 = q0.w; let r5 = q1.x; let r6 = q1.y; let r7 = q1.z; let r8 = q1.w; let r9 = q2.x; let r10 = q2.y; let r11 = q2.z; let r12 = q2.w; let r13 = q3.x; let r14 = q3.y; let r15 = q3.z; let r16 = q3.w;
+            // Weight vectors of this (ci, ky): tap kx, channel group g at index 4*kx + g; lane s loads s and 8 + s.
+            let wi = (wrow + k) * 4u;
+            let la = wp[wi + s0];
+            let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(la, 0u);
+            let w0_1 = subgroupBroadcast(la, 1u);
+            let w0_2 = subgroupBroadcast(la, 2u);
+            let w0_3 = subgroupBroadcast(la, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u);
+            let w1_1 = subgroupBroadcast(la, 5u);
+            let w1_2 = subgroupBroadcast(la, 6u);
+            let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(lb, 0u);
+            let w2_1 = subgroupBroadcast(lb, 1u);
+            let w2_2 = subgroupBroadcast(lb, 2u);
+            let w2_3 = subgroupBroadcast(lb, 3u);
+            a0_0 += w0_0 * r0 + w1_0 * r1 + w2_0 * r2;
+            a0_1 += w0_1 * r0 + w1_1 * r1 + w2_1 * r2;
+            a0_2 += w0_2 * r0 + w1_2 * r1 + w2_2 * r2;
+            a0_3 += w0_3 * r0 + w1_3 * r1 + w2_3 * r2;
+            a1_0 += w0_0 * r1 + w1_0 * r2 + w2_0 * r3;
+            a1_1 += w0_1 * r1 + w1_1 * r2 + w2_1 * r3;
+            a1_2 += w0_2 * r1 + w1_2 * r2 + w2_2 * r3;
+            a1_3 += w0_3 * r1 + w1_3 * r2 + w2_3 * r3;
+            a2_0 += w0_0 * r2 + w1_0 * r3 + w2_0 * r4;
+            a2_1 += w0_1 * r2 + w1_1 * r3 + w2_1 * r4;
+            a2_2 += w0_2 * r2 + w1_2 * r3 + w2_2 * r4;
+            a2_3 += w0_3 * r2 + w1_3 * r3 + w2_3 * r4;
+            a3_0 += w0_0 * r3 + w1_0 * r4 + w2_0 * r5;
+            a3_1 += w0_1 * r3 + w1_1 * r4 + w2_1 * r5;
+            a3_2 += w0_2 * r3 + w1_2 * r4 + w2_2 * r5;
+            a3_3 += w0_3 * r3 + w1_3 * r4 + w2_3 * r5;
+            a4_0 += w0_0 * r4 + w1_0 * r5 + w2_0 * r6;
+            a4_1 += w0_1 * r4 + w1_1 * r5 + w2_1 * r6;
+            a4_2 += w0_2 * r4 + w1_2 * r5 + w2_2 * r6;
+            a4_3 += w0_3 * r4 + w1_3 * r5 + w2_3 * r6;
+            a5_0 += w0_0 * r5 + w1_0 * r6 + w2_0 * r7;
+            a5_1 += w0_1 * r5 + w1_1 * r6 + w2_1 * r7;
+            a5_2 += w0_2 * r5 + w1_2 * r6 + w2_2 * r7;
+            a5_3 += w0_3 * r5 + w1_3 * r6 + w2_3 * r7;
+            a6_0 += w0_0 * r6 + w1_0 * r7 + w2_0 * r8;
+            a6_1 += w0_1 * r6 + w1_1 * r7 + w2_1 * r8;
+            a6_2 += w0_2 * r6 + w1_2 * r7 + w2_2 * r8;
+            a6_3 += w0_3 * r6 + w1_3 * r7 + w2_3 * r8;
+            a7_0 += w0_0 * r7 + w1_0 * r8 + w2_0 * r9;
+            a7_1 += w0_1 * r7 + w1_1 * r8 + w2_1 * r9;
+            a7_2 += w0_2 * r7 + w1_2 * r8 + w2_2 * r9;
+            a7_3 += w0_3 * r7 + w1_3 * r8 + w2_3 * r9;
+            a8_0 += w0_0 * r8 + w1_0 * r9 + w2_0 * r10;
+            a8_1 += w0_1 * r8 + w1_1 * r9 + w2_1 * r10;
+            a8_2 += w0_2 * r8 + w1_2 * r9 + w2_2 * r10;
+            a8_3 += w0_3 * r8 + w1_3 * r9 + w2_3 * r10;
+            a9_0 += w0_0 * r9 + w1_0 * r10 + w2_0 * r11;
+            a9_1 += w0_1 * r9 + w1_1 * r10 + w2_1 * r11;
+            a9_2 += w0_2 * r9 + w1_2 * r10 + w2_2 * r11;
+            a9_3 += w0_3 * r9 + w1_3 * r10 + w2_3 * r11;
+            a10_0 += w0_0 * r10 + w1_0 * r11 + w2_0 * r12;
+            a10_1 += w0_1 * r10 + w1_1 * r11 + w2_1 * r12;
+            a10_2 += w0_2 * r10 + w1_2 * r11 + w2_2 * r12;
+            a10_3 += w0_3 * r10 + w1_3 * r11 + w2_3 * r12;
+            a11_0 += w0_0 * r11 + w1_0 * r12 + w2_0 * r13;
+            a11_1 += w0_1 * r11 + w1_1 * r12 + w2_1 * r13;
+            a11_2 += w0_2 * r11 + w1_2 * r12 + w2_2 * r13;
+            a11_3 += w0_3 * r11 + w1_3 * r12 + w2_3 * r13;
+            a12_0 += w0_0 * r12 + w1_0 * r13 + w2_0 * r14;
+            a12_1 += w0_1 * r12 + w1_1 * r13 + w2_1 * r14;
+            a12_2 += w0_2 * r12 + w1_2 * r13 + w2_2 * r14;
+            a12_3 += w0_3 * r12 + w1_3 * r13 + w2_3 * r14;
+            a13_0 += w0_0 * r13 + w1_0 * r14 + w2_0 * r15;
+            a13_1 += w0_1 * r13 + w1_1 * r14 + w2_1 * r15;
+            a13_2 += w0_2 * r13 + w1_2 * r14 + w2_2 * r15;
+            a13_3 += w0_3 * r13 + w1_3 * r14 + w2_3 * r15;
+            a14_0 += w0_0 * r14 + w1_0 * r15 + w2_0 * r16;
+            a14_1 += w0_1 * r14 + w1_1 * r15 + w2_1 * r16;
+            a14_2 += w0_2 * r14 + w1_2 * r15 + w2_2 * r16;
+            a14_3 += w0_3 * r14 + w1_3 * r15 + w2_3 * r16;
+            a15_0 += w0_0 * r15 + w1_0 * r16 + w2_0 * r17;
+            a15_1 += w0_1 * r15 + w1_1 * r16 + w2_1 * r17;
+            a15_2 += w0_2 * r15 + w1_2 * r16 + w2_2 * r17;
+            a15_3 += w0_3 * r15 + w1_3 * r16 + w2_3 * r17;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv0 = bias4(cblk * 16u + 0u);
+        let bv1 = bias4(cblk * 16u + 4u);
+        let bv2 = bias4(cblk * 16u + 8u);
+        let bv3 = bias4(cblk * 16u + 12u);
+        a0_0 += bv0; a0_1 += bv1; a0_2 += bv2; a0_3 += bv3;
+        a1_0 += bv0; a1_1 += bv1; a1_2 += bv2; a1_3 += bv3;
+        a2_0 += bv0; a2_1 += bv1; a2_2 += bv2; a2_3 += bv3;
+        a3_0 += bv0; a3_1 += bv1; a3_2 += bv2; a3_3 += bv3;
+        a4_0 += bv0; a4_1 += bv1; a4_2 += bv2; a4_3 += bv3;
+        a5_0 += bv0; a5_1 += bv1; a5_2 += bv2; a5_3 += bv3;
+        a6_0 += bv0; a6_1 += bv1; a6_2 += bv2; a6_3 += bv3;
+        a7_0 += bv0; a7_1 += bv1; a7_2 += bv2; a7_3 += bv3;
+        a8_0 += bv0; a8_1 += bv1; a8_2 += bv2; a8_3 += bv3;
+        a9_0 += bv0; a9_1 += bv1; a9_2 += bv2; a9_3 += bv3;
+        a10_0 += bv0; a10_1 += bv1; a10_2 += bv2; a10_3 += bv3;
+        a11_0 += bv0; a11_1 += bv1; a11_2 += bv2; a11_3 += bv3;
+        a12_0 += bv0; a12_1 += bv1; a12_2 += bv2; a12_3 += bv3;
+        a13_0 += bv0; a13_1 += bv1; a13_2 += bv2; a13_3 += bv3;
+        a14_0 += bv0; a14_1 += bv1; a14_2 += bv2; a14_3 += bv3;
+        a15_0 += bv0; a15_1 += bv1; a15_2 += bv2; a15_3 += bv3;
+    }
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
+    store8x4(b, cblk * 16u + 0u, array<vec4<f32>, 8>(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, a6_0, a7_0));
+    store8x4(b1, cblk * 16u + 0u, array<vec4<f32>, 8>(a8_0, a9_0, a10_0, a11_0, a12_0, a13_0, a14_0, a15_0));
+    store8x4(b, cblk * 16u + 4u, array<vec4<f32>, 8>(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, a6_1, a7_1));
+    store8x4(b1, cblk * 16u + 4u, array<vec4<f32>, 8>(a8_1, a9_1, a10_1, a11_1, a12_1, a13_1, a14_1, a15_1));
+    store8x4(b, cblk * 16u + 8u, array<vec4<f32>, 8>(a0_2, a1_2, a2_2, a3_2, a4_2, a5_2, a6_2, a7_2));
+    store8x4(b1, cblk * 16u + 8u, array<vec4<f32>, 8>(a8_2, a9_2, a10_2, a11_2, a12_2, a13_2, a14_2, a15_2));
+    store8x4(b, cblk * 16u + 12u, array<vec4<f32>, 8>(a0_3, a1_3, a2_3, a3_3, a4_3, a5_3, a6_3, a7_3));
+    store8x4(b1, cblk * 16u + 12u, array<vec4<f32>, 8>(a8_3, a9_3, a10_3, a11_3, a12_3, a13_3, a14_3, a15_3));
+}
+
+// Weight gradient, 3x3 stride 1 pad 1, OW % 4 == 0, Cin a multiple of the subgroup size: as
+// `conv2d_backward_weight_3x3_vec4` in conv2d.wgsl (invocation (ci, 16 output channels) x 9 taps, four positions
+// per step), but the lanes of a subgroup hold consecutive ci of the same 16 channels, so they need the same 16 gy
+// vectors: each lane loads two of them (vectors sid % 8 and 8 + sid % 8) and subgroupBroadcast hands every lane
+// all 16. Per step: 2 vec4 gy loads + 3 vec4 and 6 scalar x loads per lane feed 576 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                       @builtin(local_invocation_index) lid: u32,
+                                       @builtin(subgroup_invocation_id) sid: u32) {
+    let per_tile = p.cin * ((p.cout + 15u) / 16u);
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = flat < p.tiles * per_tile;
+    let tile = select(0u, flat / per_tile, ok);
+    let lc = flat % per_tile;
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    // This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
+    let ca = min(co0 + sid % 8u, last);
+    let cb = min(co0 + 8u + sid % 8u, last);
+    let oa = (ca - min(co0, last)) * ohw / 4u;
+    let ob = (cb - min(co0, last)) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow) / 4u;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = i32(oy) - 1;
+        for (var q = 0u; q < w4; q++) {
+            let ox = i32(q * 4u);
+            let la = gy4[gb + oa + q];
+            let lb = gy4[gb + ob + q];
+            let g0 = subgroupBroadcast(la, 0u);
+            let g1 = subgroupBroadcast(la, 1u);
+            let g2 = subgroupBroadcast(la, 2u);
+            let g3 = subgroupBroadcast(la, 3u);
+            let g4 = subgroupBroadcast(la, 4u);
+            let g5 = subgroupBroadcast(la, 5u);
+            let g6 = subgroupBroadcast(la, 6u);
+            let g7 = subgroupBroadcast(la, 7u);
+            let g8 = subgroupBroadcast(lb, 0u);
+            let g9 = subgroupBroadcast(lb, 1u);
+            let g10 = subgroupBroadcast(lb, 2u);
+            let g11 = subgroupBroadcast(lb, 3u);
+            let g12 = subgroupBroadcast(lb, 4u);
+            let g13 = subgroupBroadcast(lb, 5u);
+            let g14 = subgroupBroadcast(lb, 6u);
+            let g15 = subgroupBroadcast(lb, 7u);
+            let y0 = iy + 0;
+            let ok0 = y0 >= 0 && y0 < i32(p.h);
+            let e00 = xat(xb, y0, ox - 1); let e05 = xat(xb, y0, ox + 4);
+            let v0 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y0, ok0)) * p.w) / 4u + q], ok0);
+            let y1 = iy + 1;
+            let ok1 = y1 >= 0 && y1 < i32(p.h);
+            let e10 = xat(xb, y1, ox - 1); let e15 = xat(xb, y1, ox + 4);
+            let v1 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y1, ok1)) * p.w) / 4u + q], ok1);
+            let y2 = iy + 2;
+            let ok2 = y2 >= 0 && y2 < i32(p.h);
+            let e20 = xat(xb, y2, ox - 1); let e25 = xat(xb, y2, ox + 4);
+            let v2 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y2, ok2)) * p.w) / 4u + q], ok2);
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x);
+            let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x);
+            let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * e00; acc0_1 += h0_1 * e00; acc0_2 += h0_2 * e00; acc0_3 += h0_3 * e00;
+            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
+            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
+            acc3_0 += h0_0 * e10; acc3_1 += h0_1 * e10; acc3_2 += h0_2 * e10; acc3_3 += h0_3 * e10;
+            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
+            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
+            acc6_0 += h0_0 * e20; acc6_1 += h0_1 * e20; acc6_2 += h0_2 * e20; acc6_3 += h0_3 * e20;
+            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
+            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y);
+            let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y);
+            let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.x; acc0_1 += h1_1 * v0.x; acc0_2 += h1_2 * v0.x; acc0_3 += h1_3 * v0.x;
+            acc1_0 += h1_0 * v0.y; acc1_1 += h1_1 * v0.y; acc1_2 += h1_2 * v0.y; acc1_3 += h1_3 * v0.y;
+            acc2_0 += h1_0 * v0.z; acc2_1 += h1_1 * v0.z; acc2_2 += h1_2 * v0.z; acc2_3 += h1_3 * v0.z;
+            acc3_0 += h1_0 * v1.x; acc3_1 += h1_1 * v1.x; acc3_2 += h1_2 * v1.x; acc3_3 += h1_3 * v1.x;
+            acc4_0 += h1_0 * v1.y; acc4_1 += h1_1 * v1.y; acc4_2 += h1_2 * v1.y; acc4_3 += h1_3 * v1.y;
+            acc5_0 += h1_0 * v1.z; acc5_1 += h1_1 * v1.z; acc5_2 += h1_2 * v1.z; acc5_3 += h1_3 * v1.z;
+            acc6_0 += h1_0 * v2.x; acc6_1 += h1_1 * v2.x; acc6_2 += h1_2 * v2.x; acc6_3 += h1_3 * v2.x;
+            acc7_0 += h1_0 * v2.y; acc7_1 += h1_1 * v2.y; acc7_2 += h1_2 * v2.y; acc7_3 += h1_3 * v2.y;
+            acc8_0 += h1_0 * v2.z; acc8_1 += h1_1 * v2.z; acc8_2 += h1_2 * v2.z; acc8_3 += h1_3 * v2.z;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z);
+            let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z);
+            let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * v0.y; acc0_1 += h2_1 * v0.y; acc0_2 += h2_2 * v0.y; acc0_3 += h2_3 * v0.y;
+            acc1_0 += h2_0 * v0.z; acc1_1 += h2_1 * v0.z; acc1_2 += h2_2 * v0.z; acc1_3 += h2_3 * v0.z;
+            acc2_0 += h2_0 * v0.w; acc2_1 += h2_1 * v0.w; acc2_2 += h2_2 * v0.w; acc2_3 += h2_3 * v0.w;
+            acc3_0 += h2_0 * v1.y; acc3_1 += h2_1 * v1.y; acc3_2 += h2_2 * v1.y; acc3_3 += h2_3 * v1.y;
+            acc4_0 += h2_0 * v1.z; acc4_1 += h2_1 * v1.z; acc4_2 += h2_2 * v1.z; acc4_3 += h2_3 * v1.z;
+            acc5_0 += h2_0 * v1.w; acc5_1 += h2_1 * v1.w; acc5_2 += h2_2 * v1.w; acc5_3 += h2_3 * v1.w;
+            acc6_0 += h2_0 * v2.y; acc6_1 += h2_1 * v2.y; acc6_2 += h2_2 * v2.y; acc6_3 += h2_3 * v2.y;
+            acc7_0 += h2_0 * v2.z; acc7_1 += h2_1 * v2.z; acc7_2 += h2_2 * v2.z; acc7_3 += h2_3 * v2.z;
+            acc8_0 += h2_0 * v2.w; acc8_1 += h2_1 * v2.w; acc8_2 += h2_2 * v2.w; acc8_3 += h2_3 * v2.w;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w);
+            let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w);
+            let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * v0.z; acc0_1 += h3_1 * v0.z; acc0_2 += h3_2 * v0.z; acc0_3 += h3_3 * v0.z;
+            acc1_0 += h3_0 * v0.w; acc1_1 += h3_1 * v0.w; acc1_2 += h3_2 * v0.w; acc1_3 += h3_3 * v0.w;
+            acc2_0 += h3_0 * e05; acc2_1 += h3_1 * e05; acc2_2 += h3_2 * e05; acc2_3 += h3_3 * e05;
+            acc3_0 += h3_0 * v1.z; acc3_1 += h3_1 * v1.z; acc3_2 += h3_2 * v1.z; acc3_3 += h3_3 * v1.z;
+            acc4_0 += h3_0 * v1.w; acc4_1 += h3_1 * v1.w; acc4_2 += h3_2 * v1.w; acc4_3 += h3_3 * v1.w;
+            acc5_0 += h3_0 * e15; acc5_1 += h3_1 * e15; acc5_2 += h3_2 * e15; acc5_3 += h3_3 * e15;
+            acc6_0 += h3_0 * v2.z; acc6_1 += h3_1 * v2.z; acc6_2 += h3_2 * v2.z; acc6_3 += h3_3 * v2.z;
+            acc7_0 += h3_0 * v2.w; acc7_1 += h3_1 * v2.w; acc7_2 += h3_2 * v2.w; acc7_3 += h3_3 * v2.w;
+            acc8_0 += h3_0 * e25; acc8_1 += h3_1 * e25; acc8_2 += h3_2 * e25; acc8_3 += h3_3 * e25;
+        }
+    }
+    if (!ok) { return; }
+    let m0 = p.off_out + tile * p.m + ci * 9u;
+    let acc = array<vec4<f32>, 36>(acc0_0, acc1_0, acc2_0, acc3_0, acc4_0, acc5_0, acc6_0, acc7_0, acc8_0, acc0_1, acc1_1, acc2_1, acc3_1, acc4_1, acc5_1, acc6_1, acc7_1, acc8_1, acc0_2, acc1_2, acc2_2, acc3_2, acc4_2, acc5_2, acc6_2, acc7_2, acc8_2, acc0_3, acc1_3, acc2_3, acc3_3, acc4_3, acc5_3, acc6_3, acc7_3, acc8_3);
+    for (var c = 0u; c < 16u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let o = m0 + (co0 + c) * p.cin * 9u;
+        for (var t = 0u; t < 9u; t++) { out[o + t] = acc[(c / 4u) * 9u + t][c % 4u]; }
+    }
+}
