@@ -59,6 +59,12 @@ pub fn vec4_range_ok(offset: u64, elems: usize) -> bool {
     vec4_enabled() && elems > 0 && elems % 4 == 0 && offset % 16 == 0
 }
 
+/// Whether a bound range starting at byte `offset` can be viewed as `array<vec4<f32>>` (16-byte aligned, vec4
+/// enabled); for ops whose shape condition already makes every count a multiple of 4.
+pub fn vec4_offset_ok(offset: u64) -> bool {
+    vec4_enabled() && offset % 16 == 0
+}
+
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
 pub const SHADERS: &[(&str, &str)] = &[
     add::SHADER,
