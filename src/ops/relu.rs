@@ -81,8 +81,8 @@ pub mod cpu {
 }
 
 /// GPU vs CPU on odd sizes (1, primes, not multiples of the 256-lane workgroup: scalar kernels) and multiples of 4
-/// (4, 1028: vec4 kernels, checked again with them switched off); `full` adds sizes past 65,535 workgroups (folded
-/// grid; the vec4 one has 16,385 groups) on both paths. relu is exact, so the tolerance is 0.
+/// (4, 1028: vec4 kernels, checked again with them switched off); `full` adds 65,536 * 256 + 3 (scalar, past 65,535
+/// workgroups: the folded grid) and 65,536 * 256 + 4 (vec4, 16,385 workgroups). relu is exact: tolerance 0.
 pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut sizes = vec![(1usize, true), (257, true), (1031, true), (4, true), (1028, true), (1028, false)];
