@@ -29,6 +29,15 @@
 //   update_running          one invocation per channel, workgroup 64
 //   forward*, backward_input*  one invocation per element of x, 1-D grid folded past 65,535 workgroups
 //
+// vec4 variants (entry points ending in _vec4). On llvmpipe every storage load or store is a loop over the SIMD
+// lanes with a bounds check per lane, so one vec4 access costs about what one f32 access does: moving 4 floats per
+// access is ~4x cheaper per value. The _vec4 kernels read and write the same buffers through array<vec4<f32>> views
+// (bindings 12-14). They need H*W % 4 == 0, so a vec4 never straddles two channel planes (and M, every tile start and
+// every tile length are multiples of 4 too); the launchers fall back to the scalar kernels otherwise.
+//   forward*_vec4, backward_input*_vec4  one invocation per 4 consecutive elements of x
+//   *_tiles_vec4            grid (tiles, C), workgroup 64 (WG4), invocation lid handles the vec4s lid, lid+64, ...
+//                           of the tile (16 per pass); same tiles, same partial layout, same merge kernels
+//
 // Bindings (each entry point binds only what it uses):
 //   0 Params (uniform)
 //   1 x            [N, C, H, W]  read
@@ -42,6 +51,9 @@
 //   9 dbeta        [C]           read_write
 //  10 running_mean [C]           read_write   updated in place
 //  11 running_var  [C]           read_write   updated in place
+//  12 x4           [N*C*H*W/4]   read         vec4 view of x     (the _vec4 entry points only)
+//  13 dy4          [N*C*H*W/4]   read         vec4 view of dy
+//  14 out4         [N*C*H*W/4]   read_write   vec4 view of out
 
 struct Params {
     c: u32,         // channels
@@ -66,10 +78,14 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(11) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> out4: array<vec4<f32>>;
 
 const WG: u32 = 256u;      // lanes of the 1-D elementwise kernels and of the tile reductions
 const TILE: u32 = 4096u;   // values per tile = WG * 16 (16 loop iterations per invocation per pass)
 const WG_CH: u32 = 64u;    // lanes of the per-channel kernels
+const WG4: u32 = 64u;      // lanes of the *_tiles_vec4 reductions: TILE / 4 / WG4 = 16 vec4s per invocation per pass
 
 // Scratch for the tree reductions of the *_tiles kernels (256 * 8 bytes = 2 KiB).
 var<workgroup> red: array<vec2<f32>, 256>;
@@ -101,6 +117,31 @@ fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
     return total;
 }
 
+// workgroup_sum for the WG4-lane *_tiles_vec4 kernels (same fixed tree, first WG4 slots of red).
+fn workgroup_sum4(lid: u32, v: vec2<f32>) -> vec2<f32> {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = WG4 / 2u; s > 0u; s = s >> 1u) {
+        if (lid < s) {
+            red[lid] = red[lid] + red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Index into x4 of the vec4 holding values j..j+3 (j % 4 == 0, in (n, h, w) order) of channel c. Needs hw % 4 == 0.
+fn chan_index4(c: u32, j: u32) -> u32 {
+    return chan_index(c, j) / 4u;
+}
+
+// Sum of the 4 components.
+fn hsum(v: vec4<f32>) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+
 // Per-tile mean and M2 (sum of squared deviations from the tile mean): partial[c, t] = (mean_t, M2_t).
 @compute @workgroup_size(256)
 fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -121,6 +162,33 @@ fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
         q += d * d;
     }
     let m2_t = workgroup_sum(lid, vec2<f32>(q, 0.0)).x;
+    if (lid == 0u) {
+        let o = (c * p.tiles + t) * 2u;
+        partial[o] = mean_t;
+        partial[o + 1u] = m2_t;
+    }
+}
+
+// batch_norm_stats_tiles through x4: each lane accumulates its vec4s component-wise, then sums the 4 components.
+@compute @workgroup_size(64)
+fn batch_norm_stats_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x;
+    let c = wid.y;
+    let j0 = t * TILE;
+    let cnt = tile_count(t);   // a multiple of 4, since m is
+    // Pass 1: the tile mean.
+    var s4 = vec4<f32>(0.0);
+    for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
+        s4 += x4[chan_index4(c, j0 + k)];
+    }
+    let mean_t = workgroup_sum4(lid, vec2<f32>(hsum(s4), 0.0)).x / f32(cnt);
+    // Pass 2: squared deviations from the tile mean.
+    var q4 = vec4<f32>(0.0);
+    for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
+        let d = x4[chan_index4(c, j0 + k)] - vec4<f32>(mean_t);
+        q4 += d * d;
+    }
+    let m2_t = workgroup_sum4(lid, vec2<f32>(hsum(q4), 0.0)).x;
     if (lid == 0u) {
         let o = (c * p.tiles + t) * 2u;
         partial[o] = mean_t;
@@ -183,6 +251,17 @@ fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     out[i] = xhat * gamma[c] + beta[c];
 }
 
+// batch_norm_forward, 4 elements of one channel plane per invocation.
+@compute @workgroup_size(256)
+fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    let c = (i4 * 4u / p.hw) % p.c;
+    let xhat = (x4[i4] - vec4<f32>(stats[c])) * stats[2u * p.c + c];
+    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+}
+
 // y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
 @compute @workgroup_size(256)
 fn batch_norm_forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -192,6 +271,17 @@ fn batch_norm_forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - running_mean[c]) * (1.0 / sqrt(running_var[c] + p.eps));
     out[i] = xhat * gamma[c] + beta[c];
+}
+
+// batch_norm_forward_eval, 4 elements of one channel plane per invocation.
+@compute @workgroup_size(256)
+fn batch_norm_forward_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    let c = (i4 * 4u / p.hw) % p.c;
+    let xhat = (x4[i4] - vec4<f32>(running_mean[c])) * (1.0 / sqrt(running_var[c] + p.eps));
+    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
 }
 
 // Per-tile (sum dy, sum dy * xhat) -> partial[c, t].
@@ -210,6 +300,32 @@ fn batch_norm_backward_params_tiles(@builtin(workgroup_id) wid: vec3<u32>, @buil
         acc += vec2<f32>(g, g * ((x[i] - mean) * rstd));
     }
     let total = workgroup_sum(lid, acc);
+    if (lid == 0u) {
+        let o = (c * p.tiles + t) * 2u;
+        partial[o] = total.x;
+        partial[o + 1u] = total.y;
+    }
+}
+
+// batch_norm_backward_params_tiles through x4 and dy4 (component-wise lane accumulators, summed at the end).
+@compute @workgroup_size(64)
+fn batch_norm_backward_params_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>,
+                                         @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x;
+    let c = wid.y;
+    let j0 = t * TILE;
+    let cnt = tile_count(t);
+    let mean = stats[c];
+    let rstd = stats[2u * p.c + c];
+    var sb = vec4<f32>(0.0);
+    var sg = vec4<f32>(0.0);
+    for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
+        let i4 = chan_index4(c, j0 + k);
+        let g = dy4[i4];
+        sb += g;
+        sg += g * ((x4[i4] - vec4<f32>(mean)) * rstd);
+    }
+    let total = workgroup_sum4(lid, vec2<f32>(hsum(sb), hsum(sg)));
     if (lid == 0u) {
         let o = (c * p.tiles + t) * 2u;
         partial[o] = total.x;
@@ -246,6 +362,19 @@ fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     out[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
 }
 
+// batch_norm_backward_input, 4 elements of one channel plane per invocation.
+@compute @workgroup_size(256)
+fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                  @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    let c = (i4 * 4u / p.hw) % p.c;
+    let rstd = stats[2u * p.c + c];
+    let xhat = (x4[i4] - vec4<f32>(stats[c])) * rstd;
+    let inv_m = 1.0 / f32(p.m);
+    out4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
+}
+
 // Eval mode (statistics are constants): dx = gamma * rstd * dy.
 @compute @workgroup_size(256)
 fn batch_norm_backward_input_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -254,4 +383,14 @@ fn batch_norm_backward_input_eval(@builtin(workgroup_id) wid: vec3<u32>, @builti
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     out[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
+}
+
+// batch_norm_backward_input_eval, 4 elements of one channel plane per invocation.
+@compute @workgroup_size(256)
+fn batch_norm_backward_input_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                       @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    let c = (i4 * 4u / p.hw) % p.c;
+    out4[i4] = gamma[c] * stats[2u * p.c + c] * dy4[i4];
 }

@@ -9,9 +9,16 @@
 // the single element of ga or gb its gy element maps to, so every gradient element is written exactly once
 // (gather form, no races). H and W only appear as their product hw: within a channel plane the copy is contiguous.
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   concat_forward:   0 Params | 1 a (read)  | 2 b (read)       | 3 y (write)
-//   concat_backward:  0 Params | 1 gy (read) | 2 ga (write)     | 3 gb (write)
+// vec4 variants (_vec4): one invocation per 4 consecutive elements of a plane, through array<vec4<f32>> views of the
+// same buffers (on llvmpipe one vec4 storage access costs about what one f32 access does). They need hw % 4 == 0,
+// so a vec4 never straddles two planes; the launcher falls back to the scalar kernels otherwise.
+//
+// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
+// bindings followed by the same ranges again for the vec4 views:
+//   concat_forward:        0 Params | 1 a (read)   | 2 b (read)    | 3 y (write)
+//   concat_backward:       0 Params | 1 gy (read)  | 2 ga (write)   | 3 gb (write)
+//   concat_forward_vec4:   0 Params | 4 a4 (read)  | 5 b4 (read)   | 6 y4 (write)
+//   concat_backward_vec4:  0 Params | 4 gy4 (read) | 5 ga4 (write) | 6 gb4 (write)
 
 struct Params {
     n: u32,     // batch items in this launch
@@ -31,6 +38,16 @@ struct Params {
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ga: array<f32>;
 @group(0) @binding(3) var<storage, read_write> gb: array<f32>;
+
+// concat_forward_vec4
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> y4: array<vec4<f32>>;
+
+// concat_backward_vec4
+@group(0) @binding(4) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> ga4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> gb4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 
@@ -64,5 +81,41 @@ fn concat_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         ga[(n * p.ca + c) * p.hw + k] = gy[i];
     } else {
         gb[(n * p.cb + (c - p.ca)) * p.hw + k] = gy[i];
+    }
+}
+
+// concat_forward on vec4s: i4 = (n * (Ca + Cb) + c) * hw4 + k4, hw4 = hw / 4.
+@compute @workgroup_size(256)
+fn concat_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let c_all = p.ca + p.cb;
+    let hw4 = p.hw / 4u;
+    if (i4 >= p.n * c_all * hw4) { return; }
+    let k4 = i4 % hw4;
+    let c = (i4 / hw4) % c_all;
+    let n = i4 / (hw4 * c_all);
+    if (c < p.ca) {
+        y4[i4] = a4[(n * p.ca + c) * hw4 + k4];
+    } else {
+        y4[i4] = b4[(n * p.cb + (c - p.ca)) * hw4 + k4];
+    }
+}
+
+// concat_backward on vec4s (same indexing as concat_forward_vec4).
+@compute @workgroup_size(256)
+fn concat_backward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let c_all = p.ca + p.cb;
+    let hw4 = p.hw / 4u;
+    if (i4 >= p.n * c_all * hw4) { return; }
+    let k4 = i4 % hw4;
+    let c = (i4 / hw4) % c_all;
+    let n = i4 / (hw4 * c_all);
+    if (c < p.ca) {
+        ga4[(n * p.ca + c) * hw4 + k4] = gy4[i4];
+    } else {
+        gb4[(n * p.cb + (c - p.ca)) * hw4 + k4] = gy4[i4];
     }
 }

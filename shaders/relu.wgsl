@@ -10,9 +10,17 @@
 // Thread mapping: one invocation per element. The grid may be folded into 2-D past 65,535 workgroups, so the linear
 // index is rebuilt from (workgroup_id, num_workgroups).
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   relu_forward:   0 Params | 1 x (read)       | 2 y (write)
-//   relu_backward:  0 Params | 1 y_saved (read) | 2 gy (read) | 3 dx (write)
+// vec4 variants (_vec4): one invocation per 4 consecutive elements, through array<vec4<f32>> views of the same
+// buffers. On llvmpipe each storage access is a loop over the SIMD lanes with a per-lane bounds check, so a vec4
+// access moves 4 floats for about the cost of one. The launcher uses them when the element count of a run is a
+// multiple of 4 and the bound range starts 16-byte aligned (p.n is still counted in elements).
+//
+// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
+// bindings followed by the same buffers again for the vec4 views:
+//   relu_forward:        0 Params | 1 x (read)        | 2 y (write)
+//   relu_backward:       0 Params | 1 y_saved (read)  | 2 gy (read)   | 3 dx (write)
+//   relu_forward_vec4:   0 Params | 3 x4 (read)       | 4 y4 (write)
+//   relu_backward_vec4:  0 Params | 4 y_saved4 (read) | 5 gy4 (read)  | 6 dx4 (write)
 
 struct Params {
     n: u32,     // number of elements
@@ -32,6 +40,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
+// relu_forward_vec4
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+
+// relu_backward_vec4
+@group(0) @binding(4) var<storage, read> y_saved4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
+
 const WG: u32 = 256u;
 
 @compute @workgroup_size(256)
@@ -50,4 +67,21 @@ fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (i >= p.n) { return; }
     // The gradient flows only where the unit was active.
     dx[i] = select(0.0, gy[i], y_saved[i] > 0.0);
+}
+
+@compute @workgroup_size(256)
+fn relu_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    let v = x4[i4];
+    y4[i4] = select(v, vec4<f32>(0.0), v < vec4<f32>(0.0));
+}
+
+@compute @workgroup_size(256)
+fn relu_backward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i4 >= p.n / 4u) { return; }
+    dx4[i4] = select(vec4<f32>(0.0), gy4[i4], y_saved4[i4] > vec4<f32>(0.0));
 }

@@ -10,9 +10,19 @@
 // Thread mapping: forward one invocation per output element, backward one per input element (gather form: each
 // invocation reads its 2x2 block of gy and writes its own dx element). N and C only appear as planes = N * C.
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   upsample2x_forward:   0 Params | 1 x (read)  | 2 y (write)
-//   upsample2x_backward:  0 Params | 1 gy (read) | 2 dx (write)
+// vec4 variants (_vec4), for W % 4 == 0, through array<vec4<f32>> views of the same buffers (on llvmpipe one vec4
+// storage access costs about what one f32 access does). One invocation per 4 input pixels of a row:
+//   forward:   reads x4 once, writes 2 vec4s in output row 2iy and the same 2 in row 2iy + 1 (16 outputs)
+//   backward:  reads 2 vec4s of gy in row 2iy and 2 in row 2iy + 1, writes one vec4 of dx; each sum is added in the
+//              scalar kernel's order, so the results are bit-identical.
+// The launcher falls back to the scalar kernels when W % 4 != 0.
+//
+// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
+// bindings followed by the same ranges again for the vec4 views:
+//   upsample2x_forward:        0 Params | 1 x (read)   | 2 y (write)
+//   upsample2x_backward:       0 Params | 1 gy (read)  | 2 dx (write)
+//   upsample2x_forward_vec4:   0 Params | 3 x4 (read)  | 4 y4 (write)
+//   upsample2x_backward_vec4:  0 Params | 3 gy4 (read) | 4 dx4 (write)
 
 struct Params {
     planes: u32, // N * C in this launch
@@ -30,6 +40,14 @@ struct Params {
 // upsample2x_backward
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+// upsample2x_forward_vec4
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+
+// upsample2x_backward_vec4
+@group(0) @binding(3) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 
@@ -63,4 +81,50 @@ fn upsample2x_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let top = plane * 4u * plane_in + (2u * iy) * w2 + 2u * ix;
     let bottom = top + w2;
     dx[i] = gy[top] + gy[top + 1u] + gy[bottom] + gy[bottom + 1u];
+}
+
+// i4 = plane * (H * W/4) + iy * W/4 + ix4: input pixels 4 ix4 .. 4 ix4 + 3 of row iy. In vec4 units an output row is
+// W/2 long, and the block's top-left output vec4 is plane * H*W + iy * W + 2 ix4.
+@compute @workgroup_size(256)
+fn upsample2x_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let w4 = p.w / 4u;
+    let plane_in4 = p.h * w4;
+    if (i4 >= p.planes * plane_in4) { return; }
+    let plane = i4 / plane_in4;
+    let r = i4 % plane_in4;
+    let iy = r / w4;
+    let ix4 = r % w4;
+    let v = x4[i4];
+    let top = plane * p.h * p.w + iy * p.w + 2u * ix4;
+    let bottom = top + p.w / 2u;
+    let left = v.xxyy;
+    let right = v.zzww;
+    y4[top] = left;
+    y4[top + 1u] = right;
+    y4[bottom] = left;
+    y4[bottom + 1u] = right;
+}
+
+// Same indexing as upsample2x_forward_vec4; dx4[i4] gathers the four 2x2 blocks of its input pixels.
+@compute @workgroup_size(256)
+fn upsample2x_backward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let w4 = p.w / 4u;
+    let plane_in4 = p.h * w4;
+    if (i4 >= p.planes * plane_in4) { return; }
+    let plane = i4 / plane_in4;
+    let r = i4 % plane_in4;
+    let iy = r / w4;
+    let ix4 = r % w4;
+    let top = plane * p.h * p.w + iy * p.w + 2u * ix4;
+    let bottom = top + p.w / 2u;
+    let t0 = gy4[top];
+    let t1 = gy4[top + 1u];
+    let b0 = gy4[bottom];
+    let b1 = gy4[bottom + 1u];
+    // Per input pixel: top-left + top-right + bottom-left + bottom-right, as the scalar kernel adds them.
+    dx4[i4] = vec4<f32>(t0.xz, t1.xz) + vec4<f32>(t0.yw, t1.yw) + vec4<f32>(b0.xz, b1.xz) + vec4<f32>(b0.yw, b1.yw);
 }

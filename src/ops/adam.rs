@@ -10,6 +10,9 @@
 //! Defaults: b1 0.9, b2 0.999, eps 1e-8 (the Keras notebook used eps 1e-7 on the uncorrected sqrt(v); see
 //! docs/unet-spec.md section 5).
 //!
+//! Launch: `adam_step_vec4` (4 elements per invocation through vec4 views) when the element count is a multiple of
+//! 4, else `adam_step` (one per element).
+//!
 //! Not differentiable: no autograd wrapper. Shapes: p, g, m, v all the same (any shape), m and v start at zero.
 
 use std::rc::Rc;
@@ -76,7 +79,14 @@ pub fn adam_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, lr: f32, beta1:
         assert_eq!(t.shape, p.shape, "adam_step: {what} shape {:?} differs from the parameter's {:?}", t.shape, p.shape);
     }
     let prm = Params::new(p.numel(), lr, beta1, beta2, eps, step);
-    p.gpu().dispatch_1d("adam_step", &prm, &[p.bind(), g.bind(), m.bind(), v.bind()], p.numel() as u64);
+    let binds = [p.bind(), g.bind(), m.bind(), v.bind()];
+    // Whole buffers (offset 0): `adam_step_vec4` (bindings 5-8 view the same buffers) when n % 4 == 0.
+    if crate::ops::vec4_range_ok(0, p.numel()) {
+        let binds4 = [binds, binds].concat();
+        p.gpu().dispatch_1d("adam_step_vec4", &prm, &binds4, p.numel() as u64 / 4);
+    } else {
+        p.gpu().dispatch_1d("adam_step", &prm, &binds, p.numel() as u64);
+    }
 }
 
 /// The f64 oracle.
@@ -121,7 +131,7 @@ pub fn check_steps(gpu: &Rc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> V
         let g = Tensor::from_slice(gpu, &[n], &gv);
         adam_step(&p, &g, &m, &v, lr, b1, b2, eps, step);
         cpu::adam_step(&mut pc, &f64s(&gv), &mut mc, &mut vc, lr as f64, b1 as f64, b2 as f64, eps as f64, step);
-        let l = format!("[{n}] step {step}");
+        let l = format!("[{n}] {} step {step}", if crate::ops::vec4_range_ok(0, n) { "vec4" } else { "scalar" });
         out.push(compare("adam_step (p)", &l, &p.to_vec(), &pc, 1e-6, 1e-6));
         out.push(compare("adam_step (m)", &l, &m.to_vec(), &mc, 1e-7, 1e-5));
         out.push(compare("adam_step (v)", &l, &v.to_vec(), &vc, 1e-9, 1e-5));
@@ -129,12 +139,19 @@ pub fn check_steps(gpu: &Rc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> V
     out
 }
 
-/// Odd sizes over several steps; `full` adds the 512x512x3x3 conv weight (2,359,296) and one size past 65,535
-/// workgroups of 256 (folded grid).
+/// Odd sizes (scalar kernel) and multiples of 4 (vec4 kernel, and scalar forced) over several steps; `full` adds
+/// the 512x512x3x3 conv weight (2,359,296, vec4) and one size past 65,535 workgroups of 256 (folded grid, scalar).
 pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(check_steps(gpu, 1, 3, 1, 1e-3));
     out.extend(check_steps(gpu, 1031, 5, 2, 1e-3));
+    // Multiples of 4: the vec4 kernel, and the scalar one on the same size with vec4 switched off.
+    out.extend(check_steps(gpu, 4, 3, 5, 1e-3));
+    out.extend(check_steps(gpu, 1028, 5, 6, 1e-3));
+    {
+        let _scalar = crate::ops::Vec4Guard::set(false);
+        out.extend(check_steps(gpu, 1028, 5, 6, 1e-3));
+    }
     if full {
         out.extend(check_steps(gpu, 512 * 512 * 3 * 3, 4, 3, 1e-3));
         out.extend(check_steps(gpu, 65_536 * 256 + 3, 2, 4, 1e-2));

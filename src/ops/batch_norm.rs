@@ -67,6 +67,26 @@ const B_DGAMMA: u32 = 8;
 const B_DBETA: u32 = 9;
 const B_RMEAN: u32 = 10;
 const B_RVAR: u32 = 11;
+const B_X4: u32 = 12;
+const B_DY4: u32 = 13;
+const B_OUT4: u32 = 14;
+
+/// Whether the launchers take the `_vec4` entry points for this x: H*W % 4 == 0, so a vec4 never straddles two
+/// channel planes. Every tensor is bound whole (offset 0), so alignment holds; `ops::set_vec4_enabled(false)` forces
+/// the scalar kernels.
+pub fn uses_vec4(shape: &[usize]) -> bool {
+    let hw = shape[2..].iter().product::<usize>();
+    crate::ops::vec4_enabled() && shape.len() == 4 && hw % 4 == 0 && hw > 0
+}
+
+/// `name` or `name_vec4`, by `uses_vec4`.
+fn entry(name: &'static str, vec4: &'static str, shape: &[usize]) -> &'static str {
+    if uses_vec4(shape) {
+        vec4
+    } else {
+        name
+    }
+}
 
 /// The bind list `dispatch` wants (slot b-1 holds binding b). Slots an entry point does not use are never bound, so
 /// they are filled with the first buffer given.
@@ -100,6 +120,16 @@ fn params_for(x: &Tensor, op: &str) -> Params {
     }
 }
 
+/// One dispatch of an elementwise kernel over x's elements: the `_vec4` entry point (one invocation per 4 elements)
+/// when `uses_vec4`, else the scalar one (one per element).
+fn launch_elementwise(x: &Tensor, name: &'static str, vec4: &'static str, prm: &Params, b: &[Bind]) {
+    if uses_vec4(&x.shape) {
+        x.gpu().dispatch_1d(vec4, prm, b, prm.n as u64 / 4);
+    } else {
+        x.gpu().dispatch_1d(name, prm, b, prm.n as u64);
+    }
+}
+
 fn assert_channels(op: &str, what: &str, t: &Tensor, c: usize) {
     assert_eq!(t.shape, vec![c], "{op}: {what} must have shape [{c}] (one per channel), got {:?}", t.shape);
 }
@@ -112,7 +142,8 @@ pub fn batch_norm_stats(x: &Tensor, eps: f32) -> Tensor {
     let c = prm.c as usize;
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let stats = Tensor::empty(gpu, &[3, c]);
-    gpu.dispatch("batch_norm_stats_tiles", &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind())]), [prm.tiles, prm.c, 1]);
+    let e = entry("batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4", &x.shape);
+    gpu.dispatch(e, &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind()), (B_X4, x.bind())]), [prm.tiles, prm.c, 1]);
     gpu.dispatch_1d("batch_norm_stats_merge", &prm, &slots(&[(B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]), c as u64);
     stats
 }
@@ -136,8 +167,16 @@ pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Ten
     assert_channels("batch_norm_forward", "gamma", gamma, c);
     assert_channels("batch_norm_forward", "beta", beta, c);
     let y = Tensor::empty(x.gpu(), &x.shape);
-    let b = slots(&[(B_X, x.bind()), (B_GAMMA, gamma.bind()), (B_BETA, beta.bind()), (B_STATS, stats.bind()), (B_OUT, y.bind())]);
-    x.gpu().dispatch_1d("batch_norm_forward", &prm, &b, prm.n as u64);
+    let b = slots(&[
+        (B_X, x.bind()),
+        (B_GAMMA, gamma.bind()),
+        (B_BETA, beta.bind()),
+        (B_STATS, stats.bind()),
+        (B_OUT, y.bind()),
+        (B_X4, x.bind()),
+        (B_OUT4, y.bind()),
+    ]);
+    launch_elementwise(x, "batch_norm_forward", "batch_norm_forward_vec4", &prm, &b);
     y
 }
 
@@ -156,8 +195,10 @@ pub fn batch_norm_forward_eval(x: &Tensor, gamma: &Tensor, beta: &Tensor, runnin
         (B_OUT, y.bind()),
         (B_RMEAN, running_mean.bind()),
         (B_RVAR, running_var.bind()),
+        (B_X4, x.bind()),
+        (B_OUT4, y.bind()),
     ]);
-    x.gpu().dispatch_1d("batch_norm_forward_eval", &prm, &b, prm.n as u64);
+    launch_elementwise(x, "batch_norm_forward_eval", "batch_norm_forward_eval_vec4", &prm, &b);
     y
 }
 
@@ -184,8 +225,16 @@ pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (T
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let dgamma = Tensor::empty(gpu, &[c]);
     let dbeta = Tensor::empty(gpu, &[c]);
-    let b = slots(&[(B_X, x.bind()), (B_DY, dy.bind()), (B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]);
-    gpu.dispatch("batch_norm_backward_params_tiles", &prm, &b, [prm.tiles, prm.c, 1]);
+    let b = slots(&[
+        (B_X, x.bind()),
+        (B_DY, dy.bind()),
+        (B_STATS, stats.bind()),
+        (B_PARTIAL, partial.bind()),
+        (B_X4, x.bind()),
+        (B_DY4, dy.bind()),
+    ]);
+    let e = entry("batch_norm_backward_params_tiles", "batch_norm_backward_params_tiles_vec4", &x.shape);
+    gpu.dispatch(e, &prm, &b, [prm.tiles, prm.c, 1]);
     let b = slots(&[(B_PARTIAL, partial.bind()), (B_DGAMMA, dgamma.bind()), (B_DBETA, dbeta.bind())]);
     gpu.dispatch_1d("batch_norm_backward_params_merge", &prm, &b, c as u64);
     (dgamma, dbeta)
@@ -209,8 +258,11 @@ pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats:
         (B_OUT, dx.bind()),
         (B_DGAMMA, dgamma.bind()),
         (B_DBETA, dbeta.bind()),
+        (B_X4, x.bind()),
+        (B_DY4, dy.bind()),
+        (B_OUT4, dx.bind()),
     ]);
-    x.gpu().dispatch_1d("batch_norm_backward_input", &prm, &b, prm.n as u64);
+    launch_elementwise(x, "batch_norm_backward_input", "batch_norm_backward_input_vec4", &prm, &b);
     dx
 }
 
@@ -221,8 +273,15 @@ pub fn batch_norm_backward_input_eval(dy: &Tensor, gamma: &Tensor, stats: &Tenso
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input_eval: stats must be [3, {c}]");
     assert_channels("batch_norm_backward_input_eval", "gamma", gamma, c);
     let dx = Tensor::empty(dy.gpu(), &dy.shape);
-    let b = slots(&[(B_DY, dy.bind()), (B_GAMMA, gamma.bind()), (B_STATS, stats.bind()), (B_OUT, dx.bind())]);
-    dy.gpu().dispatch_1d("batch_norm_backward_input_eval", &prm, &b, prm.n as u64);
+    let b = slots(&[
+        (B_DY, dy.bind()),
+        (B_GAMMA, gamma.bind()),
+        (B_STATS, stats.bind()),
+        (B_OUT, dx.bind()),
+        (B_DY4, dy.bind()),
+        (B_OUT4, dx.bind()),
+    ]);
+    launch_elementwise(dy, "batch_norm_backward_input_eval", "batch_norm_backward_input_eval_vec4", &prm, &b);
     dx
 }
 
@@ -437,7 +496,7 @@ pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool)
     let [n, c, h, w] = shape;
     let hw = h * w;
     let m = n * hw;
-    let label = format!("{shape:?}");
+    let label = format!("{shape:?} {}", if uses_vec4(&shape) { "vec4" } else { "scalar" });
     let up = |s: &[usize], v: &[f32]| Tensor::from_slice(gpu, s, v);
     let (x, dy) = (up(&shape, &cs.x), up(&shape, &cs.dy));
     let (gamma, beta, rm, rv) = (up(&[c], &cs.gamma), up(&[c], &cs.beta), up(&[c], &cs.rm), up(&[c], &cs.rv));
@@ -491,12 +550,23 @@ pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool)
 }
 
 /// Odd shapes (N = 1, prime C, H*W not a multiple of 256, channels spanning several tiles and sample boundaries,
-/// H*W = 1); `full` adds the two full U-Net sizes of 18.9M values (slow on software adapters).
+/// H*W = 1) take the scalar kernels; shapes with H*W % 4 == 0 take the `_vec4` kernels and are checked a second time
+/// with them switched off (the scalar baseline on the same shapes). `full` adds the two full U-Net sizes of 18.9M
+/// values (vec4 path; slow on software adapters).
 pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let shapes: [[usize; 4]; 5] = [[1, 3, 5, 7], [2, 7, 13, 11], [3, 5, 67, 71], [5, 2, 1, 1], [1, 2, 1, 2]];
     for (i, s) in shapes.into_iter().enumerate() {
         out.extend(check_shape(gpu, s, 10 + i as u64, true));
+    }
+    // H*W = 4 (one vec4 per plane), 20, and 68*72 = 4896 (4 tiles per channel, the last short, tiles crossing
+    // sample boundaries, C prime).
+    let shapes4: [[usize; 4]; 3] = [[1, 2, 1, 4], [2, 3, 4, 5], [3, 5, 68, 72]];
+    for (i, s) in shapes4.into_iter().enumerate() {
+        for on in [true, false] {
+            let _guard = crate::ops::Vec4Guard::set(on);
+            out.extend(check_shape(gpu, s, 20 + i as u64, true));
+        }
     }
     if full {
         out.extend(check_shape(gpu, [4, 16, 192, 384], 100, false));

@@ -5,12 +5,15 @@
 //!
 //! Launch: one invocation per element of y (forward) or gy (backward). At batch 16 the decoder's concat output
 //! (128 x 96 x 192) is 151 MB, over lavapipe's 128 MiB binding limit, so the batch is split into runs (`ops::runs`).
+//! When H*W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points move 4 elements per
+//! invocation instead.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
+use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
 pub const SHADER: (&str, &str) = ("concat.wgsl", include_str!("../../shaders/concat.wgsl"));
@@ -46,7 +49,13 @@ pub fn concat_forward(a: &Tensor, b: &Tensor) -> Tensor {
             b.bind_range(n0 * cb * hw, cnt * cb * hw),
             y.bind_range(n0 * (ca + cb) * hw, cnt * (ca + cb) * hw),
         ];
-        gpu.dispatch_1d("concat_forward", &p, &binds, (cnt * (ca + cb) * hw) as u64);
+        let total = cnt * (ca + cb) * hw;
+        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+            // Bindings 4-6: the same ranges through vec4 views.
+            gpu.dispatch_1d("concat_forward_vec4", &p, &[binds, binds].concat(), total as u64 / 4);
+        } else {
+            gpu.dispatch_1d("concat_forward", &p, &binds, total as u64);
+        }
     }
     y
 }
@@ -69,7 +78,11 @@ pub fn concat_backward(gy: &Tensor, ca: usize) -> (Tensor, Tensor) {
             ga.bind_range(n0 * ca * hw, cnt * ca * hw),
             gb.bind_range(n0 * cb * hw, cnt * cb * hw),
         ];
-        gpu.dispatch_1d("concat_backward", &p, &binds, (cnt * c * hw) as u64);
+        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+            gpu.dispatch_1d("concat_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * hw) as u64 / 4);
+        } else {
+            gpu.dispatch_1d("concat_backward", &p, &binds, (cnt * c * hw) as u64);
+        }
     }
     (ga, gb)
 }
@@ -111,13 +124,24 @@ pub mod cpu {
 pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, Ca, Cb, H, W)
-    let mut shapes =
-        vec![(1usize, 1usize, 1usize, 1usize, 1usize), (2, 3, 4, 5, 7), (1, 17, 19, 13, 17), (3, 5, 2, 7, 11)];
+    // H*W % 4 == 0 ((1, 3, 2, 2, 6), (3, 5, 7, 1, 4) and the full one) takes the vec4 kernels; (1, 3, 2, 2, 6) is
+    // checked again with them switched off.
+    let mut shapes = vec![
+        (1usize, 1usize, 1usize, 1usize, 1usize, true),
+        (2, 3, 4, 5, 7, true),
+        (1, 17, 19, 13, 17, true),
+        (3, 5, 2, 7, 11, true),
+        (1, 3, 2, 2, 6, true),
+        (1, 3, 2, 2, 6, false),
+        (3, 5, 7, 1, 4, true),
+    ];
     if full {
-        shapes.push((2, 64, 64, 96, 192)); // the decoder's x2 concat at batch 2
+        shapes.push((2, 64, 64, 96, 192, true)); // the decoder's x2 concat at batch 2
     }
-    for (n, ca, cb, h, w) in shapes {
-        let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w}");
+    for (n, ca, cb, h, w, vec4) in shapes {
+        let _guard = crate::ops::Vec4Guard::set(vec4);
+        let path = if (h * w) % 4 == 0 && crate::ops::vec4_enabled() { "vec4" } else { "scalar" };
+        let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w} {path}");
         let hw = h * w;
         let a = rand_vec(n * ca * hw, 31);
         let b = rand_vec(n * cb * hw, 32);

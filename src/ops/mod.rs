@@ -2,6 +2,7 @@
 //! oracle in `mod cpu`, and `self_check`, the GPU-vs-oracle comparisons used by tests and `fluke check`).
 //! `runs` is a helper, not an op: it splits launches whose tensors exceed one storage binding.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::check::CheckResult;
@@ -20,6 +21,49 @@ pub mod relu;
 pub mod runs;
 pub mod sigmoid;
 pub mod upsample2x;
+
+thread_local! {
+    static VEC4: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Test hook: on this thread, let launchers pick their `_vec4` entry points (true, the default) or force the scalar
+/// baseline kernels (false), so tests can check both paths on the same shapes. Returns the previous setting.
+pub fn set_vec4_enabled(on: bool) -> bool {
+    VEC4.with(|c| c.replace(on))
+}
+
+/// Scoped `set_vec4_enabled`: sets the switch and restores the previous setting when dropped.
+pub struct Vec4Guard(bool);
+
+impl Vec4Guard {
+    pub fn set(on: bool) -> Vec4Guard {
+        Vec4Guard(set_vec4_enabled(on))
+    }
+}
+
+impl Drop for Vec4Guard {
+    fn drop(&mut self) {
+        set_vec4_enabled(self.0);
+    }
+}
+
+/// Whether launchers may use `_vec4` entry points on this thread (see `set_vec4_enabled`).
+pub fn vec4_enabled() -> bool {
+    VEC4.with(|c| c.get())
+}
+
+/// Whether a flat range of `elems` f32s bound at byte `offset` can be read as `array<vec4<f32>>` with nothing left
+/// over: the count is a non-zero multiple of 4 and the range starts 16-byte aligned. (Shape conditions, such as
+/// batch_norm's H*W % 4 == 0, are the op's own.)
+pub fn vec4_range_ok(offset: u64, elems: usize) -> bool {
+    vec4_enabled() && elems > 0 && elems % 4 == 0 && offset % 16 == 0
+}
+
+/// Whether a bound range starting at byte `offset` can be viewed as `array<vec4<f32>>` (16-byte aligned, vec4
+/// enabled); for ops whose shape condition already makes every count a multiple of 4.
+pub fn vec4_offset_ok(offset: u64) -> bool {
+    vec4_enabled() && offset % 16 == 0
+}
 
 /// Every shader file, compiled at start-up: (file name under shaders/, source).
 pub const SHADERS: &[(&str, &str)] = &[

@@ -3,7 +3,9 @@
 //! Gradient: `dx = gy * (y > 0)` (0 at x == 0, as PyTorch). The forward output y is what the backward saves: it tells
 //! where the unit was active and is usually alive anyway as the next layer's input.
 //!
-//! Launch: one invocation per element; tensors larger than one storage binding run in several element ranges
+//! Launch: one invocation per element (`relu_forward`, `relu_backward`), or per 4 elements through vec4 views
+//! (`relu_forward_vec4`, `relu_backward_vec4`) when a run's element count is a multiple of 4 and its range starts
+//! 16-byte aligned (`ops::vec4_range_ok`); tensors larger than one storage binding run in several element ranges
 //! (`ops::runs`).
 
 use bytemuck::{Pod, Zeroable};
@@ -11,6 +13,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::graph::{Tape, Var};
 use crate::ops::runs::elem_runs;
+use crate::ops::vec4_range_ok;
 use crate::tensor::Tensor;
 
 pub const SHADER: (&str, &str) = ("relu.wgsl", include_str!("../../shaders/relu.wgsl"));
@@ -30,7 +33,13 @@ pub fn relu_forward(x: &Tensor) -> Tensor {
     // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        gpu.dispatch_1d("relu_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);
+        // Scalar bindings 1-2, then the same ranges again for the vec4 views 3-4.
+        let (xb, yb) = (x.bind_range(s, c), y.bind_range(s, c));
+        if vec4_range_ok(xb.offset, c) {
+            gpu.dispatch_1d("relu_forward_vec4", &p, &[xb, yb, xb, yb], c as u64 / 4);
+        } else {
+            gpu.dispatch_1d("relu_forward", &p, &[xb, yb], c as u64);
+        }
     }
     y
 }
@@ -42,8 +51,13 @@ pub fn relu_backward(y: &Tensor, gy: &Tensor) -> Tensor {
     let dx = Tensor::empty(gpu, &y.shape);
     for (s, c) in elem_runs(gpu, y.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        let binds = [y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c)];
-        gpu.dispatch_1d("relu_backward", &p, &binds, c as u64);
+        // Scalar bindings 1-3, then the same ranges again for the vec4 views 4-6.
+        let (yb, gb, db) = (y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c));
+        if vec4_range_ok(yb.offset, c) {
+            gpu.dispatch_1d("relu_backward_vec4", &p, &[yb, gb, db, yb, gb, db], c as u64 / 4);
+        } else {
+            gpu.dispatch_1d("relu_backward", &p, &[yb, gb, db], c as u64);
+        }
     }
     dx
 }
@@ -66,16 +80,18 @@ pub mod cpu {
     }
 }
 
-/// GPU vs CPU on odd sizes (1, primes, not multiples of the 256-lane workgroup); `full` adds one past 65,535
-/// workgroups (exercises the folded grid). relu is exact, so the tolerance is 0.
+/// GPU vs CPU on odd sizes (1, primes, not multiples of the 256-lane workgroup: scalar kernels) and multiples of 4
+/// (4, 1028: vec4 kernels, checked again with them switched off); `full` adds 65,536 * 256 + 3 (scalar, past 65,535
+/// workgroups: the folded grid) and 65,536 * 256 + 4 (vec4, 16,385 workgroups). relu is exact: tolerance 0.
 pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    let mut sizes = vec![1usize, 257, 1031];
+    let mut sizes = vec![(1usize, true), (257, true), (1031, true), (4, true), (1028, true), (1028, false)];
     if full {
-        sizes.push(65_536 * 256 + 3);
+        sizes.extend([(65_536 * 256 + 3, true), (65_536 * 256 + 4, true)]);
     }
-    for n in sizes {
-        let shape = format!("[{n}]");
+    for (n, vec4) in sizes {
+        let _guard = crate::ops::Vec4Guard::set(vec4);
+        let shape = format!("[{n}] {}", if vec4_range_ok(0, n) { "vec4" } else { "scalar" });
         let x = rand_vec(n, 11);
         let gy = rand_vec(n, 12);
         let xt = Tensor::from_slice(gpu, &[n], &x);

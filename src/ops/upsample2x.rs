@@ -7,13 +7,15 @@
 //!
 //! Launch: one invocation per output element (forward) / per input element (backward, gather form). At batch 16 the
 //! last decoder block upsamples to 32 x 192 x 384 = 151 MB, over lavapipe's binding limit: the batch is split into
-//! runs (`ops::runs`).
+//! runs (`ops::runs`). When W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points take
+//! 4 input pixels per invocation instead.
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
+use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
 pub const SHADER: (&str, &str) = ("upsample2x.wgsl", include_str!("../../shaders/upsample2x.wgsl"));
@@ -42,7 +44,12 @@ pub fn upsample2x_forward(x: &Tensor) -> Tensor {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
         let binds =
             [x.bind_range(n0 * c * plane, cnt * c * plane), y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)];
-        gpu.dispatch_1d("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
+        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+            // Bindings 3-4: the same ranges through vec4 views; one invocation per 4 input pixels.
+            gpu.dispatch_1d("upsample2x_forward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+        } else {
+            gpu.dispatch_1d("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
+        }
     }
     y
 }
@@ -60,7 +67,11 @@ pub fn upsample2x_backward(gy: &Tensor) -> Tensor {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
         let binds =
             [gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane), dx.bind_range(n0 * c * plane, cnt * c * plane)];
-        gpu.dispatch_1d("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
+        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+            gpu.dispatch_1d("upsample2x_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+        } else {
+            gpu.dispatch_1d("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
+        }
     }
     dx
 }
@@ -109,12 +120,23 @@ pub mod cpu {
 /// output), which splits the batch into runs on adapters with a 128 MiB binding limit.
 pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    let mut shapes = vec![(1usize, 1usize, 1usize, 1usize), (1, 3, 7, 9), (2, 5, 13, 17), (3, 2, 6, 12)];
+    // W % 4 == 0 takes the vec4 kernels ((3, 2, 6, 12) also with them switched off, (1, 1, 1, 4) is one vec4).
+    let mut shapes = vec![
+        (1usize, 1usize, 1usize, 1usize, true),
+        (1, 3, 7, 9, true),
+        (2, 5, 13, 17, true),
+        (3, 2, 6, 12, true),
+        (3, 2, 6, 12, false),
+        (1, 1, 1, 4, true),
+        (2, 3, 5, 8, true),
+    ];
     if full {
-        shapes.push((16, 32, 96, 192));
+        shapes.push((16, 32, 96, 192, true));
     }
-    for (n, c, h, w) in shapes {
-        let shape = format!("[{n},{c},{h},{w}]");
+    for (n, c, h, w, vec4) in shapes {
+        let _guard = crate::ops::Vec4Guard::set(vec4);
+        let path = if w % 4 == 0 && crate::ops::vec4_enabled() { "vec4" } else { "scalar" };
+        let shape = format!("[{n},{c},{h},{w}] {path}");
         let x = rand_vec(n * c * h * w, 41);
         let gy = rand_vec(n * c * 4 * h * w, 42);
         let y = upsample2x_forward(&Tensor::from_slice(gpu, &[n, c, h, w], &x)).to_vec();
