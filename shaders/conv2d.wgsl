@@ -223,6 +223,30 @@ fn conv2d_pack_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     wp_out[i] = v;
 }
 
+// As `conv2d_pack_weight`, four consecutive channels of a block per invocation and one vec4 store (the packed
+// length kk * p.m is a multiple of 4 because p.cw is): the layout the kernels read, at a quarter of the stores.
+@group(0) @binding(11) var<storage, read_write> wp_out4: array<vec4<f32>>;
+
+// w[co, k] for co = c .. c+3, 0 past Cout.
+fn w4_of(c: u32, k: u32, kk: u32) -> vec4<f32> {
+    let l = p.cout * kk - 1u;
+    let v = vec4<f32>(wt[min(c * kk + k, l)], wt[min((c + 1u) * kk + k, l)], wt[min((c + 2u) * kk + k, l)],
+                      wt[min((c + 3u) * kk + k, l)]);
+    return select(vec4<f32>(0.0), v, vec4<u32>(c, c + 1u, c + 2u, c + 3u) < vec4<u32>(p.cout));
+}
+
+@compute @workgroup_size(64)
+fn conv2d_pack_weight_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let kk = p.cin * p.kh * p.kw;
+    if (i4 * 4u >= kk * p.m) { return; }
+    let i = i4 * 4u;
+    let k = (i / p.cw) % kk;
+    let co = (i / (p.cw * kk)) * p.cw + i % p.cw;
+    wp_out4[i4] = w4_of(co, k, kk);
+}
+
 // x[base + iy*W + ix], or 0 outside the image (the zero padding). `base` is the (n, ci) plane.
 fn xat(base: u32, iy: i32, ix: i32) -> f32 {
     let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
@@ -499,6 +523,28 @@ fn conv2d_pack_weight_flipped(@builtin(workgroup_id) wid: vec3<u32>, @builtin(nu
     var v = 0.0;
     if (ci < p.cin) { v = wt[((co * p.cin + ci) * p.kh + ky) * p.kw + kx]; }
     wp_out[i] = v;
+}
+
+// As `conv2d_pack_weight_flipped`, four consecutive input channels per invocation and one vec4 store.
+@compute @workgroup_size(64)
+fn conv2d_pack_weight_flipped_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                   @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let kt = p.cout * p.kh * p.kw;
+    if (i4 * 4u >= kt * p.m) { return; }
+    let i = i4 * 4u;
+    let kp = (i / p.cw) % kt;
+    let ci = (i / (p.cw * kt)) * p.cw + i % p.cw;
+    let kx = p.kw - 1u - kp % p.kw;
+    let ky = p.kh - 1u - (kp / p.kw) % p.kh;
+    let co = kp / (p.kw * p.kh);
+    // w[co, ci + j, ky, kx] sits (ci + j) * KH*KW after w[co, 0, ky, kx].
+    let base = (co * p.cin * p.kh + ky) * p.kw + kx;
+    let st = p.kh * p.kw;
+    let l = p.cout * p.cin * st - 1u;
+    let v = vec4<f32>(wt[min(base + ci * st, l)], wt[min(base + (ci + 1u) * st, l)], wt[min(base + (ci + 2u) * st, l)],
+                      wt[min(base + (ci + 3u) * st, l)]);
+    wp_out4[i4] = select(vec4<f32>(0.0), v, vec4<u32>(ci, ci + 1u, ci + 2u, ci + 3u) < vec4<u32>(p.cin));
 }
 
 // Weight gradient, 3x3 stride 1, pass 1: invocation (ci, block of 8 output channels) owns the 72 outputs

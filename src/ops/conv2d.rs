@@ -195,11 +195,12 @@ const WP: usize = 7;
 const WP_OUT: usize = 8;
 const X4: usize = 9;
 const GY4: usize = 10;
+const WP_OUT4: usize = 11;
 
 /// The binding list for a dispatch: `set` places buffers at their binding numbers; every other slot repeats the
 /// first of them (the entry point does not use it, so the runtime never binds it).
-fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 10] {
-    let mut v = [set[0].1; 10];
+fn binds<'a>(set: &[(usize, Bind<'a>)]) -> [Bind<'a>; 11] {
+    let mut v = [set[0].1; 11];
     for &(slot, b) in set {
         v[slot - 1] = b;
     }
@@ -331,7 +332,8 @@ fn pack_weight(w: &Tensor, g: &Geom, cpad: usize, cw: usize) -> Tensor {
     let kk = g.cin * g.kh * g.kw;
     let wp = Tensor::empty(w.gpu(), &[cpad / cw, kk, cw]);
     let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
-    w.gpu().dispatch_1d("conv2d_pack_weight", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kk * cpad) as u64);
+    // Four channels per invocation (cw is a multiple of 4).
+    w.gpu().dispatch_1d("conv2d_pack_weight_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kk * cpad / 4) as u64);
     wp
 }
 
@@ -360,7 +362,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
         let kt = g.cout * g.kh * g.kw;
         let wp = Tensor::empty(gpu, &[cpad / cw, kt, cw]);
         let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
-        gpu.dispatch_1d("conv2d_pack_weight_flipped", &p, &binds(&[(W, w.bind()), (WP_OUT, wp.bind())]), (kt * cpad) as u64);
+        gpu.dispatch_1d("conv2d_pack_weight_flipped_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kt * cpad / 4) as u64);
         wp
     });
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
@@ -504,6 +506,10 @@ pub fn conv2d_backward_bias_with(gy: &Tensor, l: Launch) -> Tensor {
 /// Pass 2 of the weight and bias gradients: out[m] = sum over the rows of part [tiles, M], in row order.
 fn reduce_tiles(part: &Tensor, out_shape: &[usize]) -> Tensor {
     let (tiles, m) = (part.shape[0], part.shape[1]);
+    if tiles == 1 {
+        // One tile holds the whole sum already.
+        return part.reshape(out_shape);
+    }
     let gpu = part.gpu();
     let out = Tensor::empty(gpu, out_shape);
     let p = Params { tiles: tiles as u32, m: m as u32, ..Default::default() };
@@ -746,8 +752,33 @@ pub fn check_case(gpu: &Rc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckRes
 }
 
 /// GPU vs oracle for every entry point (naive and tiled) on odd shapes; `full` adds larger channel counts.
-pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+/// The vec4 weight packing kernels against the scalar ones (bit-identical layouts), forward and flipped, with
+/// channel counts that need zero padding and both block widths.
+fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
     let mut out = Vec::new();
+    for (ws, cw) in [([5usize, 3, 3, 3], 8usize), ([20, 7, 3, 3], 16), ([6, 9, 7, 7], 8), ([3, 17, 1, 1], 16)] {
+        let w = Tensor::from_slice(gpu, &ws, &rand_vec(ws.iter().product(), ws[0] as u64 * 31 + ws[1] as u64));
+        let g = Geom::new("conv2d pack check", &[1, ws[1], 9, 9], &ws, 1, ws[2] / 2);
+        let label = format!("{ws:?} cw {cw}");
+        for (flipped, channels, kk) in [(false, ws[0], ws[1] * ws[2] * ws[3]), (true, ws[1], ws[0] * ws[2] * ws[3])] {
+            let cpad = channels.next_multiple_of(cw);
+            let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
+            let (a, b) = (Tensor::empty(gpu, &[cpad * kk]), Tensor::empty(gpu, &[cpad * kk]));
+            let (scalar, vec4) = if flipped {
+                ("conv2d_pack_weight_flipped", "conv2d_pack_weight_flipped_vec4")
+            } else {
+                ("conv2d_pack_weight", "conv2d_pack_weight_vec4")
+            };
+            gpu.dispatch_1d(scalar, &p, &binds(&[(W, w.bind()), (WP_OUT, a.bind())]), (kk * cpad) as u64);
+            gpu.dispatch_1d(vec4, &p, &binds(&[(W, w.bind()), (WP_OUT4, b.bind())]), (kk * cpad / 4) as u64);
+            out.push(compare(vec4, &label, &b.to_vec(), &f64s(&a.to_vec()), 0.0, 0.0));
+        }
+    }
+    out
+}
+
+pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+    let mut out = pack_checks(gpu);
     let cases = CASES.iter().chain(if full { CASES_FULL } else { &[] });
     for c in cases {
         out.extend(check_case(gpu, c, Launch::naive(), "naive"));
