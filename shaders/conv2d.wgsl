@@ -764,11 +764,71 @@ fn conv2d_backward_weight_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @built
     }
     if (!ok) { return; }
     let m0 = p.off_out + tile * p.m + ci * 9u;
-    let acc = array<vec4<f32>, 36>(acc0_0, acc1_0, acc2_0, acc3_0, acc4_0, acc5_0, acc6_0, acc7_0, acc8_0, acc0_1, acc1_1, acc2_1, acc3_1, acc4_1, acc5_1, acc6_1, acc7_1, acc8_1, acc0_2, acc1_2, acc2_2, acc3_2, acc4_2, acc5_2, acc6_2, acc7_2, acc8_2, acc0_3, acc1_3, acc2_3, acc3_3, acc4_3, acc5_3, acc6_3, acc7_3, acc8_3);
-    for (var c = 0u; c < 16u; c++) {
-        if (co0 + c >= p.cout) { return; }
-        let o = m0 + (co0 + c) * p.cin * 9u;
-        for (var t = 0u; t < 9u; t++) { out[o + t] = acc[(c / 4u) * 9u + t][c % 4u]; }
+    // Stores written out (constant register indices: a dynamically indexed accumulator array would be spilled
+    // to memory and gathered per element).
+    if (co0 + 0u < p.cout) {
+        let o0 = m0 + (co0 + 0u) * p.cin * 9u;
+        out[o0 + 0u] = acc0_0.x; out[o0 + 1u] = acc1_0.x; out[o0 + 2u] = acc2_0.x; out[o0 + 3u] = acc3_0.x; out[o0 + 4u] = acc4_0.x; out[o0 + 5u] = acc5_0.x; out[o0 + 6u] = acc6_0.x; out[o0 + 7u] = acc7_0.x; out[o0 + 8u] = acc8_0.x;
+    }
+    if (co0 + 1u < p.cout) {
+        let o1 = m0 + (co0 + 1u) * p.cin * 9u;
+        out[o1 + 0u] = acc0_0.y; out[o1 + 1u] = acc1_0.y; out[o1 + 2u] = acc2_0.y; out[o1 + 3u] = acc3_0.y; out[o1 + 4u] = acc4_0.y; out[o1 + 5u] = acc5_0.y; out[o1 + 6u] = acc6_0.y; out[o1 + 7u] = acc7_0.y; out[o1 + 8u] = acc8_0.y;
+    }
+    if (co0 + 2u < p.cout) {
+        let o2 = m0 + (co0 + 2u) * p.cin * 9u;
+        out[o2 + 0u] = acc0_0.z; out[o2 + 1u] = acc1_0.z; out[o2 + 2u] = acc2_0.z; out[o2 + 3u] = acc3_0.z; out[o2 + 4u] = acc4_0.z; out[o2 + 5u] = acc5_0.z; out[o2 + 6u] = acc6_0.z; out[o2 + 7u] = acc7_0.z; out[o2 + 8u] = acc8_0.z;
+    }
+    if (co0 + 3u < p.cout) {
+        let o3 = m0 + (co0 + 3u) * p.cin * 9u;
+        out[o3 + 0u] = acc0_0.w; out[o3 + 1u] = acc1_0.w; out[o3 + 2u] = acc2_0.w; out[o3 + 3u] = acc3_0.w; out[o3 + 4u] = acc4_0.w; out[o3 + 5u] = acc5_0.w; out[o3 + 6u] = acc6_0.w; out[o3 + 7u] = acc7_0.w; out[o3 + 8u] = acc8_0.w;
+    }
+    if (co0 + 4u < p.cout) {
+        let o4 = m0 + (co0 + 4u) * p.cin * 9u;
+        out[o4 + 0u] = acc0_1.x; out[o4 + 1u] = acc1_1.x; out[o4 + 2u] = acc2_1.x; out[o4 + 3u] = acc3_1.x; out[o4 + 4u] = acc4_1.x; out[o4 + 5u] = acc5_1.x; out[o4 + 6u] = acc6_1.x; out[o4 + 7u] = acc7_1.x; out[o4 + 8u] = acc8_1.x;
+    }
+    if (co0 + 5u < p.cout) {
+        let o5 = m0 + (co0 + 5u) * p.cin * 9u;
+        out[o5 + 0u] = acc0_1.y; out[o5 + 1u] = acc1_1.y; out[o5 + 2u] = acc2_1.y; out[o5 + 3u] = acc3_1.y; out[o5 + 4u] = acc4_1.y; out[o5 + 5u] = acc5_1.y; out[o5 + 6u] = acc6_1.y; out[o5 + 7u] = acc7_1.y; out[o5 + 8u] = acc8_1.y;
+    }
+    if (co0 + 6u < p.cout) {
+        let o6 = m0 + (co0 + 6u) * p.cin * 9u;
+        out[o6 + 0u] = acc0_1.z; out[o6 + 1u] = acc1_1.z; out[o6 + 2u] = acc2_1.z; out[o6 + 3u] = acc3_1.z; out[o6 + 4u] = acc4_1.z; out[o6 + 5u] = acc5_1.z; out[o6 + 6u] = acc6_1.z; out[o6 + 7u] = acc7_1.z; out[o6 + 8u] = acc8_1.z;
+    }
+    if (co0 + 7u < p.cout) {
+        let o7 = m0 + (co0 + 7u) * p.cin * 9u;
+        out[o7 + 0u] = acc0_1.w; out[o7 + 1u] = acc1_1.w; out[o7 + 2u] = acc2_1.w; out[o7 + 3u] = acc3_1.w; out[o7 + 4u] = acc4_1.w; out[o7 + 5u] = acc5_1.w; out[o7 + 6u] = acc6_1.w; out[o7 + 7u] = acc7_1.w; out[o7 + 8u] = acc8_1.w;
+    }
+    if (co0 + 8u < p.cout) {
+        let o8 = m0 + (co0 + 8u) * p.cin * 9u;
+        out[o8 + 0u] = acc0_2.x; out[o8 + 1u] = acc1_2.x; out[o8 + 2u] = acc2_2.x; out[o8 + 3u] = acc3_2.x; out[o8 + 4u] = acc4_2.x; out[o8 + 5u] = acc5_2.x; out[o8 + 6u] = acc6_2.x; out[o8 + 7u] = acc7_2.x; out[o8 + 8u] = acc8_2.x;
+    }
+    if (co0 + 9u < p.cout) {
+        let o9 = m0 + (co0 + 9u) * p.cin * 9u;
+        out[o9 + 0u] = acc0_2.y; out[o9 + 1u] = acc1_2.y; out[o9 + 2u] = acc2_2.y; out[o9 + 3u] = acc3_2.y; out[o9 + 4u] = acc4_2.y; out[o9 + 5u] = acc5_2.y; out[o9 + 6u] = acc6_2.y; out[o9 + 7u] = acc7_2.y; out[o9 + 8u] = acc8_2.y;
+    }
+    if (co0 + 10u < p.cout) {
+        let o10 = m0 + (co0 + 10u) * p.cin * 9u;
+        out[o10 + 0u] = acc0_2.z; out[o10 + 1u] = acc1_2.z; out[o10 + 2u] = acc2_2.z; out[o10 + 3u] = acc3_2.z; out[o10 + 4u] = acc4_2.z; out[o10 + 5u] = acc5_2.z; out[o10 + 6u] = acc6_2.z; out[o10 + 7u] = acc7_2.z; out[o10 + 8u] = acc8_2.z;
+    }
+    if (co0 + 11u < p.cout) {
+        let o11 = m0 + (co0 + 11u) * p.cin * 9u;
+        out[o11 + 0u] = acc0_2.w; out[o11 + 1u] = acc1_2.w; out[o11 + 2u] = acc2_2.w; out[o11 + 3u] = acc3_2.w; out[o11 + 4u] = acc4_2.w; out[o11 + 5u] = acc5_2.w; out[o11 + 6u] = acc6_2.w; out[o11 + 7u] = acc7_2.w; out[o11 + 8u] = acc8_2.w;
+    }
+    if (co0 + 12u < p.cout) {
+        let o12 = m0 + (co0 + 12u) * p.cin * 9u;
+        out[o12 + 0u] = acc0_3.x; out[o12 + 1u] = acc1_3.x; out[o12 + 2u] = acc2_3.x; out[o12 + 3u] = acc3_3.x; out[o12 + 4u] = acc4_3.x; out[o12 + 5u] = acc5_3.x; out[o12 + 6u] = acc6_3.x; out[o12 + 7u] = acc7_3.x; out[o12 + 8u] = acc8_3.x;
+    }
+    if (co0 + 13u < p.cout) {
+        let o13 = m0 + (co0 + 13u) * p.cin * 9u;
+        out[o13 + 0u] = acc0_3.y; out[o13 + 1u] = acc1_3.y; out[o13 + 2u] = acc2_3.y; out[o13 + 3u] = acc3_3.y; out[o13 + 4u] = acc4_3.y; out[o13 + 5u] = acc5_3.y; out[o13 + 6u] = acc6_3.y; out[o13 + 7u] = acc7_3.y; out[o13 + 8u] = acc8_3.y;
+    }
+    if (co0 + 14u < p.cout) {
+        let o14 = m0 + (co0 + 14u) * p.cin * 9u;
+        out[o14 + 0u] = acc0_3.z; out[o14 + 1u] = acc1_3.z; out[o14 + 2u] = acc2_3.z; out[o14 + 3u] = acc3_3.z; out[o14 + 4u] = acc4_3.z; out[o14 + 5u] = acc5_3.z; out[o14 + 6u] = acc6_3.z; out[o14 + 7u] = acc7_3.z; out[o14 + 8u] = acc8_3.z;
+    }
+    if (co0 + 15u < p.cout) {
+        let o15 = m0 + (co0 + 15u) * p.cin * 9u;
+        out[o15 + 0u] = acc0_3.w; out[o15 + 1u] = acc1_3.w; out[o15 + 2u] = acc2_3.w; out[o15 + 3u] = acc3_3.w; out[o15 + 4u] = acc4_3.w; out[o15 + 5u] = acc5_3.w; out[o15 + 6u] = acc6_3.w; out[o15 + 7u] = acc7_3.w; out[o15 + 8u] = acc8_3.w;
     }
 }
 
@@ -859,6 +919,425 @@ fn gat(base: u32, oy: i32, ox: i32) -> f32 {
     return select(0.0, gy[select(base, base + u32(oy) * p.ow + u32(ox), ok)], ok);
 }
 
+// Input gradient, stride >= 2 with OW % 4 == 0, a 4-aligned gy slice and ceil(KW/s) <= 4 (the U-Net's strided
+// convolutions: 7x7/2, 3x3/2, 1x1/2): the parity classes of `conv2d_backward_input_tiled`, but invocation = 16
+// consecutive B x 16 input channels (64 vec4 accumulators acc{j}_{g}). For one (co, ky) every kx tap reads the same gy
+// row at columns b0 - t + j (t = tap index along kx), so the row is loaded once: 4 vec4 loads for columns
+// b0 .. b0+15 and up to 3 scalars for b0-3 .. b0-1, then each tap adds 16 x 16 products (weights packed flipped in
+// blocks of 16 channels, four vec4 per tap); the column window shifts right by one per tap.
+// Loop count Cout*ceil(KH/s).
+@compute @workgroup_size(64)
+fn conv2d_backward_input_strided_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let s = p.stride;
+    let py = wid.z / s;
+    let px = wid.z % s;
+    let rows = (p.h + p.pad + s - 1u) / s;       // A in [0, rows) covers iy in [0, H)
+    let cols = (p.w + p.pad + s - 1u) / s;
+    let segs = (cols + 15u) / 16u;
+    let pl = p.n * rows * segs;                  // pixel blocks of this class
+    let nblk = p.m / 16u;
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = lane < pl * nblk;
+    let lc = select(0u, lane, ok);
+    let cblk = lc / pl;
+    let pb = lc % pl;
+    let b0 = (pb % segs) * 16u;
+    let a_ = i32((pb / segs) % rows);
+    let n = (pb / segs) / rows;
+    let wrow = cblk * p.cout * p.kh * p.kw;      // this block's packed rows (four vec4 each)
+    let ohw = p.oh * p.ow;
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(b0);
+    let m0 = cl + vec4<u32>(0u) < vec4<u32>(p.ow);
+    let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.ow);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.ow);
+    let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.ow);
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    var acc9_0 = vec4<f32>(0.0); var acc9_1 = vec4<f32>(0.0); var acc9_2 = vec4<f32>(0.0); var acc9_3 = vec4<f32>(0.0);
+    var acc10_0 = vec4<f32>(0.0); var acc10_1 = vec4<f32>(0.0); var acc10_2 = vec4<f32>(0.0); var acc10_3 = vec4<f32>(0.0);
+    var acc11_0 = vec4<f32>(0.0); var acc11_1 = vec4<f32>(0.0); var acc11_2 = vec4<f32>(0.0); var acc11_3 = vec4<f32>(0.0);
+    var acc12_0 = vec4<f32>(0.0); var acc12_1 = vec4<f32>(0.0); var acc12_2 = vec4<f32>(0.0); var acc12_3 = vec4<f32>(0.0);
+    var acc13_0 = vec4<f32>(0.0); var acc13_1 = vec4<f32>(0.0); var acc13_2 = vec4<f32>(0.0); var acc13_3 = vec4<f32>(0.0);
+    var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0); var acc14_2 = vec4<f32>(0.0); var acc14_3 = vec4<f32>(0.0);
+    var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0); var acc15_2 = vec4<f32>(0.0); var acc15_3 = vec4<f32>(0.0);
+    let z = vec4<f32>(0.0);
+    for (var co = 0u; co < p.cout; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        var dj = 0;                                 // (ky - py) / s, counted
+        for (var ky = py; ky < p.kh; ky += s) {
+            let oy = a_ - dj;
+            dj++;
+            let rok = oy >= 0 && oy < i32(p.oh);
+            let rb = select(0u, (gb + u32(oy) * p.ow + b0) / 4u, rok);
+            let q0 = select(z, gy4[rb], m0 & vec4<bool>(rok));
+            let q1 = select(z, gy4[rb + 1u], m1 & vec4<bool>(rok));
+            let q2 = select(z, gy4[rb + 2u], m2 & vec4<bool>(rok));
+            let q3 = select(z, gy4[rb + 3u], m3 & vec4<bool>(rok));
+            // Column b0 + c for c = -3 .. 15 (left of the block only as far as the taps reach).
+            let cm1 = gat(gb, oy, i32(b0) - 1);
+            let cm2 = gat(gb, oy, i32(b0) - 2);
+            let cm3 = gat(gb, oy, i32(b0) - 3);
+            // Window g_j = column b0 - t + j for tap t (shifted right by one column per tap).
+            var g0 = q0.x; var g1 = q0.y; var g2 = q0.z; var g3 = q0.w; var g4 = q1.x; var g5 = q1.y; var g6 = q1.z; var g7 = q1.w; var g8 = q2.x; var g9 = q2.y; var g10 = q2.z; var g11 = q2.w; var g12 = q3.x; var g13 = q3.y; var g14 = q3.z; var g15 = q3.w;
+            var l1 = cm1; var l2 = cm2;
+            for (var kx = px; kx < p.kw; kx += s) {
+                let wi = (wrow + (co * p.kh + p.kh - 1u - ky) * p.kw + p.kw - 1u - kx) * 4u;
+                let w0 = wp[wi + 0u]; let w1 = wp[wi + 1u]; let w2 = wp[wi + 2u]; let w3 = wp[wi + 3u];
+                acc0_0 += w0 * g0; acc0_1 += w1 * g0; acc0_2 += w2 * g0; acc0_3 += w3 * g0;
+                acc1_0 += w0 * g1; acc1_1 += w1 * g1; acc1_2 += w2 * g1; acc1_3 += w3 * g1;
+                acc2_0 += w0 * g2; acc2_1 += w1 * g2; acc2_2 += w2 * g2; acc2_3 += w3 * g2;
+                acc3_0 += w0 * g3; acc3_1 += w1 * g3; acc3_2 += w2 * g3; acc3_3 += w3 * g3;
+                acc4_0 += w0 * g4; acc4_1 += w1 * g4; acc4_2 += w2 * g4; acc4_3 += w3 * g4;
+                acc5_0 += w0 * g5; acc5_1 += w1 * g5; acc5_2 += w2 * g5; acc5_3 += w3 * g5;
+                acc6_0 += w0 * g6; acc6_1 += w1 * g6; acc6_2 += w2 * g6; acc6_3 += w3 * g6;
+                acc7_0 += w0 * g7; acc7_1 += w1 * g7; acc7_2 += w2 * g7; acc7_3 += w3 * g7;
+                acc8_0 += w0 * g8; acc8_1 += w1 * g8; acc8_2 += w2 * g8; acc8_3 += w3 * g8;
+                acc9_0 += w0 * g9; acc9_1 += w1 * g9; acc9_2 += w2 * g9; acc9_3 += w3 * g9;
+                acc10_0 += w0 * g10; acc10_1 += w1 * g10; acc10_2 += w2 * g10; acc10_3 += w3 * g10;
+                acc11_0 += w0 * g11; acc11_1 += w1 * g11; acc11_2 += w2 * g11; acc11_3 += w3 * g11;
+                acc12_0 += w0 * g12; acc12_1 += w1 * g12; acc12_2 += w2 * g12; acc12_3 += w3 * g12;
+                acc13_0 += w0 * g13; acc13_1 += w1 * g13; acc13_2 += w2 * g13; acc13_3 += w3 * g13;
+                acc14_0 += w0 * g14; acc14_1 += w1 * g14; acc14_2 += w2 * g14; acc14_3 += w3 * g14;
+                acc15_0 += w0 * g15; acc15_1 += w1 * g15; acc15_2 += w2 * g15; acc15_3 += w3 * g15;
+                g15 = g14; g14 = g13; g13 = g12; g12 = g11; g11 = g10; g10 = g9; g9 = g8; g8 = g7; g7 = g6; g6 = g5; g5 = g4; g4 = g3; g3 = g2; g2 = g1; g1 = g0; g0 = l1; l1 = l2; l2 = cm3;
+            }
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * i32(s) + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    // Stores written out (constant register indices: a dynamically indexed accumulator array would be spilled
+    // to memory and gathered per element).
+    let ix0 = i32(b0 * s + px) - i32(p.pad);
+    let x0 = ix0 + 0 * i32(s); let k0 = x0 >= 0 && x0 < i32(p.w);
+    let x1 = ix0 + 1 * i32(s); let k1 = x1 >= 0 && x1 < i32(p.w);
+    let x2 = ix0 + 2 * i32(s); let k2 = x2 >= 0 && x2 < i32(p.w);
+    let x3 = ix0 + 3 * i32(s); let k3 = x3 >= 0 && x3 < i32(p.w);
+    let x4 = ix0 + 4 * i32(s); let k4 = x4 >= 0 && x4 < i32(p.w);
+    let x5 = ix0 + 5 * i32(s); let k5 = x5 >= 0 && x5 < i32(p.w);
+    let x6 = ix0 + 6 * i32(s); let k6 = x6 >= 0 && x6 < i32(p.w);
+    let x7 = ix0 + 7 * i32(s); let k7 = x7 >= 0 && x7 < i32(p.w);
+    let x8 = ix0 + 8 * i32(s); let k8 = x8 >= 0 && x8 < i32(p.w);
+    let x9 = ix0 + 9 * i32(s); let k9 = x9 >= 0 && x9 < i32(p.w);
+    let x10 = ix0 + 10 * i32(s); let k10 = x10 >= 0 && x10 < i32(p.w);
+    let x11 = ix0 + 11 * i32(s); let k11 = x11 >= 0 && x11 < i32(p.w);
+    let x12 = ix0 + 12 * i32(s); let k12 = x12 >= 0 && x12 < i32(p.w);
+    let x13 = ix0 + 13 * i32(s); let k13 = x13 >= 0 && x13 < i32(p.w);
+    let x14 = ix0 + 14 * i32(s); let k14 = x14 >= 0 && x14 < i32(p.w);
+    let x15 = ix0 + 15 * i32(s); let k15 = x15 >= 0 && x15 < i32(p.w);
+    if (cblk * 16u + 0u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 0u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_0.x; }
+        if (k1) { out[row + u32(x1)] = acc1_0.x; }
+        if (k2) { out[row + u32(x2)] = acc2_0.x; }
+        if (k3) { out[row + u32(x3)] = acc3_0.x; }
+        if (k4) { out[row + u32(x4)] = acc4_0.x; }
+        if (k5) { out[row + u32(x5)] = acc5_0.x; }
+        if (k6) { out[row + u32(x6)] = acc6_0.x; }
+        if (k7) { out[row + u32(x7)] = acc7_0.x; }
+        if (k8) { out[row + u32(x8)] = acc8_0.x; }
+        if (k9) { out[row + u32(x9)] = acc9_0.x; }
+        if (k10) { out[row + u32(x10)] = acc10_0.x; }
+        if (k11) { out[row + u32(x11)] = acc11_0.x; }
+        if (k12) { out[row + u32(x12)] = acc12_0.x; }
+        if (k13) { out[row + u32(x13)] = acc13_0.x; }
+        if (k14) { out[row + u32(x14)] = acc14_0.x; }
+        if (k15) { out[row + u32(x15)] = acc15_0.x; }
+    }
+    if (cblk * 16u + 1u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 1u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_0.y; }
+        if (k1) { out[row + u32(x1)] = acc1_0.y; }
+        if (k2) { out[row + u32(x2)] = acc2_0.y; }
+        if (k3) { out[row + u32(x3)] = acc3_0.y; }
+        if (k4) { out[row + u32(x4)] = acc4_0.y; }
+        if (k5) { out[row + u32(x5)] = acc5_0.y; }
+        if (k6) { out[row + u32(x6)] = acc6_0.y; }
+        if (k7) { out[row + u32(x7)] = acc7_0.y; }
+        if (k8) { out[row + u32(x8)] = acc8_0.y; }
+        if (k9) { out[row + u32(x9)] = acc9_0.y; }
+        if (k10) { out[row + u32(x10)] = acc10_0.y; }
+        if (k11) { out[row + u32(x11)] = acc11_0.y; }
+        if (k12) { out[row + u32(x12)] = acc12_0.y; }
+        if (k13) { out[row + u32(x13)] = acc13_0.y; }
+        if (k14) { out[row + u32(x14)] = acc14_0.y; }
+        if (k15) { out[row + u32(x15)] = acc15_0.y; }
+    }
+    if (cblk * 16u + 2u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 2u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_0.z; }
+        if (k1) { out[row + u32(x1)] = acc1_0.z; }
+        if (k2) { out[row + u32(x2)] = acc2_0.z; }
+        if (k3) { out[row + u32(x3)] = acc3_0.z; }
+        if (k4) { out[row + u32(x4)] = acc4_0.z; }
+        if (k5) { out[row + u32(x5)] = acc5_0.z; }
+        if (k6) { out[row + u32(x6)] = acc6_0.z; }
+        if (k7) { out[row + u32(x7)] = acc7_0.z; }
+        if (k8) { out[row + u32(x8)] = acc8_0.z; }
+        if (k9) { out[row + u32(x9)] = acc9_0.z; }
+        if (k10) { out[row + u32(x10)] = acc10_0.z; }
+        if (k11) { out[row + u32(x11)] = acc11_0.z; }
+        if (k12) { out[row + u32(x12)] = acc12_0.z; }
+        if (k13) { out[row + u32(x13)] = acc13_0.z; }
+        if (k14) { out[row + u32(x14)] = acc14_0.z; }
+        if (k15) { out[row + u32(x15)] = acc15_0.z; }
+    }
+    if (cblk * 16u + 3u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 3u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_0.w; }
+        if (k1) { out[row + u32(x1)] = acc1_0.w; }
+        if (k2) { out[row + u32(x2)] = acc2_0.w; }
+        if (k3) { out[row + u32(x3)] = acc3_0.w; }
+        if (k4) { out[row + u32(x4)] = acc4_0.w; }
+        if (k5) { out[row + u32(x5)] = acc5_0.w; }
+        if (k6) { out[row + u32(x6)] = acc6_0.w; }
+        if (k7) { out[row + u32(x7)] = acc7_0.w; }
+        if (k8) { out[row + u32(x8)] = acc8_0.w; }
+        if (k9) { out[row + u32(x9)] = acc9_0.w; }
+        if (k10) { out[row + u32(x10)] = acc10_0.w; }
+        if (k11) { out[row + u32(x11)] = acc11_0.w; }
+        if (k12) { out[row + u32(x12)] = acc12_0.w; }
+        if (k13) { out[row + u32(x13)] = acc13_0.w; }
+        if (k14) { out[row + u32(x14)] = acc14_0.w; }
+        if (k15) { out[row + u32(x15)] = acc15_0.w; }
+    }
+    if (cblk * 16u + 4u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 4u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_1.x; }
+        if (k1) { out[row + u32(x1)] = acc1_1.x; }
+        if (k2) { out[row + u32(x2)] = acc2_1.x; }
+        if (k3) { out[row + u32(x3)] = acc3_1.x; }
+        if (k4) { out[row + u32(x4)] = acc4_1.x; }
+        if (k5) { out[row + u32(x5)] = acc5_1.x; }
+        if (k6) { out[row + u32(x6)] = acc6_1.x; }
+        if (k7) { out[row + u32(x7)] = acc7_1.x; }
+        if (k8) { out[row + u32(x8)] = acc8_1.x; }
+        if (k9) { out[row + u32(x9)] = acc9_1.x; }
+        if (k10) { out[row + u32(x10)] = acc10_1.x; }
+        if (k11) { out[row + u32(x11)] = acc11_1.x; }
+        if (k12) { out[row + u32(x12)] = acc12_1.x; }
+        if (k13) { out[row + u32(x13)] = acc13_1.x; }
+        if (k14) { out[row + u32(x14)] = acc14_1.x; }
+        if (k15) { out[row + u32(x15)] = acc15_1.x; }
+    }
+    if (cblk * 16u + 5u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 5u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_1.y; }
+        if (k1) { out[row + u32(x1)] = acc1_1.y; }
+        if (k2) { out[row + u32(x2)] = acc2_1.y; }
+        if (k3) { out[row + u32(x3)] = acc3_1.y; }
+        if (k4) { out[row + u32(x4)] = acc4_1.y; }
+        if (k5) { out[row + u32(x5)] = acc5_1.y; }
+        if (k6) { out[row + u32(x6)] = acc6_1.y; }
+        if (k7) { out[row + u32(x7)] = acc7_1.y; }
+        if (k8) { out[row + u32(x8)] = acc8_1.y; }
+        if (k9) { out[row + u32(x9)] = acc9_1.y; }
+        if (k10) { out[row + u32(x10)] = acc10_1.y; }
+        if (k11) { out[row + u32(x11)] = acc11_1.y; }
+        if (k12) { out[row + u32(x12)] = acc12_1.y; }
+        if (k13) { out[row + u32(x13)] = acc13_1.y; }
+        if (k14) { out[row + u32(x14)] = acc14_1.y; }
+        if (k15) { out[row + u32(x15)] = acc15_1.y; }
+    }
+    if (cblk * 16u + 6u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 6u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_1.z; }
+        if (k1) { out[row + u32(x1)] = acc1_1.z; }
+        if (k2) { out[row + u32(x2)] = acc2_1.z; }
+        if (k3) { out[row + u32(x3)] = acc3_1.z; }
+        if (k4) { out[row + u32(x4)] = acc4_1.z; }
+        if (k5) { out[row + u32(x5)] = acc5_1.z; }
+        if (k6) { out[row + u32(x6)] = acc6_1.z; }
+        if (k7) { out[row + u32(x7)] = acc7_1.z; }
+        if (k8) { out[row + u32(x8)] = acc8_1.z; }
+        if (k9) { out[row + u32(x9)] = acc9_1.z; }
+        if (k10) { out[row + u32(x10)] = acc10_1.z; }
+        if (k11) { out[row + u32(x11)] = acc11_1.z; }
+        if (k12) { out[row + u32(x12)] = acc12_1.z; }
+        if (k13) { out[row + u32(x13)] = acc13_1.z; }
+        if (k14) { out[row + u32(x14)] = acc14_1.z; }
+        if (k15) { out[row + u32(x15)] = acc15_1.z; }
+    }
+    if (cblk * 16u + 7u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 7u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_1.w; }
+        if (k1) { out[row + u32(x1)] = acc1_1.w; }
+        if (k2) { out[row + u32(x2)] = acc2_1.w; }
+        if (k3) { out[row + u32(x3)] = acc3_1.w; }
+        if (k4) { out[row + u32(x4)] = acc4_1.w; }
+        if (k5) { out[row + u32(x5)] = acc5_1.w; }
+        if (k6) { out[row + u32(x6)] = acc6_1.w; }
+        if (k7) { out[row + u32(x7)] = acc7_1.w; }
+        if (k8) { out[row + u32(x8)] = acc8_1.w; }
+        if (k9) { out[row + u32(x9)] = acc9_1.w; }
+        if (k10) { out[row + u32(x10)] = acc10_1.w; }
+        if (k11) { out[row + u32(x11)] = acc11_1.w; }
+        if (k12) { out[row + u32(x12)] = acc12_1.w; }
+        if (k13) { out[row + u32(x13)] = acc13_1.w; }
+        if (k14) { out[row + u32(x14)] = acc14_1.w; }
+        if (k15) { out[row + u32(x15)] = acc15_1.w; }
+    }
+    if (cblk * 16u + 8u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 8u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_2.x; }
+        if (k1) { out[row + u32(x1)] = acc1_2.x; }
+        if (k2) { out[row + u32(x2)] = acc2_2.x; }
+        if (k3) { out[row + u32(x3)] = acc3_2.x; }
+        if (k4) { out[row + u32(x4)] = acc4_2.x; }
+        if (k5) { out[row + u32(x5)] = acc5_2.x; }
+        if (k6) { out[row + u32(x6)] = acc6_2.x; }
+        if (k7) { out[row + u32(x7)] = acc7_2.x; }
+        if (k8) { out[row + u32(x8)] = acc8_2.x; }
+        if (k9) { out[row + u32(x9)] = acc9_2.x; }
+        if (k10) { out[row + u32(x10)] = acc10_2.x; }
+        if (k11) { out[row + u32(x11)] = acc11_2.x; }
+        if (k12) { out[row + u32(x12)] = acc12_2.x; }
+        if (k13) { out[row + u32(x13)] = acc13_2.x; }
+        if (k14) { out[row + u32(x14)] = acc14_2.x; }
+        if (k15) { out[row + u32(x15)] = acc15_2.x; }
+    }
+    if (cblk * 16u + 9u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 9u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_2.y; }
+        if (k1) { out[row + u32(x1)] = acc1_2.y; }
+        if (k2) { out[row + u32(x2)] = acc2_2.y; }
+        if (k3) { out[row + u32(x3)] = acc3_2.y; }
+        if (k4) { out[row + u32(x4)] = acc4_2.y; }
+        if (k5) { out[row + u32(x5)] = acc5_2.y; }
+        if (k6) { out[row + u32(x6)] = acc6_2.y; }
+        if (k7) { out[row + u32(x7)] = acc7_2.y; }
+        if (k8) { out[row + u32(x8)] = acc8_2.y; }
+        if (k9) { out[row + u32(x9)] = acc9_2.y; }
+        if (k10) { out[row + u32(x10)] = acc10_2.y; }
+        if (k11) { out[row + u32(x11)] = acc11_2.y; }
+        if (k12) { out[row + u32(x12)] = acc12_2.y; }
+        if (k13) { out[row + u32(x13)] = acc13_2.y; }
+        if (k14) { out[row + u32(x14)] = acc14_2.y; }
+        if (k15) { out[row + u32(x15)] = acc15_2.y; }
+    }
+    if (cblk * 16u + 10u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 10u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_2.z; }
+        if (k1) { out[row + u32(x1)] = acc1_2.z; }
+        if (k2) { out[row + u32(x2)] = acc2_2.z; }
+        if (k3) { out[row + u32(x3)] = acc3_2.z; }
+        if (k4) { out[row + u32(x4)] = acc4_2.z; }
+        if (k5) { out[row + u32(x5)] = acc5_2.z; }
+        if (k6) { out[row + u32(x6)] = acc6_2.z; }
+        if (k7) { out[row + u32(x7)] = acc7_2.z; }
+        if (k8) { out[row + u32(x8)] = acc8_2.z; }
+        if (k9) { out[row + u32(x9)] = acc9_2.z; }
+        if (k10) { out[row + u32(x10)] = acc10_2.z; }
+        if (k11) { out[row + u32(x11)] = acc11_2.z; }
+        if (k12) { out[row + u32(x12)] = acc12_2.z; }
+        if (k13) { out[row + u32(x13)] = acc13_2.z; }
+        if (k14) { out[row + u32(x14)] = acc14_2.z; }
+        if (k15) { out[row + u32(x15)] = acc15_2.z; }
+    }
+    if (cblk * 16u + 11u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 11u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_2.w; }
+        if (k1) { out[row + u32(x1)] = acc1_2.w; }
+        if (k2) { out[row + u32(x2)] = acc2_2.w; }
+        if (k3) { out[row + u32(x3)] = acc3_2.w; }
+        if (k4) { out[row + u32(x4)] = acc4_2.w; }
+        if (k5) { out[row + u32(x5)] = acc5_2.w; }
+        if (k6) { out[row + u32(x6)] = acc6_2.w; }
+        if (k7) { out[row + u32(x7)] = acc7_2.w; }
+        if (k8) { out[row + u32(x8)] = acc8_2.w; }
+        if (k9) { out[row + u32(x9)] = acc9_2.w; }
+        if (k10) { out[row + u32(x10)] = acc10_2.w; }
+        if (k11) { out[row + u32(x11)] = acc11_2.w; }
+        if (k12) { out[row + u32(x12)] = acc12_2.w; }
+        if (k13) { out[row + u32(x13)] = acc13_2.w; }
+        if (k14) { out[row + u32(x14)] = acc14_2.w; }
+        if (k15) { out[row + u32(x15)] = acc15_2.w; }
+    }
+    if (cblk * 16u + 12u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 12u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_3.x; }
+        if (k1) { out[row + u32(x1)] = acc1_3.x; }
+        if (k2) { out[row + u32(x2)] = acc2_3.x; }
+        if (k3) { out[row + u32(x3)] = acc3_3.x; }
+        if (k4) { out[row + u32(x4)] = acc4_3.x; }
+        if (k5) { out[row + u32(x5)] = acc5_3.x; }
+        if (k6) { out[row + u32(x6)] = acc6_3.x; }
+        if (k7) { out[row + u32(x7)] = acc7_3.x; }
+        if (k8) { out[row + u32(x8)] = acc8_3.x; }
+        if (k9) { out[row + u32(x9)] = acc9_3.x; }
+        if (k10) { out[row + u32(x10)] = acc10_3.x; }
+        if (k11) { out[row + u32(x11)] = acc11_3.x; }
+        if (k12) { out[row + u32(x12)] = acc12_3.x; }
+        if (k13) { out[row + u32(x13)] = acc13_3.x; }
+        if (k14) { out[row + u32(x14)] = acc14_3.x; }
+        if (k15) { out[row + u32(x15)] = acc15_3.x; }
+    }
+    if (cblk * 16u + 13u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 13u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_3.y; }
+        if (k1) { out[row + u32(x1)] = acc1_3.y; }
+        if (k2) { out[row + u32(x2)] = acc2_3.y; }
+        if (k3) { out[row + u32(x3)] = acc3_3.y; }
+        if (k4) { out[row + u32(x4)] = acc4_3.y; }
+        if (k5) { out[row + u32(x5)] = acc5_3.y; }
+        if (k6) { out[row + u32(x6)] = acc6_3.y; }
+        if (k7) { out[row + u32(x7)] = acc7_3.y; }
+        if (k8) { out[row + u32(x8)] = acc8_3.y; }
+        if (k9) { out[row + u32(x9)] = acc9_3.y; }
+        if (k10) { out[row + u32(x10)] = acc10_3.y; }
+        if (k11) { out[row + u32(x11)] = acc11_3.y; }
+        if (k12) { out[row + u32(x12)] = acc12_3.y; }
+        if (k13) { out[row + u32(x13)] = acc13_3.y; }
+        if (k14) { out[row + u32(x14)] = acc14_3.y; }
+        if (k15) { out[row + u32(x15)] = acc15_3.y; }
+    }
+    if (cblk * 16u + 14u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 14u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_3.z; }
+        if (k1) { out[row + u32(x1)] = acc1_3.z; }
+        if (k2) { out[row + u32(x2)] = acc2_3.z; }
+        if (k3) { out[row + u32(x3)] = acc3_3.z; }
+        if (k4) { out[row + u32(x4)] = acc4_3.z; }
+        if (k5) { out[row + u32(x5)] = acc5_3.z; }
+        if (k6) { out[row + u32(x6)] = acc6_3.z; }
+        if (k7) { out[row + u32(x7)] = acc7_3.z; }
+        if (k8) { out[row + u32(x8)] = acc8_3.z; }
+        if (k9) { out[row + u32(x9)] = acc9_3.z; }
+        if (k10) { out[row + u32(x10)] = acc10_3.z; }
+        if (k11) { out[row + u32(x11)] = acc11_3.z; }
+        if (k12) { out[row + u32(x12)] = acc12_3.z; }
+        if (k13) { out[row + u32(x13)] = acc13_3.z; }
+        if (k14) { out[row + u32(x14)] = acc14_3.z; }
+        if (k15) { out[row + u32(x15)] = acc15_3.z; }
+    }
+    if (cblk * 16u + 15u < p.cin) {
+        let row = p.off_out + ((n * p.cin + cblk * 16u + 15u) * p.h + u32(iy)) * p.w;
+        if (k0) { out[row + u32(x0)] = acc0_3.w; }
+        if (k1) { out[row + u32(x1)] = acc1_3.w; }
+        if (k2) { out[row + u32(x2)] = acc2_3.w; }
+        if (k3) { out[row + u32(x3)] = acc3_3.w; }
+        if (k4) { out[row + u32(x4)] = acc4_3.w; }
+        if (k5) { out[row + u32(x5)] = acc5_3.w; }
+        if (k6) { out[row + u32(x6)] = acc6_3.w; }
+        if (k7) { out[row + u32(x7)] = acc7_3.w; }
+        if (k8) { out[row + u32(x8)] = acc8_3.w; }
+        if (k9) { out[row + u32(x9)] = acc9_3.w; }
+        if (k10) { out[row + u32(x10)] = acc10_3.w; }
+        if (k11) { out[row + u32(x11)] = acc11_3.w; }
+        if (k12) { out[row + u32(x12)] = acc12_3.w; }
+        if (k13) { out[row + u32(x13)] = acc13_3.w; }
+        if (k14) { out[row + u32(x14)] = acc14_3.w; }
+        if (k15) { out[row + u32(x15)] = acc15_3.w; }
+    }
+}
 // Weight gradient, any kernel, pass 1: invocation owns 4 output channels x 8 consecutive k = (ci, ky, kx) and sums
 // the positions of tile wid.y = output rows [t*R, (t+1)*R) of the slice's
 // flattened (n, oy), R = p.tile_len. Per position: 4 gy loads + 8 x loads feed 32 multiply-adds. Writes

@@ -307,6 +307,19 @@ fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     FwdKernel { entry, cw }
 }
 
+/// The tiled input-gradient kernel for a convolution that is not stride 1 (parity classes). Rows of gy that are a
+/// multiple of 4 floats (so every batch slice starts 16-byte aligned) and at most 4 taps per class along a row
+/// take the vec4 kernel (16 channels per invocation) or its subgroup twin.
+fn strided_input_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
+    let vec4 = g.ow % 4 == 0 && g.kw.div_ceil(g.stride) <= 4;
+    let entry = match (vec4, subgroups) {
+        (true, true) => "conv2d_backward_input_strided_subgroup",
+        (true, false) => "conv2d_backward_input_strided_vec4",
+        _ => return FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW },
+    };
+    FwdKernel { entry, cw: 16 }
+}
+
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
 /// Invocation = 16 pixels of a row x k.cw channels; lanes enumerate (channel block, pixel block).
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, k: &FwdKernel) {
@@ -354,7 +367,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     let tiled = l.pick(&g) != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
-    let k = if flip_ok { forward_kernel(&gt, l.subgroups(gpu)) } else { FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW } };
+    let k = if flip_ok { forward_kernel(&gt, l.subgroups(gpu)) } else { strided_input_kernel(&g, l.subgroups(gpu)) };
     // Flipped, transposed weights in blocks of k.cw input channels (the transposed problem's output channels).
     let cw = k.cw;
     let cpad = g.cin.next_multiple_of(cw);
@@ -373,13 +386,18 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
                 let p = Params { off_x: off_gy, off_out, ..gt.params(nb) };
                 forward_tiled(&gt, nb, p, bgy, bgy, bgx, wp, &k);
             } else {
-                // Parity classes on z: rows A and columns B of each class, 16 columns x 8 channels per invocation.
+                // Parity classes on z: rows A and columns B of each class, 16 columns x k.cw channels per
+                // invocation; the subgroup kernel pads each channel block's pixel blocks to whole subgroups.
                 let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
-                let lanes = nb * rows * cols.div_ceil(16) * (cpad / CW);
-                let [gx_, gy_, _] = gpu.groups_1d(lanes as u64, 64);
+                let blocks = nb * rows * cols.div_ceil(16);
+                let per_blk = if k.entry.ends_with("subgroup") { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
+                if k.entry != "conv2d_backward_input_tiled" {
+                    assert!(off_gy % 4 == 0 && bgy.offset % 16 == 0, "conv2d_backward_input: {}: gy slice not 16-byte aligned", k.entry);
+                }
+                let [gx_, gy_, _] = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
                 let groups = [gx_, gy_, (g.stride * g.stride) as u32];
-                let p = Params { m: cpad as u32, off_gy, off_out, ..g.params(nb) };
-                gpu.dispatch("conv2d_backward_input_tiled", &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind())]), groups);
+                let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, off_gy, off_out, ..g.params(nb) };
+                gpu.dispatch(k.entry, &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind()), (GY4, bgy)]), groups);
             }
             continue;
         }
@@ -693,6 +711,11 @@ pub const CASES: &[Case] = &[
     // Cin a multiple of 8, W % 4 == 0: the subgroup weight gradient; 20 channels pad to 16-channel blocks.
     Case::new(2, 8, 6, 12, 20, 3, 1, 1, true),
     Case::new(1, 16, 5, 8, 16, 3, 1, 1, false),
+    // Strided with OW % 4 == 0: the vec4 / subgroup strided input gradients (7x7/2, 3x3/2 with 18 input channels
+    // padded to 16-channel blocks, 1x1/2).
+    Case::new(2, 3, 12, 16, 6, 7, 2, 3, false),
+    Case::new(2, 18, 9, 16, 8, 3, 2, 1, false),
+    Case::new(2, 5, 6, 8, 20, 1, 2, 0, true),
 ];
 
 /// Larger odd shapes (`full`): channel counts past the tile sizes of the fast kernels.
