@@ -874,3 +874,203 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
         out[o15 + 0u] = acc0_3.w; out[o15 + 1u] = acc1_3.w; out[o15 + 2u] = acc2_3.w; out[o15 + 3u] = acc3_3.w; out[o15 + 4u] = acc4_3.w; out[o15 + 5u] = acc5_3.w; out[o15 + 6u] = acc6_3.w; out[o15 + 7u] = acc7_3.w; out[o15 + 8u] = acc8_3.w;
     }
 }
+
+
+// Weight gradient, 3x3 stride 2 pad 1: `conv2d_backward_weight_3x3s2_vec4` in conv2d.wgsl with the gy vectors
+// shared across the subgroup as in `conv2d_backward_weight_3x3_subgroup`.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                       @builtin(local_invocation_index) lid: u32,
+                                       @builtin(subgroup_invocation_id) sid: u32) {
+    let per_tile = p.cin * ((p.cout + 15u) / 16u);
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = flat < p.tiles * per_tile;
+    let tile = select(0u, flat / per_tile, ok);
+    let lc = flat % per_tile;
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    // This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
+    let ca = min(co0 + sid % 8u, last);
+    let cb = min(co0 + 8u + sid % 8u, last);
+    let oa = (ca - min(co0, last)) * ohw / 4u;
+    let ob = (cb - min(co0, last)) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow) / 4u;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = 2 * i32(oy) - 1;
+        for (var q = 0u; q < w4; q++) {
+            let ox = i32(q * 4u);
+            let la = gy4[gb + oa + q];
+            let lb = gy4[gb + ob + q];
+            let g0 = subgroupBroadcast(la, 0u);
+            let g1 = subgroupBroadcast(la, 1u);
+            let g2 = subgroupBroadcast(la, 2u);
+            let g3 = subgroupBroadcast(la, 3u);
+            let g4 = subgroupBroadcast(la, 4u);
+            let g5 = subgroupBroadcast(la, 5u);
+            let g6 = subgroupBroadcast(la, 6u);
+            let g7 = subgroupBroadcast(la, 7u);
+            let g8 = subgroupBroadcast(lb, 0u);
+            let g9 = subgroupBroadcast(lb, 1u);
+            let g10 = subgroupBroadcast(lb, 2u);
+            let g11 = subgroupBroadcast(lb, 3u);
+            let g12 = subgroupBroadcast(lb, 4u);
+            let g13 = subgroupBroadcast(lb, 5u);
+            let g14 = subgroupBroadcast(lb, 6u);
+            let g15 = subgroupBroadcast(lb, 7u);
+            // Kernel row ky: x columns 2ox-1 .. 2ox+6 of input row 2oy-1+ky as e{ky} and v{ky}, u{ky} (4 each).
+            let y0 = iy + 0;
+            let ok0 = y0 >= 0 && y0 < i32(p.h);
+            let e0 = xat(xb, y0, 2 * ox - 1);
+            let c0 = (xb + u32(select(0, y0, ok0)) * p.w) / 4u + 2u * q;
+            let v0 = select(vec4<f32>(0.0), x4[c0], ok0); let u0 = select(vec4<f32>(0.0), x4[c0 + 1u], ok0);
+            let y1 = iy + 1;
+            let ok1 = y1 >= 0 && y1 < i32(p.h);
+            let e1 = xat(xb, y1, 2 * ox - 1);
+            let c1 = (xb + u32(select(0, y1, ok1)) * p.w) / 4u + 2u * q;
+            let v1 = select(vec4<f32>(0.0), x4[c1], ok1); let u1 = select(vec4<f32>(0.0), x4[c1 + 1u], ok1);
+            let y2 = iy + 2;
+            let ok2 = y2 >= 0 && y2 < i32(p.h);
+            let e2 = xat(xb, y2, 2 * ox - 1);
+            let c2 = (xb + u32(select(0, y2, ok2)) * p.w) / 4u + 2u * q;
+            let v2 = select(vec4<f32>(0.0), x4[c2], ok2); let u2 = select(vec4<f32>(0.0), x4[c2 + 1u], ok2);
+            // Position j, tap (ky, kx): acc[ky*3+kx][group] += gy[4 channels, ox+j] * x[2oy-1+ky, 2(ox+j)-1+kx].
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x);
+            let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x);
+            let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * e0; acc0_1 += h0_1 * e0; acc0_2 += h0_2 * e0; acc0_3 += h0_3 * e0;
+            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
+            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
+            acc3_0 += h0_0 * e1; acc3_1 += h0_1 * e1; acc3_2 += h0_2 * e1; acc3_3 += h0_3 * e1;
+            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
+            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
+            acc6_0 += h0_0 * e2; acc6_1 += h0_1 * e2; acc6_2 += h0_2 * e2; acc6_3 += h0_3 * e2;
+            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
+            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y);
+            let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y);
+            let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.y; acc0_1 += h1_1 * v0.y; acc0_2 += h1_2 * v0.y; acc0_3 += h1_3 * v0.y;
+            acc1_0 += h1_0 * v0.z; acc1_1 += h1_1 * v0.z; acc1_2 += h1_2 * v0.z; acc1_3 += h1_3 * v0.z;
+            acc2_0 += h1_0 * v0.w; acc2_1 += h1_1 * v0.w; acc2_2 += h1_2 * v0.w; acc2_3 += h1_3 * v0.w;
+            acc3_0 += h1_0 * v1.y; acc3_1 += h1_1 * v1.y; acc3_2 += h1_2 * v1.y; acc3_3 += h1_3 * v1.y;
+            acc4_0 += h1_0 * v1.z; acc4_1 += h1_1 * v1.z; acc4_2 += h1_2 * v1.z; acc4_3 += h1_3 * v1.z;
+            acc5_0 += h1_0 * v1.w; acc5_1 += h1_1 * v1.w; acc5_2 += h1_2 * v1.w; acc5_3 += h1_3 * v1.w;
+            acc6_0 += h1_0 * v2.y; acc6_1 += h1_1 * v2.y; acc6_2 += h1_2 * v2.y; acc6_3 += h1_3 * v2.y;
+            acc7_0 += h1_0 * v2.z; acc7_1 += h1_1 * v2.z; acc7_2 += h1_2 * v2.z; acc7_3 += h1_3 * v2.z;
+            acc8_0 += h1_0 * v2.w; acc8_1 += h1_1 * v2.w; acc8_2 += h1_2 * v2.w; acc8_3 += h1_3 * v2.w;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z);
+            let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z);
+            let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * v0.w; acc0_1 += h2_1 * v0.w; acc0_2 += h2_2 * v0.w; acc0_3 += h2_3 * v0.w;
+            acc1_0 += h2_0 * u0.x; acc1_1 += h2_1 * u0.x; acc1_2 += h2_2 * u0.x; acc1_3 += h2_3 * u0.x;
+            acc2_0 += h2_0 * u0.y; acc2_1 += h2_1 * u0.y; acc2_2 += h2_2 * u0.y; acc2_3 += h2_3 * u0.y;
+            acc3_0 += h2_0 * v1.w; acc3_1 += h2_1 * v1.w; acc3_2 += h2_2 * v1.w; acc3_3 += h2_3 * v1.w;
+            acc4_0 += h2_0 * u1.x; acc4_1 += h2_1 * u1.x; acc4_2 += h2_2 * u1.x; acc4_3 += h2_3 * u1.x;
+            acc5_0 += h2_0 * u1.y; acc5_1 += h2_1 * u1.y; acc5_2 += h2_2 * u1.y; acc5_3 += h2_3 * u1.y;
+            acc6_0 += h2_0 * v2.w; acc6_1 += h2_1 * v2.w; acc6_2 += h2_2 * v2.w; acc6_3 += h2_3 * v2.w;
+            acc7_0 += h2_0 * u2.x; acc7_1 += h2_1 * u2.x; acc7_2 += h2_2 * u2.x; acc7_3 += h2_3 * u2.x;
+            acc8_0 += h2_0 * u2.y; acc8_1 += h2_1 * u2.y; acc8_2 += h2_2 * u2.y; acc8_3 += h2_3 * u2.y;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w);
+            let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w);
+            let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * u0.y; acc0_1 += h3_1 * u0.y; acc0_2 += h3_2 * u0.y; acc0_3 += h3_3 * u0.y;
+            acc1_0 += h3_0 * u0.z; acc1_1 += h3_1 * u0.z; acc1_2 += h3_2 * u0.z; acc1_3 += h3_3 * u0.z;
+            acc2_0 += h3_0 * u0.w; acc2_1 += h3_1 * u0.w; acc2_2 += h3_2 * u0.w; acc2_3 += h3_3 * u0.w;
+            acc3_0 += h3_0 * u1.y; acc3_1 += h3_1 * u1.y; acc3_2 += h3_2 * u1.y; acc3_3 += h3_3 * u1.y;
+            acc4_0 += h3_0 * u1.z; acc4_1 += h3_1 * u1.z; acc4_2 += h3_2 * u1.z; acc4_3 += h3_3 * u1.z;
+            acc5_0 += h3_0 * u1.w; acc5_1 += h3_1 * u1.w; acc5_2 += h3_2 * u1.w; acc5_3 += h3_3 * u1.w;
+            acc6_0 += h3_0 * u2.y; acc6_1 += h3_1 * u2.y; acc6_2 += h3_2 * u2.y; acc6_3 += h3_3 * u2.y;
+            acc7_0 += h3_0 * u2.z; acc7_1 += h3_1 * u2.z; acc7_2 += h3_2 * u2.z; acc7_3 += h3_3 * u2.z;
+            acc8_0 += h3_0 * u2.w; acc8_1 += h3_1 * u2.w; acc8_2 += h3_2 * u2.w; acc8_3 += h3_3 * u2.w;
+        }
+    }
+    if (!ok) { return; }
+    let m0 = p.off_out + tile * p.m + ci * 9u;
+    // Stores written out (constant register indices: a dynamically indexed accumulator array would be spilled
+    // to memory and gathered per element).
+    if (co0 + 0u < p.cout) {
+        let o0 = m0 + (co0 + 0u) * p.cin * 9u;
+        out[o0 + 0u] = acc0_0.x; out[o0 + 1u] = acc1_0.x; out[o0 + 2u] = acc2_0.x; out[o0 + 3u] = acc3_0.x; out[o0 + 4u] = acc4_0.x; out[o0 + 5u] = acc5_0.x; out[o0 + 6u] = acc6_0.x; out[o0 + 7u] = acc7_0.x; out[o0 + 8u] = acc8_0.x;
+    }
+    if (co0 + 1u < p.cout) {
+        let o1 = m0 + (co0 + 1u) * p.cin * 9u;
+        out[o1 + 0u] = acc0_0.y; out[o1 + 1u] = acc1_0.y; out[o1 + 2u] = acc2_0.y; out[o1 + 3u] = acc3_0.y; out[o1 + 4u] = acc4_0.y; out[o1 + 5u] = acc5_0.y; out[o1 + 6u] = acc6_0.y; out[o1 + 7u] = acc7_0.y; out[o1 + 8u] = acc8_0.y;
+    }
+    if (co0 + 2u < p.cout) {
+        let o2 = m0 + (co0 + 2u) * p.cin * 9u;
+        out[o2 + 0u] = acc0_0.z; out[o2 + 1u] = acc1_0.z; out[o2 + 2u] = acc2_0.z; out[o2 + 3u] = acc3_0.z; out[o2 + 4u] = acc4_0.z; out[o2 + 5u] = acc5_0.z; out[o2 + 6u] = acc6_0.z; out[o2 + 7u] = acc7_0.z; out[o2 + 8u] = acc8_0.z;
+    }
+    if (co0 + 3u < p.cout) {
+        let o3 = m0 + (co0 + 3u) * p.cin * 9u;
+        out[o3 + 0u] = acc0_0.w; out[o3 + 1u] = acc1_0.w; out[o3 + 2u] = acc2_0.w; out[o3 + 3u] = acc3_0.w; out[o3 + 4u] = acc4_0.w; out[o3 + 5u] = acc5_0.w; out[o3 + 6u] = acc6_0.w; out[o3 + 7u] = acc7_0.w; out[o3 + 8u] = acc8_0.w;
+    }
+    if (co0 + 4u < p.cout) {
+        let o4 = m0 + (co0 + 4u) * p.cin * 9u;
+        out[o4 + 0u] = acc0_1.x; out[o4 + 1u] = acc1_1.x; out[o4 + 2u] = acc2_1.x; out[o4 + 3u] = acc3_1.x; out[o4 + 4u] = acc4_1.x; out[o4 + 5u] = acc5_1.x; out[o4 + 6u] = acc6_1.x; out[o4 + 7u] = acc7_1.x; out[o4 + 8u] = acc8_1.x;
+    }
+    if (co0 + 5u < p.cout) {
+        let o5 = m0 + (co0 + 5u) * p.cin * 9u;
+        out[o5 + 0u] = acc0_1.y; out[o5 + 1u] = acc1_1.y; out[o5 + 2u] = acc2_1.y; out[o5 + 3u] = acc3_1.y; out[o5 + 4u] = acc4_1.y; out[o5 + 5u] = acc5_1.y; out[o5 + 6u] = acc6_1.y; out[o5 + 7u] = acc7_1.y; out[o5 + 8u] = acc8_1.y;
+    }
+    if (co0 + 6u < p.cout) {
+        let o6 = m0 + (co0 + 6u) * p.cin * 9u;
+        out[o6 + 0u] = acc0_1.z; out[o6 + 1u] = acc1_1.z; out[o6 + 2u] = acc2_1.z; out[o6 + 3u] = acc3_1.z; out[o6 + 4u] = acc4_1.z; out[o6 + 5u] = acc5_1.z; out[o6 + 6u] = acc6_1.z; out[o6 + 7u] = acc7_1.z; out[o6 + 8u] = acc8_1.z;
+    }
+    if (co0 + 7u < p.cout) {
+        let o7 = m0 + (co0 + 7u) * p.cin * 9u;
+        out[o7 + 0u] = acc0_1.w; out[o7 + 1u] = acc1_1.w; out[o7 + 2u] = acc2_1.w; out[o7 + 3u] = acc3_1.w; out[o7 + 4u] = acc4_1.w; out[o7 + 5u] = acc5_1.w; out[o7 + 6u] = acc6_1.w; out[o7 + 7u] = acc7_1.w; out[o7 + 8u] = acc8_1.w;
+    }
+    if (co0 + 8u < p.cout) {
+        let o8 = m0 + (co0 + 8u) * p.cin * 9u;
+        out[o8 + 0u] = acc0_2.x; out[o8 + 1u] = acc1_2.x; out[o8 + 2u] = acc2_2.x; out[o8 + 3u] = acc3_2.x; out[o8 + 4u] = acc4_2.x; out[o8 + 5u] = acc5_2.x; out[o8 + 6u] = acc6_2.x; out[o8 + 7u] = acc7_2.x; out[o8 + 8u] = acc8_2.x;
+    }
+    if (co0 + 9u < p.cout) {
+        let o9 = m0 + (co0 + 9u) * p.cin * 9u;
+        out[o9 + 0u] = acc0_2.y; out[o9 + 1u] = acc1_2.y; out[o9 + 2u] = acc2_2.y; out[o9 + 3u] = acc3_2.y; out[o9 + 4u] = acc4_2.y; out[o9 + 5u] = acc5_2.y; out[o9 + 6u] = acc6_2.y; out[o9 + 7u] = acc7_2.y; out[o9 + 8u] = acc8_2.y;
+    }
+    if (co0 + 10u < p.cout) {
+        let o10 = m0 + (co0 + 10u) * p.cin * 9u;
+        out[o10 + 0u] = acc0_2.z; out[o10 + 1u] = acc1_2.z; out[o10 + 2u] = acc2_2.z; out[o10 + 3u] = acc3_2.z; out[o10 + 4u] = acc4_2.z; out[o10 + 5u] = acc5_2.z; out[o10 + 6u] = acc6_2.z; out[o10 + 7u] = acc7_2.z; out[o10 + 8u] = acc8_2.z;
+    }
+    if (co0 + 11u < p.cout) {
+        let o11 = m0 + (co0 + 11u) * p.cin * 9u;
+        out[o11 + 0u] = acc0_2.w; out[o11 + 1u] = acc1_2.w; out[o11 + 2u] = acc2_2.w; out[o11 + 3u] = acc3_2.w; out[o11 + 4u] = acc4_2.w; out[o11 + 5u] = acc5_2.w; out[o11 + 6u] = acc6_2.w; out[o11 + 7u] = acc7_2.w; out[o11 + 8u] = acc8_2.w;
+    }
+    if (co0 + 12u < p.cout) {
+        let o12 = m0 + (co0 + 12u) * p.cin * 9u;
+        out[o12 + 0u] = acc0_3.x; out[o12 + 1u] = acc1_3.x; out[o12 + 2u] = acc2_3.x; out[o12 + 3u] = acc3_3.x; out[o12 + 4u] = acc4_3.x; out[o12 + 5u] = acc5_3.x; out[o12 + 6u] = acc6_3.x; out[o12 + 7u] = acc7_3.x; out[o12 + 8u] = acc8_3.x;
+    }
+    if (co0 + 13u < p.cout) {
+        let o13 = m0 + (co0 + 13u) * p.cin * 9u;
+        out[o13 + 0u] = acc0_3.y; out[o13 + 1u] = acc1_3.y; out[o13 + 2u] = acc2_3.y; out[o13 + 3u] = acc3_3.y; out[o13 + 4u] = acc4_3.y; out[o13 + 5u] = acc5_3.y; out[o13 + 6u] = acc6_3.y; out[o13 + 7u] = acc7_3.y; out[o13 + 8u] = acc8_3.y;
+    }
+    if (co0 + 14u < p.cout) {
+        let o14 = m0 + (co0 + 14u) * p.cin * 9u;
+        out[o14 + 0u] = acc0_3.z; out[o14 + 1u] = acc1_3.z; out[o14 + 2u] = acc2_3.z; out[o14 + 3u] = acc3_3.z; out[o14 + 4u] = acc4_3.z; out[o14 + 5u] = acc5_3.z; out[o14 + 6u] = acc6_3.z; out[o14 + 7u] = acc7_3.z; out[o14 + 8u] = acc8_3.z;
+    }
+    if (co0 + 15u < p.cout) {
+        let o15 = m0 + (co0 + 15u) * p.cin * 9u;
+        out[o15 + 0u] = acc0_3.w; out[o15 + 1u] = acc1_3.w; out[o15 + 2u] = acc2_3.w; out[o15 + 3u] = acc3_3.w; out[o15 + 4u] = acc4_3.w; out[o15 + 5u] = acc5_3.w; out[o15 + 6u] = acc6_3.w; out[o15 + 7u] = acc7_3.w; out[o15 + 8u] = acc8_3.w;
+    }
+}

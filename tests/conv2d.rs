@@ -170,18 +170,24 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         // Stride 2: gy [2, 16, 3, 4], rows of 4 floats.
         let y2 = conv2d::conv2d_forward_with(&x, &w, None, 2, 1, l);
         conv2d::conv2d_backward_input_with(&y2, &w, &xs, 2, 1, l);
+        conv2d::conv2d_backward_weight_with(&x, &y2, &ws, 2, 1, l);
         let names: Vec<&str> = g.take_profile().iter().map(|e| e.0).collect();
         g.set_profiling(false);
         names
     };
     let portable = run(Variant::TiledPortable);
-    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4"] {
+    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4", "conv2d_backward_weight_3x3s2_vec4"] {
         assert!(portable.contains(&e), "TiledPortable did not run {e}: {portable:?}");
     }
     assert!(!portable.iter().any(|e| e.contains("subgroup")), "TiledPortable ran a subgroup kernel: {portable:?}");
     let tiled = run(Variant::Tiled);
     if g.has_subgroups() {
-        for e in ["conv2d_forward_3x3_subgroup", "conv2d_backward_weight_3x3_subgroup", "conv2d_backward_input_strided_subgroup"] {
+        for e in [
+            "conv2d_forward_3x3_subgroup",
+            "conv2d_backward_weight_3x3_subgroup",
+            "conv2d_backward_input_strided_subgroup",
+            "conv2d_backward_weight_3x3s2_subgroup",
+        ] {
             assert!(tiled.contains(&e), "Tiled did not run {e} on a device with subgroups: {tiled:?}");
         }
     } else {

@@ -462,14 +462,22 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         // Lanes on x, tiles on y. 3x3 stride 1: invocation = (ci, 8 output channels) x 9 taps; otherwise
         // 8 consecutive k x 4 output channels.
         // The vec4 kernels read whole rows as vec4: every row must start at a multiple of 4 floats in its binding.
-        let vec4_ok = is3 && g.pad == 1 && g.ow % 4 == 0 && off_x % 4 == 0 && off_gy % 4 == 0 && bx.offset % 16 == 0 && bgy.offset % 16 == 0;
+        let aligned = g.ow % 4 == 0 && off_x % 4 == 0 && off_gy % 4 == 0 && bx.offset % 16 == 0 && bgy.offset % 16 == 0;
+        // 3x3 stride 2 pad 1 with W = 2*OW: the same kernels with strided input columns.
+        let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
+        let vec4_ok = (is3 || is3s2) && g.pad == 1 && aligned;
         if vec4_ok {
             // Invocation = (ci, 16 output channels) x 9 taps; lanes (tile, channel block, ci) on a 1-D grid.
             let lanes = g.cin * g.cout.div_ceil(16);
             let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart), (X4, bx), (GY4, bgy)]);
             // The subgroup twin needs each subgroup inside one (tile, channel block): Cin a multiple of its size.
             let sg = subgroups && g.cin % gpu.subgroup_max_size() as usize == 0;
-            let entry = if sg { "conv2d_backward_weight_3x3_subgroup" } else { "conv2d_backward_weight_3x3_vec4" };
+            let entry = match (is3s2, sg) {
+                (false, true) => "conv2d_backward_weight_3x3_subgroup",
+                (false, false) => "conv2d_backward_weight_3x3_vec4",
+                (true, true) => "conv2d_backward_weight_3x3s2_subgroup",
+                (true, false) => "conv2d_backward_weight_3x3s2_vec4",
+            };
             gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
         } else if is3 {
             let lanes = g.cin * g.cout.div_ceil(8);
@@ -716,6 +724,8 @@ pub const CASES: &[Case] = &[
     Case::new(2, 3, 12, 16, 6, 7, 2, 3, false),
     Case::new(2, 18, 9, 16, 8, 3, 2, 1, false),
     Case::new(2, 5, 6, 8, 20, 1, 2, 0, true),
+    // 3x3 stride 2 pad 1 with W = 2*OW and Cin % 8 == 0: the strided weight-gradient kernels (subgroup twin too).
+    Case::new(2, 8, 8, 16, 12, 3, 2, 1, true),
 ];
 
 /// Larger odd shapes (`full`): channel counts past the tile sizes of the fast kernels.
