@@ -255,6 +255,171 @@ fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     store8x4(b1, cblk * 16u + 12u, array<vec4<f32>, 8>(a8_3, a9_3, a10_3, a11_3, a12_3, a13_3, a14_3, a15_3));
 }
 
+// Forward, 3x3 stride 2 pad 1: `conv2d_forward_3x3s2_vec4` in conv2d.wgsl with each (ci, ky)'s twelve weight vectors
+// loaded two per lane and broadcast, and the lane layout of `conv2d_forward_3x3_subgroup` (channel blocks padded to
+// whole subgroups, p.tile_len).
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 16u);
+    let s0 = sid % 8u;
+    let s1 = min(sid % 8u, 3u) + 8u;
+    let y0 = 2 * i32(b.oy) - 1;
+    let c0 = 2u * b.ox0;                      // first input column of the vec4 loads
+    let wrow = cblk * p.cin * 9u;             // this block's packed rows (four vec4 each)
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
+    let m0 = cl + vec4<u32>(0u) < vec4<u32>(p.w);
+    let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w);
+    let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
+    let m4 = cl + vec4<u32>(16u) < vec4<u32>(p.w);
+    let m5 = cl + vec4<u32>(20u) < vec4<u32>(p.w);
+    let m6 = cl + vec4<u32>(24u) < vec4<u32>(p.w);
+    let m7 = cl + vec4<u32>(28u) < vec4<u32>(p.w);
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let e = xat(base, iy, i32(c0) - 1);
+            let q0 = select(z, x4[q + 0u], m0 & vec4<bool>(row_ok));
+            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
+            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
+            let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(row_ok));
+            let q4 = select(z, x4[q + 4u], m4 & vec4<bool>(row_ok));
+            let q5 = select(z, x4[q + 5u], m5 & vec4<bool>(row_ok));
+            let q6 = select(z, x4[q + 6u], m6 & vec4<bool>(row_ok));
+            let q7 = select(z, x4[q + 7u], m7 & vec4<bool>(row_ok));
+            let wi = (wrow + k) * 4u;
+            let la = wp[wi + s0];
+            let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u); let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u); let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(lb, 0u); let w2_1 = subgroupBroadcast(lb, 1u); let w2_2 = subgroupBroadcast(lb, 2u); let w2_3 = subgroupBroadcast(lb, 3u);
+            a0_0 += w0_0 * e + w1_0 * q0.x + w2_0 * q0.y;
+            a0_1 += w0_1 * e + w1_1 * q0.x + w2_1 * q0.y;
+            a0_2 += w0_2 * e + w1_2 * q0.x + w2_2 * q0.y;
+            a0_3 += w0_3 * e + w1_3 * q0.x + w2_3 * q0.y;
+            a1_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w;
+            a1_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
+            a1_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w;
+            a1_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
+            a2_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y;
+            a2_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
+            a2_2 += w0_2 * q0.w + w1_2 * q1.x + w2_2 * q1.y;
+            a2_3 += w0_3 * q0.w + w1_3 * q1.x + w2_3 * q1.y;
+            a3_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w;
+            a3_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
+            a3_2 += w0_2 * q1.y + w1_2 * q1.z + w2_2 * q1.w;
+            a3_3 += w0_3 * q1.y + w1_3 * q1.z + w2_3 * q1.w;
+            a4_0 += w0_0 * q1.w + w1_0 * q2.x + w2_0 * q2.y;
+            a4_1 += w0_1 * q1.w + w1_1 * q2.x + w2_1 * q2.y;
+            a4_2 += w0_2 * q1.w + w1_2 * q2.x + w2_2 * q2.y;
+            a4_3 += w0_3 * q1.w + w1_3 * q2.x + w2_3 * q2.y;
+            a5_0 += w0_0 * q2.y + w1_0 * q2.z + w2_0 * q2.w;
+            a5_1 += w0_1 * q2.y + w1_1 * q2.z + w2_1 * q2.w;
+            a5_2 += w0_2 * q2.y + w1_2 * q2.z + w2_2 * q2.w;
+            a5_3 += w0_3 * q2.y + w1_3 * q2.z + w2_3 * q2.w;
+            a6_0 += w0_0 * q2.w + w1_0 * q3.x + w2_0 * q3.y;
+            a6_1 += w0_1 * q2.w + w1_1 * q3.x + w2_1 * q3.y;
+            a6_2 += w0_2 * q2.w + w1_2 * q3.x + w2_2 * q3.y;
+            a6_3 += w0_3 * q2.w + w1_3 * q3.x + w2_3 * q3.y;
+            a7_0 += w0_0 * q3.y + w1_0 * q3.z + w2_0 * q3.w;
+            a7_1 += w0_1 * q3.y + w1_1 * q3.z + w2_1 * q3.w;
+            a7_2 += w0_2 * q3.y + w1_2 * q3.z + w2_2 * q3.w;
+            a7_3 += w0_3 * q3.y + w1_3 * q3.z + w2_3 * q3.w;
+            a8_0 += w0_0 * q3.w + w1_0 * q4.x + w2_0 * q4.y;
+            a8_1 += w0_1 * q3.w + w1_1 * q4.x + w2_1 * q4.y;
+            a8_2 += w0_2 * q3.w + w1_2 * q4.x + w2_2 * q4.y;
+            a8_3 += w0_3 * q3.w + w1_3 * q4.x + w2_3 * q4.y;
+            a9_0 += w0_0 * q4.y + w1_0 * q4.z + w2_0 * q4.w;
+            a9_1 += w0_1 * q4.y + w1_1 * q4.z + w2_1 * q4.w;
+            a9_2 += w0_2 * q4.y + w1_2 * q4.z + w2_2 * q4.w;
+            a9_3 += w0_3 * q4.y + w1_3 * q4.z + w2_3 * q4.w;
+            a10_0 += w0_0 * q4.w + w1_0 * q5.x + w2_0 * q5.y;
+            a10_1 += w0_1 * q4.w + w1_1 * q5.x + w2_1 * q5.y;
+            a10_2 += w0_2 * q4.w + w1_2 * q5.x + w2_2 * q5.y;
+            a10_3 += w0_3 * q4.w + w1_3 * q5.x + w2_3 * q5.y;
+            a11_0 += w0_0 * q5.y + w1_0 * q5.z + w2_0 * q5.w;
+            a11_1 += w0_1 * q5.y + w1_1 * q5.z + w2_1 * q5.w;
+            a11_2 += w0_2 * q5.y + w1_2 * q5.z + w2_2 * q5.w;
+            a11_3 += w0_3 * q5.y + w1_3 * q5.z + w2_3 * q5.w;
+            a12_0 += w0_0 * q5.w + w1_0 * q6.x + w2_0 * q6.y;
+            a12_1 += w0_1 * q5.w + w1_1 * q6.x + w2_1 * q6.y;
+            a12_2 += w0_2 * q5.w + w1_2 * q6.x + w2_2 * q6.y;
+            a12_3 += w0_3 * q5.w + w1_3 * q6.x + w2_3 * q6.y;
+            a13_0 += w0_0 * q6.y + w1_0 * q6.z + w2_0 * q6.w;
+            a13_1 += w0_1 * q6.y + w1_1 * q6.z + w2_1 * q6.w;
+            a13_2 += w0_2 * q6.y + w1_2 * q6.z + w2_2 * q6.w;
+            a13_3 += w0_3 * q6.y + w1_3 * q6.z + w2_3 * q6.w;
+            a14_0 += w0_0 * q6.w + w1_0 * q7.x + w2_0 * q7.y;
+            a14_1 += w0_1 * q6.w + w1_1 * q7.x + w2_1 * q7.y;
+            a14_2 += w0_2 * q6.w + w1_2 * q7.x + w2_2 * q7.y;
+            a14_3 += w0_3 * q6.w + w1_3 * q7.x + w2_3 * q7.y;
+            a15_0 += w0_0 * q7.y + w1_0 * q7.z + w2_0 * q7.w;
+            a15_1 += w0_1 * q7.y + w1_1 * q7.z + w2_1 * q7.w;
+            a15_2 += w0_2 * q7.y + w1_2 * q7.z + w2_2 * q7.w;
+            a15_3 += w0_3 * q7.y + w1_3 * q7.z + w2_3 * q7.w;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv0 = bias4(cblk * 16u + 0u);
+        let bv1 = bias4(cblk * 16u + 4u);
+        let bv2 = bias4(cblk * 16u + 8u);
+        let bv3 = bias4(cblk * 16u + 12u);
+        a0_0 += bv0; a0_1 += bv1; a0_2 += bv2; a0_3 += bv3;
+        a1_0 += bv0; a1_1 += bv1; a1_2 += bv2; a1_3 += bv3;
+        a2_0 += bv0; a2_1 += bv1; a2_2 += bv2; a2_3 += bv3;
+        a3_0 += bv0; a3_1 += bv1; a3_2 += bv2; a3_3 += bv3;
+        a4_0 += bv0; a4_1 += bv1; a4_2 += bv2; a4_3 += bv3;
+        a5_0 += bv0; a5_1 += bv1; a5_2 += bv2; a5_3 += bv3;
+        a6_0 += bv0; a6_1 += bv1; a6_2 += bv2; a6_3 += bv3;
+        a7_0 += bv0; a7_1 += bv1; a7_2 += bv2; a7_3 += bv3;
+        a8_0 += bv0; a8_1 += bv1; a8_2 += bv2; a8_3 += bv3;
+        a9_0 += bv0; a9_1 += bv1; a9_2 += bv2; a9_3 += bv3;
+        a10_0 += bv0; a10_1 += bv1; a10_2 += bv2; a10_3 += bv3;
+        a11_0 += bv0; a11_1 += bv1; a11_2 += bv2; a11_3 += bv3;
+        a12_0 += bv0; a12_1 += bv1; a12_2 += bv2; a12_3 += bv3;
+        a13_0 += bv0; a13_1 += bv1; a13_2 += bv2; a13_3 += bv3;
+        a14_0 += bv0; a14_1 += bv1; a14_2 += bv2; a14_3 += bv3;
+        a15_0 += bv0; a15_1 += bv1; a15_2 += bv2; a15_3 += bv3;
+    }
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // second half of the 16 pixels
+    store8x4(b, cblk * 16u + 0u, array<vec4<f32>, 8>(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, a6_0, a7_0));
+    store8x4(b1, cblk * 16u + 0u, array<vec4<f32>, 8>(a8_0, a9_0, a10_0, a11_0, a12_0, a13_0, a14_0, a15_0));
+    store8x4(b, cblk * 16u + 4u, array<vec4<f32>, 8>(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, a6_1, a7_1));
+    store8x4(b1, cblk * 16u + 4u, array<vec4<f32>, 8>(a8_1, a9_1, a10_1, a11_1, a12_1, a13_1, a14_1, a15_1));
+    store8x4(b, cblk * 16u + 8u, array<vec4<f32>, 8>(a0_2, a1_2, a2_2, a3_2, a4_2, a5_2, a6_2, a7_2));
+    store8x4(b1, cblk * 16u + 8u, array<vec4<f32>, 8>(a8_2, a9_2, a10_2, a11_2, a12_2, a13_2, a14_2, a15_2));
+    store8x4(b, cblk * 16u + 12u, array<vec4<f32>, 8>(a0_3, a1_3, a2_3, a3_3, a4_3, a5_3, a6_3, a7_3));
+    store8x4(b1, cblk * 16u + 12u, array<vec4<f32>, 8>(a8_3, a9_3, a10_3, a11_3, a12_3, a13_3, a14_3, a15_3));
+}
+
 // gy[base + oy*OW + ox], or 0 outside [0, OH) x [0, OW).
 fn gat(base: u32, oy: i32, ox: i32) -> f32 {
     let ok = oy >= 0 && oy < i32(p.oh) && ox >= 0 && ox < i32(p.ow);

@@ -176,7 +176,7 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         names
     };
     let portable = run(Variant::TiledPortable);
-    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4", "conv2d_backward_weight_3x3s2_vec4"] {
+    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4", "conv2d_backward_weight_3x3s2_vec4", "conv2d_forward_3x3s2_vec4"] {
         assert!(portable.contains(&e), "TiledPortable did not run {e}: {portable:?}");
     }
     assert!(!portable.iter().any(|e| e.contains("subgroup")), "TiledPortable ran a subgroup kernel: {portable:?}");
@@ -187,6 +187,7 @@ fn tiled_variants_dispatch_the_expected_kernels() {
             "conv2d_backward_weight_3x3_subgroup",
             "conv2d_backward_input_strided_subgroup",
             "conv2d_backward_weight_3x3s2_subgroup",
+            "conv2d_forward_3x3s2_subgroup",
         ] {
             assert!(tiled.contains(&e), "Tiled did not run {e} on a device with subgroups: {tiled:?}");
         }

@@ -298,6 +298,11 @@ struct FwdKernel {
 fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     let vec4 = is3 && g.pad == 1 && g.w % 4 == 0;
+    // 3x3 stride 2 pad 1 with W = 2*OW (the encoder's downsampling convolutions).
+    if g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w % 4 == 0 {
+        let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
+        return FwdKernel { entry, cw: 16 };
+    }
     let (entry, cw) = match (is3, vec4) {
         (true, true) if subgroups => ("conv2d_forward_3x3_subgroup", 16),
         (true, true) => ("conv2d_forward_3x3_vec4", CW),
