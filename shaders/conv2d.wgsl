@@ -188,21 +188,24 @@ fn conv2d_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
 //
 // Implicit GEMM without an im2col buffer: GEMM rows = output channels, columns = output pixels, reduction over
 // k = (ci, ky, kx). What llvmpipe (Mesa 22.3: an LLVM JIT running 8 invocations per 256-bit SIMD vector) rewards,
-// measured here: arithmetic is nearly free, and every storage load costs about 8 scalar loads (one per SIMD lane,
-// with a bounds check), even when the address is the same for all invocations, and even from workgroup memory
-// (staging weights there measured no faster). Replacing the loads of a kernel by arithmetic made it 2-4x faster;
-// removing its multiply-adds changed little. So the kernels maximise multiply-adds per loaded value:
-//   - each invocation owns a register block of 16 consecutive output pixels of one row x 8 output channels
-//     (32 vec4 accumulators, written out by hand: register arrays indexed in loops stay in memory, 1.4x slower);
-//   - weights are packed so one vec4 load serves 4 channels, and each block of 8 channels is contiguous;
-//   - 3x3 stride 1 loads each input row segment once for the three kx taps (18 loads feed 48 pixel-taps), and the
-//     weight gradient slides its 3x3 window along the row (3 new x loads per position);
+// measured here and confirmed in its source (gallivm's SSBO load is a loop over the SIMD lanes with a bounds check
+// and a branch per lane and component): arithmetic is nearly free, every storage load or store costs about 8
+// scalar loads or stores, even when the address is the same for all invocations, and even from workgroup memory.
+// A vec4 load moves 4 floats in one trip round that loop. So the kernels maximise multiply-adds per load:
+//   - each invocation owns a register block of 16 consecutive output pixels of one row x 8 or 16 output channels
+//     (32 or 64 vec4 accumulators written out by hand; a register array indexed by a loop counter is spilled to
+//     memory and gathered per element, which cost more than the sums in the stores at the end);
+//   - weights are packed so one vec4 load serves 4 channels, and each block of channels is contiguous;
+//   - 3x3 kernels load each input row segment once for the three kx taps (as vec4 where rows are a multiple of 4
+//     floats), and the weight gradients slide their 3x3 window along the row, four positions per step;
 //   - padding is a select on a clamped index, so no branch depends on the invocation inside the loops;
 //   - lanes enumerate (channel block, pixel block) so small deep-layer images still fill whole workgroups.
+// conv2d_subgroup.wgsl holds twins of the 3x3 and strided kernels for devices with subgroups: values every lane of
+// a subgroup needs (a tap's weights, a row of gy) are loaded once per subgroup and broadcast (2-3x fewer loads).
 // The input gradient at stride 1 is the forward of gy with the flipped, transposed kernel (same kernels); at other
 // strides it splits pixels into stride x stride parity classes so only the taps that hit are visited.
 
-// Packed weights for the tiled forward, in blocks of cw (= 8) output channels, each block's K rows contiguous (an
+// Packed weights for the tiled forward, in blocks of cw (8 or 16) output channels, each block's K rows contiguous (an
 // invocation streams through its block's weights in order, which keeps the deep layers' weights in cache):
 //   wp[(cb*K + k)*cw + c] = w[cb*cw + c, k]  (0 past Cout; Cout rounded up to cw), k = (ci*KH + ky)*KW + kx,
 // read as vec4: one load gives a tap's weights for 4 output channels.

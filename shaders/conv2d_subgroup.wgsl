@@ -843,6 +843,7 @@ fn conv2d_backward_input_strided_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
         if (k15) { out[row + u32(x15)] = acc15_3.w; }
     }
 }
+
 // Weight gradient, 3x3 stride 1 pad 1, OW % 4 == 0, Cin a multiple of the subgroup size: as
 // `conv2d_backward_weight_3x3_vec4` in conv2d.wgsl (invocation (ci, 16 output channels) x 9 taps, four positions
 // per step), but the lanes of a subgroup hold consecutive ci of the same 16 channels, so they need the same 16 gy

@@ -3,11 +3,14 @@
 //! Everything goes through the real paths: the prefetching Loader on synthetic photos, `train_step`, and the
 //! per-epoch `evaluate` (another set of shapes, in evaluation mode), as `fluke train` runs them.
 //!
-//! Allocator noise: every epoch's Loader starts fresh worker threads, and glibc gives new threads their own malloc
-//! arenas (up to 8 per core), each keeping some freed memory: with the default settings RSS rises in steps of a few
-//! MiB over the first ~60 epochs, then stops (measured: +15 MiB over 174 steps, flat with one arena). That is not
-//! a leak, but it would hide one, so the test limits glibc to one arena (`mallopt(M_ARENA_MAX, 1)`), under which RSS
-//! only wobbles (+-3 MiB from batches in flight) and a leak of a batch per step would show.
+//! Allocator noise: glibc gives threads their own malloc arenas (up to 8 per core), each keeping some freed memory:
+//! with the default settings RSS rises in steps of a few MiB over the first ~60 epochs, then stops (measured: +15 MiB
+//! over 174 steps, flat with one arena). That is not a leak, but it would hide one, so the test limits glibc to one
+//! arena (`mallopt(M_ARENA_MAX, 1)`), under which RSS only wobbles (+-3 MiB from batches in flight). Even so, about
+//! one run in three shows a single jump of 6-10 MiB at a random step (measured over 12 runs, on this commit and on
+//! the one before the data pool was shared; the driver's own threads allocate too). A leak grows every step, a jump
+//! happens once: so the host check splits the steps after warm-up into three windows and requires the growth between
+//! neighbouring windows to stay small in at least one of the two gaps, and the total to stay under 16 MiB.
 
 use fluke::data::{scan_pairs, split, Loader};
 use fluke::evaluate::evaluate;
@@ -87,20 +90,24 @@ fn training_memory_is_flat_after_warm_up() {
         assert_eq!(c, c0, "step {}: GPU buffers created {c} != {c0} (a buffer per step leaks or escapes the pool)", i + 1);
         assert_eq!(l, l0, "step {}: live GPU bytes {l} != {l0} (a tensor outlives its step)", i + 1);
     }
-    // Host: compare the median RSS of the first 12 steps after warm-up with that of the last 12.
+    // Host: medians of three equal windows after warm-up. A steady leak of L bytes per step raises both gaps by
+    // about L * window (22 steps); a one-time jump raises one gap only.
     if r0 > 0 {
         let rss: Vec<u64> = log[warm..].iter().map(|x| x.2).collect();
-        let (early, late) = (median(&rss[..12]), median(&rss[rss.len() - 12..]));
-        let growth = late as i64 - early as i64;
+        let win = rss.len() / 3;
+        let m: Vec<i64> = (0..3).map(|i| median(&rss[i * win..(i + 1) * win]) as i64).collect();
+        let (gap1, gap2, total) = (m[1] - m[0], m[2] - m[1], m[2] - m[0]);
         println!(
-            "host RSS after warm-up: median {} KiB over the first 12 steps, {} KiB over the last 12 (growth {} KiB \
-             over {} steps), max {} KiB",
-            early >> 10,
-            late >> 10,
-            growth / 1024,
-            rss.len(),
+            "host RSS after warm-up: window medians {} / {} / {} KiB (gaps {} and {} KiB, {} steps each), max {} KiB",
+            m[0] >> 10,
+            m[1] >> 10,
+            m[2] >> 10,
+            gap1 / 1024,
+            gap2 / 1024,
+            win,
             rss.iter().max().unwrap() >> 10
         );
-        assert!(growth < 4 << 20, "host RSS grew by {} KiB over {} steps", growth / 1024, rss.len());
+        assert!(gap1.min(gap2) < 3 << 20, "host RSS grew in both halves: +{} KiB, then +{} KiB", gap1 / 1024, gap2 / 1024);
+        assert!(total < 16 << 20, "host RSS grew by {} KiB over {} steps", total / 1024, rss.len());
     }
 }

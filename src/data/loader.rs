@@ -1,8 +1,8 @@
 //! The prefetching batch loader: decoding, resizing and augmentation on CPU threads while the GPU trains.
 //!
 //! One `Loader` is one pass over a list of pairs (one epoch). On the first `next()` it starts a producer thread
-//! that walks the epoch's batches in order; the samples of each batch are prepared in parallel on a private rayon
-//! pool (`threads` workers) and the finished batch goes into a bounded channel (`prefetch` batches deep), so the
+//! that walks the epoch's batches in order; the samples of each batch are prepared in parallel on a rayon pool
+//! (`threads` workers, one pool per process) and the finished batch goes into a bounded channel (`prefetch` batches deep), so the
 //! producer runs ahead of the consumer by up to `prefetch + 1` batches and then waits.
 //!
 //! Determinism, whatever the thread timing:
@@ -271,17 +271,31 @@ impl Loader {
     }
 }
 
+/// The data worker pool with `threads` workers, built once per process and shared by every epoch's loader (a new
+/// pool per epoch would start and stop threads every epoch, and glibc's cache of their stacks makes host memory
+/// creep in steps).
+fn data_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
+    static POOLS: std::sync::Mutex<Vec<(usize, std::sync::Arc<rayon::ThreadPool>)>> = std::sync::Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Ok(p.clone());
+    }
+    let p = std::sync::Arc::new(
+        rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("fluke-data-{i}")).build()?,
+    );
+    pools.push((threads, p.clone()));
+    Ok(p)
+}
+
 /// The producer: prepare batches in order, send each; stop early when the receiver is gone.
 fn produce(c: Config, tx: crossbeam_channel::Sender<Batch>) {
-    let pool =
-        match rayon::ThreadPoolBuilder::new().num_threads(c.threads).thread_name(|i| format!("fluke-data-{i}")).build()
-        {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("warning: cannot start the data worker threads: {e}");
-                return;
-            }
-        };
+    let pool = match data_pool(c.threads) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("warning: cannot start the data worker threads: {e}");
+            return;
+        }
+    };
     let order = epoch_order(c.pairs.len(), c.seed, c.epoch, c.shuffle);
     let (w, h) = (c.width, c.height);
     let hw = (w * h) as usize;

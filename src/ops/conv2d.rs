@@ -16,9 +16,14 @@
 //! `Launch` lets tests force a kernel variant or an artificially small binding limit.
 //!
 //! Kernel variants (shaders/conv2d.wgsl): the naive ones (one invocation per output, the readable baseline) and the
-//! tiled implicit-GEMM ones (`conv2d_forward_3x3`, `conv2d_forward_tiled`, `conv2d_backward_input_tiled`,
-//! `conv2d_backward_weight_3x3`, `conv2d_backward_weight_tiled`, fed by `conv2d_pack_weight[_flipped]`): register
-//! blocks of 16 pixels x 8 channels per invocation, 5-30x faster on lavapipe (benches/conv2d.rs).
+//! tiled implicit-GEMM ones: `conv2d_forward_3x3[_vec4]`, `conv2d_forward_3x3s2_vec4`, `conv2d_forward_tiled`,
+//! `conv2d_backward_input_strided_vec4`, `conv2d_backward_input_tiled`, `conv2d_backward_weight_3x3[s2][_vec4]`,
+//! `conv2d_backward_weight_tiled`, fed by `conv2d_pack_weight[_flipped][_vec4]`: register blocks of 16 pixels x 8
+//! or 16 channels per invocation (`Variant::TiledPortable`). On devices with subgroups, `Variant::Tiled` runs the
+//! twins in shaders/conv2d_subgroup.wgsl where their lane layout holds (`conv2d_forward_3x3[s2]_subgroup`,
+//! `conv2d_backward_input_strided_subgroup`, `conv2d_backward_weight_3x3[s2]_subgroup`), which share loads across
+//! a subgroup. All are checked against the same f64 oracle; benches/conv2d.rs times every variant per shape.
+//! `FLUKE_NO_SUBGROUPS=1` turns the twins off (for comparisons, or a driver that miscompiles subgroup operations).
 
 use std::rc::Rc;
 
