@@ -255,6 +255,165 @@ fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     store8x4(b1, cblk * 16u + 12u, array<vec4<f32>, 8>(a8_3, a9_3, a10_3, a11_3, a12_3, a13_3, a14_3, a15_3));
 }
 
+// Write 4 pixels x 4 channels (co0 ..) of a block, inside the tensor (the tail of a 12-pixel block).
+fn store4x4(b: Block, co0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    if (!b.ok) { return; }
+    let a = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    for (var c = 0u; c < 4u; c++) {
+        if (co0 + c >= p.cout) { return; }
+        let row = p.off_out + ((b.n * p.cout + co0 + c) * p.oh + b.oy) * p.ow;
+        for (var j = 0u; j < 4u; j++) {
+            if (b.ox0 + j < p.ow) { out[row + b.ox0 + j] = a[j][c]; }
+        }
+    }
+}
+
+// As `conv2d_forward_3x3_subgroup` with 12 pixels per invocation (48 vec4 accumulators): for rows of 12, 24 or 36
+// pixels (the deep layers at 384x192) 16-pixel blocks would leave a quarter of the lanes' work padding. Per (ci, ky)
+// 3 vec4 + 2 scalar x loads and 2 vec4 weight loads per lane feed 576 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3_subgroup12(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) lid: u32,
+                               @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    let pl = p.n * p.oh * ((p.ow + 11u) / 12u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 12u);
+    let y0 = i32(b.oy) - 1;
+    let x0 = i32(b.ox0) - 1;
+    let wrow = cblk * p.cin * 9u;            // this block's packed rows (four vec4 each)
+    let s0 = sid % 8u;
+    let s1 = min(sid % 8u, 3u) + 8u;
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    // Columns ox0 + 4t + c inside the row.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(b.ox0);
+    let m0 = cl + vec4<u32>(0u) < vec4<u32>(p.w);
+    let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            // Columns ox0-1 and ox0+12 as scalars, ox0 .. ox0+11 as three aligned vec4 loads (masked past the row
+            // end and outside the image rows).
+            let r0 = xat(base, iy, x0); let r13 = xat(base, iy, x0 + 13);
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + b.ox0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let q0 = select(z, x4[q + 0u], m0 & vec4<bool>(row_ok));
+            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
+            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
+            let r1 = q0.x; let r2 = q0.y; let r3 = q0.z; let r4 = q0.w; let r5 = q1.x; let r6 = q1.y; let r7 = q1.z; let r8 = q1.w; let r9 = q2.x; let r10 = q2.y; let r11 = q2.z; let r12 = q2.w;
+            // Weight vectors of this (ci, ky): tap kx, channel group g at index 4*kx + g; lane s loads s and 8 + s.
+            let wi = (wrow + k) * 4u;
+            let la = wp[wi + s0];
+            let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(la, 0u);
+            let w0_1 = subgroupBroadcast(la, 1u);
+            let w0_2 = subgroupBroadcast(la, 2u);
+            let w0_3 = subgroupBroadcast(la, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u);
+            let w1_1 = subgroupBroadcast(la, 5u);
+            let w1_2 = subgroupBroadcast(la, 6u);
+            let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(lb, 0u);
+            let w2_1 = subgroupBroadcast(lb, 1u);
+            let w2_2 = subgroupBroadcast(lb, 2u);
+            let w2_3 = subgroupBroadcast(lb, 3u);
+            a0_0 += w0_0 * r0 + w1_0 * r1 + w2_0 * r2;
+            a0_1 += w0_1 * r0 + w1_1 * r1 + w2_1 * r2;
+            a0_2 += w0_2 * r0 + w1_2 * r1 + w2_2 * r2;
+            a0_3 += w0_3 * r0 + w1_3 * r1 + w2_3 * r2;
+            a1_0 += w0_0 * r1 + w1_0 * r2 + w2_0 * r3;
+            a1_1 += w0_1 * r1 + w1_1 * r2 + w2_1 * r3;
+            a1_2 += w0_2 * r1 + w1_2 * r2 + w2_2 * r3;
+            a1_3 += w0_3 * r1 + w1_3 * r2 + w2_3 * r3;
+            a2_0 += w0_0 * r2 + w1_0 * r3 + w2_0 * r4;
+            a2_1 += w0_1 * r2 + w1_1 * r3 + w2_1 * r4;
+            a2_2 += w0_2 * r2 + w1_2 * r3 + w2_2 * r4;
+            a2_3 += w0_3 * r2 + w1_3 * r3 + w2_3 * r4;
+            a3_0 += w0_0 * r3 + w1_0 * r4 + w2_0 * r5;
+            a3_1 += w0_1 * r3 + w1_1 * r4 + w2_1 * r5;
+            a3_2 += w0_2 * r3 + w1_2 * r4 + w2_2 * r5;
+            a3_3 += w0_3 * r3 + w1_3 * r4 + w2_3 * r5;
+            a4_0 += w0_0 * r4 + w1_0 * r5 + w2_0 * r6;
+            a4_1 += w0_1 * r4 + w1_1 * r5 + w2_1 * r6;
+            a4_2 += w0_2 * r4 + w1_2 * r5 + w2_2 * r6;
+            a4_3 += w0_3 * r4 + w1_3 * r5 + w2_3 * r6;
+            a5_0 += w0_0 * r5 + w1_0 * r6 + w2_0 * r7;
+            a5_1 += w0_1 * r5 + w1_1 * r6 + w2_1 * r7;
+            a5_2 += w0_2 * r5 + w1_2 * r6 + w2_2 * r7;
+            a5_3 += w0_3 * r5 + w1_3 * r6 + w2_3 * r7;
+            a6_0 += w0_0 * r6 + w1_0 * r7 + w2_0 * r8;
+            a6_1 += w0_1 * r6 + w1_1 * r7 + w2_1 * r8;
+            a6_2 += w0_2 * r6 + w1_2 * r7 + w2_2 * r8;
+            a6_3 += w0_3 * r6 + w1_3 * r7 + w2_3 * r8;
+            a7_0 += w0_0 * r7 + w1_0 * r8 + w2_0 * r9;
+            a7_1 += w0_1 * r7 + w1_1 * r8 + w2_1 * r9;
+            a7_2 += w0_2 * r7 + w1_2 * r8 + w2_2 * r9;
+            a7_3 += w0_3 * r7 + w1_3 * r8 + w2_3 * r9;
+            a8_0 += w0_0 * r8 + w1_0 * r9 + w2_0 * r10;
+            a8_1 += w0_1 * r8 + w1_1 * r9 + w2_1 * r10;
+            a8_2 += w0_2 * r8 + w1_2 * r9 + w2_2 * r10;
+            a8_3 += w0_3 * r8 + w1_3 * r9 + w2_3 * r10;
+            a9_0 += w0_0 * r9 + w1_0 * r10 + w2_0 * r11;
+            a9_1 += w0_1 * r9 + w1_1 * r10 + w2_1 * r11;
+            a9_2 += w0_2 * r9 + w1_2 * r10 + w2_2 * r11;
+            a9_3 += w0_3 * r9 + w1_3 * r10 + w2_3 * r11;
+            a10_0 += w0_0 * r10 + w1_0 * r11 + w2_0 * r12;
+            a10_1 += w0_1 * r10 + w1_1 * r11 + w2_1 * r12;
+            a10_2 += w0_2 * r10 + w1_2 * r11 + w2_2 * r12;
+            a10_3 += w0_3 * r10 + w1_3 * r11 + w2_3 * r12;
+            a11_0 += w0_0 * r11 + w1_0 * r12 + w2_0 * r13;
+            a11_1 += w0_1 * r11 + w1_1 * r12 + w2_1 * r13;
+            a11_2 += w0_2 * r11 + w1_2 * r12 + w2_2 * r13;
+            a11_3 += w0_3 * r11 + w1_3 * r12 + w2_3 * r13;
+            k += 3u;
+        }
+    }
+    if (p.has_bias == 1u) {
+        let bv0 = bias4(cblk * 16u + 0u);
+        let bv1 = bias4(cblk * 16u + 4u);
+        let bv2 = bias4(cblk * 16u + 8u);
+        let bv3 = bias4(cblk * 16u + 12u);
+        a0_0 += bv0; a0_1 += bv1; a0_2 += bv2; a0_3 += bv3;
+        a1_0 += bv0; a1_1 += bv1; a1_2 += bv2; a1_3 += bv3;
+        a2_0 += bv0; a2_1 += bv1; a2_2 += bv2; a2_3 += bv3;
+        a3_0 += bv0; a3_1 += bv1; a3_2 += bv2; a3_3 += bv3;
+        a4_0 += bv0; a4_1 += bv1; a4_2 += bv2; a4_3 += bv3;
+        a5_0 += bv0; a5_1 += bv1; a5_2 += bv2; a5_3 += bv3;
+        a6_0 += bv0; a6_1 += bv1; a6_2 += bv2; a6_3 += bv3;
+        a7_0 += bv0; a7_1 += bv1; a7_2 += bv2; a7_3 += bv3;
+        a8_0 += bv0; a8_1 += bv1; a8_2 += bv2; a8_3 += bv3;
+        a9_0 += bv0; a9_1 += bv1; a9_2 += bv2; a9_3 += bv3;
+        a10_0 += bv0; a10_1 += bv1; a10_2 += bv2; a10_3 += bv3;
+        a11_0 += bv0; a11_1 += bv1; a11_2 += bv2; a11_3 += bv3;
+    }
+    let b1 = Block(b.n, b.oy, b.ox0 + 8u, b.ok);   // pixels 8 .. 11
+    store8x4(b, cblk * 16u + 0u, array<vec4<f32>, 8>(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, a6_0, a7_0));
+    store4x4(b1, cblk * 16u + 0u, a8_0, a9_0, a10_0, a11_0);
+    store8x4(b, cblk * 16u + 4u, array<vec4<f32>, 8>(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, a6_1, a7_1));
+    store4x4(b1, cblk * 16u + 4u, a8_1, a9_1, a10_1, a11_1);
+    store8x4(b, cblk * 16u + 8u, array<vec4<f32>, 8>(a0_2, a1_2, a2_2, a3_2, a4_2, a5_2, a6_2, a7_2));
+    store4x4(b1, cblk * 16u + 8u, a8_2, a9_2, a10_2, a11_2);
+    store8x4(b, cblk * 16u + 12u, array<vec4<f32>, 8>(a0_3, a1_3, a2_3, a3_3, a4_3, a5_3, a6_3, a7_3));
+    store4x4(b1, cblk * 16u + 12u, a8_3, a9_3, a10_3, a11_3);
+}
+
 // Forward, 3x3 stride 2 pad 1: `conv2d_forward_3x3s2_vec4` in conv2d.wgsl with each (ci, ky)'s twelve weight vectors
 // loaded two per lane and broadcast, and the lane layout of `conv2d_forward_3x3_subgroup` (channel blocks padded to
 // whole subgroups, p.tile_len).

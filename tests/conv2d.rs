@@ -191,6 +191,14 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         ] {
             assert!(tiled.contains(&e), "Tiled did not run {e} on a device with subgroups: {tiled:?}");
         }
+        // Rows of 12 pixels take the 12-pixel subgroup forward.
+        let x12 = Tensor::from_slice(&g, &[1, 8, 3, 12], &rand_vec(8 * 3 * 12, 13));
+        let w12 = Tensor::from_slice(&g, &[8, 8, 3, 3], &rand_vec(8 * 8 * 9, 14));
+        g.set_profiling(true);
+        conv2d::conv2d_forward_with(&x12, &w12, None, 1, 1, Launch { variant: Variant::Tiled, max_binding: None });
+        let names: Vec<&str> = g.take_profile().iter().map(|e| e.0).collect();
+        g.set_profiling(false);
+        assert!(names.contains(&"conv2d_forward_3x3_subgroup12"), "rows of 12 did not run the 12-pixel kernel: {names:?}");
     } else {
         println!("device has no subgroups: Tiled runs the portable kernels ({tiled:?})");
     }

@@ -295,6 +295,8 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
 struct FwdKernel {
     entry: &'static str,
     cw: usize,
+    /// Output pixels of a row per invocation.
+    px: usize,
 }
 
 /// The tiled forward kernel for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take
@@ -306,7 +308,11 @@ fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     // 3x3 stride 2 pad 1 with W = 2*OW (the encoder's downsampling convolutions).
     if g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w % 4 == 0 {
         let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
-        return FwdKernel { entry, cw: 16 };
+        return FwdKernel { entry, cw: 16, px: 16 };
+    }
+    // Rows of 12, 24, 36 ... pixels: 12-pixel blocks waste nothing where 16-pixel blocks would waste a quarter.
+    if vec4 && subgroups && g.ow % 12 == 0 && g.ow % 16 != 0 {
+        return FwdKernel { entry: "conv2d_forward_3x3_subgroup12", cw: 16, px: 12 };
     }
     let (entry, cw) = match (is3, vec4) {
         (true, true) if subgroups => ("conv2d_forward_3x3_subgroup", 16),
@@ -314,7 +320,7 @@ fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
         (true, false) => ("conv2d_forward_3x3", CW),
         _ => ("conv2d_forward_tiled", CW),
     };
-    FwdKernel { entry, cw }
+    FwdKernel { entry, cw, px: 16 }
 }
 
 /// The tiled input-gradient kernel for a convolution that is not stride 1 (parity classes). Rows of gy that are a
@@ -325,9 +331,9 @@ fn strided_input_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     let entry = match (vec4, subgroups) {
         (true, true) => "conv2d_backward_input_strided_subgroup",
         (true, false) => "conv2d_backward_input_strided_vec4",
-        _ => return FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW },
+        _ => return FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW, px: 16 },
     };
-    FwdKernel { entry, cw: 16 }
+    FwdKernel { entry, cw: 16, px: 16 }
 }
 
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
@@ -335,11 +341,12 @@ fn strided_input_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, k: &FwdKernel) {
     let gpu = wp.gpu();
     let cpad = g.cout.next_multiple_of(k.cw);
-    let blocks = nb * g.oh * g.ow.div_ceil(16);
+    let blocks = nb * g.oh * g.ow.div_ceil(k.px);
     // The subgroup kernel pads each channel block's pixel blocks to whole subgroups (p.tile_len), so no subgroup
     // straddles two channel blocks.
-    let per_blk = if k.entry.ends_with("subgroup") { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
-    if k.entry.ends_with("vec4") || k.entry.ends_with("subgroup") {
+    let sg = k.entry.contains("subgroup");
+    let per_blk = if sg { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
+    if k.entry.contains("vec4") || sg {
         assert!(p.off_x % 4 == 0 && bx.offset % 16 == 0, "conv2d_forward: {}: slice not 16-byte aligned", k.entry);
     }
     let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, ..p };
