@@ -1,82 +1,13 @@
-// conv2d, subgroup variants: the same convolution as conv2d.wgsl (formulas, layouts, Params and binding numbers
-// are that file's), for devices with subgroup operations. Compiled only when the device has Features::SUBGROUP;
-// each entry point here has a portable twin in conv2d.wgsl that computes the same sums in the same order per
-// output, and the launcher picks this one only when its lane layout holds (see src/ops/conv2d.rs).
+// conv2d, subgroup variants: the same convolution as conv2d.wgsl, for devices with subgroup operations. This file is
+// compiled appended to conv2d.wgsl (src/ops/conv2d.rs: SUBGROUP_SHADER), so it uses that file's Params, bindings
+// and helpers (xat, gat, block_of, store8x4, bias4), and only when the device has Features::SUBGROUP. Each entry
+// point here has a portable twin in conv2d.wgsl that computes the same sums in the same order per output; the
+// launcher picks this one only when its lane layout holds.
 //
 // Why: on a CPU adapter (llvmpipe) every storage-buffer load is a loop over the SIMD lanes with a bounds check per
 // lane, so a value that all lanes of a subgroup need costs as much as one each. Here the lanes split such loads
 // between them and subgroupBroadcast hands each lane the rest (a register shuffle). (naga 30 rejects
 // `enable subgroups;`, which it does not need: the validator capability gates these builtins.)
-
-
-struct Params {
-    n: u32,         // batch size of this slice
-    cin: u32,
-    h: u32,
-    w: u32,
-    cout: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
-    has_bias: u32,  // 1: add b[co] in the forward
-    tiles: u32,     // reduce pass: number of partial tiles; partial passes: tiles of this slice
-    tile_len: u32,  // positions (n, oy, ox) per tile in the partial passes
-    npos: u32,      // n * oh * ow of this slice
-    m: u32,         // outputs of the reduction: Cout*Cin*KH*KW (weight) or Cout (bias)
-    off_x: u32,     // element offsets inside the bound ranges (batch slices)
-    off_gy: u32,
-    off_out: u32,
-    cw: u32,        // packed weights: channels per block (4 or 8)
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> gy: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read> gy4: array<vec4<f32>>;
-
-const WG: u32 = 64u;
-
-// x[base + iy*W + ix], or 0 outside the image (the zero padding). `base` is the (n, ci) plane.
-fn xat(base: u32, iy: i32, ix: i32) -> f32 {
-    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-    return select(0.0, x[select(base, base + u32(iy) * p.w + u32(ix), ok)], ok);
-}
-
-// The block of invocation `lane` when each owns `pw` pixels of a row: output row r = n*OH + oy of the slice and
-// its first pixel ox0.
-struct Block { n: u32, oy: u32, ox0: u32, ok: bool }
-fn block_of(lane: u32, pw: u32) -> Block {
-    let segs = (p.ow + pw - 1u) / pw;
-    let r = lane / segs;
-    let ok = r < p.n * p.oh;
-    let rc = select(0u, r, ok);
-    return Block(rc / p.oh, rc % p.oh, (lane % segs) * pw, ok);
-}
-
-// Write the block: out[(n*Cout + co)*OH*OW + oy*OW + ox] for 8 pixels x 4 channels (co0 ..), inside the tensor.
-fn store8x4(b: Block, co0: u32, a: array<vec4<f32>, 8>) {
-    if (!b.ok) { return; }
-    for (var c = 0u; c < 4u; c++) {
-        if (co0 + c >= p.cout) { return; }
-        let row = p.off_out + ((b.n * p.cout + co0 + c) * p.oh + b.oy) * p.ow;
-        for (var j = 0u; j < 8u; j++) {
-            if (b.ox0 + j < p.ow) { out[row + b.ox0 + j] = a[j][c]; }
-        }
-    }
-}
-
-// b[c .. c+3] (channels past Cout read a valid element; they are never stored).
-fn bias4(c: u32) -> vec4<f32> {
-    let l = p.cout - 1u;
-    return vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
-}
 
 // Forward, 3x3 stride 1 pad 1, W % 4 == 0, 4-aligned slice: 16 pixels of a row x 16 output channels per invocation
 // (64 vec4 accumulators a{pixel}_{group}, written out by hand), weights packed in blocks of 16 channels
@@ -577,12 +508,6 @@ fn conv2d_forward_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     store8x4(b1, cblk * 16u + 8u, array<vec4<f32>, 8>(a8_2, a9_2, a10_2, a11_2, a12_2, a13_2, a14_2, a15_2));
     store8x4(b, cblk * 16u + 12u, array<vec4<f32>, 8>(a0_3, a1_3, a2_3, a3_3, a4_3, a5_3, a6_3, a7_3));
     store8x4(b1, cblk * 16u + 12u, array<vec4<f32>, 8>(a8_3, a9_3, a10_3, a11_3, a12_3, a13_3, a14_3, a15_3));
-}
-
-// gy[base + oy*OW + ox], or 0 outside [0, OH) x [0, OW).
-fn gat(base: u32, oy: i32, ox: i32) -> f32 {
-    let ok = oy >= 0 && oy < i32(p.oh) && ox >= 0 && ox < i32(p.ow);
-    return select(0.0, gy[select(base, base + u32(oy) * p.ow + u32(ox), ok)], ok);
 }
 
 // Input gradient, stride >= 2 with OW % 4 == 0, a 4-aligned gy slice and ceil(KW/s) <= 4: as
@@ -1199,7 +1124,6 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
         out[o15 + 0u] = acc0_3.w; out[o15 + 1u] = acc1_3.w; out[o15 + 2u] = acc2_3.w; out[o15 + 3u] = acc3_3.w; out[o15 + 4u] = acc4_3.w; out[o15 + 5u] = acc5_3.w; out[o15 + 6u] = acc6_3.w; out[o15 + 7u] = acc7_3.w; out[o15 + 8u] = acc8_3.w;
     }
 }
-
 
 // Weight gradient, 3x3 stride 2 pad 1: `conv2d_backward_weight_3x3s2_vec4` in conv2d.wgsl with the gy vectors
 // shared across the subgroup as in `conv2d_backward_weight_3x3_subgroup`.

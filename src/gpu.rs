@@ -660,7 +660,9 @@ pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid:
 fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
     let mut kernels = HashMap::new();
     let extra: &[(&str, &str)] = if subgroups { crate::ops::SUBGROUP_SHADERS } else { &[] };
-    for &(file, src) in crate::ops::SHADERS.iter().chain(extra) {
+    for (i, &(file, src)) in crate::ops::SHADERS.iter().chain(extra).enumerate() {
+        // Subgroup files are appended to their op's file: their copies of its entry points are skipped.
+        let appended = i >= crate::ops::SHADERS.len();
         let (module, info) = parse_shader(file, src)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let sm = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -693,6 +695,9 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
                 }
             }
             bindings.sort();
+            if appended && kernels.contains_key(ep.name.as_str()) {
+                continue;
+            }
             let name: &'static str = Box::leak(ep.name.clone().into_boxed_str());
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

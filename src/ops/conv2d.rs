@@ -35,8 +35,10 @@ use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
 pub const SHADER: (&str, &str) = ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl"));
-/// Variants that share data across a subgroup (compiled only where the device has subgroups).
-pub const SUBGROUP_SHADER: (&str, &str) = ("conv2d_subgroup.wgsl", include_str!("../../shaders/conv2d_subgroup.wgsl"));
+/// Variants that share data across a subgroup (compiled only where the device has subgroups): the file is appended
+/// to conv2d.wgsl, whose Params, bindings and helpers it uses (the runtime skips the entry points compiled already).
+pub const SUBGROUP_SHADER: (&str, &str) =
+    ("conv2d_subgroup.wgsl", concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/conv2d_subgroup.wgsl")));
 
 /// Mirror of WGSL `Params` in shaders/conv2d.wgsl (field for field).
 #[repr(C)]
