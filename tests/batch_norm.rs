@@ -22,6 +22,17 @@ fn full_size_matches_oracle() {
     assert_all_pass(&res);
 }
 
+/// The scalar kernels (the fallback for H*W % 4 != 0) at a full U-Net size too: their reductions must also stay
+/// under llvmpipe's loop limit and match the oracle over 294,912 values per channel.
+#[test]
+fn full_size_scalar_kernels_match_oracle() {
+    let g = gpu();
+    let _scalar = fluke::ops::Vec4Guard::set(false);
+    let res = bn::check_shape(&g, [4, 16, 192, 384], 300, false);
+    fluke::check::print_table(&res);
+    assert_all_pass(&res);
+}
+
 /// loss = sum(y * r) for a fixed r; the oracle's analytic gradients must match central differences.
 #[test]
 fn cpu_backward_matches_finite_differences() {
