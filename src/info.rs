@@ -32,5 +32,12 @@ pub fn print_gpu(gpu: &Gpu) {
     println!("  max workgroups/dim {}", l.max_compute_workgroups_per_dimension);
     println!("  storage buffers/stage {}", l.max_storage_buffers_per_shader_stage);
     println!("  timestamp queries  {}", gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY));
+    // Whether the subgroup conv2d kernels run (off without the feature, or with FLUKE_NO_SUBGROUPS set).
+    println!(
+        "  subgroup kernels   {} (subgroup size {}-{})",
+        gpu.has_subgroups(),
+        gpu.info.subgroup_min_size,
+        gpu.info.subgroup_max_size
+    );
     println!("  pipelines          {} entry points compiled in {:.2} s", gpu.entry_points().len(), gpu.compile_seconds);
 }
