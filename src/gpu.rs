@@ -209,9 +209,14 @@ impl Gpu {
     fn with_adapter(adapter: wgpu::Adapter) -> Result<Rc<Gpu>> {
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Ask for timestamp queries when present (kernel timings in `fluke bench`), nothing else optional.
+        // Ask for timestamp queries when present (kernel timings in `fluke bench`); never required.
         // Subgroup operations when present: the kernels in SUBGROUP_SHADERS use them (faster variants on lavapipe).
-        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
+        // FLUKE_NO_SUBGROUPS=1 leaves them out (the portable kernels run; for comparisons or a faulty driver).
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        if std::env::var_os("FLUKE_NO_SUBGROUPS").is_some() {
+            wanted.remove(wgpu::Features::SUBGROUP);
+        }
+        let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("fluke"),
             required_features: features,
@@ -270,11 +275,10 @@ impl Gpu {
         self.limits.max_storage_buffer_binding_size as u64
     }
 
-    /// Whether the device has timestamp queries, so profiling measures GPU time (requested at start-up when the
-    /// adapter offers them; never required).
-    /// Whether the subgroup kernel variants were compiled (the device has `Features::SUBGROUP`).
+    /// Whether the subgroup kernel variants were compiled and run (the device has `Features::SUBGROUP`, requested
+    /// unless FLUKE_NO_SUBGROUPS is set).
     pub fn has_subgroups(&self) -> bool {
-        self.features.contains(wgpu::Features::SUBGROUP) && std::env::var_os("FLUKE_NO_SUBGROUPS").is_none()
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// The largest subgroup the adapter may run (a subgroup kernel needs its lanes' shared data to line up with it).
@@ -282,6 +286,8 @@ impl Gpu {
         self.info.subgroup_max_size
     }
 
+    /// Whether the device has timestamp queries, so profiling measures GPU time (requested at start-up when the
+    /// adapter offers them; never required).
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }

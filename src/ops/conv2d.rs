@@ -293,12 +293,40 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     y
 }
 
-/// A tiled forward kernel and the channel block width of the packed weights it reads.
+/// A tiled kernel over (channel block, pixel block) lanes: the forwards and the strided input gradients.
 struct FwdKernel {
     entry: &'static str,
+    /// Channels per block of the packed weights it reads.
     cw: usize,
     /// Output pixels of a row per invocation.
     px: usize,
+    /// Reads rows as vec4: every row of its input must start 16-byte aligned in the binding.
+    vec4: bool,
+    /// Shares loads across a subgroup: each channel block's pixel blocks are padded to whole subgroups
+    /// (p.tile_len), so that no subgroup straddles two channel blocks.
+    subgroup: bool,
+}
+
+impl FwdKernel {
+    const fn new(entry: &'static str, cw: usize, vec4: bool, subgroup: bool) -> FwdKernel {
+        FwdKernel { entry, cw, px: 16, vec4, subgroup }
+    }
+
+    /// Lanes per channel block for `blocks` pixel blocks (the kernel's p.tile_len when it is a subgroup kernel).
+    fn lanes_per_block(&self, gpu: &Gpu, blocks: usize) -> usize {
+        if self.subgroup {
+            blocks.next_multiple_of(gpu.subgroup_max_size() as usize)
+        } else {
+            blocks
+        }
+    }
+
+    /// The vec4 kernels need their input slice 16-byte aligned (true by construction: see `forward_kernel`).
+    fn check_aligned(&self, off: u32, bind: &Bind) {
+        if self.vec4 {
+            assert!(off % 4 == 0 && bind.offset % 16 == 0, "conv2d: {}: input slice not 16-byte aligned", self.entry);
+        }
+    }
 }
 
 /// The tiled forward kernel for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take
@@ -310,19 +338,18 @@ fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     // 3x3 stride 2 pad 1 with W = 2*OW (the encoder's downsampling convolutions).
     if g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w % 4 == 0 {
         let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
-        return FwdKernel { entry, cw: 16, px: 16 };
+        return FwdKernel::new(entry, 16, true, subgroups);
     }
     // Rows of 12, 24, 36 ... pixels: 12-pixel blocks waste nothing where 16-pixel blocks would waste a quarter.
     if vec4 && subgroups && g.ow % 12 == 0 && g.ow % 16 != 0 {
-        return FwdKernel { entry: "conv2d_forward_3x3_subgroup12", cw: 16, px: 12 };
+        return FwdKernel { px: 12, ..FwdKernel::new("conv2d_forward_3x3_subgroup12", 16, true, true) };
     }
-    let (entry, cw) = match (is3, vec4) {
-        (true, true) if subgroups => ("conv2d_forward_3x3_subgroup", 16),
-        (true, true) => ("conv2d_forward_3x3_vec4", CW),
-        (true, false) => ("conv2d_forward_3x3", CW),
-        _ => ("conv2d_forward_tiled", CW),
-    };
-    FwdKernel { entry, cw, px: 16 }
+    match (is3, vec4) {
+        (true, true) if subgroups => FwdKernel::new("conv2d_forward_3x3_subgroup", 16, true, true),
+        (true, true) => FwdKernel::new("conv2d_forward_3x3_vec4", CW, true, false),
+        (true, false) => FwdKernel::new("conv2d_forward_3x3", CW, false, false),
+        _ => FwdKernel::new("conv2d_forward_tiled", CW, false, false),
+    }
 }
 
 /// The tiled input-gradient kernel for a convolution that is not stride 1 (parity classes). Rows of gy that are a
@@ -330,12 +357,11 @@ fn forward_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
 /// take the vec4 kernel (16 channels per invocation) or its subgroup twin.
 fn strided_input_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
     let vec4 = g.ow % 4 == 0 && g.kw.div_ceil(g.stride) <= 4;
-    let entry = match (vec4, subgroups) {
-        (true, true) => "conv2d_backward_input_strided_subgroup",
-        (true, false) => "conv2d_backward_input_strided_vec4",
-        _ => return FwdKernel { entry: "conv2d_backward_input_tiled", cw: CW, px: 16 },
-    };
-    FwdKernel { entry, cw: 16, px: 16 }
+    match (vec4, subgroups) {
+        (true, true) => FwdKernel::new("conv2d_backward_input_strided_subgroup", 16, true, true),
+        (true, false) => FwdKernel::new("conv2d_backward_input_strided_vec4", 16, true, false),
+        _ => FwdKernel::new("conv2d_backward_input_tiled", CW, false, false),
+    }
 }
 
 /// One tiled forward dispatch over a slice of `nb` images (`p` holds the slice's offsets; x, bias and y bound).
@@ -343,20 +369,15 @@ fn strided_input_kernel(g: &Geom, subgroups: bool) -> FwdKernel {
 fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, wp: &Tensor, k: &FwdKernel) {
     let gpu = wp.gpu();
     let cpad = g.cout.next_multiple_of(k.cw);
-    let blocks = nb * g.oh * g.ow.div_ceil(k.px);
-    // The subgroup kernel pads each channel block's pixel blocks to whole subgroups (p.tile_len), so no subgroup
-    // straddles two channel blocks.
-    let sg = k.entry.contains("subgroup");
-    let per_blk = if sg { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
-    if k.entry.contains("vec4") || sg {
-        assert!(p.off_x % 4 == 0 && bx.offset % 16 == 0, "conv2d_forward: {}: slice not 16-byte aligned", k.entry);
-    }
+    let per_blk = k.lanes_per_block(gpu, nb * g.oh * g.ow.div_ceil(k.px));
+    k.check_aligned(p.off_x, &bx);
     let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, ..p };
     let groups = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
     gpu.dispatch(k.entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
 }
 
-/// Channels per packed weight block: every tiled kernel's invocation owns 8 output channels.
+/// Channels per packed weight block of the tiled kernels that own 8 output channels per invocation (the 16-channel
+/// ones say so in their `FwdKernel`).
 const CW: usize = 8;
 
 /// wp [cpad/cw, K, cw]: w [Cout, K] (K = Cin*KH*KW) transposed in blocks of cw channels, zero past Cout.
@@ -381,7 +402,8 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     let gpu = gy.gpu();
     let gx = Tensor::empty(gpu, x_shape);
     // At stride 1 (square kernel, pad < K) the input gradient is a forward convolution of gy with the flipped,
-    // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the naive one.
+    // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the parity-class
+    // kernels (`strided_input_kernel`).
     let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
     let tiled = l.pick(&g) != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
@@ -408,11 +430,8 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
                 // Parity classes on z: rows A and columns B of each class, 16 columns x k.cw channels per
                 // invocation; the subgroup kernel pads each channel block's pixel blocks to whole subgroups.
                 let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
-                let blocks = nb * rows * cols.div_ceil(16);
-                let per_blk = if k.entry.ends_with("subgroup") { blocks.next_multiple_of(gpu.subgroup_max_size() as usize) } else { blocks };
-                if k.entry != "conv2d_backward_input_tiled" {
-                    assert!(off_gy % 4 == 0 && bgy.offset % 16 == 0, "conv2d_backward_input: {}: gy slice not 16-byte aligned", k.entry);
-                }
+                let per_blk = k.lanes_per_block(gpu, nb * rows * cols.div_ceil(k.px));
+                k.check_aligned(off_gy, &bgy);
                 let [gx_, gy_, _] = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
                 let groups = [gx_, gy_, (g.stride * g.stride) as u32];
                 let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, off_gy, off_out, ..g.params(nb) };
@@ -477,9 +496,8 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: rows as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
-        let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart)]);
-        // Lanes on x, tiles on y. 3x3 stride 1: invocation = (ci, 8 output channels) x 9 taps; otherwise
-        // 8 consecutive k x 4 output channels.
+        // Every kernel below gets the same list (vec4 views included); each binds only what it uses.
+        let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart), (X4, bx), (GY4, bgy)]);
         // The vec4 kernels read whole rows as vec4: every row must start at a multiple of 4 floats in its binding.
         let aligned = g.ow % 4 == 0 && off_x % 4 == 0 && off_gy % 4 == 0 && bx.offset % 16 == 0 && bgy.offset % 16 == 0;
         // 3x3 stride 2 pad 1 with W = 2*OW: the same kernels with strided input columns.
@@ -488,7 +506,6 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         if vec4_ok {
             // Invocation = (ci, 16 output channels) x 9 taps; lanes (tile, channel block, ci) on a 1-D grid.
             let lanes = g.cin * g.cout.div_ceil(16);
-            let bs = binds(&[(X, bx), (GY, bgy), (OUT, bpart), (X4, bx), (GY4, bgy)]);
             // The subgroup twin needs each subgroup inside one (tile, channel block): Cin a multiple of its size.
             let sg = subgroups && g.cin % gpu.subgroup_max_size() as usize == 0;
             let entry = match (is3s2, sg) {
@@ -499,9 +516,11 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
             };
             gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
         } else if is3 {
+            // Lanes on x, tiles on y: invocation = (ci, 8 output channels) x 9 taps.
             let lanes = g.cin * g.cout.div_ceil(8);
             gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         } else {
+            // Lanes on x, tiles on y: invocation = 8 consecutive k x 4 output channels.
             let lanes = kk.div_ceil(8) * g.cout.div_ceil(4);
             gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         }
@@ -803,7 +822,6 @@ pub fn check_case(gpu: &Rc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckRes
     out
 }
 
-/// GPU vs oracle for every entry point (naive and tiled) on odd shapes; `full` adds larger channel counts.
 /// The vec4 weight packing kernels against the scalar ones (bit-identical layouts), forward and flipped, with
 /// channel counts that need zero padding and both block widths.
 fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
@@ -829,6 +847,8 @@ fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
     out
 }
 
+/// GPU vs oracle for every entry point (naive, tiled, and portable where the tiled ones use subgroups) on odd shapes;
+/// `full` adds larger channel counts. Also the weight packing kernels.
 pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = pack_checks(gpu);
     let cases = CASES.iter().chain(if full { CASES_FULL } else { &[] });
