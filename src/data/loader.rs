@@ -2,8 +2,8 @@
 //!
 //! One `Loader` is one pass over a list of pairs (one epoch). On the first `next()` it starts a producer thread
 //! that walks the epoch's batches in order; the samples of each batch are prepared in parallel on a rayon pool
-//! (`threads` workers, one pool per process) and the finished batch goes into a bounded channel (`prefetch` batches deep), so the
-//! producer runs ahead of the consumer by up to `prefetch + 1` batches and then waits.
+//! (`threads` workers, one pool per process) and the finished batch goes into a bounded channel (`prefetch`
+//! batches deep), so the producer runs ahead of the consumer by up to `prefetch + 1` batches and then waits.
 //!
 //! Determinism, whatever the thread timing:
 //!   - the epoch order is a ChaCha8 shuffle seeded by mix(mix(seed, epoch), SHUFFLE_TAG) (identity when not

@@ -81,7 +81,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     upsample2x::SHADER,
 ];
 
-/// Shader files that use subgroup operations (`enable subgroups;`): compiled only on devices with
+/// Shader files that use subgroup operations (subgroupBroadcast): compiled only on devices with
 /// `Features::SUBGROUP`; every kernel in them has a portable twin that runs elsewhere.
 pub const SUBGROUP_SHADERS: &[(&str, &str)] = &[conv2d::SUBGROUP_SHADER];
 
