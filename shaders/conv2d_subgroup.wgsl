@@ -937,11 +937,12 @@ fn conv2d_backward_input_strided_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
 fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                        @builtin(local_invocation_index) lid: u32,
                                        @builtin(subgroup_invocation_id) sid: u32) {
+    // Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the
+    // subgroup operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
     let per_tile = p.cin * ((p.cout + 15u) / 16u);
-    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
-    let ok = flat < p.tiles * per_tile;
-    let tile = select(0u, flat / per_tile, ok);
-    let lc = flat % per_tile;
+    let tile = wid.y;
+    let ok = wid.x * WG + lid < per_tile;
+    let lc = min(wid.x * WG + lid, per_tile - 1u);
     let ci = lc % p.cin;
     let co0 = (lc / p.cin) * 16u;
     let ohw = p.oh * p.ow;
@@ -1131,11 +1132,12 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
 fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                        @builtin(local_invocation_index) lid: u32,
                                        @builtin(subgroup_invocation_id) sid: u32) {
+    // Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the
+    // subgroup operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
     let per_tile = p.cin * ((p.cout + 15u) / 16u);
-    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
-    let ok = flat < p.tiles * per_tile;
-    let tile = select(0u, flat / per_tile, ok);
-    let lc = flat % per_tile;
+    let tile = wid.y;
+    let ok = wid.x * WG + lid < per_tile;
+    let lc = min(wid.x * WG + lid, per_tile - 1u);
     let ci = lc % p.cin;
     let co0 = (lc / p.cin) * 16u;
     let ohw = p.oh * p.ow;

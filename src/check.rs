@@ -103,3 +103,35 @@ pub fn assert_all_pass(results: &[CheckResult]) {
             .join("\n")
     );
 }
+
+/// `fluke check`'s network part: every convolution of the U-Net at the default size (384x192), all three
+/// directions, with the kernels this device picks, against f64 sums (`validate`); failing subgroup kernels are
+/// replaced by their portable twins and checked again. Prints the table and the kernels this device gets; true when
+/// everything that will run passes.
+pub fn print_network_checks(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
+    let (w, h) = crate::data::DEFAULT_SIZE;
+    let cfg = crate::model::UNetConfig::default();
+    println!();
+    println!("every convolution of the U-Net at {w}x{h} (batch 1), with the kernels this device picks, against f64 sums:");
+    let t0 = std::time::Instant::now();
+    let rep = crate::validate::validate(gpu, &cfg, w as usize, h as usize, &Default::default());
+    println!("{:<40} {:<12} {:>10}  {:<6} kernels", "geometry", "direction", "error", "result");
+    for v in &rep.verdicts {
+        let k: Vec<&str> = v.entries.iter().copied().filter(|e| !e.contains("pack_weight") && !e.ends_with("reduce")).collect();
+        println!("{:<40} {:<12} {:>10.2e}  {:<6} {}", v.geometry, v.pass_name, v.worst, if v.pass { "pass" } else { "FAIL" }, k.join(", "));
+    }
+    for e in &rep.replaced {
+        println!("REPLACED on this device: {e} (wrong here; its portable twin runs instead)");
+    }
+    let mut used: Vec<&str> = rep.verdicts.iter().flat_map(|v| v.entries.iter().copied()).filter(|e| gpu.allowed(e)).collect();
+    used.sort();
+    used.dedup();
+    println!("kernels this device runs for the U-Net's convolutions: {}", used.join(", "));
+    println!(
+        "{} checks in {:.1} s: {}",
+        rep.verdicts.len(),
+        t0.elapsed().as_secs_f64(),
+        if rep.unmended.is_empty() { "every kernel that runs passes" } else { "FAILED (see above)" }
+    );
+    rep.unmended.is_empty()
+}

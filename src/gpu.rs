@@ -43,9 +43,14 @@ pub struct GpuOptions {
     pub backend: Option<String>,
 }
 
-/// Reflection of one entry point, read by naga at start-up.
+/// Reflection of one entry point, read by naga at start-up; its pipeline is created at first use.
 struct Kernel {
-    pipeline: wgpu::ComputePipeline,
+    /// The compiled pipeline, created by `pipeline()` the first time the entry point is dispatched (or asked for).
+    pipeline: std::cell::OnceCell<wgpu::ComputePipeline>,
+    /// The shader module the entry point lives in (shared by the file's entry points).
+    module: Rc<wgpu::ShaderModule>,
+    /// Seconds `create_compute_pipeline` took on this device (0 until created).
+    create_seconds: std::cell::Cell<f64>,
     /// Storage bindings (>= 1) this entry point uses, ascending. Binding 0 is always the uniform `Params`.
     bindings: Vec<u32>,
     /// Whether the entry point reads binding 0 (`Params`).
@@ -95,8 +100,29 @@ pub struct Gpu {
     kernels: HashMap<&'static str, Kernel>,
     param_ring: wgpu::Buffer,
     state: RefCell<State>,
-    /// Seconds spent compiling pipelines in `new`.
+    /// Seconds spent in `new` parsing and reflecting the shaders and creating their modules (pipelines are created
+    /// at first use: `pipeline_seconds`).
     pub compile_seconds: f64,
+    /// Kernel choice for this device: family and the entry points replaced by their portable twins.
+    choice: RefCell<KernelChoice>,
+}
+
+/// Which kernels the launchers pick, per device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// The fastest kernel that is valid on this device (the default).
+    Auto,
+    /// The register-blocked kernels without subgroup operations.
+    Portable,
+    /// The one-output-per-invocation baselines and the scalar elementwise kernels.
+    Naive,
+}
+
+#[derive(Clone, Debug)]
+struct KernelChoice {
+    family: Family,
+    /// Fast entry points replaced by their portable twins on this device (failed validation, or too slow to build).
+    disabled: std::collections::BTreeSet<String>,
 }
 
 /// A pooled storage buffer. Dropping it returns the buffer to the pool.
@@ -181,6 +207,36 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
     t * 2 + b
 }
 
+/// Whether the subgroup kernels' lane layout holds on an adapter: every subgroup it may run has at least 8 lanes
+/// (they load 8 or 12 shared values spread over lanes 0..7 and broadcast them) and is a power of two dividing the
+/// 64-lane workgroup (each channel block is padded to whole subgroups of the largest size). SwiftShader's
+/// subgroups of 4, for one, fail the first condition, so it runs the portable kernels.
+pub fn subgroup_sizes_ok(info: &wgpu::AdapterInfo) -> bool {
+    let (lo, hi) = (info.subgroup_min_size, info.subgroup_max_size);
+    lo >= 8 && hi >= lo && hi <= 64 && lo.is_power_of_two() && hi.is_power_of_two()
+}
+
+/// Scoped kernel family for a device (tests and checks): sets it and restores the previous one when dropped.
+/// `Family::Naive` also turns the elementwise ops' vec4 kernels off on this thread.
+pub struct FamilyGuard {
+    gpu: Rc<Gpu>,
+    prev: Family,
+    _vec4: crate::ops::Vec4Guard,
+}
+
+impl FamilyGuard {
+    pub fn set(gpu: &Rc<Gpu>, f: Family) -> FamilyGuard {
+        let vec4 = crate::ops::Vec4Guard::set(f != Family::Naive && crate::ops::vec4_enabled());
+        FamilyGuard { gpu: gpu.clone(), prev: gpu.set_family(f), _vec4: vec4 }
+    }
+}
+
+impl Drop for FamilyGuard {
+    fn drop(&mut self) {
+        self.gpu.set_family(self.prev);
+    }
+}
+
 impl Gpu {
     /// Pick an adapter, open a device with its real limits and compile every pipeline.
     pub fn new(opts: &GpuOptions) -> Result<Rc<Gpu>> {
@@ -213,7 +269,7 @@ impl Gpu {
         // Subgroup operations when present: the kernels in SUBGROUP_SHADERS use them (faster variants on lavapipe).
         // FLUKE_NO_SUBGROUPS=1 leaves them out (the portable kernels run; for comparisons or a faulty driver).
         let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
-        if std::env::var_os("FLUKE_NO_SUBGROUPS").is_some() {
+        if std::env::var_os("FLUKE_NO_SUBGROUPS").is_some() || !subgroup_sizes_ok(&info) {
             wanted.remove(wgpu::Features::SUBGROUP);
         }
         let features = adapter.features() & wanted;
@@ -267,6 +323,7 @@ impl Gpu {
                 force_wall: false,
             }),
             compile_seconds,
+            choice: RefCell::new(KernelChoice { family: Family::Auto, disabled: Default::default() }),
         }))
     }
 
@@ -275,8 +332,8 @@ impl Gpu {
         self.limits.max_storage_buffer_binding_size as u64
     }
 
-    /// Whether the subgroup kernel variants were compiled and run (the device has `Features::SUBGROUP`, requested
-    /// unless FLUKE_NO_SUBGROUPS is set).
+    /// Whether the subgroup kernel variants were compiled and may run (the device has `Features::SUBGROUP`, requested
+    /// when the adapter's subgroup sizes suit them, `subgroup_sizes_ok`, unless FLUKE_NO_SUBGROUPS is set).
     pub fn has_subgroups(&self) -> bool {
         self.features.contains(wgpu::Features::SUBGROUP)
     }
@@ -320,6 +377,74 @@ impl Gpu {
 
     fn kernel(&self, entry: &str) -> &Kernel {
         self.kernels.get(entry).unwrap_or_else(|| panic!("dispatch: no entry point named '{entry}' in shaders/"))
+    }
+
+    /// The pipeline of an entry point, created on first use (the creation time is kept for `pipeline_times`).
+    /// A pipeline the device rejects panics naming the shader file and the entry point.
+    fn pipeline<'k>(&self, k: &'k Kernel) -> &'k wgpu::ComputePipeline {
+        k.pipeline.get_or_init(|| {
+            let t0 = std::time::Instant::now();
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.name),
+                layout: None,
+                module: &k.module,
+                entry_point: Some(k.name),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                panic!("shaders/{}: entry point {}: pipeline creation failed: {e}", k.file, k.name);
+            }
+            k.create_seconds.set(t0.elapsed().as_secs_f64());
+            pipeline
+        })
+    }
+
+    /// Create the pipelines of `entries` now (those not created yet), e.g. to measure them or to move their cost
+    /// out of a timed step. Unknown names panic.
+    pub fn prepare(&self, entries: &[&str]) {
+        for e in entries {
+            self.pipeline(self.kernel(e));
+        }
+    }
+
+    /// (entry point, shader file, seconds to create its pipeline) of every pipeline created so far, slowest first.
+    pub fn pipeline_times(&self) -> Vec<(&'static str, &'static str, f64)> {
+        let mut v: Vec<_> =
+            self.kernels.values().filter(|k| k.pipeline.get().is_some()).map(|k| (k.name, k.file, k.create_seconds.get())).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
+    }
+
+    /// Seconds spent creating pipelines so far (they are created at first use).
+    pub fn pipeline_seconds(&self) -> f64 {
+        self.kernels.values().map(|k| k.create_seconds.get()).sum()
+    }
+
+    /// The kernel family the launchers use on this device.
+    pub fn family(&self) -> Family {
+        self.choice.borrow().family
+    }
+
+    /// Set the kernel family (returns the previous one). `FamilyGuard` restores it at the end of a scope.
+    pub fn set_family(&self, f: Family) -> Family {
+        std::mem::replace(&mut self.choice.borrow_mut().family, f)
+    }
+
+    /// Whether a fast entry point may run on this device (not replaced by its portable twin).
+    pub fn allowed(&self, entry: &str) -> bool {
+        !self.choice.borrow().disabled.contains(entry)
+    }
+
+    /// Replace a fast entry point by its portable twin on this device from now on.
+    pub fn disable(&self, entry: &str) {
+        self.choice.borrow_mut().disabled.insert(entry.to_string());
+    }
+
+    /// The entry points replaced by their portable twins on this device.
+    pub fn disabled(&self) -> Vec<String> {
+        self.choice.borrow().disabled.iter().cloned().collect()
     }
 
     // ---------------------------------------------------------------------------------------------- buffers
@@ -553,7 +678,8 @@ impl Gpu {
         if ring_full || queries_full {
             self.flush();
         }
-        let layout = k.pipeline.get_bind_group_layout(0);
+        let pipeline = self.pipeline(k);
+        let layout = pipeline.get_bind_group_layout(0);
         let mut st = self.state.borrow_mut();
         let offset = st.params.len() as u64;
         st.params.extend_from_slice(pbytes);
@@ -599,7 +725,7 @@ impl Gpu {
             };
             let enc = encoder.as_mut().unwrap();
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
-            pass.set_pipeline(&k.pipeline);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
@@ -671,10 +797,10 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
         let appended = i >= crate::ops::SHADERS.len();
         let (module, info) = parse_shader(file, src)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let sm = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let sm = Rc::new(device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(file),
             source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
+        }));
         if let Some(e) = pollster::block_on(scope.pop()) {
             bail!("shaders/{file}: shader module rejected by the device: {e}");
         }
@@ -705,22 +831,20 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
                 continue;
             }
             let name: &'static str = Box::leak(ep.name.clone().into_boxed_str());
-            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &sm,
-                entry_point: Some(name),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            if let Some(e) = pollster::block_on(scope.pop()) {
-                bail!("shaders/{file}: entry point {name}: pipeline creation failed: {e}");
-            }
             if kernels.contains_key(name) {
                 bail!("shaders/{file}: entry point {name} is defined twice across shaders/");
             }
-            kernels.insert(name, Kernel { pipeline, bindings, uses_params, workgroup_size: ep.workgroup_size, file, name });
+            let k = Kernel {
+                pipeline: std::cell::OnceCell::new(),
+                module: sm.clone(),
+                create_seconds: std::cell::Cell::new(0.0),
+                bindings,
+                uses_params,
+                workgroup_size: ep.workgroup_size,
+                file,
+                name,
+            };
+            kernels.insert(name, k);
         }
     }
     Ok(kernels)

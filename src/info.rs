@@ -39,5 +39,32 @@ pub fn print_gpu(gpu: &Gpu) {
         gpu.info.subgroup_min_size,
         gpu.info.subgroup_max_size
     );
-    println!("  pipelines          {} entry points compiled in {:.2} s", gpu.entry_points().len(), gpu.compile_seconds);
+    println!(
+        "  pipelines          {} entry points, shaders parsed in {:.2} s; each pipeline is created at first use",
+        gpu.entry_points().len(),
+        gpu.compile_seconds
+    );
+    let off = gpu.disabled();
+    if !off.is_empty() {
+        println!("  replaced here      {} (their portable twins run)", off.join(", "));
+    }
+}
+
+/// Create every pipeline this device may choose (one at a time, each line printed as it is done) and list them
+/// again slowest first.
+pub fn print_pipelines(gpu: &Gpu) {
+    use std::io::Write;
+    let only = std::env::var("FLUKE_PIPELINES_ONLY").ok();
+    let entries: Vec<&str> = gpu.entry_points().into_iter().filter(|e| gpu.allowed(e) && only.as_deref().is_none_or(|o| *e == o)).collect();
+    println!("creating {} pipelines:", entries.len());
+    for e in &entries {
+        let t0 = std::time::Instant::now();
+        gpu.prepare(&[e]);
+        println!("  {:<44} {:>8.3} s", e, t0.elapsed().as_secs_f64());
+        let _ = std::io::stdout().flush();
+    }
+    println!("slowest first (total {:.2} s):", gpu.pipeline_seconds());
+    for (e, file, s) in gpu.pipeline_times() {
+        println!("  {:<44} {:<22} {:>8.3} s", e, file, s);
+    }
 }

@@ -27,6 +27,7 @@ pub mod model;
 pub mod optim;
 pub mod predict;
 pub mod train;
+pub mod validate;
 
 /// Parse "WxH" (e.g. "384x192").
 pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {

@@ -38,6 +38,9 @@ enum Cmd {
         /// Width divisor for --model
         #[arg(long, default_value_t = 1, value_parser = parse_width)]
         width: usize,
+        /// Create every pipeline this adapter may run and list their creation times, slowest first
+        #[arg(long)]
+        pipelines: bool,
     },
     /// Run every kernel against the CPU oracle on this GPU and print a table
     Check {
@@ -256,7 +259,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Cmd::Info { model, size, width } => {
+        Cmd::Info { model, size, width, pipelines } => {
             if model {
                 let (w, h) = size_arg(&size)?;
                 let cfg = fluke::model::UNetConfig::new(width);
@@ -265,6 +268,9 @@ fn run(cli: Cli) -> Result<i32> {
                 fluke::info::print_adapters(&cli.gpu.backend)?;
                 let gpu = open_gpu(&cli.gpu)?;
                 fluke::info::print_gpu(&gpu);
+                if pipelines {
+                    fluke::info::print_pipelines(&gpu);
+                }
             }
             Ok(0)
         }
@@ -275,7 +281,8 @@ fn run(cli: Cli) -> Result<i32> {
             let ok = fluke::check::print_table(&results);
             let failed = results.iter().filter(|r| !r.pass).count();
             println!("{} passed, {} failed", results.len() - failed, failed);
-            Ok(if ok { 0 } else { 1 })
+            let net_ok = fluke::check::print_network_checks(&gpu);
+            Ok(if ok && net_ok { 0 } else { 1 })
         }
         Cmd::Train(a) => {
             let gpu = open_gpu(&cli.gpu)?;

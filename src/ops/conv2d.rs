@@ -30,7 +30,7 @@ use std::rc::Rc;
 use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::{Bind, Gpu};
+use crate::gpu::{Bind, Family, Gpu};
 use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -172,9 +172,10 @@ impl Launch {
     /// [N, C, 1, 1]), where an invocation's 16-pixel row block would hold one pixel and the naive kernel's one
     /// invocation per output spreads better. The same choice serves lavapipe and real GPUs (`gpu.is_cpu()`): both
     /// are limited by loads, which the register blocks cut by 5-10x (see the shader header).
-    fn pick(&self, g: &Geom) -> Variant {
+    fn pick(&self, gpu: &Gpu, g: &Geom) -> Variant {
         match self.variant {
             Variant::Auto if g.oh * g.ow == 1 => Variant::Naive,
+            Variant::Auto if gpu.family() == Family::Naive => Variant::Naive,
             Variant::Auto => Variant::Tiled,
             v => v,
         }
@@ -182,7 +183,7 @@ impl Launch {
     /// Whether the subgroup twins may run: the variant allows them, the device has subgroups, and whole subgroups
     /// fit a 64-lane workgroup.
     fn subgroups(&self, gpu: &Gpu) -> bool {
-        self.variant != Variant::TiledPortable && gpu.has_subgroups() && 64 % gpu.subgroup_max_size() == 0
+        self.variant != Variant::TiledPortable && gpu.family() == Family::Auto && gpu.has_subgroups()
     }
     fn limit(&self, gpu: &Gpu) -> u64 {
         self.max_binding.unwrap_or(gpu.max_binding()).min(gpu.max_binding())
@@ -277,9 +278,9 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     let y = Tensor::empty(gpu, &g.y_shape());
     // Without a bias the binding is filled with w and never read (has_bias = 0).
     let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
-    let variant = l.pick(&g);
+    let variant = l.pick(gpu, &g);
     // The tiled kernels read weights packed in blocks of k.cw output channels (Cout rounded up to k.cw).
-    let k = forward_kernel(&g, l.subgroups(gpu));
+    let k = allowed(gpu, |sg| forward_kernel(&g, sg), l.subgroups(gpu));
     let wp = (variant != Variant::Naive).then(|| pack_weight(w, &g, g.cout.next_multiple_of(k.cw), k.cw));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
@@ -326,6 +327,17 @@ impl FwdKernel {
         if self.vec4 {
             assert!(off % 4 == 0 && bind.offset % 16 == 0, "conv2d: {}: input slice not 16-byte aligned", self.entry);
         }
+    }
+}
+
+/// The kernel `choose` picks with subgroups when they may run, unless this device replaced that subgroup kernel by
+/// its portable twin (`Gpu::disable`, after it failed validation here): then the portable one.
+fn allowed(gpu: &Gpu, choose: impl Fn(bool) -> FwdKernel, subgroups: bool) -> FwdKernel {
+    let k = choose(subgroups);
+    if k.subgroup && !gpu.allowed(k.entry) {
+        choose(false)
+    } else {
+        k
     }
 }
 
@@ -405,10 +417,14 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     // transposed kernel and padding K-1-p, so it runs on the tiled forward kernels. Other strides use the parity-class
     // kernels (`strided_input_kernel`).
     let flip_ok = g.stride == 1 && g.kh == g.kw && g.pad < g.kh;
-    let tiled = l.pick(&g) != Variant::Naive;
+    let tiled = l.pick(gpu, &g) != Variant::Naive;
     // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
     let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh.wrapping_sub(1 + g.pad), ..g };
-    let k = if flip_ok { forward_kernel(&gt, l.subgroups(gpu)) } else { strided_input_kernel(&g, l.subgroups(gpu)) };
+    let k = if flip_ok {
+        allowed(gpu, |sg| forward_kernel(&gt, sg), l.subgroups(gpu))
+    } else {
+        allowed(gpu, |sg| strided_input_kernel(&g, sg), l.subgroups(gpu))
+    };
     // Flipped, transposed weights in blocks of k.cw input channels (the transposed problem's output channels).
     let cw = k.cw;
     let cpad = g.cin.next_multiple_of(cw);
@@ -459,7 +475,7 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
-    if l.pick(&g) != Variant::Naive {
+    if l.pick(gpu, &g) != Variant::Naive {
         return backward_weight_tiled(x, gy, &g, &slices, l.subgroups(gpu));
     }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
@@ -504,17 +520,24 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
         let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
         let vec4_ok = (is3 || is3s2) && g.pad == 1 && aligned;
         if vec4_ok {
-            // Invocation = (ci, 16 output channels) x 9 taps; lanes (tile, channel block, ci) on a 1-D grid.
+            // Invocation = (ci, 16 output channels) x 9 taps; lanes (tile, channel block, ci).
             let lanes = g.cin * g.cout.div_ceil(16);
             // The subgroup twin needs each subgroup inside one (tile, channel block): Cin a multiple of its size.
-            let sg = subgroups && g.cin % gpu.subgroup_max_size() as usize == 0;
-            let entry = match (is3s2, sg) {
+            let pick = |sg: bool| match (is3s2, sg) {
                 (false, true) => "conv2d_backward_weight_3x3_subgroup",
                 (false, false) => "conv2d_backward_weight_3x3_vec4",
                 (true, true) => "conv2d_backward_weight_3x3s2_subgroup",
                 (true, false) => "conv2d_backward_weight_3x3s2_vec4",
             };
-            gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
+            let sg = subgroups && g.cin % gpu.subgroup_max_size() as usize == 0 && gpu.allowed(pick(true));
+            let entry = pick(sg);
+            if sg {
+                // Lanes on x, tiles on y: a workgroup's loop bounds depend on its tile only (uniform control flow
+                // around the subgroup operations).
+                gpu.dispatch(entry, &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+            } else {
+                gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
+            }
         } else if is3 {
             // Lanes on x, tiles on y: invocation = (ci, 8 output channels) x 9 taps.
             let lanes = g.cin * g.cout.div_ceil(8);

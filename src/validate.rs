@@ -1,0 +1,325 @@
+//! Kernel validation on the user's device: before train/predict/eval trust the fast convolution kernels on an
+//! adapter + driver they have not met, every convolution of the U-Net at the size in use runs once (batch 1, all
+//! three directions) on seeded random data and is compared with f64 CPU sums at sampled outputs. A subgroup kernel
+//! that fails is replaced by its portable twin on this device (`Gpu::disable`), with one line saying so; the
+//! verdicts are cached per adapter, driver and fluke version in `<cache dir>/fluke/kernels.json`, so the check runs
+//! once (a few seconds on lavapipe at 384x192).
+//!
+//! Why: whether a kernel with undefined behaviour (or a driver bug it trips) goes wrong depends on the driver and on
+//! the CPU behind a software adapter, so no test run elsewhere can prove it right on yours (see README, "Right on
+//! every adapter").
+//!
+//! Samples: for an output of K summed terms, the GPU value passes when |gpu - exact| <= 1e-4 * sum |terms| + 1e-6
+//! (float32 accumulation error grows with sum |terms|, a wrong weight or lane gives errors of its order). Outputs
+//! checked per direction: 3,072 random ones, the last 64 (tails of blocks) and one per channel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::check::rand_vec;
+use crate::gpu::Gpu;
+use crate::model::summary::{conv_layers, ConvShape};
+use crate::model::UNetConfig;
+use crate::ops::conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward};
+use crate::tensor::Tensor;
+
+/// One direction of one convolution geometry, as validated.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// "fwd", "input grad", "weight grad".
+    pub pass_name: &'static str,
+    /// x shape, w shape, stride, pad.
+    pub geometry: String,
+    /// Entry points that ran (packing kernels included).
+    pub entries: Vec<&'static str>,
+    /// Worst |gpu - exact| / (sum |terms|) over the samples.
+    pub worst: f64,
+    pub pass: bool,
+}
+
+/// Geometry key of a convolution: input [1, Cin, H, W], weight [Cout, Cin, k, k], stride, pad.
+fn key(c: &ConvShape) -> String {
+    format!("x[1,{},{},{}] w[{},{},{},{}] s{} p{}", c.cin, c.h, c.w, c.cout, c.cin, c.k, c.k, c.stride, c.pad)
+}
+
+/// The convolutions of the U-Net at this size that run on the tiled kernels (the SE FCs on 1x1 maps run naive),
+/// each geometry once.
+pub fn geometries(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShape> {
+    let mut seen = BTreeSet::new();
+    conv_layers(cfg, width, height).into_iter().filter(|c| c.h * c.w > 1 && seen.insert(key(c))).collect()
+}
+
+/// Run one geometry in the three directions with the launchers' own kernel choice and compare with f64 sums.
+pub fn check_geometry(gpu: &Rc<Gpu>, c: &ConvShape, seed: u64) -> Vec<Verdict> {
+    let (oh, ow) = c.out_hw();
+    let xs = [1, c.cin, c.h, c.w];
+    let ws = [c.cout, c.cin, c.k, c.k];
+    let ys = [1, c.cout, oh, ow];
+    let x = rand_vec(xs.iter().product(), seed);
+    let w = rand_vec(ws.iter().product(), seed + 1);
+    let gy = rand_vec(ys.iter().product(), seed + 2);
+    let b = c.bias.then(|| rand_vec(c.cout, seed + 3));
+    let xt = Tensor::from_slice(gpu, &xs, &x);
+    let wt = Tensor::from_slice(gpu, &ws, &w);
+    let gyt = Tensor::from_slice(gpu, &ys, &gy);
+    let bt = b.as_ref().map(|b| Tensor::from_slice(gpu, &[c.cout], b));
+    let g = Geo { cin: c.cin, h: c.h, w: c.w, cout: c.cout, k: c.k, s: c.stride, p: c.pad, oh, ow };
+    let geometry = key(c);
+    let mut out = Vec::new();
+    let mut run = |pass_name: &'static str, f: &dyn Fn() -> Tensor, exact: &dyn Fn(usize) -> (f64, f64)| {
+        gpu.set_profiling(true);
+        let t = f();
+        let got = t.to_vec();
+        let mut entries: Vec<&'static str> = gpu.take_profile().into_iter().map(|e| e.0).collect();
+        gpu.set_profiling(false);
+        entries.sort();
+        let worst = sampled_error(&got, seed, t.shape[1], exact);
+        out.push(Verdict { pass_name, geometry: geometry.clone(), entries, worst, pass: worst <= 1e-4 });
+    };
+    run("fwd", &|| conv2d_forward(&xt, &wt, bt.as_ref(), c.stride, c.pad), &|i| g.fwd(&x, &w, b.as_deref(), i));
+    run("input grad", &|| conv2d_backward_input(&gyt, &wt, &xs, c.stride, c.pad), &|i| g.input_grad(&gy, &w, i));
+    run("weight grad", &|| conv2d_backward_weight(&xt, &gyt, &ws, c.stride, c.pad), &|i| g.weight_grad(&x, &gy, i));
+    out
+}
+
+/// Worst sampled |got - exact| relative to sum |terms| (+1e-6 absolute, folded into the ratio), NaN = infinity.
+fn sampled_error(got: &[f32], seed: u64, channels: usize, exact: &dyn Fn(usize) -> (f64, f64)) -> f64 {
+    let n = got.len();
+    let mut idx: Vec<usize> = if n <= 4096 { (0..n).collect() } else { Vec::new() };
+    if n > 4096 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        idx.extend((0..3072).map(|_| rng.random_range(0..n)));
+        idx.extend(n - 64..n);
+        let plane = n / channels.max(1);
+        idx.extend((0..channels).map(|c| c * plane + rng.random_range(0..plane)));
+    }
+    let mut worst = 0f64;
+    for i in idx {
+        let (v, abs) = exact(i);
+        let d = (got[i] as f64 - v).abs();
+        let r = if d.is_finite() { (d - 1e-6).max(0.0) / abs.max(1e-30) } else { f64::INFINITY };
+        worst = worst.max(r);
+    }
+    worst
+}
+
+/// A convolution's geometry for the sampled f64 sums (batch 1).
+struct Geo {
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geo {
+    /// Input coordinate of output position o and tap t, if inside the image.
+    fn at(&self, o: usize, t: usize, size: usize) -> Option<usize> {
+        let i = (o * self.s + t) as isize - self.p as isize;
+        (i >= 0 && (i as usize) < size).then_some(i as usize)
+    }
+    /// (y[i], sum |terms|) for flat output index i of [1, Cout, OH, OW].
+    fn fwd(&self, x: &[f32], w: &[f32], b: Option<&[f32]>, i: usize) -> (f64, f64) {
+        let (co, oy, ox) = (i / (self.oh * self.ow), i / self.ow % self.oh, i % self.ow);
+        let (mut v, mut a) = (b.map_or(0.0, |b| b[co] as f64), b.map_or(0.0, |b| (b[co] as f64).abs()));
+        for ci in 0..self.cin {
+            for ky in 0..self.k {
+                let Some(iy) = self.at(oy, ky, self.h) else { continue };
+                for kx in 0..self.k {
+                    let Some(ix) = self.at(ox, kx, self.w) else { continue };
+                    let t = w[((co * self.cin + ci) * self.k + ky) * self.k + kx] as f64 * x[(ci * self.h + iy) * self.w + ix] as f64;
+                    v += t;
+                    a += t.abs();
+                }
+            }
+        }
+        (v, a)
+    }
+    /// (gx[i], sum |terms|) for flat index i of [1, Cin, H, W].
+    fn input_grad(&self, gy: &[f32], w: &[f32], i: usize) -> (f64, f64) {
+        let (ci, iy, ix) = (i / (self.h * self.w), i / self.w % self.h, i % self.w);
+        let (mut v, mut a) = (0f64, 0f64);
+        // Output position o reads input o*s - p + t: o = (i + p - t) / s when divisible and inside.
+        let out_of = |i: usize, t: usize, n: usize| -> Option<usize> {
+            let q = i as isize + self.p as isize - t as isize;
+            (q >= 0 && q as usize % self.s == 0 && (q as usize / self.s) < n).then(|| q as usize / self.s)
+        };
+        for co in 0..self.cout {
+            for ky in 0..self.k {
+                let Some(oy) = out_of(iy, ky, self.oh) else { continue };
+                for kx in 0..self.k {
+                    let Some(ox) = out_of(ix, kx, self.ow) else { continue };
+                    let t = w[((co * self.cin + ci) * self.k + ky) * self.k + kx] as f64 * gy[(co * self.oh + oy) * self.ow + ox] as f64;
+                    v += t;
+                    a += t.abs();
+                }
+            }
+        }
+        (v, a)
+    }
+    /// (gw[i], sum |terms|) for flat index i of [Cout, Cin, k, k].
+    fn weight_grad(&self, x: &[f32], gy: &[f32], i: usize) -> (f64, f64) {
+        let kk = self.k * self.k;
+        let (co, ci, ky, kx) = (i / (self.cin * kk), i / kk % self.cin, i / self.k % self.k, i % self.k);
+        let (mut v, mut a) = (0f64, 0f64);
+        for oy in 0..self.oh {
+            let Some(iy) = self.at(oy, ky, self.h) else { continue };
+            for ox in 0..self.ow {
+                let Some(ix) = self.at(ox, kx, self.w) else { continue };
+                let t = gy[(co * self.oh + oy) * self.ow + ox] as f64 * x[(ci * self.h + iy) * self.w + ix] as f64;
+                v += t;
+                a += t.abs();
+            }
+        }
+        (v, a)
+    }
+}
+
+/// What a validation did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every direction checked now (empty when the cache had them all).
+    pub verdicts: Vec<Verdict>,
+    /// Subgroup kernels replaced on this device now.
+    pub replaced: Vec<String>,
+    /// Failures that no replacement mended (a portable kernel wrong on this driver): the run must not trust it.
+    pub unmended: Vec<Verdict>,
+}
+
+/// Validate every convolution of the network at this size, replacing failing subgroup kernels by their portable
+/// twins (re-checked). Geometries in `skip` are not run.
+pub fn validate(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, skip: &BTreeSet<String>) -> Report {
+    let mut rep = Report::default();
+    for (i, c) in geometries(cfg, width, height).iter().enumerate() {
+        if skip.contains(&key(c)) {
+            continue;
+        }
+        let seed = 1000 + 10 * i as u64;
+        let mut vs = check_geometry(gpu, c, seed);
+        // Replace each subgroup kernel that ran in a failing direction, then check again (until nothing changes).
+        loop {
+            let bad: Vec<&'static str> = vs
+                .iter()
+                .filter(|v| !v.pass)
+                .flat_map(|v| v.entries.iter().copied())
+                .filter(|e| e.contains("subgroup") && gpu.allowed(e))
+                .collect();
+            if bad.is_empty() {
+                break;
+            }
+            for e in bad {
+                gpu.disable(e);
+                rep.replaced.push(e.to_string());
+            }
+            rep.verdicts.extend(vs);
+            vs = check_geometry(gpu, c, seed);
+        }
+        rep.unmended.extend(vs.iter().filter(|v| !v.pass).cloned());
+        rep.verdicts.extend(vs);
+    }
+    rep
+}
+
+/// The cache file: `$XDG_CACHE_HOME/fluke/kernels.json` or `~/.cache/fluke/kernels.json` (`FLUKE_CACHE_DIR`
+/// overrides the folder).
+pub fn cache_path() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("FLUKE_CACHE_DIR") {
+        return Some(PathBuf::from(d).join("kernels.json"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("fluke").join("kernels.json"))
+}
+
+/// Per device (adapter, backend, driver, fluke version, subgroup setting): the geometries validated and the
+/// kernels replaced.
+#[derive(Default, Serialize, Deserialize)]
+struct Cache {
+    devices: BTreeMap<String, DeviceEntry>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct DeviceEntry {
+    validated: BTreeSet<String>,
+    replaced: BTreeSet<String>,
+}
+
+fn device_key(gpu: &Gpu) -> String {
+    let i = &gpu.info;
+    format!(
+        "{} | {:?} | {} {} | fluke {} | subgroups {}",
+        i.name,
+        i.backend,
+        i.driver,
+        i.driver_info,
+        env!("CARGO_PKG_VERSION"),
+        gpu.has_subgroups()
+    )
+}
+
+/// Before train/predict/eval: apply the cached verdicts for this device, validate what is new at this size, save,
+/// and say in one line per replaced kernel what happened. An unreadable cache is ignored (and rewritten); a cache
+/// that cannot be written only costs the check again next time. A failure nothing mended is an error.
+pub fn ensure(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize) -> Result<()> {
+    let path = cache_path();
+    let mut cache: Cache =
+        path.as_ref().and_then(|p| std::fs::read(p).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let dk = device_key(gpu);
+    let entry = cache.devices.entry(dk).or_default();
+    for e in &entry.replaced {
+        gpu.disable(e);
+    }
+    let todo: Vec<String> = geometries(cfg, width, height).iter().map(key).filter(|k| !entry.validated.contains(k)).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let t0 = std::time::Instant::now();
+    let rep = validate(gpu, cfg, width, height, &entry.validated);
+    for e in &rep.replaced {
+        eprintln!(
+            "fluke: kernel {e} computes wrong results on this adapter ({}, {} {}); using its portable twin instead \
+             (correct, slower). Recorded in {}",
+            gpu.info.name,
+            gpu.info.driver,
+            gpu.info.driver_info,
+            path.as_ref().map_or("no cache".into(), |p| p.display().to_string())
+        );
+    }
+    if let Some(v) = rep.unmended.first() {
+        anyhow::bail!(
+            "kernel check: {} of {} ({}) is wrong on this adapter ({}, {} {}) and has no other twin: worst error {:.2e}; \
+             run `fluke check` and report the adapter",
+            v.pass_name,
+            v.geometry,
+            v.entries.join(", "),
+            gpu.info.name,
+            gpu.info.driver,
+            gpu.info.driver_info,
+            v.worst
+        );
+    }
+    entry.validated.extend(todo);
+    entry.replaced.extend(rep.replaced.iter().cloned());
+    if let Some(p) = &path {
+        let saved = p.parent().map(std::fs::create_dir_all).transpose().ok().and_then(|_| {
+            crate::fsutil::atomic_write(p, &serde_json::to_vec_pretty(&cache).ok()?).ok()
+        });
+        if saved.is_none() {
+            eprintln!("fluke: could not write the kernel check cache {} (the check runs again next time)", p.display());
+        }
+    }
+    if std::env::var_os("FLUKE_VERBOSE").is_some() {
+        eprintln!("fluke: validated {} convolution geometries in {:.1} s", rep.verdicts.len() / 3, t0.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
