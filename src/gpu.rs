@@ -216,6 +216,22 @@ pub fn subgroup_sizes_ok(info: &wgpu::AdapterInfo) -> bool {
     lo >= 8 && hi >= lo && hi <= 64 && lo.is_power_of_two() && hi.is_power_of_two()
 }
 
+/// Kernels an adapter's shader compiler cannot build in reasonable time, by adapter name: never chosen there (the
+/// launchers fall back to the naive kernels). SwiftShader (Subzero JIT), measured with `fluke info --pipelines`
+/// one entry point at a time: conv2d_forward_3x3, conv2d_forward_tiled and conv2d_backward_input_tiled over 60 s
+/// each (stopped), conv2d_backward_weight_3x3 25 s, conv2d_backward_weight_tiled 6.7 s; every other kernel, the
+/// vec4 convolutions included, under 1.5 s.
+const SLOW_TO_BUILD: &[(&str, &[&str])] = &[(
+    "swiftshader",
+    &[
+        "conv2d_forward_3x3",
+        "conv2d_forward_tiled",
+        "conv2d_backward_input_tiled",
+        "conv2d_backward_weight_3x3",
+        "conv2d_backward_weight_tiled",
+    ],
+)];
+
 /// Scoped kernel family for a device (tests and checks): sets it and restores the previous one when dropped.
 /// `Family::Naive` also turns the elementwise ops' vec4 kernels off on this thread.
 pub struct FamilyGuard {
@@ -291,6 +307,7 @@ impl Gpu {
         let kernels = compile_all(&device, features.contains(wgpu::Features::SUBGROUP))?;
         let compile_seconds = t0.elapsed().as_secs_f64();
 
+        let info_name = info.name.to_lowercase();
         let param_ring = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params-ring"),
             size: PARAM_SLOT * PARAM_SLOTS,
@@ -323,7 +340,14 @@ impl Gpu {
                 force_wall: false,
             }),
             compile_seconds,
-            choice: RefCell::new(KernelChoice { family: Family::Auto, disabled: Default::default() }),
+            choice: RefCell::new(KernelChoice {
+                family: Family::Auto,
+                disabled: SLOW_TO_BUILD
+                    .iter()
+                    .filter(|(name, _)| info_name.contains(name))
+                    .flat_map(|(_, entries)| entries.iter().map(|e| e.to_string()))
+                    .collect(),
+            }),
         }))
     }
 

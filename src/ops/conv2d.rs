@@ -278,17 +278,17 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
     let y = Tensor::empty(gpu, &g.y_shape());
     // Without a bias the binding is filled with w and never read (has_bias = 0).
     let bb = b.map(|b| b.bind()).unwrap_or(w.bind());
-    let variant = l.pick(gpu, &g);
-    // The tiled kernels read weights packed in blocks of k.cw output channels (Cout rounded up to k.cw).
-    let k = allowed(gpu, |sg| forward_kernel(&g, sg), l.subgroups(gpu));
-    let wp = (variant != Variant::Naive).then(|| pack_weight(w, &g, g.cout.next_multiple_of(k.cw), k.cw));
+    // The tiled kernels read weights packed in blocks of k.cw output channels (Cout rounded up to k.cw). None: the
+    // naive kernel (chosen, or the tiled one is not allowed on this device).
+    let k = (l.pick(gpu, &g) != Variant::Naive).then(|| allowed(gpu, |sg| forward_kernel(&g, sg), l.subgroups(gpu))).flatten();
+    let wp = k.as_ref().map(|k| pack_weight(w, &g, g.cout.next_multiple_of(k.cw), k.cw));
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
         let (bx, off_x) = bind_slice(gpu, x, n0 * g.x_img(), nb * g.x_img());
         let (by, off_out) = bind_slice(gpu, &y, n0 * g.y_img(), nb * g.y_img());
         let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
-        match &wp {
-            Some(wp) => forward_tiled(&g, nb, p, bx, bb, by, wp, &k),
-            None => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
+        match (&wp, &k) {
+            (Some(wp), Some(k)) => forward_tiled(&g, nb, p, bx, bb, by, wp, k),
+            _ => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
         }
     }
     y
@@ -331,14 +331,12 @@ impl FwdKernel {
 }
 
 /// The kernel `choose` picks with subgroups when they may run, unless this device replaced that subgroup kernel by
-/// its portable twin (`Gpu::disable`, after it failed validation here): then the portable one.
-fn allowed(gpu: &Gpu, choose: impl Fn(bool) -> FwdKernel, subgroups: bool) -> FwdKernel {
+/// its portable twin (`Gpu::disable`: it failed validation here): then the portable one; None when that one is not
+/// allowed either (too slow to build on this adapter, or wrong here): the caller runs the naive kernel.
+fn allowed(gpu: &Gpu, choose: impl Fn(bool) -> FwdKernel, subgroups: bool) -> Option<FwdKernel> {
     let k = choose(subgroups);
-    if k.subgroup && !gpu.allowed(k.entry) {
-        choose(false)
-    } else {
-        k
-    }
+    let k = if k.subgroup && !gpu.allowed(k.entry) { choose(false) } else { k };
+    gpu.allowed(k.entry).then_some(k)
 }
 
 /// The tiled forward kernel for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take
@@ -425,6 +423,16 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
     } else {
         allowed(gpu, |sg| strided_input_kernel(&g, sg), l.subgroups(gpu))
     };
+    // None: the naive kernel (chosen, or the tiled one is not allowed on this device).
+    let Some(k) = k.filter(|_| tiled) else {
+        for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
+            let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
+            let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
+            let p = Params { off_gy, off_out, ..g.params(nb) };
+            gpu.dispatch_1d("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
+        }
+        return gx;
+    };
     // Flipped, transposed weights in blocks of k.cw input channels (the transposed problem's output channels).
     let cw = k.cw;
     let cpad = g.cin.next_multiple_of(cw);
@@ -475,7 +483,7 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
     let m = g.cout * g.cin * g.kh * g.kw;
     let slices = batch_slices(op, g.n, &[g.x_img(), g.y_img()], limit);
     let hw = g.oh * g.ow;
-    if l.pick(gpu, &g) != Variant::Naive {
+    if l.pick(gpu, &g) != Variant::Naive && gpu.allowed(portable_weight_entry(&g)) {
         return backward_weight_tiled(x, gy, &g, &slices, l.subgroups(gpu));
     }
     let tile_len = tile_len_for(op, g.n * hw, slices[0].1 * hw, m, 2048, gpu.max_binding());
@@ -492,6 +500,19 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
         t0 += tiles;
     }
     reduce_tiles(&part, w_shape)
+}
+
+/// The portable tiled weight-gradient kernel `backward_weight_tiled` runs for a geometry (every batch slice starts
+/// 16-byte aligned when rows are a multiple of 4 floats: slices begin at whole images).
+fn portable_weight_entry(g: &Geom) -> &'static str {
+    let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1;
+    let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
+    match (is3, is3s2, g.ow % 4 == 0) {
+        (true, _, true) => "conv2d_backward_weight_3x3_vec4",
+        (_, true, true) => "conv2d_backward_weight_3x3s2_vec4",
+        _ if g.kh == 3 && g.kw == 3 && g.stride == 1 => "conv2d_backward_weight_3x3",
+        _ => "conv2d_backward_weight_tiled",
+    }
 }
 
 /// The tiled weight gradient: partial sums over tiles of whole output rows, then the shared reduce pass.
