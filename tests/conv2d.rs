@@ -3,6 +3,7 @@
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
 use fluke::ops::conv2d::{self, cpu, Case, Launch, Variant};
+use fluke::gpu::{Family, FamilyGuard};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 
@@ -201,5 +202,65 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         assert!(names.contains(&"conv2d_forward_3x3_subgroup12"), "rows of 12 did not run the 12-pixel kernel: {names:?}");
     } else {
         println!("device has no subgroups: Tiled runs the portable kernels ({tiled:?})");
+    }
+}
+
+/// Every convolution of the U-Net, in all three directions, at the sizes people run (192x96, the default 384x192,
+/// and 352x160 whose deep rows of 22 and 11 pixels are not multiples of 4), with the kernels each family picks on
+/// this device, against f64 sums at sampled outputs (`fluke::validate`). This is the check that would have caught
+/// the wrong 12-pixel subgroup forward: the odd small shapes above never pick it.
+#[test]
+fn every_unet_convolution_is_right_at_the_sizes_people_run() {
+    let g = gpu();
+    let cfg = fluke::model::UNetConfig::default();
+    let mut failures = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    let families = [(Family::Auto, vec![(192, 96), (384, 192), (352, 160)]), (Family::Portable, vec![(192, 96), (384, 192), (352, 160)]), (Family::Naive, vec![(192, 96)])];
+    for (family, sizes) in families {
+        let _f = FamilyGuard::set(&g, family);
+        for (w, h) in sizes {
+            for (i, c) in fluke::validate::geometries(&cfg, w, h).iter().enumerate() {
+                for v in fluke::validate::check_geometry(&g, c, 500 + i as u64) {
+                    used.extend(v.entries.iter().copied());
+                    if !v.pass {
+                        failures.push(format!("{family:?} {w}x{h} {} {}: error {:.2e} ({})", v.geometry, v.pass_name, v.worst, v.entries.join(", ")));
+                    }
+                }
+            }
+        }
+    }
+    println!("kernels exercised: {used:?}");
+    assert!(failures.is_empty(), "{} directions wrong:\n{}", failures.len(), failures.join("\n"));
+    // Each family really ran (a silent fallback would test one kernel three times).
+    for e in ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward_3x3_vec4", "conv2d_backward_input_strided_vec4"] {
+        assert!(used.contains(e), "{e} never ran: {used:?}");
+    }
+    if g.has_subgroups() {
+        for e in ["conv2d_forward_3x3_subgroup", "conv2d_forward_3x3_subgroup12", "conv2d_backward_weight_3x3_subgroup", "conv2d_forward_3x3s2_subgroup"] {
+            assert!(used.contains(e), "{e} never ran on a device with subgroups: {used:?}");
+        }
+    }
+}
+
+/// A kernel that fails validation is replaced by its portable twin on that device, and the twin is then checked.
+#[test]
+fn a_failing_kernel_is_replaced_by_its_portable_twin() {
+    let g = gpu();
+    // The 256-channel 12x24 layer of the default size.
+    let c = fluke::model::summary::ConvShape { cin: 256, cout: 256, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
+    let first = fluke::validate::check_geometry(&g, &c, 7);
+    let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3")).expect("a 3x3 forward ran");
+    let rep = fluke::validate::validate_geometries(&g, &[c.clone()], &Default::default(), Some(fast));
+    if fast.contains("subgroup") {
+        assert_eq!(rep.replaced, vec![fast.to_string()]);
+        assert!(!g.allowed(fast));
+        assert!(rep.unmended.is_empty(), "the portable twin failed: {:?}", rep.unmended);
+        let again = fluke::validate::check_geometry(&g, &c, 7);
+        assert!(again[0].entries.contains(&"conv2d_forward_3x3_vec4"), "{:?}", again[0].entries);
+        assert!(again.iter().all(|v| v.pass));
+    } else {
+        // No subgroups here: the portable kernel itself failed (injected) and nothing can replace it.
+        assert!(rep.replaced.is_empty());
+        assert!(!rep.unmended.is_empty(), "an injected failure was not reported");
     }
 }
