@@ -99,7 +99,7 @@ pub fn eval_command(gpu: &Rc<Gpu>, weights: &Path, images: &Path, masks: &Path, 
     let (model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
     let (w, h) = size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(batch, w, h)?;
-    crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize)?;
+    crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, batch)?;
     let (pairs, problems) = crate::data::scan_pairs(images, masks)?;
     for p in &problems {
         eprintln!("warning: {p}");

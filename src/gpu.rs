@@ -39,7 +39,7 @@ use timestamps::Timestamps;
 pub struct GpuOptions {
     /// Substring of the adapter name (case-insensitive). Falls back to `FLUKE_ADAPTER`.
     pub adapter: Option<String>,
-    /// "vulkan" | "metal" | "dx12" | "gl"; None = all.
+    /// "vulkan" | "metal" | "dx12" | "gl"; None = the primary backends. Falls back to `FLUKE_BACKEND`.
     pub backend: Option<String>,
 }
 
@@ -257,7 +257,8 @@ impl Gpu {
     /// Pick an adapter, open a device with its real limits and compile every pipeline.
     pub fn new(opts: &GpuOptions) -> Result<Rc<Gpu>> {
         let wanted = opts.adapter.clone().or_else(|| std::env::var("FLUKE_ADAPTER").ok()).filter(|s| !s.is_empty());
-        let adapters = enumerate_adapters(opts.backend.as_deref())?;
+        let backend = opts.backend.clone().or_else(|| std::env::var("FLUKE_BACKEND").ok()).filter(|s| !s.is_empty());
+        let adapters = enumerate_adapters(backend.as_deref())?;
         if adapters.is_empty() {
             bail!("{NO_ADAPTER_FIX}");
         }

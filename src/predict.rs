@@ -199,7 +199,7 @@ pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     let (model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
     let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;
-    crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize)?;
+    crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, cfg.batch)?;
     let all = crate::data::list_images(&cfg.input)?;
     let stems = output_stems(&all);
     let mut files: Vec<(PathBuf, String)> = all.into_iter().zip(stems).collect();

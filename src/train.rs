@@ -321,7 +321,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
     // Model and optimizer.
     let mut model = UNet::new(gpu, UNetConfig::new(cfg.width_div), cfg.seed);
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
-    crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize)?;
+    crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
     let mut opt = Adam::new(&model, cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
     if resume {

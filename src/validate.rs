@@ -1,6 +1,6 @@
 //! Kernel validation on the user's device: before train/predict/eval trust the fast convolution kernels on an
-//! adapter + driver they have not met, every convolution of the U-Net at the size in use runs once (batch 1, all
-//! three directions) on seeded random data and is compared with f64 CPU sums at sampled outputs. A subgroup kernel
+//! adapter + driver they have not met, every convolution of the U-Net at the size in use runs once (at the job's
+//! batch up to 4, all three directions) on seeded random data and is compared with f64 CPU sums at sampled outputs. A subgroup kernel
 //! that fails is replaced by its portable twin on this device (`Gpu::disable`), with one line saying so; the
 //! verdicts are cached per adapter, driver and fluke version in `<cache dir>/fluke/kernels.json`, so the check runs
 //! once (a few seconds on lavapipe at 384x192).
@@ -42,30 +42,36 @@ pub struct Verdict {
     pub pass: bool,
 }
 
-/// Geometry key of a convolution: input [1, Cin, H, W], weight [Cout, Cin, k, k], stride, pad.
-pub fn key(c: &ConvShape) -> String {
-    format!("x[1,{},{},{}] w[{},{},{},{}] s{} p{}", c.cin, c.h, c.w, c.cout, c.cin, c.k, c.k, c.stride, c.pad)
+/// Geometry key of a convolution: input [n, Cin, H, W], weight [Cout, Cin, k, k], stride, pad.
+pub fn key(c: &ConvShape, n: usize) -> String {
+    format!("x[{n},{},{},{}] w[{},{},{},{}] s{} p{}", c.cin, c.h, c.w, c.cout, c.cin, c.k, c.k, c.stride, c.pad)
+}
+
+/// The batch the check runs at for a job of batch `batch`: the job's own up to 4 (lane layouts depend on the batch;
+/// beyond 4 images they repeat), at least 1.
+pub fn check_batch(batch: usize) -> usize {
+    batch.clamp(1, 4)
 }
 
 /// The convolutions of the U-Net at this size that run on the tiled kernels (the SE FCs on 1x1 maps run naive),
 /// each geometry once.
 pub fn geometries(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShape> {
     let mut seen = BTreeSet::new();
-    conv_layers(cfg, width, height).into_iter().filter(|c| c.h * c.w > 1 && seen.insert(key(c))).collect()
+    conv_layers(cfg, width, height).into_iter().filter(|c| c.h * c.w > 1 && seen.insert(key(c, 1))).collect()
 }
 
 /// Run one geometry in the three directions with the launchers' own kernel choice and compare with f64 sums.
-pub fn check_geometry(gpu: &Rc<Gpu>, c: &ConvShape, seed: u64) -> Vec<Verdict> {
-    check_geometry_faulty(gpu, c, seed, None)
+pub fn check_geometry(gpu: &Rc<Gpu>, c: &ConvShape, n: usize, seed: u64) -> Vec<Verdict> {
+    check_geometry_faulty(gpu, c, n, seed, None)
 }
 
 /// `check_geometry`, with the results of entry point `fault` (when it runs) treated as off by one: the test hook
 /// that proves a failing kernel gets replaced.
-fn check_geometry_faulty(gpu: &Rc<Gpu>, c: &ConvShape, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
+fn check_geometry_faulty(gpu: &Rc<Gpu>, c: &ConvShape, n: usize, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
     let (oh, ow) = c.out_hw();
-    let xs = [1, c.cin, c.h, c.w];
+    let xs = [n, c.cin, c.h, c.w];
     let ws = [c.cout, c.cin, c.k, c.k];
-    let ys = [1, c.cout, oh, ow];
+    let ys = [n, c.cout, oh, ow];
     let x = rand_vec(xs.iter().product(), seed);
     let w = rand_vec(ws.iter().product(), seed + 1);
     let gy = rand_vec(ys.iter().product(), seed + 2);
@@ -74,8 +80,8 @@ fn check_geometry_faulty(gpu: &Rc<Gpu>, c: &ConvShape, seed: u64, fault: Option<
     let wt = Tensor::from_slice(gpu, &ws, &w);
     let gyt = Tensor::from_slice(gpu, &ys, &gy);
     let bt = b.as_ref().map(|b| Tensor::from_slice(gpu, &[c.cout], b));
-    let g = Geo { cin: c.cin, h: c.h, w: c.w, cout: c.cout, k: c.k, s: c.stride, p: c.pad, oh, ow };
-    let geometry = key(c);
+    let g = Geo { n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, k: c.k, s: c.stride, p: c.pad, oh, ow };
+    let geometry = key(c, n);
     let mut out = Vec::new();
     let mut run = |pass_name: &'static str, f: &dyn Fn() -> Tensor, exact: &dyn Fn(usize) -> (f64, f64)| {
         gpu.set_profiling(true);
@@ -117,8 +123,9 @@ fn sampled_error(got: &[f32], seed: u64, channels: usize, exact: &dyn Fn(usize) 
     worst
 }
 
-/// A convolution's geometry for the sampled f64 sums (batch 1).
+/// A convolution's geometry for the sampled f64 sums.
 struct Geo {
+    n: usize,
     cin: usize,
     h: usize,
     w: usize,
@@ -136,9 +143,10 @@ impl Geo {
         let i = (o * self.s + t) as isize - self.p as isize;
         (i >= 0 && (i as usize) < size).then_some(i as usize)
     }
-    /// (y[i], sum |terms|) for flat output index i of [1, Cout, OH, OW].
+    /// (y[i], sum |terms|) for flat output index i of [N, Cout, OH, OW].
     fn fwd(&self, x: &[f32], w: &[f32], b: Option<&[f32]>, i: usize) -> (f64, f64) {
-        let (co, oy, ox) = (i / (self.oh * self.ow), i / self.ow % self.oh, i % self.ow);
+        let (co, oy, ox) = (i / (self.oh * self.ow) % self.cout, i / self.ow % self.oh, i % self.ow);
+        let x = &x[i / (self.cout * self.oh * self.ow) * self.cin * self.h * self.w..];
         let (mut v, mut a) = (b.map_or(0.0, |b| b[co] as f64), b.map_or(0.0, |b| (b[co] as f64).abs()));
         for ci in 0..self.cin {
             for ky in 0..self.k {
@@ -153,9 +161,10 @@ impl Geo {
         }
         (v, a)
     }
-    /// (gx[i], sum |terms|) for flat index i of [1, Cin, H, W].
+    /// (gx[i], sum |terms|) for flat index i of [N, Cin, H, W].
     fn input_grad(&self, gy: &[f32], w: &[f32], i: usize) -> (f64, f64) {
-        let (ci, iy, ix) = (i / (self.h * self.w), i / self.w % self.h, i % self.w);
+        let (ci, iy, ix) = (i / (self.h * self.w) % self.cin, i / self.w % self.h, i % self.w);
+        let gy = &gy[i / (self.cin * self.h * self.w) * self.cout * self.oh * self.ow..];
         let (mut v, mut a) = (0f64, 0f64);
         // Output position o reads input o*s - p + t: o = (i + p - t) / s when divisible and inside.
         let out_of = |i: usize, t: usize, n: usize| -> Option<usize> {
@@ -180,13 +189,16 @@ impl Geo {
         let kk = self.k * self.k;
         let (co, ci, ky, kx) = (i / (self.cin * kk), i / kk % self.cin, i / self.k % self.k, i % self.k);
         let (mut v, mut a) = (0f64, 0f64);
-        for oy in 0..self.oh {
-            let Some(iy) = self.at(oy, ky, self.h) else { continue };
-            for ox in 0..self.ow {
-                let Some(ix) = self.at(ox, kx, self.w) else { continue };
-                let t = gy[(co * self.oh + oy) * self.ow + ox] as f64 * x[(ci * self.h + iy) * self.w + ix] as f64;
-                v += t;
-                a += t.abs();
+        for b in 0..self.n {
+            let (x, gy) = (&x[b * self.cin * self.h * self.w..], &gy[b * self.cout * self.oh * self.ow..]);
+            for oy in 0..self.oh {
+                let Some(iy) = self.at(oy, ky, self.h) else { continue };
+                for ox in 0..self.ow {
+                    let Some(ix) = self.at(ox, kx, self.w) else { continue };
+                    let t = gy[(co * self.oh + oy) * self.ow + ox] as f64 * x[(ci * self.h + iy) * self.w + ix] as f64;
+                    v += t;
+                    a += t.abs();
+                }
             }
         }
         (v, a)
@@ -206,20 +218,20 @@ pub struct Report {
 
 /// Validate every convolution of the network at this size, replacing failing subgroup kernels by their portable
 /// twins (re-checked). Geometries in `skip` are not run.
-pub fn validate(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, skip: &BTreeSet<String>) -> Report {
-    validate_geometries(gpu, &geometries(cfg, width, height), skip, None)
+pub fn validate(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
+    validate_geometries(gpu, &geometries(cfg, width, height), n, skip, None)
 }
 
 /// `validate` over given geometries; `fault` marks one entry point's results wrong (test hook, see
 /// `check_geometry_faulty`).
-pub fn validate_geometries(gpu: &Rc<Gpu>, geoms: &[ConvShape], skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
+pub fn validate_geometries(gpu: &Rc<Gpu>, geoms: &[ConvShape], n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
     let mut rep = Report::default();
     for (i, c) in geoms.iter().enumerate() {
-        if skip.contains(&key(c)) {
+        if skip.contains(&key(c, n)) {
             continue;
         }
         let seed = 1000 + 10 * i as u64;
-        let mut vs = check_geometry_faulty(gpu, c, seed, fault);
+        let mut vs = check_geometry_faulty(gpu, c, n, seed, fault);
         // Replace each subgroup kernel that ran in a failing direction, then check again (until nothing changes).
         loop {
             let mut bad: Vec<&'static str> = vs
@@ -238,7 +250,7 @@ pub fn validate_geometries(gpu: &Rc<Gpu>, geoms: &[ConvShape], skip: &BTreeSet<S
                 rep.replaced.push(e.to_string());
             }
             rep.verdicts.extend(vs);
-            vs = check_geometry_faulty(gpu, c, seed, fault);
+            vs = check_geometry_faulty(gpu, c, n, seed, fault);
         }
         rep.unmended.extend(vs.iter().filter(|v| !v.pass).cloned());
         rep.verdicts.extend(vs);
@@ -287,7 +299,8 @@ fn device_key(gpu: &Gpu) -> String {
 /// Before train/predict/eval: apply the cached verdicts for this device, validate what is new at this size, save,
 /// and say in one line per replaced kernel what happened. An unreadable cache is ignored (and rewritten); a cache
 /// that cannot be written only costs the check again next time. A failure nothing mended is an error.
-pub fn ensure(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize) -> Result<()> {
+pub fn ensure(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Result<()> {
+    let n = check_batch(batch);
     let path = cache_path();
     let mut cache: Cache =
         path.as_ref().and_then(|p| std::fs::read(p).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -296,12 +309,12 @@ pub fn ensure(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize) -> R
     for e in &entry.replaced {
         gpu.disable(e);
     }
-    let todo: Vec<String> = geometries(cfg, width, height).iter().map(key).filter(|k| !entry.validated.contains(k)).collect();
+    let todo: Vec<String> = geometries(cfg, width, height).iter().map(|c| key(c, n)).filter(|k| !entry.validated.contains(k)).collect();
     if todo.is_empty() {
         return Ok(());
     }
     let t0 = std::time::Instant::now();
-    let rep = validate(gpu, cfg, width, height, &entry.validated);
+    let rep = validate(gpu, cfg, width, height, n, &entry.validated);
     for e in &rep.replaced {
         eprintln!(
             "fluke: kernel {e} computes wrong results on this adapter ({}, {} {}); using its portable twin instead \

@@ -220,7 +220,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
         let _f = FamilyGuard::set(&g, family);
         for (w, h) in sizes {
             for (i, c) in fluke::validate::geometries(&cfg, w, h).iter().enumerate() {
-                for v in fluke::validate::check_geometry(&g, c, 500 + i as u64) {
+                for v in fluke::validate::check_geometry(&g, c, 1, 500 + i as u64) {
                     used.extend(v.entries.iter().copied());
                     if !v.pass {
                         failures.push(format!("{family:?} {w}x{h} {} {}: error {:.2e} ({})", v.geometry, v.pass_name, v.worst, v.entries.join(", ")));
@@ -248,14 +248,14 @@ fn a_failing_kernel_is_replaced_by_its_portable_twin() {
     let g = gpu();
     // The 256-channel 12x24 layer of the default size.
     let c = fluke::model::summary::ConvShape { cin: 256, cout: 256, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
-    let first = fluke::validate::check_geometry(&g, &c, 7);
+    let first = fluke::validate::check_geometry(&g, &c, 2, 7);
     let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3")).expect("a 3x3 forward ran");
-    let rep = fluke::validate::validate_geometries(&g, &[c.clone()], &Default::default(), Some(fast));
+    let rep = fluke::validate::validate_geometries(&g, &[c.clone()], 2, &Default::default(), Some(fast));
     if fast.contains("subgroup") {
         assert_eq!(rep.replaced, vec![fast.to_string()]);
         assert!(!g.allowed(fast));
         assert!(rep.unmended.is_empty(), "the portable twin failed: {:?}", rep.unmended);
-        let again = fluke::validate::check_geometry(&g, &c, 7);
+        let again = fluke::validate::check_geometry(&g, &c, 2, 7);
         assert!(again[0].entries.contains(&"conv2d_forward_3x3_vec4"), "{:?}", again[0].entries);
         assert!(again.iter().all(|v| v.pass));
     } else {

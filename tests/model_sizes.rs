@@ -1,0 +1,225 @@
+//! The whole U-Net against PyTorch at the sizes people run: 2x3x96x192 and 1x3x192x384 (the default), for every
+//! kernel family (auto: what users get, portable: no subgroups, naive: the readable baselines) on this adapter.
+//!
+//! Golden: tools/golden_unet_sizes.py (closed-form weights as tools/golden_unet.py, float64): eval and train logits,
+//! loss, Dice, every BN's running statistics after the train forward, the gradient of every parameter (64 sampled
+//! entries + sum, sum of squares, max |value| per tensor) and a 10-step Adam loss trajectory.
+//!
+//! Gradients are checked in train mode and in eval mode (BN on running statistics, far better conditioned: PyTorch
+//! float32 is a median 0.5-0.7% off there, at most 3.4%).
+//! Bounds. Logits, loss, Dice, running statistics: 5x PyTorch float32's own error against float64, at least 1e-4
+//! (train-mode logits: PyTorch float32 is 2.2e-4 of max |logit| off). Gradients: in train
+//! mode this network's gradients are ill-conditioned in float32 at these sizes (PyTorch's own float32 run is a
+//! median 7-8% and up to 118% of max |grad| off the float64 reference in some SE biases: ReLU and max-pool decisions
+//! that flip with rounding), so each tensor's bound is 5x (train mode: 10x) PyTorch's float32 error for that tensor (the larger
+//! of its sample and sum-of-squares errors), at least 2e-3 (the rule of tests/model.rs; naive 1e-2), and the median over all tensors must stay within 3x PyTorch's median. Trajectory: each
+//! step's loss within 3x PyTorch float32's distance from float64 (at least 1e-3 of the loss), and the loss must
+//! fall by at least 0.03 over the 10 steps (float64: 0.072).
+
+use std::collections::HashMap;
+
+use fluke::gpu::{Family, FamilyGuard};
+use fluke::model::{weights, UNet, UNetConfig};
+use fluke::ops::bce_dice::bce_dice;
+use fluke::optim::Adam;
+use fluke::train::train_step;
+use fluke::testing::gpu;
+use fluke::{Tape, Tensor, Var};
+
+type Gold = HashMap<String, Vec<f32>>;
+
+fn golden() -> Gold {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/unet_sizes.safetensors")).unwrap();
+    weights::parse_weight_bytes(&bytes).unwrap().tensors.into_iter().map(|(k, v)| (k, v.data)).collect()
+}
+
+/// Input and mask of tools/golden_unet_sizes.py.
+fn inputs(n: usize, h: usize, w: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = (0..n * 3 * h * w).map(|i| (0.5 * (0.013 * i as f64).sin() + 0.3 * (0.0071 * i as f64).cos()) as f32).collect();
+    let mut t = vec![0f32; n * h * w];
+    for b in 0..n {
+        for y in 0..h {
+            for xx in 0..w {
+                let dy = (y as f64 - h as f64 / 2.0) / (h as f64 / 3.0);
+                let dx = (xx as f64 - w as f64 / 2.0) / (w as f64 / 3.0 + 4.0 * b as f64);
+                t[(b * h + y) * w + xx] = (dy * dy + dx * dx < 1.0) as u8 as f32;
+            }
+        }
+    }
+    (x, t)
+}
+
+/// (sample error, sum-of-squares error) of `got` against the stored summary `key` (the golden script's metrics).
+fn errors(gold: &Gold, key: &str, got: &[f32]) -> (f64, f64) {
+    let idx = &gold[&format!("{key}.idx")];
+    let val = &gold[&format!("{key}.val")];
+    let st = &gold[&format!("{key}.stats")];
+    assert_eq!(got.len(), st[3] as usize, "{key}: {} elements, the golden has {}", got.len(), st[3]);
+    let scale = (st[2] as f64).max(1e-30);
+    let s = idx.iter().zip(val).map(|(&i, &v)| (got[i as usize] as f64 - v as f64).abs()).fold(0f64, f64::max) / scale;
+    let sumsq: f64 = got.iter().map(|&v| v as f64 * v as f64).sum();
+    let q = (sumsq - st[1] as f64).abs() / (st[1] as f64).max(1e-30);
+    (s, q)
+}
+
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0f64, f64::max) / scale
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Logits against the golden: sample and sum-of-squares errors within 5x PyTorch float32's, at least 1e-4 / 2e-4.
+fn check_logits(gold: &Gold, tag: &str, what: &str, z: &[f32]) {
+    let (e, q) = errors(gold, &format!("{tag}.{what}"), z);
+    let t = &gold[&format!("{tag}.torch_f32.{what}")];
+    let (be, bq) = ((5.0 * t[0] as f64).max(1e-4), (5.0 * t[1] as f64).max(2e-4));
+    println!("{:?} {tag}: {what} error {e:.2e}, sum of squares {q:.2e} (PyTorch float32 {:.2e} / {:.2e})", gpu().family(), t[0], t[1]);
+    assert!(e < be && q < bq, "{:?} {tag}: {what} differ from PyTorch: {e:.3e} / {q:.3e} (bounds {be:.1e} / {bq:.1e})", gpu().family());
+}
+
+/// One case, one family: every assertion of the module header except the trajectory.
+fn check_case(gold: &Gold, tag: &str, n: usize, h: usize, w: usize, grads: bool) {
+    let g = gpu();
+    let mut model = UNet::new(&g, UNetConfig::default(), 0);
+    model.fill_golden();
+    let (xd, td) = inputs(n, h, w);
+    let x = Tensor::from_slice(&g, &[n, 3, h, w], &xd);
+    let t = Tensor::from_slice(&g, &[n, 1, h, w], &td);
+    let fam = g.family();
+
+    // Eval mode first (the train forward below updates the running statistics): logits and every gradient.
+    let tape = Tape::new();
+    let vars = model.param_vars(&tape);
+    let z = model.forward(&tape, &vars, &Var::constant(x.clone()), false);
+    check_logits(gold, tag, "eval_logits", &z.t.to_vec());
+    if grads {
+        let (loss, _) = bce_dice(&tape, &z, &t);
+        let grads = tape.backward(&loss, Tensor::full(&g, &[1], 1.0));
+        check_grads(gold, tag, "egrad", "torch_f32_e", &model, &vars, &grads);
+    }
+    drop((z, vars, tape));
+
+    let tape = Tape::new();
+    let vars = model.param_vars(&tape);
+    let z = model.forward(&tape, &vars, &Var::constant(x), true);
+    check_logits(gold, tag, "train_logits", &z.t.to_vec());
+    let (loss, dice) = bce_dice(&tape, &z, &t);
+    let (l, d) = (loss.t.to_vec()[0], dice.to_vec()[0]);
+    let (gl, gd) = (gold[&format!("{tag}.loss")][0], gold[&format!("{tag}.dice")][0]);
+    let tl = &gold[&format!("{tag}.torch_f32.loss")];
+    println!("{fam:?} {tag}: loss {l} (float64 {gl}), dice {d} (float64 {gd})");
+    assert!((l - gl).abs() < (5.0 * tl[0]).max(1e-4), "{fam:?} {tag}: loss {l} vs PyTorch {gl}");
+    assert!((d - gd).abs() < (5.0 * tl[1]).max(1e-4), "{fam:?} {tag}: dice {d} vs PyTorch {gd}");
+
+    // Running statistics of every BN after the train-mode forward.
+    let mut stats = 0;
+    let stat_bound = (5.0 * gold[&format!("{tag}.torch_f32.running_stats")][0] as f64).max(1e-4);
+    for (k, want) in gold.iter().filter(|(k, _)| k.starts_with(&format!("{tag}.after."))) {
+        let name = k.trim_start_matches(&format!("{tag}.after."));
+        let e = rel_err(&model.tensor(name).to_vec(), want);
+        assert!(e < stat_bound, "{fam:?} {tag}: {name} after the train forward differs from PyTorch: {e:.3e} (bound {stat_bound:.1e})");
+        stats += 1;
+    }
+    assert_eq!(stats, 2 * 46, "{tag}: running statistics of all 46 BNs");
+
+    // The gradient of every parameter in train mode.
+    if !grads {
+        return;
+    }
+    let grads = tape.backward(&loss, Tensor::full(&g, &[1], 1.0));
+    check_grads(gold, tag, "grad", "torch_f32", &model, &vars, &grads);
+}
+
+/// Every parameter's gradient against the golden summaries `{tag}.{what}.<name>`: per tensor, both errors within 5x
+/// (train mode: 10x) the larger of PyTorch float32's two errors for that tensor (at least 2e-3; naive 1e-2), and the median sample error within
+/// 3x PyTorch's median.
+fn check_grads(gold: &Gold, tag: &str, what: &str, torch_key: &str, model: &UNet, vars: &fluke::model::ParamVars, grads: &fluke::graph::Grads) {
+    let fam = model.gpu.family();
+    // The naive family's sums run in long sequences (the naive weight gradient adds 2,048 positions per tile in
+    // order, the scalar batch-norm kernels one accumulator per invocation): in eval mode at 2x96x192 it measured
+    // 2.03e-3 on decoder.blocks.3.conv1.0.weight and 4.2e-3 on decoder.blocks.3.conv1.1.weight (PyTorch float32
+    // 3.0e-4 and 7.3e-4; the tiled families pass 2e-3), so its floor is 1e-2 where the others keep tests/model.rs's
+    // 2e-3. A wrong kernel is off by the gradient's own size (errors near 1).
+    let floor = if fam == Family::Naive { 1e-2 } else { 2e-3 };
+    // Train mode: per tensor within 10x PyTorch float32's error (its errors there are a median 7-9%, so one flipped
+    // ReLU or max-pool decision moves a tensor's error by tens of percent either way: the naive family measured a
+    // sum-of-squares error of 0.51 on layer1.1.se_module.fc1.weight where PyTorch's was 0.095); eval mode 5x.
+    let factor = if what == "grad" { 10.0 } else { 5.0 };
+    let mut worst: Vec<(f64, String)> = Vec::new();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for name in model.param_names() {
+        let got = grads.get(&vars[&name]).unwrap_or_else(|| panic!("no gradient for {name}")).to_vec();
+        let (s, q) = errors(gold, &format!("{tag}.{what}.{name}"), &got);
+        let torch = &gold[&format!("{tag}.{torch_key}.{name}")];
+        let bound = (factor * torch[0].max(torch[1]) as f64).max(floor);
+        assert!(
+            s < bound && q < bound,
+            "{fam:?} {tag} {what}: gradient of {name}: sample error {s:.2e}, sum of squares {q:.2e} (bound {bound:.1e}; \
+             PyTorch float32: {:.1e} / {:.1e})",
+            torch[0],
+            torch[1]
+        );
+        ours.push(s);
+        theirs.push(torch[0] as f64);
+        worst.push((s, name));
+    }
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("{fam:?} {tag} {what}: largest errors {:?}", &worst[..3]);
+    assert_eq!(ours.len(), 204, "every parameter has a gradient");
+    let (mo, mt) = (median(ours), median(theirs));
+    println!("{fam:?} {tag} {what}: 204 gradients, median sample error {mo:.2e} (PyTorch float32 {mt:.2e})");
+    assert!(mo <= 3.0 * mt, "{fam:?} {tag} {what}: median gradient error {mo:.2e} over 3x PyTorch float32's {mt:.2e}");
+}
+
+fn trajectory(gold: &Gold) {
+    let g = gpu();
+    let mut model = UNet::new(&g, UNetConfig::default(), 0);
+    model.fill_golden();
+    let (n, h, w) = (2, 96, 192);
+    let (xd, td) = inputs(n, h, w);
+    let x = Tensor::from_slice(&g, &[n, 3, h, w], &xd);
+    let t = Tensor::from_slice(&g, &[n, 1, h, w], &td);
+    let mut opt = Adam::new(&model, 1e-3);
+    let (want, f32s) = (&gold["traj.loss"], &gold["traj.loss_f32"]);
+    let mut got = Vec::new();
+    for _ in 0..want.len() {
+        got.push(train_step(&model, &mut opt, &x, &t).unwrap().loss);
+    }
+    println!("{:?} trajectory: fluke {got:.5?}\n  float64 {want:.5?}\n  PyTorch float32 {f32s:.5?}", g.family());
+    for (i, ((&a, &b), &c)) in got.iter().zip(want).zip(f32s).enumerate() {
+        let bound = (3.0 * (c as f64 - b as f64).abs()).max(1e-3 * b as f64);
+        assert!((a - b as f64).abs() <= bound, "step {i}: loss {a:.6} vs float64 {b:.6} (bound {bound:.1e})");
+    }
+    assert!(got[0] - got[got.len() - 1] > 0.03, "the loss did not fall over 10 Adam steps: {got:?}");
+}
+
+#[test]
+fn auto_kernels_match_pytorch_at_96x192_and_192x384_with_a_10_step_trajectory() {
+    let gold = golden();
+    check_case(&gold, "b2_96x192", 2, 96, 192, true);
+    check_case(&gold, "b1_192x384", 1, 192, 384, true);
+    trajectory(&gold);
+}
+
+#[test]
+fn portable_kernels_match_pytorch_at_96x192_and_192x384() {
+    let gold = golden();
+    let _f = FamilyGuard::set(&gpu(), Family::Portable);
+    check_case(&gold, "b2_96x192", 2, 96, 192, true);
+    check_case(&gold, "b1_192x384", 1, 192, 384, true);
+}
+
+/// The naive kernels' backward takes minutes at 192x384 on lavapipe (their weight gradient is one output per
+/// invocation over every position): gradients at 96x192, the forward (logits, loss, Dice, running statistics) at
+/// both sizes.
+#[test]
+fn naive_kernels_match_pytorch_at_96x192_and_192x384() {
+    let gold = golden();
+    let _f = FamilyGuard::set(&gpu(), Family::Naive);
+    check_case(&gold, "b2_96x192", 2, 96, 192, true);
+    check_case(&gold, "b1_192x384", 1, 192, 384, false);
+}
