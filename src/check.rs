@@ -173,7 +173,7 @@ pub fn network_forward_check(gpu: &std::rc::Rc<crate::Gpu>, width: usize, height
 
 /// One backward pass of the whole network (2x3x96x192, eval-mode BN, BCE + Dice, closed-form weights) against
 /// PyTorch's float64 gradients of every parameter (tests/golden/unet_sizes.safetensors, built in): per tensor the
-/// sampled error within 5x PyTorch float32's own error (at least 2e-3), as tests/model_sizes.rs.
+/// sampled error within 5x PyTorch float32's own error (at least 1e-2), as tests/model_sizes.rs.
 pub fn network_gradient_check(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
     const GOLD: &[u8] = include_bytes!("../tests/golden/unet_sizes.safetensors");
     let t0 = std::time::Instant::now();
@@ -205,7 +205,7 @@ pub fn network_gradient_check(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
         let (idx, val, st) = (get(&format!("{key}.idx")), get(&format!("{key}.val")), get(&format!("{key}.stats")));
         let e = idx.iter().zip(val).map(|(&i, &v)| (got[i as usize] as f64 - v as f64).abs()).fold(0f64, f64::max) / (st[2] as f64).max(1e-30);
         let torch = get(&format!("b2_96x192.torch_f32_e.{name}"));
-        let bound = (5.0 * torch[0].max(torch[1]) as f64).max(2e-3);
+        let bound = (5.0 * torch[0].max(torch[1]) as f64).max(1e-2);
         worst = worst.max(e / bound);
         if e >= bound {
             failed.push(format!("{name} {e:.2e} (bound {bound:.1e})"));

@@ -1,9 +1,11 @@
-//! The GPU runtime: adapter choice, device with the adapter's real limits, every compute pipeline compiled once at
-//! start-up, a buffer pool, and batched dispatch.
+//! The GPU runtime: adapter choice, device with the adapter's real limits, compute pipelines created at first use,
+//! the kernel choice per device, a buffer pool, and batched dispatch.
 //!
 //! How a kernel runs, end to end:
 //! 1. At start-up `Gpu::new` parses every `shaders/<op>.wgsl` with naga (a parse error names the file), reflects each
-//!    entry point (workgroup size, which `@binding`s it uses) and compiles one pipeline per entry point.
+//!    entry point (workgroup size, which `@binding`s it uses) and creates the shader modules; each entry point's
+//!    pipeline is created the first time it is dispatched (`pipeline`, timed: `pipeline_times`), so start-up takes
+//!    well under a second on every adapter and a compiler that is slow on some kernel only pays for those it runs.
 //! 2. A launcher in `src/ops/<op>.rs` calls `gpu.dispatch(entry, &params, &[buffers...], groups)`. The `Params`
 //!    struct is copied into a slot of a uniform ring (binding 0); storage buffers are bindings 1.. in order.
 //! 3. Dispatches accumulate in one command encoder; `flush()` submits them. Nothing waits on the GPU until a value

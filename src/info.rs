@@ -46,7 +46,7 @@ pub fn print_gpu(gpu: &Gpu) {
     );
     let off = gpu.disabled();
     if !off.is_empty() {
-        println!("  replaced here      {} (their portable twins run)", off.join(", "));
+        println!("  not run here       {} (a subgroup kernel gives way to its portable twin, others to the naive kernels)", off.join(", "));
     }
 }
 

@@ -24,6 +24,11 @@
 //! `conv2d_backward_input_strided_subgroup`, `conv2d_backward_weight_3x3[s2]_subgroup`), which share loads across
 //! a subgroup. All are checked against the same f64 oracle; benches/conv2d.rs times every variant per shape.
 //! `FLUKE_NO_SUBGROUPS=1` turns the twins off (for comparisons, or a driver that miscompiles subgroup operations).
+//!
+//! Per device, on top of the shape rules: the kernel family (`Gpu::family`: Naive forces the baselines, Portable
+//! the register-blocked kernels without subgroups) and the entry points the device does not allow (`Gpu::allowed`):
+//! a subgroup kernel that failed validation on this driver (`validate.rs`) gives way to its portable twin, and a
+//! kernel the adapter's compiler cannot build in seconds (SwiftShader: `SLOW_TO_BUILD` in gpu.rs) to the naive one.
 
 use std::rc::Rc;
 
