@@ -146,7 +146,7 @@ pub fn network_forward_check(gpu: &std::rc::Rc<crate::Gpu>, width: usize, height
     let mut model = crate::model::UNet::new(gpu, crate::model::UNetConfig::default(), 0);
     model.fill_golden();
     let shape = [1, 3, height, width];
-    let x: Vec<f32> = (0..3 * height * width).map(|i| (0.5 * (0.013 * i as f64).sin() + 0.3 * (0.0071 * i as f64).cos()) as f32).collect();
+    let (x, _) = crate::model::golden_batch(1, height, width);
     let tape = crate::Tape::inference();
     let vars = model.param_vars(&tape);
     let z = model.forward(&tape, &vars, &crate::Var::constant(crate::Tensor::from_slice(gpu, &shape, &x)), false).t.to_vec();
@@ -182,17 +182,7 @@ pub fn network_gradient_check(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
     let (n, h, w) = (2, 96, 192);
     let mut model = crate::model::UNet::new(gpu, crate::model::UNetConfig::default(), 0);
     model.fill_golden();
-    let x: Vec<f32> = (0..n * 3 * h * w).map(|i| (0.5 * (0.013 * i as f64).sin() + 0.3 * (0.0071 * i as f64).cos()) as f32).collect();
-    let mut t = vec![0f32; n * h * w];
-    for b in 0..n {
-        for y in 0..h {
-            for xx in 0..w {
-                let dy = (y as f64 - h as f64 / 2.0) / (h as f64 / 3.0);
-                let dx = (xx as f64 - w as f64 / 2.0) / (w as f64 / 3.0 + 4.0 * b as f64);
-                t[(b * h + y) * w + xx] = (dy * dy + dx * dx < 1.0) as u8 as f32;
-            }
-        }
-    }
+    let (x, t) = crate::model::golden_batch(n, h, w);
     let tape = crate::Tape::new();
     let vars = model.param_vars(&tape);
     let z = model.forward(&tape, &vars, &crate::Var::constant(crate::Tensor::from_slice(gpu, &[n, 3, h, w], &x)), false);

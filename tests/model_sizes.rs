@@ -36,18 +36,7 @@ fn golden() -> Gold {
 
 /// Input and mask of tools/golden_unet_sizes.py.
 fn inputs(n: usize, h: usize, w: usize) -> (Vec<f32>, Vec<f32>) {
-    let x = (0..n * 3 * h * w).map(|i| (0.5 * (0.013 * i as f64).sin() + 0.3 * (0.0071 * i as f64).cos()) as f32).collect();
-    let mut t = vec![0f32; n * h * w];
-    for b in 0..n {
-        for y in 0..h {
-            for xx in 0..w {
-                let dy = (y as f64 - h as f64 / 2.0) / (h as f64 / 3.0);
-                let dx = (xx as f64 - w as f64 / 2.0) / (w as f64 / 3.0 + 4.0 * b as f64);
-                t[(b * h + y) * w + xx] = (dy * dy + dx * dx < 1.0) as u8 as f32;
-            }
-        }
-    }
-    (x, t)
+    fluke::model::golden_batch(n, h, w)
 }
 
 /// (sample error, sum-of-squares error) of `got` against the stored summary `key` (the golden script's metrics).

@@ -270,6 +270,24 @@ impl Fwd<'_> {
     }
 }
 
+/// The goldens' batch (tools/golden_unet_sizes.py): input x[i] = 0.5 sin(0.013 i) + 0.3 cos(0.0071 i) over the flat
+/// index of [n, 3, h, w], and mask t[b, 0, y, x] = 1 inside the ellipse ((y - h/2) / (h/3))^2 + ((x - w/2) /
+/// (w/3 + 4b))^2 < 1.
+pub fn golden_batch(n: usize, h: usize, w: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = (0..n * 3 * h * w).map(|i| (0.5 * (0.013 * i as f64).sin() + 0.3 * (0.0071 * i as f64).cos()) as f32).collect();
+    let mut t = vec![0f32; n * h * w];
+    for b in 0..n {
+        for y in 0..h {
+            for xx in 0..w {
+                let dy = (y as f64 - h as f64 / 2.0) / (h as f64 / 3.0);
+                let dx = (xx as f64 - w as f64 / 2.0) / (w as f64 / 3.0 + 4.0 * b as f64);
+                t[(b * h + y) * w + xx] = (dy * dy + dx * dx < 1.0) as u8 as f32;
+            }
+        }
+    }
+    (x, t)
+}
+
 /// Deterministic fill used by the PyTorch golden (tools/golden_unet.py documents the formula).
 pub fn golden_fill(name: &str, shape: &[usize], j: usize) -> Vec<f32> {
     let n: usize = shape.iter().product();
