@@ -49,7 +49,7 @@ struct Params {
     off_x: u32,     // element offsets inside the bound ranges (batch slices)
     off_gy: u32,
     off_out: u32,
-    cw: u32,        // packed weights: channels per block (4 or 8)
+    cw: u32,        // packed weights: channels per block (8 or 16)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -34,13 +34,14 @@ pub struct BenchArgs {
     /// Input size WxH
     #[arg(long, default_value = "384x192")]
     pub size: String,
-    #[arg(long, default_value_t = 4)]
+    /// Images per step
+    #[arg(long, default_value_t = 4, value_parser = crate::parse_batch_arg)]
     pub batch: usize,
     /// Timed training steps after the first (median reported)
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
-    /// Width divisor of the model (1 = the real network)
-    #[arg(long, default_value_t = 1)]
+    /// Width divisor of the model (1 = the real network; 1, 2, 4, 8 or 16)
+    #[arg(long, default_value_t = 1, value_parser = crate::parse_width_arg)]
     pub width: usize,
     /// Write the results as JSON
     #[arg(long)]

@@ -502,13 +502,6 @@ impl Gpu {
         GpuBuf { buffer, bytes, gpu: self.clone() }
     }
 
-    /// Upload f32 data into a new pooled buffer.
-    pub fn upload(self: &Rc<Self>, data: &[f32]) -> GpuBuf {
-        let buf = self.alloc((data.len() * 4) as u64);
-        self.write(&buf, data);
-        buf
-    }
-
     /// Overwrite a buffer with f32 data. Pending dispatches are submitted first so the write lands after them
     /// (queue writes execute before the next submission's commands).
     pub fn write(&self, buf: &GpuBuf, data: &[f32]) {
@@ -583,22 +576,11 @@ impl Gpu {
         let mut st = self.state.borrow_mut();
         st.peak_live_bytes = st.live_bytes;
     }
-    /// Bytes held in the pool (live + free).
-    pub fn pooled_bytes(&self) -> u64 {
-        let st = self.state.borrow();
-        st.live_bytes + st.free.iter().map(|(k, v)| k * v.len() as u64).sum::<u64>()
-    }
     pub fn dispatches_total(&self) -> u64 {
         self.state.borrow().dispatches_total
     }
     pub fn submits_total(&self) -> u64 {
         self.state.borrow().submits_total
-    }
-    /// Drop every free pooled buffer (e.g. between phases with different shapes).
-    pub fn trim_pool(&self) {
-        let mut st = self.state.borrow_mut();
-        st.free.clear();
-        st.free_staging.clear();
     }
 
     // ---------------------------------------------------------------------------------------------- dispatch
@@ -875,11 +857,4 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
         }
     }
     Ok(kernels)
-}
-
-impl Gpu {
-    /// The shader file an entry point comes from.
-    pub fn file_of(&self, entry: &str) -> &'static str {
-        self.kernel(entry).file
-    }
 }

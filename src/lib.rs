@@ -29,6 +29,21 @@ pub mod predict;
 pub mod train;
 pub mod validate;
 
+/// `--width` (clap value parser): one of the divisors the network supports, so a bad value is a usage error.
+pub fn parse_width_arg(s: &str) -> Result<usize, String> {
+    let w: usize = s.trim().parse().map_err(|_| format!("'{s}' is not a number; use 1, 2, 4, 8 or 16"))?;
+    model::check_width(w).map_err(|e| e.to_string())?;
+    Ok(w)
+}
+
+/// `--batch` (clap value parser): a whole number of at least 1.
+pub fn parse_batch_arg(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(b) if b >= 1 => Ok(b),
+        _ => Err(format!("'{s}' is not a batch size; use a whole number of at least 1")),
+    }
+}
+
 /// Parse "WxH" (e.g. "384x192").
 pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     let bad = || anyhow::anyhow!("size '{s}' is not WxH (e.g. 384x192)");

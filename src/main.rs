@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use fluke::{Gpu, GpuOptions};
+use fluke::{parse_batch_arg as parse_batch, parse_width_arg as parse_width, Gpu, GpuOptions};
 
 #[derive(Parser)]
 #[command(name = "fluke", version, about = "Train and run a SE-ResNet34 U-Net for whale-fluke masks on any GPU (wgpu + hand-written WGSL)")]
@@ -52,12 +52,16 @@ enum Cmd {
     Train(TrainArgs),
     /// Dice and IoU of a model over a labelled set (per image CSV)
     Eval {
+        /// A fluke or smp checkpoint (.safetensors)
         #[arg(long)]
         weights: PathBuf,
+        /// Folder of photos
         #[arg(long)]
         images: PathBuf,
+        /// Folder of masks, matched to the photos by file stem (fluke > 108 in a grayscale image)
         #[arg(long)]
         masks: PathBuf,
+        /// Model input size WxH (default: the checkpoint's, else 384x192)
         #[arg(long)]
         size: Option<String>,
         #[arg(long, default_value_t = 4, value_parser = parse_batch)]
@@ -98,8 +102,10 @@ enum Cmd {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Folder of training photos
     #[arg(long, required_unless_present = "resume")]
     images: Option<PathBuf>,
+    /// Folder of masks, matched to the photos by file stem (fluke > 108 in a grayscale image)
     #[arg(long, required_unless_present = "resume")]
     masks: Option<PathBuf>,
     /// Continue a run folder exactly where it stopped (its config.json supplies every setting)
@@ -168,7 +174,8 @@ struct PredictArgs {
     threshold: f32,
     #[arg(long, default_value_t = 0.25)]
     crop_threshold: f32,
-    #[arg(long, default_value_t = 4)]
+    /// Photos per GPU batch
+    #[arg(long, default_value_t = 4, value_parser = parse_batch)]
     batch: usize,
     /// Also write <stem>_probs.npy (float32, model size)
     #[arg(long)]
@@ -179,21 +186,6 @@ struct PredictArgs {
     /// I/N: process every N-th photo starting at I (split an archive across machines)
     #[arg(long)]
     shard: Option<String>,
-}
-
-/// `--width`: one of the divisors the network supports (checked here so a bad value is a usage error, not a panic).
-fn parse_width(s: &str) -> Result<usize, String> {
-    let w: usize = s.trim().parse().map_err(|_| format!("'{s}' is not a number; use 1, 2, 4, 8 or 16"))?;
-    fluke::model::check_width(w).map_err(|e| e.to_string())?;
-    Ok(w)
-}
-
-/// `--batch`: at least 1.
-fn parse_batch(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(b) if b >= 1 => Ok(b),
-        _ => Err(format!("'{s}' is not a batch size; use a whole number of at least 1")),
-    }
 }
 
 /// `--size WxH`, with the option named in the error.
@@ -338,7 +330,7 @@ fn run(cli: Cli) -> Result<i32> {
                 tta_blur: blur,
                 threshold: a.threshold,
                 crop_threshold: a.crop_threshold,
-                batch: a.batch.max(1),
+                batch: a.batch,
                 save_probs: a.save_probs,
                 keep_largest: a.keep_largest,
                 shard: a.shard.map(|s| fluke::predict::parse_shard(&s)).transpose()?,

@@ -175,16 +175,6 @@ pub fn train_step(model: &UNet, opt: &mut Adam, x: &Tensor, t: &Tensor) -> Resul
     Ok(StepResult { loss: l, dice: d })
 }
 
-/// Turn a normalised CHW photo back into an RGB image.
-pub fn denormalise(chw: &[f32], w: u32, h: u32) -> image::RgbImage {
-    let plane = (w * h) as usize;
-    image::RgbImage::from_fn(w, h, |x, y| {
-        let i = (y * w + x) as usize;
-        let px = |c: usize| ((chw[c * plane + i] * data::IMAGENET_STD[c] + data::IMAGENET_MEAN[c]).clamp(0.0, 1.0) * 255.0).round() as u8;
-        image::Rgb([px(0), px(1), px(2)])
-    })
-}
-
 fn next_name(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".next");
@@ -447,7 +437,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
             let rows: Vec<_> = kept
                 .iter()
                 .map(|(img, m, p)| {
-                    let photo = denormalise(img, cfg.width, cfg.height);
+                    let photo = data::to_rgb8(img, cfg.width, cfg.height);
                     let tm: Vec<u8> = m.iter().map(|&v| (v > 0.5) as u8).collect();
                     let pm: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
                     (photo, tm, pm)

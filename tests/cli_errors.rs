@@ -528,3 +528,21 @@ fn nan_loss_stops_the_cli_with_one_line_and_keeps_the_checkpoint() {
     let w = fluke::model::weights::read_weight_file(&run.join("last.safetensors")).unwrap();
     assert!(w.tensors.values().all(|t| t.data.iter().all(|v| v.is_finite())), "NaN reached the committed checkpoint");
 }
+
+/// `bench --width 3`, `bench --batch 0` and `predict --batch 0` are usage errors (they ended in an internal error,
+/// ran, and silently became 1).
+#[test]
+fn bench_and_predict_option_values_are_checked() {
+    let d = scratch("bench-opts");
+    let w = d.join("none.safetensors");
+    let (ws, ds) = (w.to_str().unwrap(), d.to_str().unwrap());
+    for (args, needles) in [
+        (&["bench", "--width", "3"][..], &["--width", "1, 2, 4, 8 or 16"][..]),
+        (&["bench", "--batch", "0"][..], &["--batch", "at least 1"][..]),
+        (&["predict", "--weights", ws, "--input", ds, "--batch", "0"][..], &["--batch", "at least 1"][..]),
+    ] {
+        let o = fluke(args);
+        let l = one_line_error(&o, needles);
+        row(&args.join(" "), &l, "cli_errors::bench_and_predict_option_values_are_checked");
+    }
+}
