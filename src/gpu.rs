@@ -105,7 +105,7 @@ pub struct Gpu {
     /// Seconds spent in `new` parsing and reflecting the shaders and creating their modules (pipelines are created
     /// at first use: `pipeline_seconds`).
     pub compile_seconds: f64,
-    /// Kernel choice for this device: family and the entry points replaced by their portable twins.
+    /// Kernel choice for this device: family and the entry points it does not run.
     choice: RefCell<KernelChoice>,
 }
 
@@ -123,7 +123,7 @@ pub enum Family {
 #[derive(Clone, Debug)]
 struct KernelChoice {
     family: Family,
-    /// Fast entry points replaced by their portable twins on this device (failed validation, or too slow to build).
+    /// Entry points this device does not run (failed validation here, or too slow to build: `SLOW_TO_BUILD`).
     disabled: std::collections::BTreeSet<String>,
 }
 
@@ -256,7 +256,7 @@ impl Drop for FamilyGuard {
 }
 
 impl Gpu {
-    /// Pick an adapter, open a device with its real limits and compile every pipeline.
+    /// Pick an adapter, open a device with its real limits and parse every shader (pipelines: at first use).
     pub fn new(opts: &GpuOptions) -> Result<Rc<Gpu>> {
         let wanted = opts.adapter.clone().or_else(|| std::env::var("FLUKE_ADAPTER").ok()).filter(|s| !s.is_empty());
         let backend = opts.backend.clone().or_else(|| std::env::var("FLUKE_BACKEND").ok()).filter(|s| !s.is_empty());
@@ -459,17 +459,18 @@ impl Gpu {
         std::mem::replace(&mut self.choice.borrow_mut().family, f)
     }
 
-    /// Whether a fast entry point may run on this device (not replaced by its portable twin).
+    /// Whether an entry point may run on this device (not replaced: see `disable`).
     pub fn allowed(&self, entry: &str) -> bool {
         !self.choice.borrow().disabled.contains(entry)
     }
 
-    /// Replace a fast entry point by its portable twin on this device from now on.
+    /// Never run an entry point on this device from now on: a subgroup kernel gives way to its portable twin, a
+    /// portable one to the naive kernel (the launchers' `allowed` in conv2d.rs).
     pub fn disable(&self, entry: &str) {
         self.choice.borrow_mut().disabled.insert(entry.to_string());
     }
 
-    /// The entry points replaced by their portable twins on this device.
+    /// The entry points this device does not run (`disable`).
     pub fn disabled(&self) -> Vec<String> {
         self.choice.borrow().disabled.iter().cloned().collect()
     }
