@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -84,7 +84,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// A synthetic batch: smooth random-ish photo and an ellipse mask.
-fn synthetic_batch(gpu: &Rc<Gpu>, n: usize, w: usize, h: usize) -> (Tensor, Tensor) {
+fn synthetic_batch(gpu: &Arc<Gpu>, n: usize, w: usize, h: usize) -> (Tensor, Tensor) {
     let x: Vec<f32> = (0..n * 3 * h * w).map(|i| ((i as f32) * 0.013).sin()).collect();
     let mut t = vec![0f32; n * h * w];
     for k in 0..n {
@@ -120,7 +120,7 @@ fn time_it(gpu: &Gpu, reps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 /// Time the three conv2d directions at every distinct conv shape of the network.
-pub fn conv_table(gpu: &Rc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: usize) -> Vec<KernelRow> {
+pub fn conv_table(gpu: &Arc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: usize) -> Vec<KernelRow> {
     let mut counts: HashMap<ConvShape, u64> = HashMap::new();
     let mut order = Vec::new();
     for c in conv_layers(cfg, w, h) {
@@ -168,7 +168,7 @@ pub fn conv_table(gpu: &Rc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: us
     rows
 }
 
-pub fn run(gpu: &Rc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
+pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     let (w, h) = crate::parse_size(&a.size)?;
     let cfg = UNetConfig::new(a.width);
     let (wu, hu) = (w as usize, h as usize);

@@ -108,7 +108,7 @@ pub fn assert_all_pass(results: &[CheckResult]) {
 /// directions, with the kernels this device picks, against f64 sums (`validate`); failing subgroup kernels are
 /// replaced by their portable twins and checked again. Prints the table and the kernels this device gets; true when
 /// everything that will run passes.
-pub fn print_network_checks(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
+pub fn print_network_checks(gpu: &std::sync::Arc<crate::Gpu>) -> bool {
     let (w, h) = crate::data::DEFAULT_SIZE;
     let cfg = crate::model::UNetConfig::default();
     println!();
@@ -141,7 +141,7 @@ pub fn print_network_checks(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
 /// The whole network at `width` x `height`, eval mode, closed-form weights (`UNet::fill_golden`), one image: the
 /// GPU's logits and probabilities against the float64 CPU network (`model::cpu`). Passes when the probabilities are
 /// within 1e-4 and the logits within 3e-4 of their largest magnitude.
-pub fn network_forward_check(gpu: &std::rc::Rc<crate::Gpu>, width: usize, height: usize) -> bool {
+pub fn network_forward_check(gpu: &std::sync::Arc<crate::Gpu>, width: usize, height: usize) -> bool {
     let t0 = std::time::Instant::now();
     let mut model = crate::model::UNet::new(gpu, crate::model::UNetConfig::default(), 0);
     model.fill_golden();
@@ -174,7 +174,7 @@ pub fn network_forward_check(gpu: &std::rc::Rc<crate::Gpu>, width: usize, height
 /// One backward pass of the whole network (2x3x96x192, eval-mode BN, BCE + Dice, closed-form weights) against
 /// PyTorch's float64 gradients of every parameter (tests/golden/unet_sizes.safetensors, built in): per tensor the
 /// sampled error within 5x PyTorch float32's own error (at least 1e-2), as tests/model_sizes.rs.
-pub fn network_gradient_check(gpu: &std::rc::Rc<crate::Gpu>) -> bool {
+pub fn network_gradient_check(gpu: &std::sync::Arc<crate::Gpu>) -> bool {
     const GOLD: &[u8] = include_bytes!("../tests/golden/unet_sizes.safetensors");
     let t0 = std::time::Instant::now();
     let gold = crate::model::weights::parse_weight_bytes(GOLD).expect("built-in golden");

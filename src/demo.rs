@@ -3,7 +3,7 @@
 //! photos and leaves everything in one folder.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -12,7 +12,7 @@ use crate::predict::PredictConfig;
 use crate::train::TrainConfig;
 
 #[allow(clippy::too_many_arguments)]
-pub fn demo(gpu: &Rc<Gpu>, images: Option<PathBuf>, masks: Option<PathBuf>, out: &Path, epochs: usize, w: u32, h: u32, width_div: usize) -> Result<()> {
+pub fn demo(gpu: &Arc<Gpu>, images: Option<PathBuf>, masks: Option<PathBuf>, out: &Path, epochs: usize, w: u32, h: u32, width_div: usize) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let (images, masks, holdout) = match (images, masks) {
         (Some(i), Some(m)) => (i.clone(), m, i),

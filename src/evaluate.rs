@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
@@ -95,7 +95,7 @@ pub fn evaluate(model: &UNet, pairs: &[Pair], w: u32, h: u32, batch: usize, keep
 }
 
 /// `fluke eval`: print set metrics, write per-image CSV.
-pub fn eval_command(gpu: &Rc<Gpu>, weights: &Path, images: &Path, masks: &Path, size: Option<(u32, u32)>, batch: usize, csv: &Path) -> Result<()> {
+pub fn eval_command(gpu: &Arc<Gpu>, weights: &Path, images: &Path, masks: &Path, size: Option<(u32, u32)>, batch: usize, csv: &Path) -> Result<()> {
     let (model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
     let (w, h) = size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(batch, w, h)?;

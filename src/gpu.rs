@@ -28,33 +28,91 @@
 
 mod timestamps;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use timestamps::Timestamps;
 
-/// How to pick an adapter.
-#[derive(Clone, Debug, Default)]
+/// How to pick an adapter, and which kernels run on it. Built once by the caller (main.rs from the command line and
+/// the environment, `testing::gpu` for tests); the runtime reads no environment variable itself.
+#[derive(Clone, Debug)]
 pub struct GpuOptions {
-    /// Substring of the adapter name (case-insensitive). Falls back to `FLUKE_ADAPTER`.
+    /// Substring of the adapter name (case-insensitive); None = the best-ranked adapter (`adapter_rank`).
     pub adapter: Option<String>,
-    /// "vulkan" | "metal" | "dx12" | "gl"; None = the primary backends. Falls back to `FLUKE_BACKEND`.
+    /// "vulkan" | "metal" | "dx12" | "gl"; None = the primary backends.
     pub backend: Option<String>,
+    /// Ask for subgroup operations when the adapter has them and their sizes suit the kernels (`subgroup_sizes_ok`).
+    /// false: the subgroup shader files are not even compiled (for comparisons, or a driver that miscompiles them).
+    pub subgroups: bool,
+    /// Which kernels the launchers pick (changeable later, scoped: `Gpu::scoped`).
+    pub kernels: KernelOptions,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default() }
+    }
+}
+
+/// The one switch for kernel choice, held by the device: every launcher asks it (`Gpu::kernel_options`, `Gpu::vec4`,
+/// `Gpu::family`, `Gpu::split_limit`) and tests change it for a scope (`Gpu::scoped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOptions {
+    /// Which convolution kernels run (and, with `Family::Naive`, the scalar elementwise kernels).
+    pub family: Family,
+    /// Whether elementwise ops may use their `_vec4` entry points where a range allows (`ops::vec4_range_ok`).
+    pub vec4: bool,
+    /// Split launches as if the storage binding limit were this many bytes (tests: exercise the batch slicer on
+    /// small tensors); None = the adapter's limit. Never above the adapter's limit.
+    pub max_binding: Option<u64>,
+}
+
+impl Default for KernelOptions {
+    fn default() -> Self {
+        KernelOptions { family: Family::Auto, vec4: true, max_binding: None }
+    }
+}
+
+/// One shader file handed to `Gpu::new` by its caller (the op registry: `ops::shaders()`).
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderFile {
+    /// File name under shaders/ (named in every error).
+    pub file: &'static str,
+    /// WGSL source.
+    pub source: &'static str,
+    /// Uses subgroup operations: compiled only on devices with `Features::SUBGROUP`. Its entry points that another
+    /// file defines already (a prelude it shares by concatenation) are skipped.
+    pub subgroups: bool,
+}
+
+/// Lock a mutex, ignoring poisoning: a test that panicked while holding the device leaves it usable for the next.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One storage global an entry point uses: the name the launcher binds (`bind`), and the WGSL variable it fills.
+#[derive(Clone, Debug)]
+struct Slot {
+    /// The launcher's name for the buffer: the WGSL variable's name, or for a vec4 view (`array<vec4<..>>` whose
+    /// name ends in `4`, such as `x4`) the name of the tensor it views (`x`).
+    bind: String,
+    /// The WGSL variable's name (for messages).
+    global: String,
+    binding: u32,
 }
 
 /// Reflection of one entry point, read by naga at start-up; its pipeline is created at first use.
 struct Kernel {
     /// The compiled pipeline, created by `pipeline()` the first time the entry point is dispatched (or asked for).
-    pipeline: std::cell::OnceCell<wgpu::ComputePipeline>,
+    pipeline: OnceLock<wgpu::ComputePipeline>,
     /// The shader module the entry point lives in (shared by the file's entry points).
-    module: Rc<wgpu::ShaderModule>,
+    module: Arc<wgpu::ShaderModule>,
     /// Seconds `create_compute_pipeline` took on this device (0 until created).
-    create_seconds: std::cell::Cell<f64>,
-    /// Storage bindings (>= 1) this entry point uses, ascending. Binding 0 is always the uniform `Params`.
-    bindings: Vec<u32>,
+    create_seconds: Mutex<f64>,
+    /// Storage globals (bindings >= 1) this entry point uses, by binding. Binding 0 is always the uniform `Params`.
+    slots: Vec<Slot>,
     /// Whether the entry point reads binding 0 (`Params`).
     uses_params: bool,
     workgroup_size: [u32; 3],
@@ -91,7 +149,8 @@ struct State {
     force_wall: bool,
 }
 
-/// The device, its pipelines and the pool. Shared as `Rc<Gpu>` (single-threaded: CPU worker threads never touch it).
+/// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
+/// can serve several threads (the tests of one binary share one), though fluke itself records from one thread.
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -101,12 +160,12 @@ pub struct Gpu {
     pub timestamp_period: f32,
     kernels: HashMap<&'static str, Kernel>,
     param_ring: wgpu::Buffer,
-    state: RefCell<State>,
+    state: Mutex<State>,
     /// Seconds spent in `new` parsing and reflecting the shaders and creating their modules (pipelines are created
     /// at first use: `pipeline_seconds`).
     pub compile_seconds: f64,
     /// Kernel choice for this device: family and the entry points it does not run.
-    choice: RefCell<KernelChoice>,
+    choice: Mutex<KernelChoice>,
 }
 
 /// Which kernels the launchers pick, per device.
@@ -122,7 +181,7 @@ pub enum Family {
 
 #[derive(Clone, Debug)]
 struct KernelChoice {
-    family: Family,
+    opts: KernelOptions,
     /// Entry points this device does not run (failed validation here, or too slow to build: `SLOW_TO_BUILD`).
     disabled: std::collections::BTreeSet<String>,
 }
@@ -131,18 +190,18 @@ struct KernelChoice {
 pub struct GpuBuf {
     pub buffer: wgpu::Buffer,
     pub bytes: u64,
-    gpu: Rc<Gpu>,
+    gpu: Arc<Gpu>,
 }
 
 impl GpuBuf {
-    pub fn gpu(&self) -> &Rc<Gpu> {
+    pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }
 }
 
 impl Drop for GpuBuf {
     fn drop(&mut self) {
-        let mut st = self.gpu.state.borrow_mut();
+        let mut st = self.gpu.st();
         st.live_bytes -= self.bytes;
         st.free.entry(self.bytes).or_default().push(self.buffer.clone());
     }
@@ -234,32 +293,24 @@ const SLOW_TO_BUILD: &[(&str, &[&str])] = &[(
     ],
 )];
 
-/// Scoped kernel family for a device (tests and checks): sets it and restores the previous one when dropped.
-/// `Family::Naive` also turns the elementwise ops' vec4 kernels off on this thread.
-pub struct FamilyGuard {
-    gpu: Rc<Gpu>,
-    prev: Family,
-    _vec4: crate::ops::Vec4Guard,
+/// A scoped change of the device's kernel options (`Gpu::scoped`): the previous options come back when it is dropped.
+pub struct OptionsGuard {
+    gpu: Arc<Gpu>,
+    prev: KernelOptions,
 }
 
-impl FamilyGuard {
-    pub fn set(gpu: &Rc<Gpu>, f: Family) -> FamilyGuard {
-        let vec4 = crate::ops::Vec4Guard::set(f != Family::Naive && crate::ops::vec4_enabled());
-        FamilyGuard { gpu: gpu.clone(), prev: gpu.set_family(f), _vec4: vec4 }
-    }
-}
-
-impl Drop for FamilyGuard {
+impl Drop for OptionsGuard {
     fn drop(&mut self) {
-        self.gpu.set_family(self.prev);
+        lock(&self.gpu.choice).opts = self.prev;
     }
 }
 
 impl Gpu {
-    /// Pick an adapter, open a device with its real limits and parse every shader (pipelines: at first use).
-    pub fn new(opts: &GpuOptions) -> Result<Rc<Gpu>> {
-        let wanted = opts.adapter.clone().or_else(|| std::env::var("FLUKE_ADAPTER").ok()).filter(|s| !s.is_empty());
-        let backend = opts.backend.clone().or_else(|| std::env::var("FLUKE_BACKEND").ok()).filter(|s| !s.is_empty());
+    /// Pick an adapter, open a device with its real limits and parse every shader in `shaders` (the caller's op
+    /// registry, `ops::shaders()`); pipelines are created at first use.
+    pub fn new(opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
+        let wanted = opts.adapter.clone().filter(|s| !s.is_empty());
+        let backend = opts.backend.clone().filter(|s| !s.is_empty());
         let adapters = enumerate_adapters(backend.as_deref())?;
         if adapters.is_empty() {
             bail!("{NO_ADAPTER_FIX}");
@@ -272,23 +323,23 @@ impl Gpu {
                     Some(a) => a.clone(),
                     None => {
                         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-                        bail!("no adapter matches --adapter/FLUKE_ADAPTER '{w}': available adapters are {names:?}; pass a substring of one of them")
+                        bail!("no adapter matches --adapter '{w}': available adapters are {names:?}; pass a substring of one of them")
                     }
                 }
             }
             None => adapters.iter().min_by_key(|a| adapter_rank(&a.get_info())).unwrap().clone(),
         };
-        Self::with_adapter(adapter)
+        Self::with_adapter(adapter, opts, shaders)
     }
 
-    fn with_adapter(adapter: wgpu::Adapter) -> Result<Rc<Gpu>> {
+    fn with_adapter(adapter: wgpu::Adapter, opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         // Ask for timestamp queries when present (kernel timings in `fluke bench`); never required.
-        // Subgroup operations when present: the kernels in SUBGROUP_SHADERS use them (faster variants on lavapipe).
-        // FLUKE_NO_SUBGROUPS=1 leaves them out (the portable kernels run; for comparisons or a faulty driver).
+        // Subgroup operations when present: the shader files marked `subgroups` use them (faster variants on
+        // lavapipe). `GpuOptions::subgroups` false leaves them out (the portable kernels run).
         let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
-        if std::env::var_os("FLUKE_NO_SUBGROUPS").is_some() || !subgroup_sizes_ok(&info) {
+        if !opts.subgroups || !subgroup_sizes_ok(&info) {
             wanted.remove(wgpu::Features::SUBGROUP);
         }
         let features = adapter.features() & wanted;
@@ -307,7 +358,7 @@ impl Gpu {
         }));
 
         let t0 = std::time::Instant::now();
-        let kernels = compile_all(&device, features.contains(wgpu::Features::SUBGROUP))?;
+        let kernels = compile_all(&device, shaders, features.contains(wgpu::Features::SUBGROUP))?;
         let compile_seconds = t0.elapsed().as_secs_f64();
 
         let info_name = info.name.to_lowercase();
@@ -317,7 +368,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Rc::new(Gpu {
+        Ok(Arc::new(Gpu {
             device,
             queue,
             info,
@@ -326,7 +377,7 @@ impl Gpu {
             timestamp_period,
             kernels,
             param_ring,
-            state: RefCell::new(State {
+            state: Mutex::new(State {
                 encoder: None,
                 params: Vec::with_capacity((PARAM_SLOT * PARAM_SLOTS) as usize),
                 pending_dispatches: 0,
@@ -343,8 +394,8 @@ impl Gpu {
                 force_wall: false,
             }),
             compile_seconds,
-            choice: RefCell::new(KernelChoice {
-                family: Family::Auto,
+            choice: Mutex::new(KernelChoice {
+                opts: opts.kernels,
                 disabled: SLOW_TO_BUILD
                     .iter()
                     .filter(|(name, _)| info_name.contains(name))
@@ -360,7 +411,7 @@ impl Gpu {
     }
 
     /// Whether the subgroup kernel variants were compiled and may run (the device has `Features::SUBGROUP`, requested
-    /// when the adapter's subgroup sizes suit them, `subgroup_sizes_ok`, unless FLUKE_NO_SUBGROUPS is set).
+    /// when the adapter's subgroup sizes suit them, `subgroup_sizes_ok`, unless `GpuOptions::subgroups` is false).
     pub fn has_subgroups(&self) -> bool {
         self.features.contains(wgpu::Features::SUBGROUP)
     }
@@ -378,14 +429,14 @@ impl Gpu {
 
     /// How profiling times dispatches: "gpu" (timestamp queries) or "wall" (CPU clock per dispatch).
     pub fn profile_timing(&self) -> &'static str {
-        if self.has_timestamps() && !self.state.borrow().force_wall {
+        if self.has_timestamps() && !self.st().force_wall {
             "gpu"
         } else {
             "wall"
         }
     }
 
-    /// Whether the adapter is a CPU (software rasteriser such as lavapipe): kernels with CPU-friendly shapes are used.
+    /// Whether the adapter is a CPU (software rasteriser such as lavapipe). For messages only: no kernel is chosen by it.
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
@@ -400,6 +451,10 @@ impl Gpu {
     /// Workgroup size of an entry point (from the shader).
     pub fn workgroup_size(&self, entry: &str) -> [u32; 3] {
         self.kernel(entry).workgroup_size
+    }
+
+    fn st(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     fn kernel(&self, entry: &str) -> &Kernel {
@@ -423,7 +478,7 @@ impl Gpu {
             if let Some(e) = pollster::block_on(scope.pop()) {
                 panic!("shaders/{}: entry point {}: pipeline creation failed: {e}", k.file, k.name);
             }
-            k.create_seconds.set(t0.elapsed().as_secs_f64());
+            *lock(&k.create_seconds) = t0.elapsed().as_secs_f64();
             pipeline
         })
     }
@@ -439,48 +494,69 @@ impl Gpu {
     /// (entry point, shader file, seconds to create its pipeline) of every pipeline created so far, slowest first.
     pub fn pipeline_times(&self) -> Vec<(&'static str, &'static str, f64)> {
         let mut v: Vec<_> =
-            self.kernels.values().filter(|k| k.pipeline.get().is_some()).map(|k| (k.name, k.file, k.create_seconds.get())).collect();
+            self.kernels.values().filter(|k| k.pipeline.get().is_some()).map(|k| (k.name, k.file, *lock(&k.create_seconds))).collect();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
         v
     }
 
     /// Seconds spent creating pipelines so far (they are created at first use).
     pub fn pipeline_seconds(&self) -> f64 {
-        self.kernels.values().map(|k| k.create_seconds.get()).sum()
+        self.kernels.values().map(|k| *lock(&k.create_seconds)).sum()
+    }
+
+    /// The kernel options the launchers follow on this device (see `KernelOptions`).
+    pub fn kernel_options(&self) -> KernelOptions {
+        lock(&self.choice).opts
+    }
+
+    /// Change the kernel options until the returned guard is dropped (tests and checks: force a family, turn vec4
+    /// off, split launches at a small binding limit). Guards nest: each restores what it found.
+    pub fn scoped(self: &Arc<Self>, change: impl FnOnce(&mut KernelOptions)) -> OptionsGuard {
+        let mut c = lock(&self.choice);
+        let prev = c.opts;
+        change(&mut c.opts);
+        OptionsGuard { gpu: self.clone(), prev }
     }
 
     /// The kernel family the launchers use on this device.
     pub fn family(&self) -> Family {
-        self.choice.borrow().family
+        lock(&self.choice).opts.family
     }
 
-    /// Set the kernel family (returns the previous one). `FamilyGuard` restores it at the end of a scope.
-    pub fn set_family(&self, f: Family) -> Family {
-        std::mem::replace(&mut self.choice.borrow_mut().family, f)
+    /// Whether elementwise launchers may use `_vec4` entry points (the option is on and the family is not Naive).
+    pub fn vec4(&self) -> bool {
+        let o = lock(&self.choice).opts;
+        o.vec4 && o.family != Family::Naive
+    }
+
+    /// The binding size launches are split against (`ops::runs`): the adapter's limit, or the options' smaller one.
+    pub fn split_limit(&self) -> u64 {
+        let real = self.max_binding();
+        lock(&self.choice).opts.max_binding.map_or(real, |o| o.min(real))
     }
 
     /// Whether an entry point may run on this device (not replaced: see `disable`).
     pub fn allowed(&self, entry: &str) -> bool {
-        !self.choice.borrow().disabled.contains(entry)
+        !lock(&self.choice).disabled.contains(entry)
     }
 
     /// Never run an entry point on this device from now on: a subgroup kernel gives way to its portable twin, a
     /// portable one to the naive kernel (the launchers' `allowed` in conv2d.rs).
     pub fn disable(&self, entry: &str) {
-        self.choice.borrow_mut().disabled.insert(entry.to_string());
+        lock(&self.choice).disabled.insert(entry.to_string());
     }
 
     /// The entry points this device does not run (`disable`).
     pub fn disabled(&self) -> Vec<String> {
-        self.choice.borrow().disabled.iter().cloned().collect()
+        lock(&self.choice).disabled.iter().cloned().collect()
     }
 
     // ---------------------------------------------------------------------------------------------- buffers
 
     /// A storage buffer of `bytes` from the pool (contents undefined). Errors name the limit when too large.
-    pub fn alloc(self: &Rc<Self>, bytes: u64) -> GpuBuf {
+    pub fn alloc(self: &Arc<Self>, bytes: u64) -> GpuBuf {
         let bytes = bytes.max(4);
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         let buffer = match st.free.get_mut(&bytes).and_then(|v| v.pop()) {
             Some(b) => b,
             None => {
@@ -507,7 +583,7 @@ impl Gpu {
     /// (queue writes execute before the next submission's commands).
     pub fn write(&self, buf: &GpuBuf, data: &[f32]) {
         assert!((data.len() * 4) as u64 <= buf.bytes, "write: {} floats do not fit a buffer of {} bytes", data.len(), buf.bytes);
-        if self.state.borrow().pending_dispatches > 0 {
+        if self.st().pending_dispatches > 0 {
             self.flush();
         }
         if !data.is_empty() {
@@ -522,7 +598,7 @@ impl Gpu {
             return Vec::new();
         }
         let staging = {
-            let mut st = self.state.borrow_mut();
+            let mut st = self.st();
             match st.free_staging.get_mut(&bytes).and_then(|v| v.pop()) {
                 Some(b) => b,
                 None => {
@@ -550,7 +626,7 @@ impl Gpu {
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         staging.unmap();
-        self.state.borrow_mut().free_staging.entry(bytes).or_default().push(staging);
+        self.st().free_staging.entry(bytes).or_default().push(staging);
         out
     }
 
@@ -563,31 +639,31 @@ impl Gpu {
 
     /// Number of GPU buffers ever created (storage + staging). Constant across steady-state training steps.
     pub fn buffers_created(&self) -> u64 {
-        self.state.borrow().buffers_created
+        self.st().buffers_created
     }
     /// Bytes of storage buffers currently handed out.
     pub fn live_bytes(&self) -> u64 {
-        self.state.borrow().live_bytes
+        self.st().live_bytes
     }
     /// Largest `live_bytes` seen since the last `reset_peak`.
     pub fn peak_live_bytes(&self) -> u64 {
-        self.state.borrow().peak_live_bytes
+        self.st().peak_live_bytes
     }
     pub fn reset_peak(&self) {
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         st.peak_live_bytes = st.live_bytes;
     }
     pub fn dispatches_total(&self) -> u64 {
-        self.state.borrow().dispatches_total
+        self.st().dispatches_total
     }
     pub fn submits_total(&self) -> u64 {
-        self.state.borrow().submits_total
+        self.st().submits_total
     }
 
     // ---------------------------------------------------------------------------------------------- dispatch
 
     fn with_encoder<R>(&self, f: impl FnOnce(&mut wgpu::CommandEncoder) -> R) -> R {
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         f(self.pending_encoder(&mut st))
     }
 
@@ -611,28 +687,70 @@ impl Gpu {
         }
     }
 
-    /// Record one dispatch of `entry` with `params` (binding 0) and storage buffers `bufs` (bindings 1, 2, ... in the
-    /// order the shader file declares them; bindings this entry point does not use are skipped).
-    pub fn dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
+    /// Record one dispatch of `entry` with `params` (the uniform at binding 0) and its storage buffers by name:
+    /// `("x", x.bind())` fills the entry point's global `x`, or its vec4 view `x4` (see `Slot`). Every global the entry
+    /// point uses must be named once, and no other name may be passed; either mistake panics naming the entry point,
+    /// the name and what the entry point uses.
+    pub fn dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[(&str, Bind)], groups: [u32; 3]) {
+        let k = self.kernel(entry);
+        let resolved = resolve(k, bufs);
+        self.dispatch_resolved(k, params, &resolved, groups);
+    }
+
+    /// `dispatch` of a 1-D kernel over `n` invocations (grid folded past 65,535 groups).
+    pub fn dispatch_1d<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[(&str, Bind)], n: u64) {
+        let wg = self.kernel(entry).workgroup_size;
+        let groups = self.groups_1d(n, wg[0] * wg[1] * wg[2]);
+        self.dispatch(entry, params, bufs, groups);
+    }
+
+    /// The names of the storage buffers an entry point takes (what `dispatch` must be given), by binding.
+    pub fn buffer_names(&self, entry: &str) -> Vec<String> {
+        self.kernel(entry).slots.iter().map(|s| s.bind.clone()).collect()
+    }
+
+    /// Transition shim (removed when every launcher binds by name): buffers in binding order 1, 2, ...
+    pub fn dispatch_by_position<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
+        let k = self.kernel(entry);
+        let resolved: Vec<(u32, Bind)> = k
+            .slots
+            .iter()
+            .map(|s| {
+                let b = bufs.get(s.binding as usize - 1).unwrap_or_else(|| {
+                    panic!("{entry}: shader uses @binding({}) but the launcher passed {} buffers", s.binding, bufs.len())
+                });
+                (s.binding, *b)
+            })
+            .collect();
+        self.dispatch_resolved(k, params, &resolved, groups);
+    }
+
+    /// Transition shim of `dispatch_1d` (see `dispatch_by_position`).
+    pub fn dispatch_1d_by_position<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], n: u64) {
+        let wg = self.kernel(entry).workgroup_size;
+        let groups = self.groups_1d(n, wg[0] * wg[1] * wg[2]);
+        self.dispatch_by_position(entry, params, bufs, groups);
+    }
+
+    fn dispatch_resolved<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let wall_profiling = {
-            let st = self.state.borrow();
+            let st = self.st();
             st.profile.is_some() && !st.profile_gpu
         };
         if wall_profiling {
             // No timestamps: time this dispatch alone on the CPU clock: drain what is pending, record, submit, wait.
             self.sync();
             let t0 = std::time::Instant::now();
-            self.record_dispatch(entry, params, bufs, groups);
+            self.record_dispatch(k, params, bufs, groups);
             self.sync();
             let dt = t0.elapsed().as_secs_f64();
-            let name = self.kernel(entry).name;
-            let mut st = self.state.borrow_mut();
-            let e = st.profile.as_mut().unwrap().entry(name).or_insert((0, 0.0));
+            let mut st = self.st();
+            let e = st.profile.as_mut().unwrap().entry(k.name).or_insert((0, 0.0));
             e.0 += 1;
             e.1 += dt;
         } else {
             // Not profiling, or profiling with timestamps (`record_dispatch` adds the pass's timestamp writes).
-            self.record_dispatch(entry, params, bufs, groups);
+            self.record_dispatch(k, params, bufs, groups);
         }
     }
 
@@ -642,7 +760,7 @@ impl Gpu {
     pub fn set_profiling(&self, on: bool) {
         self.flush();
         let gpu = on && self.profile_timing() == "gpu";
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         st.profile = if on { Some(HashMap::new()) } else { None };
         st.profile_gpu = gpu;
         if gpu && st.timestamps.is_none() {
@@ -653,7 +771,7 @@ impl Gpu {
     /// Profile with the wall clock even when the device has timestamp queries (to compare the two, or to exercise
     /// the fallback on a device that has them). Takes effect at the next `set_profiling(true)`.
     pub fn set_wall_clock_profiling(&self, on: bool) {
-        self.state.borrow_mut().force_wall = on;
+        self.st().force_wall = on;
     }
 
     /// Run `f` with profiling on and return the summed time of the dispatches it recorded (GPU time with
@@ -670,31 +788,31 @@ impl Gpu {
     /// pending work so its timestamps are in; the counts start again from zero (profiling stays on).
     pub fn take_profile(&self) -> Vec<(&'static str, u64, f64)> {
         self.sync();
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         let mut v: Vec<_> = st.profile.as_mut().map(|p| p.drain().map(|(k, (c, s))| (k, c, s)).collect()).unwrap_or_default();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
         v
     }
 
-    fn record_dispatch<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
-        let k = self.kernel(entry);
+    fn record_dispatch<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
+        let entry = k.name;
         let pbytes = bytemuck::bytes_of(params);
         assert!(pbytes.len() as u64 <= PARAM_SLOT, "{entry}: Params larger than {PARAM_SLOT} bytes");
         if groups.iter().any(|&g| g == 0) {
             return;
         }
-        let ring_full = self.state.borrow().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;
-        let queries_full = self.state.borrow().timestamps.as_ref().is_some_and(|t| t.is_full());
+        let ring_full = self.st().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;
+        let queries_full = self.st().timestamps.as_ref().is_some_and(|t| t.is_full());
         if ring_full || queries_full {
             self.flush();
         }
         let pipeline = self.pipeline(k);
         let layout = pipeline.get_bind_group_layout(0);
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         let offset = st.params.len() as u64;
         st.params.extend_from_slice(pbytes);
         st.params.resize((offset + PARAM_SLOT) as usize, 0);
-        let mut entries = Vec::with_capacity(k.bindings.len() + 1);
+        let mut entries = Vec::with_capacity(bufs.len() + 1);
         if k.uses_params {
             entries.push(wgpu::BindGroupEntry {
                 binding: 0,
@@ -705,10 +823,7 @@ impl Gpu {
                 }),
             });
         }
-        for &b in &k.bindings {
-            let bind = bufs.get(b as usize - 1).unwrap_or_else(|| {
-                panic!("{entry}: shader uses @binding({b}) but the launcher passed {} buffers", bufs.len())
-            });
+        for &(b, bind) in bufs {
             assert!(
                 bind.size <= self.max_binding(),
                 "{entry}: binding {b} is {} bytes, over the adapter's storage binding limit of {} bytes; use a smaller batch or size",
@@ -743,17 +858,10 @@ impl Gpu {
         st.dispatches_total += 1;
     }
 
-    /// Dispatch a 1-D kernel over `n` invocations (grid folded past 65,535 groups).
-    pub fn dispatch_1d<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], n: u64) {
-        let wg = self.kernel(entry).workgroup_size;
-        let groups = self.groups_1d(n, wg[0] * wg[1] * wg[2]);
-        self.dispatch(entry, params, bufs, groups);
-    }
-
     /// Submit everything recorded so far. When profiling with timestamps and passes wrote some, their resolve
     /// goes at the end of the submission and this waits for it, reads the times back and adds them to the profile.
     pub fn flush(&self) {
-        let mut st = self.state.borrow_mut();
+        let mut st = self.st();
         let mut enc = st.encoder.take();
         let timed = st.timestamps.as_ref().is_some_and(|t| !t.is_empty());
         if timed {
@@ -788,6 +896,37 @@ impl Gpu {
     }
 }
 
+/// Match the launcher's named buffers to the entry point's globals: (binding, buffer) for each global it uses.
+fn resolve<'a>(k: &Kernel, bufs: &[(&str, Bind<'a>)]) -> Vec<(u32, Bind<'a>)> {
+    let uses = || k.slots.iter().map(|s| s.bind.as_str()).collect::<Vec<_>>().join(", ");
+    for (i, (name, _)) in bufs.iter().enumerate() {
+        if !k.slots.iter().any(|s| s.bind == *name) {
+            panic!("{}: the launcher passed buffer '{name}', which shaders/{}::{} does not use (it uses: {})", k.name, k.file, k.name, uses());
+        }
+        if bufs[..i].iter().any(|(n, _)| n == name) {
+            panic!("{}: the launcher passed buffer '{name}' twice", k.name);
+        }
+    }
+    k.slots
+        .iter()
+        .map(|s| {
+            let b = bufs.iter().find(|(n, _)| *n == s.bind).map(|&(_, b)| b).unwrap_or_else(|| {
+                let passed: Vec<&str> = bufs.iter().map(|(n, _)| *n).collect();
+                panic!(
+                    "{}: shaders/{} needs buffer '{}' (@binding({}) {}) and the launcher did not pass it (passed: {})",
+                    k.name,
+                    k.file,
+                    s.bind,
+                    s.binding,
+                    s.global,
+                    passed.join(", ")
+                )
+            });
+            (s.binding, b)
+        })
+        .collect()
+}
+
 /// Parse one WGSL file with naga and return the module and its validation info; errors name the file.
 pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| anyhow!("shaders/{file}: {}", e.emit_to_string(src)))?;
@@ -799,15 +938,17 @@ pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid:
     Ok((module, info))
 }
 
-fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
+fn compile_all(device: &wgpu::Device, shaders: &[ShaderFile], subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
     let mut kernels = HashMap::new();
-    let extra: &[(&str, &str)] = if subgroups { crate::ops::SUBGROUP_SHADERS } else { &[] };
-    for (i, &(file, src)) in crate::ops::SHADERS.iter().chain(extra).enumerate() {
-        // Subgroup files are appended to their op's file: their copies of its entry points are skipped.
-        let appended = i >= crate::ops::SHADERS.len();
+    // Files without subgroup operations first: a subgroup file that concatenates its op's file as a prelude then
+    // finds that file's entry points compiled already and skips its copies of them.
+    let plain = shaders.iter().filter(|s| !s.subgroups);
+    let extra = shaders.iter().filter(|s| s.subgroups && subgroups);
+    for sf in plain.chain(extra) {
+        let (file, src) = (sf.file, sf.source);
         let (module, info) = parse_shader(file, src)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let sm = Rc::new(device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let sm = Arc::new(device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(file),
             source: wgpu::ShaderSource::Wgsl(src.into()),
         }));
@@ -818,37 +959,19 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
             if ep.stage != naga::ShaderStage::Compute {
                 continue;
             }
-            let fi = info.get_entry_point(i);
-            let mut bindings = Vec::new();
-            let mut uses_params = false;
-            for (h, gv) in module.global_variables.iter() {
-                if fi[h].is_empty() {
-                    continue;
-                }
-                if let Some(rb) = &gv.binding {
-                    if rb.group != 0 {
-                        bail!("shaders/{file}: {}: only @group(0) is supported", ep.name);
-                    }
-                    if rb.binding == 0 {
-                        uses_params = true;
-                    } else {
-                        bindings.push(rb.binding);
-                    }
-                }
-            }
-            bindings.sort();
-            if appended && kernels.contains_key(ep.name.as_str()) {
+            if sf.subgroups && kernels.contains_key(ep.name.as_str()) {
                 continue;
             }
             let name: &'static str = Box::leak(ep.name.clone().into_boxed_str());
             if kernels.contains_key(name) {
                 bail!("shaders/{file}: entry point {name} is defined twice across shaders/");
             }
+            let (slots, uses_params) = reflect_slots(&module, info.get_entry_point(i), file, name)?;
             let k = Kernel {
-                pipeline: std::cell::OnceCell::new(),
+                pipeline: OnceLock::new(),
                 module: sm.clone(),
-                create_seconds: std::cell::Cell::new(0.0),
-                bindings,
+                create_seconds: Mutex::new(0.0),
+                slots,
                 uses_params,
                 workgroup_size: ep.workgroup_size,
                 file,
@@ -858,4 +981,43 @@ fn compile_all(device: &wgpu::Device, subgroups: bool) -> Result<HashMap<&'stati
         }
     }
     Ok(kernels)
+}
+
+/// The storage globals an entry point uses (by binding) and whether it reads the uniform `Params` at binding 0.
+/// An entry point that uses both `x` and its view `x4` gets the one buffer named `x` in both.
+fn reflect_slots(
+    module: &naga::Module,
+    fi: &naga::valid::FunctionInfo,
+    file: &str,
+    entry: &str,
+) -> Result<(Vec<Slot>, bool)> {
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut uses_params = false;
+    for (h, gv) in module.global_variables.iter() {
+        if fi[h].is_empty() {
+            continue;
+        }
+        let Some(rb) = &gv.binding else { continue };
+        if rb.group != 0 {
+            bail!("shaders/{file}: {entry}: only @group(0) is supported");
+        }
+        if rb.binding == 0 {
+            uses_params = true;
+            continue;
+        }
+        let global = gv.name.clone().unwrap_or_default();
+        let is_vec4_array = match module.types[gv.ty].inner {
+            naga::TypeInner::Array { base, .. } => {
+                matches!(module.types[base].inner, naga::TypeInner::Vector { size: naga::VectorSize::Quad, .. })
+            }
+            _ => false,
+        };
+        let bind = match global.strip_suffix('4') {
+            Some(stem) if is_vec4_array && !stem.is_empty() => stem.to_string(),
+            _ => global.clone(),
+        };
+        slots.push(Slot { bind, global, binding: rb.binding });
+    }
+    slots.sort_by_key(|s| s.binding);
+    Ok((slots, uses_params))
 }

@@ -18,12 +18,15 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct GpuArgs {
-    /// Adapter name substring (also FLUKE_ADAPTER); default: the best available
-    #[arg(long, global = true)]
+    /// Adapter name substring; default: the best available
+    #[arg(long, global = true, env = "FLUKE_ADAPTER")]
     adapter: Option<String>,
     /// Restrict to a backend: vulkan, metal, dx12, gl
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "FLUKE_BACKEND")]
     backend: Option<String>,
+    /// Do not use subgroup operations (the portable kernels run): for comparisons, or a driver that miscompiles them
+    #[arg(long, global = true, env = "FLUKE_NO_SUBGROUPS")]
+    no_subgroups: bool,
 }
 
 #[derive(Subcommand)]
@@ -210,8 +213,8 @@ fn one_line_usage_error(e: &clap::Error) -> String {
     format!("{} (see `fluke --help` or `fluke <command> --help`)", parts.join(" "))
 }
 
-fn open_gpu(a: &GpuArgs) -> Result<std::rc::Rc<Gpu>> {
-    Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone() })
+fn open_gpu(a: &GpuArgs) -> Result<std::sync::Arc<Gpu>> {
+    Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone(), subgroups: !a.no_subgroups, ..GpuOptions::default() }, &fluke::ops::shaders())
 }
 
 fn main() {

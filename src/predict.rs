@@ -15,7 +15,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
@@ -195,7 +195,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Run prediction over a file or folder.
-pub fn predict(gpu: &Rc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
+pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     let (model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
     let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;

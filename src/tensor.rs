@@ -4,6 +4,7 @@
 //! tensor. The only in-place writers are the optimizer (parameters, moments) and batch-norm's running statistics.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::gpu::{Bind, Gpu, GpuBuf};
 
@@ -15,13 +16,13 @@ pub struct Tensor {
 
 impl Tensor {
     /// A tensor with undefined contents (every kernel that produces one overwrites all of it).
-    pub fn empty(gpu: &Rc<Gpu>, shape: &[usize]) -> Tensor {
+    pub fn empty(gpu: &Arc<Gpu>, shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
         Tensor { shape: shape.to_vec(), buf: Rc::new(gpu.alloc((n.max(1) * 4) as u64)) }
     }
 
     /// Upload host data.
-    pub fn from_slice(gpu: &Rc<Gpu>, shape: &[usize], data: &[f32]) -> Tensor {
+    pub fn from_slice(gpu: &Arc<Gpu>, shape: &[usize], data: &[f32]) -> Tensor {
         let n: usize = shape.iter().product();
         assert_eq!(n, data.len(), "Tensor::from_slice: shape {shape:?} holds {n} values, got {}", data.len());
         let t = Tensor::empty(gpu, shape);
@@ -30,12 +31,12 @@ impl Tensor {
     }
 
     /// A tensor filled with `value` (uploaded from the host; used for parameters and seeds, not in hot loops).
-    pub fn full(gpu: &Rc<Gpu>, shape: &[usize], value: f32) -> Tensor {
+    pub fn full(gpu: &Arc<Gpu>, shape: &[usize], value: f32) -> Tensor {
         let n: usize = shape.iter().product();
         Tensor::from_slice(gpu, shape, &vec![value; n])
     }
 
-    pub fn zeros(gpu: &Rc<Gpu>, shape: &[usize]) -> Tensor {
+    pub fn zeros(gpu: &Arc<Gpu>, shape: &[usize]) -> Tensor {
         Tensor::full(gpu, shape, 0.0)
     }
 
@@ -44,7 +45,7 @@ impl Tensor {
         self.gpu().read_f32(&self.buf, self.numel())
     }
 
-    pub fn gpu(&self) -> &Rc<Gpu> {
+    pub fn gpu(&self) -> &Arc<Gpu> {
         self.buf.gpu()
     }
 

@@ -1,27 +1,82 @@
 //! Helpers for tests and benchmarks.
 
-use std::rc::Rc;
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::gpu::{Gpu, GpuOptions};
 
+/// The device options the tests run with, from the environment the adapter matrix sets (`FLUKE_ADAPTER`,
+/// `FLUKE_BACKEND`, `FLUKE_NO_SUBGROUPS`: the test harness's counterpart of main.rs's command line).
+pub fn options_from_env() -> GpuOptions {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    GpuOptions {
+        adapter: var("FLUKE_ADAPTER"),
+        backend: var("FLUKE_BACKEND"),
+        subgroups: !var("FLUKE_NO_SUBGROUPS").is_some_and(|v| v != "0" && v != "false"),
+        ..GpuOptions::default()
+    }
+}
+
+/// One device per test binary: created by the first test that asks, then shared. libtest runs tests on several
+/// threads; the device is `Send + Sync`, and `gpu()` also serialises the tests that hold it (`TestGpu` holds a lock),
+/// so one test's kernel options (`Gpu::scoped`), profiling or pool counters never mix with another's.
+static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
+static TURN: Mutex<()> = Mutex::new(());
+
 thread_local! {
-    // Never dropped: tearing a device down inside thread-local destructors trips wgpu's own thread-locals.
-    static GPU: Rc<Gpu> = {
-        let g = Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| {
-            panic!("this test needs a GPU adapter and found none usable: {e:#}. Fix: {}", adapter_fix())
-        });
+    /// How many `TestGpu`s this thread holds: a test that asks again (a helper calling `gpu()`) must not wait on itself.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+fn shared() -> Arc<Gpu> {
+    let r = GPU.get_or_init(|| {
+        let g = Gpu::new(&options_from_env(), &crate::ops::shaders())
+            .map_err(|e| format!("this test needs a GPU adapter and found none usable: {e:#}. Fix: {}", adapter_fix()))?;
         // CI's adapter matrix names the adapter each pass must run on: a fallback to another one fails.
         if let Ok(want) = std::env::var("FLUKE_EXPECT_ADAPTER") {
             let got = format!("{} ({:?})", g.info.name, g.info.backend);
-            assert!(
-                got.to_lowercase().contains(&want.to_lowercase()),
-                "FLUKE_EXPECT_ADAPTER={want} but the tests got the adapter {got}. Fix: {}",
-                adapter_fix()
-            );
+            if !got.to_lowercase().contains(&want.to_lowercase()) {
+                return Err(format!("FLUKE_EXPECT_ADAPTER={want} but the tests got the adapter {got}. Fix: {}", adapter_fix()));
+            }
         }
-        std::mem::forget(g.clone());
-        g
-    };
+        // Never dropped: the static lives until the process exits.
+        Ok(g)
+    });
+    match r {
+        Ok(g) => g.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// This test's handle on the shared device (derefs to `Arc<Gpu>`); other tests that ask wait until it is dropped.
+pub struct TestGpu {
+    gpu: Arc<Gpu>,
+    _turn: Option<MutexGuard<'static, ()>>,
+}
+
+impl std::ops::Deref for TestGpu {
+    type Target = Arc<Gpu>;
+    fn deref(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+}
+
+impl Drop for TestGpu {
+    fn drop(&mut self) {
+        // Leave nothing recorded for the next test (not while unwinding: a lost device would panic again).
+        if !std::thread::panicking() {
+            self.gpu.sync();
+        }
+        HELD.with(|h| h.set(h.get() - 1));
+    }
+}
+
+/// The shared device for this test. Panics, failing the test, when no adapter exists.
+pub fn gpu() -> TestGpu {
+    let gpu = shared();
+    let turn = if HELD.with(|h| h.get()) == 0 { Some(TURN.lock().unwrap_or_else(|e| e.into_inner())) } else { None };
+    HELD.with(|h| h.set(h.get() + 1));
+    TestGpu { gpu, _turn: turn }
 }
 
 /// The package that provides the adapter this environment asks for.
@@ -36,11 +91,6 @@ fn adapter_fix() -> &'static str {
     } else {
         "install a Vulkan driver; on Linux without a GPU run `apt-get install -y mesa-vulkan-drivers` (lavapipe)"
     }
-}
-
-/// The GPU for this test thread (created once per thread). Panics, failing the test, when no adapter exists.
-pub fn gpu() -> Rc<Gpu> {
-    GPU.with(|g| g.clone())
 }
 
 /// The real fluke photos, when present (`../shared/data/flukes` from the crate root, or `FLUKE_DATA`).

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -139,7 +139,7 @@ pub struct TrainState {
 }
 
 /// Upload a CPU batch.
-pub fn upload_batch(gpu: &Rc<Gpu>, b: &Batch, w: u32, h: u32) -> (Tensor, Tensor) {
+pub fn upload_batch(gpu: &Arc<Gpu>, b: &Batch, w: u32, h: u32) -> (Tensor, Tensor) {
     let (w, h) = (w as usize, h as usize);
     let x = Tensor::from_slice(gpu, &[b.n, 3, h, w], &b.images);
     let t = Tensor::from_slice(gpu, &[b.n, 1, h, w], &b.masks);
@@ -267,7 +267,7 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
 }
 
 /// Train (or resume) a run. Returns the final state.
-pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
+pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder (fix: --out must name a folder, new or existing)", cfg.out.display()))?;
     let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -61,13 +61,13 @@ pub fn geometries(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShap
 }
 
 /// Run one geometry in the three directions with the launchers' own kernel choice and compare with f64 sums.
-pub fn check_geometry(gpu: &Rc<Gpu>, c: &ConvShape, n: usize, seed: u64) -> Vec<Verdict> {
+pub fn check_geometry(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64) -> Vec<Verdict> {
     check_geometry_faulty(gpu, c, n, seed, None)
 }
 
 /// `check_geometry`, with the results of entry point `fault` (when it runs) treated as off by one: the test hook
 /// that proves a failing kernel gets replaced.
-fn check_geometry_faulty(gpu: &Rc<Gpu>, c: &ConvShape, n: usize, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
+fn check_geometry_faulty(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
     let (oh, ow) = c.out_hw();
     let xs = [n, c.cin, c.h, c.w];
     let ws = [c.cout, c.cin, c.k, c.k];
@@ -218,13 +218,13 @@ pub struct Report {
 
 /// Validate every convolution of the network at this size, replacing failing subgroup kernels by their portable
 /// twins (re-checked). Geometries in `skip` are not run.
-pub fn validate(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
+pub fn validate(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
     validate_geometries(gpu, &geometries(cfg, width, height), n, skip, None)
 }
 
 /// `validate` over given geometries; `fault` marks one entry point's results wrong (test hook, see
 /// `check_geometry_faulty`).
-pub fn validate_geometries(gpu: &Rc<Gpu>, geoms: &[ConvShape], n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
+pub fn validate_geometries(gpu: &Arc<Gpu>, geoms: &[ConvShape], n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
     let mut rep = Report::default();
     for (i, c) in geoms.iter().enumerate() {
         if skip.contains(&key(c, n)) {
@@ -299,7 +299,7 @@ fn device_key(gpu: &Gpu) -> String {
 /// Before train/predict/eval: apply the cached verdicts for this device, validate what is new at this size, save,
 /// and say in one line per replaced kernel what happened. An unreadable cache is ignored (and rewritten); a cache
 /// that cannot be written only costs the check again next time. A failure nothing mended is an error.
-pub fn ensure(gpu: &Rc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Result<()> {
+pub fn ensure(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Result<()> {
     let n = check_batch(batch);
     let path = cache_path();
     let mut cache: Cache =

@@ -27,7 +27,7 @@ fn full_size_matches_oracle() {
 #[test]
 fn full_size_scalar_kernels_match_oracle() {
     let g = gpu();
-    let _scalar = fluke::ops::Vec4Guard::set(false);
+    let _scalar = g.scoped(|o| o.vec4 = false);
     let res = bn::check_shape(&g, [4, 16, 192, 384], 300, false);
     fluke::check::print_table(&res);
     assert_all_pass(&res);

@@ -3,7 +3,7 @@
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
 use fluke::ops::conv2d::{self, cpu, Case, Launch, Variant};
-use fluke::gpu::{Family, FamilyGuard};
+use fluke::gpu::Family;
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 
@@ -223,7 +223,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
     }
     families.push((Family::Naive, vec![(192, 96)]));
     for (family, sizes) in families {
-        let _f = FamilyGuard::set(&g, family);
+        let _f = g.scoped(|o| o.family = family);
         for (w, h) in sizes {
             for (i, c) in fluke::validate::geometries(&cfg, w, h).iter().enumerate() {
                 for v in fluke::validate::check_geometry(&g, c, 1, 500 + i as u64) {

@@ -46,7 +46,7 @@ fn fluke_check_self_test_passes_on_this_adapter() {
 }
 
 /// Profile `add_forward` twice and `relu_forward` once on 2^20 elements (their vec4 entry points); check names, call counts, times and values.
-fn profile_two_kernels(g: &std::rc::Rc<fluke::gpu::Gpu>) -> Vec<(&'static str, u64, f64)> {
+fn profile_two_kernels(g: &std::sync::Arc<fluke::gpu::Gpu>) -> Vec<(&'static str, u64, f64)> {
     let n = 1 << 20;
     let a = Tensor::from_slice(g, &[n], &rand_vec(n, 1));
     let b = Tensor::from_slice(g, &[n], &rand_vec(n, 2));

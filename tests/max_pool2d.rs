@@ -190,10 +190,10 @@ fn split_launches_give_identical_results() {
         [y.to_vec(), arg.to_vec(), dx.to_vec()]
     };
     let whole = run();
-    fluke::ops::runs::set_binding_limit_override(Some(1200));
-    let split = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-    fluke::ops::runs::set_binding_limit_override(None);
-    let split = split.expect("split launches panicked");
+    let split = {
+        let _small = gpu.scoped(|o| o.max_binding = Some(1200));
+        run()
+    };
     assert_eq!(fluke::ops::runs::batch_runs_with("t", n, &[1024, 256], 1200, 256).len(), 5);
     for (name, (a, b)) in ["y", "argmax", "dx"].iter().zip(whole.iter().zip(&split)) {
         assert_eq!(a, b, "max_pool2d {name}: split launches differ from one launch");

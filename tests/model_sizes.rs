@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use fluke::gpu::{Family, FamilyGuard};
+use fluke::gpu::Family;
 use fluke::model::{weights, UNet, UNetConfig};
 use fluke::ops::bce_dice::bce_dice;
 use fluke::optim::Adam;
@@ -200,7 +200,8 @@ fn auto_kernels_match_pytorch_at_96x192_and_192x384_with_a_10_step_trajectory() 
 #[test]
 fn portable_kernels_match_pytorch_at_96x192_and_192x384() {
     let gold = golden();
-    let _f = FamilyGuard::set(&gpu(), Family::Portable);
+    let g = gpu();
+    let _f = g.scoped(|o| o.family = Family::Portable);
     check_case(&gold, "b2_96x192", 2, 96, 192, true);
     check_case(&gold, "b1_192x384", 1, 192, 384, true);
 }
@@ -211,7 +212,8 @@ fn portable_kernels_match_pytorch_at_96x192_and_192x384() {
 #[test]
 fn naive_kernels_match_pytorch_at_96x192_and_192x384() {
     let gold = golden();
-    let _f = FamilyGuard::set(&gpu(), Family::Naive);
+    let g = gpu();
+    let _f = g.scoped(|o| o.family = Family::Naive);
     check_case(&gold, "b2_96x192", 2, 96, 192, true);
     check_case(&gold, "b1_192x384", 1, 192, 384, false);
 }

@@ -3,7 +3,7 @@
 //! of `L = sum(y * g)` for a fixed random g, and the autograd wrapper end to end on the tape.
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
-use fluke::ops::runs::{batch_runs, elem_runs, set_binding_limit_override};
+use fluke::ops::runs::{batch_runs, elem_runs};
 use fluke::ops::{channel_scale, concat, global_avg_pool, relu, sigmoid, upsample2x};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
@@ -226,20 +226,6 @@ fn squeeze_excite_on_the_tape() {
 
 // ------------------------------------------------------------------------------------- split launches (ops::runs)
 
-/// Pretends the storage binding limit is `bytes` on this thread until dropped (also when the test panics).
-struct BindingLimit;
-impl BindingLimit {
-    fn set(bytes: u64) -> BindingLimit {
-        set_binding_limit_override(Some(bytes));
-        BindingLimit
-    }
-}
-impl Drop for BindingLimit {
-    fn drop(&mut self) {
-        set_binding_limit_override(None);
-    }
-}
-
 fn bits(t: &Tensor) -> Vec<u32> {
     t.to_vec().iter().map(|v| v.to_bits()).collect()
 }
@@ -279,7 +265,7 @@ fn launches_split_over_the_binding_limit_give_identical_results() {
     };
     let whole = run_all();
     let split = {
-        let _limit = BindingLimit::set(1200);
+        let _limit = gpu.scoped(|o| o.max_binding = Some(1200));
         // The override really splits: 5 items of 256 bytes (4 per run), 320 floats in two element ranges.
         assert_eq!(batch_runs(&gpu, "t", n, &[256]).len(), 2);
         assert_eq!(elem_runs(&gpu, numel).len(), 2);

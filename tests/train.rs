@@ -38,7 +38,7 @@ fn tiny_cfg(data: &Path, out: &Path, epochs: usize) -> TrainConfig {
 }
 
 /// A blob batch: photo brighter where the mask is.
-fn blob_batch(g: &std::rc::Rc<fluke::Gpu>, n: usize, w: usize, h: usize) -> (Tensor, Tensor) {
+fn blob_batch(g: &std::sync::Arc<fluke::Gpu>, n: usize, w: usize, h: usize) -> (Tensor, Tensor) {
     let mut x = vec![0f32; n * 3 * h * w];
     let mut t = vec![0f32; n * h * w];
     for k in 0..n {

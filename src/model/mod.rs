@@ -21,7 +21,7 @@ pub mod weights;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -41,7 +41,7 @@ pub const BN_MOMENTUM: f32 = 0.1;
 /// The model: every float tensor of the state dict on the GPU, plus the BN batch counters on the host.
 pub struct UNet {
     pub cfg: UNetConfig,
-    pub gpu: Rc<Gpu>,
+    pub gpu: Arc<Gpu>,
     /// State-dict layout, in PyTorch order.
     pub entries: Vec<Entry>,
     /// Params and running statistics by name.
@@ -77,7 +77,7 @@ pub fn check_input_size(width: u32, height: u32) -> Result<()> {
 impl UNet {
     /// A freshly initialised model, as smp: He-uniform (fan_in, ReLU gain) for every conv, Xavier-uniform for the
     /// head, conv biases 0, BN gamma 1, beta 0, running mean 0, running var 1. Deterministic from `seed`.
-    pub fn new(gpu: &Rc<Gpu>, cfg: UNetConfig, seed: u64) -> UNet {
+    pub fn new(gpu: &Arc<Gpu>, cfg: UNetConfig, seed: u64) -> UNet {
         let entries = state_dict_spec(&cfg);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut tensors = HashMap::new();

@@ -98,12 +98,12 @@ pub fn recorded_size(file: &WeightFile) -> Option<(u32, u32)> {
 
 impl UNet {
     /// Build a model whose width matches a checkpoint, then load it.
-    pub fn from_file(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<UNet> {
+    pub fn from_file(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<UNet> {
         Ok(UNet::from_checkpoint(gpu, path)?.0)
     }
 
     /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
-    pub fn from_checkpoint(gpu: &std::rc::Rc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
+    pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
         let width = recorded_width(&file).unwrap_or(1);
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.

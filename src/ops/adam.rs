@@ -15,40 +15,39 @@
 //!
 //! Not differentiable: no autograd wrapper. Shapes: p, g, m, v all the same (any shape), m and v start at zero.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, ShaderFile};
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("adam.wgsl", include_str!("../../shaders/adam.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "adam.wgsl", source: include_str!("../../shaders/adam.wgsl"), subgroups: false }];
 
 /// PyTorch's defaults.
 pub const BETA1: f32 = 0.9;
 pub const BETA2: f32 = 0.999;
 pub const EPS: f32 = 1e-8;
 
-/// Mirror of WGSL `Params` in shaders/adam.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// Number of elements.
-    pub n: u32,
-    /// lr / (1 - beta1^t): the learning rate with m's bias correction folded in.
-    pub step_size: f32,
-    /// sqrt(1 - beta2^t): v's bias correction, under the square root.
-    pub bc2_sqrt: f32,
-    /// Added to sqrt(vhat).
-    pub eps: f32,
-    /// Decay of v.
-    pub beta2: f32,
-    /// 1 - beta1: the lerp weight of g in m.
-    pub one_minus_beta1: f32,
-    /// 1 - beta2: the weight of g^2 in v.
-    pub one_minus_beta2: f32,
-    pub _pad0: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/adam.wgsl.
+    pub struct Params {
+        /// Number of elements.
+        pub n: u32,
+        /// lr / (1 - beta1^t): the learning rate with m's bias correction folded in.
+        pub step_size: f32,
+        /// sqrt(1 - beta2^t): v's bias correction, under the square root.
+        pub bc2_sqrt: f32,
+        /// Added to sqrt(vhat).
+        pub eps: f32,
+        /// Decay of v.
+        pub beta2: f32,
+        /// 1 - beta1: the lerp weight of g in m.
+        pub one_minus_beta1: f32,
+        /// 1 - beta2: the weight of g^2 in v.
+        pub one_minus_beta2: f32,
+        pub _pad0: u32,
+    }
 }
 
 impl Params {
@@ -81,11 +80,11 @@ pub fn adam_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, lr: f32, beta1:
     let prm = Params::new(p.numel(), lr, beta1, beta2, eps, step);
     let binds = [p.bind(), g.bind(), m.bind(), v.bind()];
     // Whole buffers (offset 0): `adam_step_vec4` (bindings 5-8 view the same buffers) when n % 4 == 0.
-    if crate::ops::vec4_range_ok(0, p.numel()) {
+    if crate::ops::vec4_range_ok(p.gpu(), 0, p.numel()) {
         let binds4 = [binds, binds].concat();
-        p.gpu().dispatch_1d("adam_step_vec4", &prm, &binds4, p.numel() as u64 / 4);
+        p.gpu().dispatch_1d_by_position("adam_step_vec4", &prm, &binds4, p.numel() as u64 / 4);
     } else {
-        p.gpu().dispatch_1d("adam_step", &prm, &binds, p.numel() as u64);
+        p.gpu().dispatch_1d_by_position("adam_step", &prm, &binds, p.numel() as u64);
     }
 }
 
@@ -117,7 +116,7 @@ pub fn grad_for(n: usize, seed: u64, scale: f32) -> Vec<f32> {
 }
 
 /// `steps` Adam steps on n elements, GPU vs oracle after each step (p, m, v).
-pub fn check_steps(gpu: &Rc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> Vec<CheckResult> {
+pub fn check_steps(gpu: &Arc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> Vec<CheckResult> {
     let (b1, b2, eps) = (BETA1, BETA2, EPS);
     let p0 = rand_vec(n, seed);
     let p = Tensor::from_slice(gpu, &[n], &p0);
@@ -131,7 +130,7 @@ pub fn check_steps(gpu: &Rc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> V
         let g = Tensor::from_slice(gpu, &[n], &gv);
         adam_step(&p, &g, &m, &v, lr, b1, b2, eps, step);
         cpu::adam_step(&mut pc, &f64s(&gv), &mut mc, &mut vc, lr as f64, b1 as f64, b2 as f64, eps as f64, step);
-        let l = format!("[{n}] {} step {step}", if crate::ops::vec4_range_ok(0, n) { "vec4" } else { "scalar" });
+        let l = format!("[{n}] {} step {step}", if crate::ops::vec4_range_ok(gpu, 0, n) { "vec4" } else { "scalar" });
         out.push(compare("adam_step (p)", &l, &p.to_vec(), &pc, 1e-6, 1e-6));
         out.push(compare("adam_step (m)", &l, &m.to_vec(), &mc, 1e-7, 1e-5));
         out.push(compare("adam_step (v)", &l, &v.to_vec(), &vc, 1e-9, 1e-5));
@@ -141,7 +140,7 @@ pub fn check_steps(gpu: &Rc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> V
 
 /// Odd sizes (scalar kernel) and multiples of 4 (vec4 kernel, and scalar forced) over several steps; `full` adds
 /// the 512x512x3x3 conv weight (2,359,296, vec4) and one size past 65,535 workgroups of 256 (folded grid, scalar).
-pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(check_steps(gpu, 1, 3, 1, 1e-3));
     out.extend(check_steps(gpu, 1031, 5, 2, 1e-3));
@@ -149,7 +148,7 @@ pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     out.extend(check_steps(gpu, 4, 3, 5, 1e-3));
     out.extend(check_steps(gpu, 1028, 5, 6, 1e-3));
     {
-        let _scalar = crate::ops::Vec4Guard::set(false);
+        let _scalar = gpu.scoped(|o| o.vec4 = false);
         out.extend(check_steps(gpu, 1028, 5, 6, 1e-3));
     }
     if full {

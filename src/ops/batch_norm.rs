@@ -19,40 +19,39 @@
 //!
 //! Shapes: x, y, dy, dx [N, C, H, W]; gamma, beta, running_mean, running_var, dgamma, dbeta [C]; stats [3, C].
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::{Bind, Gpu};
+use crate::gpu::{Bind, Gpu, ShaderFile};
 use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("batch_norm.wgsl", include_str!("../../shaders/batch_norm.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "batch_norm.wgsl", source: include_str!("../../shaders/batch_norm.wgsl"), subgroups: false }];
 
 /// Values per tile of the `*_tiles` reductions (WGSL `TILE`).
 pub const TILE: usize = 4096;
 
-/// Mirror of WGSL `Params` in shaders/batch_norm.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// Channels.
-    pub c: u32,
-    /// H * W, values per (sample, channel) plane.
-    pub hw: u32,
-    /// N * H * W, values per channel (the reduction length).
-    pub m: u32,
-    /// N * C * H * W, all elements (the 1-D grid of the elementwise kernels).
-    pub n: u32,
-    /// ceil(m / TILE): tiles per channel in the `*_tiles` / `*_merge` reductions.
-    pub tiles: u32,
-    /// Added to the variance under the square root (PyTorch default 1e-5).
-    pub eps: f32,
-    /// Weight of the batch statistic in the running update (PyTorch default 0.1).
-    pub momentum: f32,
-    /// m / (m - 1) in f64 rounded once: turns the biased batch variance into the unbiased one for running_var.
-    pub bessel: f32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/batch_norm.wgsl.
+    pub struct Params {
+        /// Channels.
+        pub c: u32,
+        /// H * W, values per (sample, channel) plane.
+        pub hw: u32,
+        /// N * H * W, values per channel (the reduction length).
+        pub m: u32,
+        /// N * C * H * W, all elements (the 1-D grid of the elementwise kernels).
+        pub n: u32,
+        /// ceil(m / TILE): tiles per channel in the `*_tiles` / `*_merge` reductions.
+        pub tiles: u32,
+        /// Added to the variance under the square root (PyTorch default 1e-5).
+        pub eps: f32,
+        /// Weight of the batch statistic in the running update (PyTorch default 0.1).
+        pub momentum: f32,
+        /// m / (m - 1) in f64 rounded once: turns the biased batch variance into the unbiased one for running_var.
+        pub bessel: f32,
+    }
 }
 
 // Binding numbers of shaders/batch_norm.wgsl (see its binding table).
@@ -72,16 +71,16 @@ const B_DY4: u32 = 13;
 const B_OUT4: u32 = 14;
 
 /// Whether the launchers take the `_vec4` entry points for this x: H*W % 4 == 0, so a vec4 never straddles two
-/// channel planes. Every tensor is bound whole (offset 0), so alignment holds; `ops::set_vec4_enabled(false)` forces
+/// channel planes. Every tensor is bound whole (offset 0), so alignment holds; `KernelOptions::vec4` false forces
 /// the scalar kernels.
-pub fn uses_vec4(shape: &[usize]) -> bool {
+pub fn uses_vec4(gpu: &Gpu, shape: &[usize]) -> bool {
     let hw = shape[2..].iter().product::<usize>();
-    crate::ops::vec4_enabled() && shape.len() == 4 && hw % 4 == 0 && hw > 0
+    gpu.vec4() && shape.len() == 4 && hw % 4 == 0 && hw > 0
 }
 
 /// `name` or `name_vec4`, by `uses_vec4`.
-fn entry(name: &'static str, vec4: &'static str, shape: &[usize]) -> &'static str {
-    if uses_vec4(shape) {
+fn entry(gpu: &Gpu, name: &'static str, vec4: &'static str, shape: &[usize]) -> &'static str {
+    if uses_vec4(gpu, shape) {
         vec4
     } else {
         name
@@ -123,10 +122,10 @@ fn params_for(x: &Tensor, op: &str) -> Params {
 /// One dispatch of an elementwise kernel over x's elements: the `_vec4` entry point (one invocation per 4 elements)
 /// when `uses_vec4`, else the scalar one (one per element).
 fn launch_elementwise(x: &Tensor, name: &'static str, vec4: &'static str, prm: &Params, b: &[Bind]) {
-    if uses_vec4(&x.shape) {
-        x.gpu().dispatch_1d(vec4, prm, b, prm.n as u64 / 4);
+    if uses_vec4(x.gpu(), &x.shape) {
+        x.gpu().dispatch_1d_by_position(vec4, prm, b, prm.n as u64 / 4);
     } else {
-        x.gpu().dispatch_1d(name, prm, b, prm.n as u64);
+        x.gpu().dispatch_1d_by_position(name, prm, b, prm.n as u64);
     }
 }
 
@@ -142,9 +141,9 @@ pub fn batch_norm_stats(x: &Tensor, eps: f32) -> Tensor {
     let c = prm.c as usize;
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let stats = Tensor::empty(gpu, &[3, c]);
-    let e = entry("batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4", &x.shape);
-    gpu.dispatch(e, &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind()), (B_X4, x.bind())]), [prm.tiles, prm.c, 1]);
-    gpu.dispatch_1d("batch_norm_stats_merge", &prm, &slots(&[(B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]), c as u64);
+    let e = entry(x.gpu(), "batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4", &x.shape);
+    gpu.dispatch_by_position(e, &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind()), (B_X4, x.bind())]), [prm.tiles, prm.c, 1]);
+    gpu.dispatch_1d_by_position("batch_norm_stats_merge", &prm, &slots(&[(B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]), c as u64);
     stats
 }
 
@@ -153,9 +152,9 @@ pub fn batch_norm_stats_eval(running_mean: &Tensor, running_var: &Tensor, eps: f
     let c = running_mean.numel();
     assert_channels("batch_norm_stats_eval", "running_var", running_var, c);
     let stats = Tensor::empty(running_mean.gpu(), &[3, c]);
-    let prm = Params { c: c as u32, eps, ..Params::zeroed() };
+    let prm = Params { c: c as u32, eps, ..Params::default() };
     let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
-    running_mean.gpu().dispatch_1d("batch_norm_stats_eval", &prm, &b, c as u64);
+    running_mean.gpu().dispatch_1d_by_position("batch_norm_stats_eval", &prm, &b, c as u64);
     stats
 }
 
@@ -209,9 +208,9 @@ pub fn batch_norm_update_running(stats: &Tensor, running_mean: &Tensor, running_
     assert!(m > 1, "batch_norm_update_running: the unbiased variance needs more than 1 value per channel, got {m}");
     assert_eq!(stats.shape, vec![3, c], "batch_norm_update_running: stats must be [3, {c}]");
     assert_channels("batch_norm_update_running", "running_var", running_var, c);
-    let prm = Params { c: c as u32, m: m as u32, momentum, bessel: (m as f64 / (m as f64 - 1.0)) as f32, ..Params::zeroed() };
+    let prm = Params { c: c as u32, m: m as u32, momentum, bessel: (m as f64 / (m as f64 - 1.0)) as f32, ..Params::default() };
     let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
-    running_mean.gpu().dispatch_1d("batch_norm_update_running", &prm, &b, c as u64);
+    running_mean.gpu().dispatch_1d_by_position("batch_norm_update_running", &prm, &b, c as u64);
 }
 
 /// (dgamma, dbeta) [C] each: dgamma = sum dy * xhat, dbeta = sum dy, xhat from `stats`.
@@ -233,10 +232,10 @@ pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (T
         (B_X4, x.bind()),
         (B_DY4, dy.bind()),
     ]);
-    let e = entry("batch_norm_backward_params_tiles", "batch_norm_backward_params_tiles_vec4", &x.shape);
-    gpu.dispatch(e, &prm, &b, [prm.tiles, prm.c, 1]);
+    let e = entry(x.gpu(), "batch_norm_backward_params_tiles", "batch_norm_backward_params_tiles_vec4", &x.shape);
+    gpu.dispatch_by_position(e, &prm, &b, [prm.tiles, prm.c, 1]);
     let b = slots(&[(B_PARTIAL, partial.bind()), (B_DGAMMA, dgamma.bind()), (B_DBETA, dbeta.bind())]);
-    gpu.dispatch_1d("batch_norm_backward_params_merge", &prm, &b, c as u64);
+    gpu.dispatch_1d_by_position("batch_norm_backward_params_merge", &prm, &b, c as u64);
     (dgamma, dbeta)
 }
 
@@ -490,13 +489,13 @@ impl Case {
 
 /// GPU vs the f64 oracle at `shape`: stats, training forward, running update, training backward (params and
 /// input); `with_eval` adds the eval forward and eval backward.
-pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool) -> Vec<CheckResult> {
+pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool) -> Vec<CheckResult> {
     let (eps, momentum) = (1e-5f32, 0.1f32);
     let cs = Case::new(shape, seed);
     let [n, c, h, w] = shape;
     let hw = h * w;
     let m = n * hw;
-    let label = format!("{shape:?} {}", if uses_vec4(&shape) { "vec4" } else { "scalar" });
+    let label = format!("{shape:?} {}", if uses_vec4(gpu, &shape) { "vec4" } else { "scalar" });
     let up = |s: &[usize], v: &[f32]| Tensor::from_slice(gpu, s, v);
     let (x, dy) = (up(&shape, &cs.x), up(&shape, &cs.dy));
     let (gamma, beta, rm, rv) = (up(&[c], &cs.gamma), up(&[c], &cs.beta), up(&[c], &cs.rm), up(&[c], &cs.rv));
@@ -553,7 +552,7 @@ pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool)
 /// H*W = 1) take the scalar kernels; shapes with H*W % 4 == 0 take the `_vec4` kernels and are checked a second time
 /// with them switched off (the scalar baseline on the same shapes). `full` adds the two full U-Net sizes of 18.9M
 /// values (vec4 path; slow on software adapters).
-pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let shapes: [[usize; 4]; 5] = [[1, 3, 5, 7], [2, 7, 13, 11], [3, 5, 67, 71], [5, 2, 1, 1], [1, 2, 1, 2]];
     for (i, s) in shapes.into_iter().enumerate() {
@@ -564,7 +563,7 @@ pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
     let shapes4: [[usize; 4]; 3] = [[1, 2, 1, 4], [2, 3, 4, 5], [3, 5, 68, 72]];
     for (i, s) in shapes4.into_iter().enumerate() {
         for on in [true, false] {
-            let _guard = crate::ops::Vec4Guard::set(on);
+            let _guard = gpu.scoped(|o| o.vec4 = on);
             out.extend(check_shape(gpu, s, 20 + i as u64, true));
         }
     }

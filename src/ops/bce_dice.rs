@@ -13,31 +13,30 @@
 //!
 //! Shapes: z, t, dz [N, 1, H, W] (any shape works: the op is over all elements); loss, dice, gy [1]; saved [3].
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::{Bind, Gpu};
+use crate::gpu::{Bind, Gpu, ShaderFile};
 use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("bce_dice.wgsl", include_str!("../../shaders/bce_dice.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "bce_dice.wgsl", source: include_str!("../../shaders/bce_dice.wgsl"), subgroups: false }];
 
 /// Values per tile of the `*_tiles` reductions (WGSL `TILE`).
 pub const TILE: usize = 4096;
 
-/// Mirror of WGSL `Params` in shaders/bce_dice.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// Number of elements (N * H * W for a [N, 1, H, W] mask).
-    pub n: u32,
-    /// ceil(n / TILE): tiles of the `*_tiles` / `*_merge` reductions.
-    pub tiles: u32,
-    /// 1 / n in f64 rounded once: the mean of the BCE terms and the scale of their gradient.
-    pub inv_n: f32,
-    pub _pad0: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/bce_dice.wgsl.
+    pub struct Params {
+        /// Number of elements (N * H * W for a [N, 1, H, W] mask).
+        pub n: u32,
+        /// ceil(n / TILE): tiles of the `*_tiles` / `*_merge` reductions.
+        pub tiles: u32,
+        /// 1 / n in f64 rounded once: the mean of the BCE terms and the scale of their gradient.
+        pub inv_n: f32,
+        pub _pad0: u32,
+    }
 }
 
 // Binding numbers of shaders/bce_dice.wgsl (see its binding table).
@@ -79,14 +78,14 @@ pub fn bce_dice_forward(z: &Tensor, t: &Tensor) -> (Tensor, Tensor, Tensor) {
     let prm = params_for("bce_dice_forward", z, t);
     let partial = Tensor::empty(gpu, &[prm.tiles as usize, 4]);
     let (loss, dice, saved) = (Tensor::empty(gpu, &[1]), Tensor::empty(gpu, &[1]), Tensor::empty(gpu, &[3]));
-    gpu.dispatch(
+    gpu.dispatch_by_position(
         "bce_dice_forward_tiles",
         &prm,
         &slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_PARTIAL, partial.bind())]),
         [prm.tiles, 1, 1],
     );
     let b = slots(&[(B_PARTIAL, partial.bind()), (B_LOSS, loss.bind()), (B_DICE, dice.bind()), (B_SAVED, saved.bind())]);
-    gpu.dispatch("bce_dice_forward_merge", &prm, &b, [1, 1, 1]);
+    gpu.dispatch_by_position("bce_dice_forward_merge", &prm, &b, [1, 1, 1]);
     (loss, dice, saved)
 }
 
@@ -97,7 +96,7 @@ pub fn bce_dice_backward(z: &Tensor, t: &Tensor, saved: &Tensor, gy: &Tensor) ->
     assert_eq!(gy.numel(), 1, "bce_dice_backward: the upstream gradient of a scalar loss has 1 element, got {:?}", gy.shape);
     let dz = Tensor::empty(z.gpu(), &z.shape);
     let b = slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_SAVED, saved.bind()), (B_GY, gy.bind()), (B_DZ, dz.bind())]);
-    z.gpu().dispatch_1d("bce_dice_backward", &prm, &b, prm.n as u64);
+    z.gpu().dispatch_1d_by_position("bce_dice_backward", &prm, &b, prm.n as u64);
     dz
 }
 
@@ -108,8 +107,8 @@ pub fn bce_dice_hard_stats(z: &Tensor, t: &Tensor) -> Tensor {
     let prm = params_for("bce_dice_hard_stats", z, t);
     let partial = Tensor::empty(gpu, &[prm.tiles as usize, 4]);
     let hard = Tensor::empty(gpu, &[3]);
-    gpu.dispatch("bce_dice_hard_tiles", &prm, &slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_PARTIAL, partial.bind())]), [prm.tiles, 1, 1]);
-    gpu.dispatch("bce_dice_hard_merge", &prm, &slots(&[(B_PARTIAL, partial.bind()), (B_HARD, hard.bind())]), [1, 1, 1]);
+    gpu.dispatch_by_position("bce_dice_hard_tiles", &prm, &slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_PARTIAL, partial.bind())]), [prm.tiles, 1, 1]);
+    gpu.dispatch_by_position("bce_dice_hard_merge", &prm, &slots(&[(B_PARTIAL, partial.bind()), (B_HARD, hard.bind())]), [1, 1, 1]);
     hard
 }
 
@@ -194,7 +193,7 @@ pub fn case(n: usize, seed: u64, scale: f32, extreme: bool) -> (Vec<f32>, Vec<f3
 }
 
 /// GPU vs the f64 oracle on n elements as [N, 1, H, W]: forward (loss, dice, saved), backward for gy, hard stats.
-pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, scale: f32, extreme: bool) -> Vec<CheckResult> {
+pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, scale: f32, extreme: bool) -> Vec<CheckResult> {
     let n: usize = shape.iter().product();
     let (zv, tv) = case(n, seed, scale, extreme);
     let z = Tensor::from_slice(gpu, &shape, &zv);
@@ -221,7 +220,7 @@ pub fn check_shape(gpu: &Rc<Gpu>, shape: [usize; 4], seed: u64, scale: f32, extr
 }
 
 /// Odd sizes (1 element, a prime, not a multiple of 256, several tiles), extreme logits; `full` adds 16x1x192x384.
-pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     out.extend(check_shape(gpu, [1, 1, 1, 1], 1, 3.0, false));
     out.extend(check_shape(gpu, [1, 1, 1, 257], 2, 3.0, false));

@@ -10,32 +10,32 @@
 //! then the sum of the partials (no invocation loops more than ~4,096 times; llvmpipe silently stops loops past
 //! 65,535 iterations). Deterministic: fixed order, no atomics.
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("channel_scale.wgsl", include_str!("../../shaders/channel_scale.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "channel_scale.wgsl", source: include_str!("../../shaders/channel_scale.wgsl"), subgroups: false }];
 
 /// Values per partial sum in the scale gradient's first pass.
 pub const TILE: usize = 4096;
 
-/// Mirror of WGSL `Params` in shaders/channel_scale.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// N * C in this launch.
-    pub planes: u32,
-    /// H * W.
-    pub hw: u32,
-    /// Values per partial sum, and partial sums per plane (ceil(hw / tile)); 0 for the elementwise kernels.
-    pub tile: u32,
-    pub tiles: u32,
-    /// First plane of this launch within the [N, C] tensors (s, ds).
-    pub plane0: u32,
-    pub _pad: [u32; 3],
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/channel_scale.wgsl.
+    pub struct Params {
+        /// N * C in this launch.
+        pub planes: u32,
+        /// H * W.
+        pub hw: u32,
+        /// Values per partial sum, and partial sums per plane (ceil(hw / tile)); 0 for the elementwise kernels.
+        pub tile: u32,
+        pub tiles: u32,
+        /// First plane of this launch within the [N, C] tensors (s, ds).
+        pub plane0: u32,
+        pub _pad: [u32; 3],
+    }
 }
 
 fn check_scale(op: &str, x_shape: &[usize], s: &Tensor) -> (usize, usize, usize) {
@@ -55,7 +55,7 @@ fn scale_planes(entry: &str, big: &Tensor, s: &Tensor) -> Tensor {
         let p =
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let binds = [big.bind_range(n0 * c * hw, planes * hw), s.bind(), out.bind_range(n0 * c * hw, planes * hw)];
-        gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
+        gpu.dispatch_1d_by_position(entry, &p, &binds, (planes * hw) as u64);
     }
     out
 }
@@ -101,8 +101,8 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
         };
         let range = (n0 * c * hw, planes * hw);
         let binds = [gy.bind_range(range.0, range.1), x.bind_range(range.0, range.1), part.bind()];
-        gpu.dispatch_1d("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
-        gpu.dispatch_1d("channel_scale_backward_scale", &p, &[part.bind(), ds.bind()], planes as u64);
+        gpu.dispatch_1d_by_position("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
+        gpu.dispatch_1d_by_position("channel_scale_backward_scale", &p, &[part.bind(), ds.bind()], planes as u64);
     }
     ds
 }
@@ -136,7 +136,7 @@ pub mod cpu {
 
 /// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes), default and tiny tiles; `full` adds the full-size
 /// reductions the brief names: 4 x 16 x 192 x 384 (73,728 values per plane) and 16 x 64 x 96 x 192.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, C, H, W, tile)
     let mut cases = vec![

@@ -8,26 +8,26 @@
 //! When H*W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points move 4 elements per
 //! invocation instead.
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
 use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("concat.wgsl", include_str!("../../shaders/concat.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "concat.wgsl", source: include_str!("../../shaders/concat.wgsl"), subgroups: false }];
 
-/// Mirror of WGSL `Params` in shaders/concat.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// Batch items in this launch.
-    pub n: u32,
-    pub ca: u32,
-    pub cb: u32,
-    /// H * W.
-    pub hw: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/concat.wgsl.
+    pub struct Params {
+        /// Batch items in this launch.
+        pub n: u32,
+        pub ca: u32,
+        pub cb: u32,
+        /// H * W.
+        pub hw: u32,
+    }
 }
 
 /// y = [a, b] along channels  // a: [N, Ca, H, W], b: [N, Cb, H, W] -> y: [N, Ca + Cb, H, W]
@@ -50,11 +50,11 @@ pub fn concat_forward(a: &Tensor, b: &Tensor) -> Tensor {
             y.bind_range(n0 * (ca + cb) * hw, cnt * (ca + cb) * hw),
         ];
         let total = cnt * (ca + cb) * hw;
-        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
             // Bindings 4-6: the same ranges through vec4 views.
-            gpu.dispatch_1d("concat_forward_vec4", &p, &[binds, binds].concat(), total as u64 / 4);
+            gpu.dispatch_1d_by_position("concat_forward_vec4", &p, &[binds, binds].concat(), total as u64 / 4);
         } else {
-            gpu.dispatch_1d("concat_forward", &p, &binds, total as u64);
+            gpu.dispatch_1d_by_position("concat_forward", &p, &binds, total as u64);
         }
     }
     y
@@ -78,10 +78,10 @@ pub fn concat_backward(gy: &Tensor, ca: usize) -> (Tensor, Tensor) {
             ga.bind_range(n0 * ca * hw, cnt * ca * hw),
             gb.bind_range(n0 * cb * hw, cnt * cb * hw),
         ];
-        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
-            gpu.dispatch_1d("concat_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * hw) as u64 / 4);
+        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
+            gpu.dispatch_1d_by_position("concat_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * hw) as u64 / 4);
         } else {
-            gpu.dispatch_1d("concat_backward", &p, &binds, (cnt * c * hw) as u64);
+            gpu.dispatch_1d_by_position("concat_backward", &p, &binds, (cnt * c * hw) as u64);
         }
     }
     (ga, gb)
@@ -121,7 +121,7 @@ pub mod cpu {
 }
 
 /// GPU vs CPU on odd shapes (N = 1, primes, planes not multiples of the workgroup). A copy is exact: tolerance 0.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, Ca, Cb, H, W)
     // H*W % 4 == 0 ((1, 3, 2, 2, 6), (3, 5, 7, 1, 4) and the full one) takes the vec4 kernels; (1, 3, 2, 2, 6) is
@@ -139,8 +139,8 @@ pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckRe
         shapes.push((2, 64, 64, 96, 192, true)); // the decoder's x2 concat at batch 2
     }
     for (n, ca, cb, h, w, vec4) in shapes {
-        let _guard = crate::ops::Vec4Guard::set(vec4);
-        let path = if (h * w) % 4 == 0 && crate::ops::vec4_enabled() { "vec4" } else { "scalar" };
+        let _guard = gpu.scoped(|o| o.vec4 = vec4);
+        let path = if (h * w) % 4 == 0 && gpu.vec4() { "vec4" } else { "scalar" };
         let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w} {path}");
         let hw = h * w;
         let a = rand_vec(n * ca * hw, 31);

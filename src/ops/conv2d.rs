@@ -30,45 +30,50 @@
 //! a subgroup kernel that failed validation on this driver (`validate.rs`) gives way to its portable twin, and a
 //! kernel the adapter's compiler cannot build in seconds (SwiftShader: `SLOW_TO_BUILD` in gpu.rs) to the naive one.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::{Bind, Family, Gpu};
+use crate::gpu::{Bind, Family, Gpu, ShaderFile};
 use crate::graph::{Tape, Var};
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("conv2d.wgsl", include_str!("../../shaders/conv2d.wgsl"));
-/// Variants that share data across a subgroup (compiled only where the device has subgroups): the file is appended
-/// to conv2d.wgsl, whose Params, bindings and helpers it uses (the runtime skips the entry points compiled already).
-pub const SUBGROUP_SHADER: (&str, &str) =
-    ("conv2d_subgroup.wgsl", concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/conv2d_subgroup.wgsl")));
+/// The baseline and register-blocked kernels, then the variants that share data across a subgroup (compiled only
+/// where the device has subgroups): that file is appended to conv2d.wgsl, whose Params, bindings and helpers it uses
+/// (the runtime skips the entry points compiled already).
+pub const SHADERS: &[ShaderFile] = &[
+    ShaderFile { file: "conv2d.wgsl", source: include_str!("../../shaders/conv2d.wgsl"), subgroups: false },
+    ShaderFile {
+        file: "conv2d_subgroup.wgsl",
+        source: concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/conv2d_subgroup.wgsl")),
+        subgroups: true,
+    },
+];
 
-/// Mirror of WGSL `Params` in shaders/conv2d.wgsl (field for field).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
-pub struct Params {
-    pub n: u32,
-    pub cin: u32,
-    pub h: u32,
-    pub w: u32,
-    pub cout: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub stride: u32,
-    pub pad: u32,
-    pub has_bias: u32,
-    pub tiles: u32,
-    pub tile_len: u32,
-    pub npos: u32,
-    pub m: u32,
-    pub off_x: u32,
-    pub off_gy: u32,
-    pub off_out: u32,
-    pub cw: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/conv2d.wgsl (field for field).
+    pub struct Params {
+        pub n: u32,
+        pub cin: u32,
+        pub h: u32,
+        pub w: u32,
+        pub cout: u32,
+        pub oh: u32,
+        pub ow: u32,
+        pub kh: u32,
+        pub kw: u32,
+        pub stride: u32,
+        pub pad: u32,
+        pub has_bias: u32,
+        pub tiles: u32,
+        pub tile_len: u32,
+        pub npos: u32,
+        pub m: u32,
+        pub off_x: u32,
+        pub off_gy: u32,
+        pub off_out: u32,
+        pub cw: u32,
+    }
 }
 
 /// The sizes of one convolution, checked once.
@@ -293,7 +298,7 @@ pub fn conv2d_forward_with(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: u
         let p = Params { has_bias: b.is_some() as u32, off_x, off_out, ..g.params(nb) };
         match (&wp, &k) {
             (Some(wp), Some(k)) => forward_tiled(&g, nb, p, bx, bb, by, wp, k),
-            _ => gpu.dispatch_1d("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
+            _ => gpu.dispatch_1d_by_position("conv2d_forward", &p, &binds(&[(X, bx), (W, w.bind()), (B, bb), (OUT, by)]), (nb * g.y_img()) as u64),
         }
     }
     y
@@ -388,7 +393,7 @@ fn forward_tiled(g: &Geom, nb: usize, p: Params, bx: Bind, bb: Bind, by: Bind, w
     k.check_aligned(p.off_x, &bx);
     let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, ..p };
     let groups = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
-    gpu.dispatch(k.entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
+    gpu.dispatch_by_position(k.entry, &p, &binds(&[(X, bx), (B, bb), (OUT, by), (WP, wp.bind()), (X4, bx)]), groups);
 }
 
 /// Channels per packed weight block of the tiled kernels that own 8 output channels per invocation (the 16-channel
@@ -401,7 +406,7 @@ fn pack_weight(w: &Tensor, g: &Geom, cpad: usize, cw: usize) -> Tensor {
     let wp = Tensor::empty(w.gpu(), &[cpad / cw, kk, cw]);
     let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
     // Four channels per invocation (cw is a multiple of 4).
-    w.gpu().dispatch_1d("conv2d_pack_weight_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kk * cpad / 4) as u64);
+    w.gpu().dispatch_1d_by_position("conv2d_pack_weight_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kk * cpad / 4) as u64);
     wp
 }
 
@@ -434,7 +439,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
             let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
             let (bgx, off_out) = bind_slice(gpu, &gx, n0 * g.x_img(), nb * g.x_img());
             let p = Params { off_gy, off_out, ..g.params(nb) };
-            gpu.dispatch_1d("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
+            gpu.dispatch_1d_by_position("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
         }
         return gx;
     };
@@ -445,7 +450,7 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
         let kt = g.cout * g.kh * g.kw;
         let wp = Tensor::empty(gpu, &[cpad / cw, kt, cw]);
         let p = Params { m: cpad as u32, cw: cw as u32, ..g.params(0) };
-        gpu.dispatch_1d("conv2d_pack_weight_flipped_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kt * cpad / 4) as u64);
+        gpu.dispatch_1d_by_position("conv2d_pack_weight_flipped_vec4", &p, &binds(&[(W, w.bind()), (WP_OUT4, wp.bind())]), (kt * cpad / 4) as u64);
         wp
     });
     for (n0, nb) in batch_slices(op, g.n, &[g.x_img(), g.y_img()], l.limit(gpu)) {
@@ -464,12 +469,12 @@ pub fn conv2d_backward_input_with(gy: &Tensor, w: &Tensor, x_shape: &[usize], st
                 let [gx_, gy_, _] = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
                 let groups = [gx_, gy_, (g.stride * g.stride) as u32];
                 let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, off_gy, off_out, ..g.params(nb) };
-                gpu.dispatch(k.entry, &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind()), (GY4, bgy)]), groups);
+                gpu.dispatch_by_position(k.entry, &p, &binds(&[(GY, bgy), (OUT, bgx), (WP, wp.bind()), (GY4, bgy)]), groups);
             }
             continue;
         }
         let p = Params { off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
+        gpu.dispatch_1d_by_position("conv2d_backward_input", &p, &binds(&[(GY, bgy), (W, w.bind()), (OUT, bgx)]), (nb * g.x_img()) as u64);
     }
     gx
 }
@@ -501,7 +506,7 @@ pub fn conv2d_backward_weight_with(x: &Tensor, gy: &Tensor, w_shape: &[usize], s
         let (bgy, off_gy) = bind_slice(gpu, gy, n0 * g.y_img(), nb * g.y_img());
         let (bpart, off_out) = bind_slice(gpu, &part, t0 * m, tiles * m);
         let p = Params { tiles: tiles as u32, tile_len: tile_len as u32, m: m as u32, off_x, off_gy, off_out, ..g.params(nb) };
-        gpu.dispatch_1d("conv2d_backward_weight", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), (tiles * m) as u64);
+        gpu.dispatch_1d_by_position("conv2d_backward_weight", &p, &binds(&[(X, bx), (GY, bgy), (OUT, bpart)]), (tiles * m) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, w_shape)
@@ -560,18 +565,18 @@ fn backward_weight_tiled(x: &Tensor, gy: &Tensor, g: &Geom, slices: &[(usize, us
             if sg {
                 // Lanes on x, tiles on y: a workgroup's loop bounds depend on its tile only (uniform control flow
                 // around the subgroup operations).
-                gpu.dispatch(entry, &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+                gpu.dispatch_by_position(entry, &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
             } else {
-                gpu.dispatch(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
+                gpu.dispatch_by_position(entry, &p, &bs, gpu.groups_1d((lanes * tiles) as u64, 64));
             }
         } else if is3 {
             // Lanes on x, tiles on y: invocation = (ci, 8 output channels) x 9 taps.
             let lanes = g.cin * g.cout.div_ceil(8);
-            gpu.dispatch("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+            gpu.dispatch_by_position("conv2d_backward_weight_3x3", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         } else {
             // Lanes on x, tiles on y: invocation = 8 consecutive k x 4 output channels.
             let lanes = kk.div_ceil(8) * g.cout.div_ceil(4);
-            gpu.dispatch("conv2d_backward_weight_tiled", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
+            gpu.dispatch_by_position("conv2d_backward_weight_tiled", &p, &bs, [lanes.div_ceil(64) as u32, tiles as u32, 1]);
         }
         t0 += tiles;
     }
@@ -610,7 +615,7 @@ pub fn conv2d_backward_bias_with(gy: &Tensor, l: Launch) -> Tensor {
             off_out,
             ..Default::default()
         };
-        gpu.dispatch_1d("conv2d_backward_bias", &p, &binds(&[(GY, bgy), (OUT, bpart)]), (tiles * cout) as u64);
+        gpu.dispatch_1d_by_position("conv2d_backward_bias", &p, &binds(&[(GY, bgy), (OUT, bpart)]), (tiles * cout) as u64);
         t0 += tiles;
     }
     reduce_tiles(&part, &[cout])
@@ -627,7 +632,7 @@ fn reduce_tiles(part: &Tensor, out_shape: &[usize]) -> Tensor {
     let out = Tensor::empty(gpu, out_shape);
     let p = Params { tiles: tiles as u32, m: m as u32, ..Default::default() };
     let bp = part.bind();
-    gpu.dispatch_1d("conv2d_backward_reduce", &p, &binds(&[(PART, bp), (OUT, out.bind())]), m as u64);
+    gpu.dispatch_1d_by_position("conv2d_backward_reduce", &p, &binds(&[(PART, bp), (OUT, out.bind())]), m as u64);
     out
 }
 
@@ -829,7 +834,7 @@ fn tol(len: usize) -> (f64, f64) {
 }
 
 /// Every entry point for one case and launch options, against the f64 oracle.
-pub fn check_case(gpu: &Rc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckResult> {
+pub fn check_case(gpu: &Arc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckResult> {
     let xs = [c.n, c.cin, c.h, c.w];
     let ws = [c.cout, c.cin, c.k, c.k];
     let g = Geom::new("conv2d self_check", &xs, &ws, c.stride, c.pad);
@@ -873,7 +878,7 @@ pub fn check_case(gpu: &Rc<Gpu>, c: &Case, l: Launch, tag: &str) -> Vec<CheckRes
 
 /// The vec4 weight packing kernels against the scalar ones (bit-identical layouts), forward and flipped, with
 /// channel counts that need zero padding and both block widths.
-fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
+fn pack_checks(gpu: &Arc<Gpu>) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for (ws, cw) in [([5usize, 3, 3, 3], 8usize), ([20, 7, 3, 3], 16), ([6, 9, 7, 7], 8), ([3, 17, 1, 1], 16)] {
         let w = Tensor::from_slice(gpu, &ws, &rand_vec(ws.iter().product(), ws[0] as u64 * 31 + ws[1] as u64));
@@ -888,8 +893,8 @@ fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
             } else {
                 ("conv2d_pack_weight", "conv2d_pack_weight_vec4")
             };
-            gpu.dispatch_1d(scalar, &p, &binds(&[(W, w.bind()), (WP_OUT, a.bind())]), (kk * cpad) as u64);
-            gpu.dispatch_1d(vec4, &p, &binds(&[(W, w.bind()), (WP_OUT4, b.bind())]), (kk * cpad / 4) as u64);
+            gpu.dispatch_1d_by_position(scalar, &p, &binds(&[(W, w.bind()), (WP_OUT, a.bind())]), (kk * cpad) as u64);
+            gpu.dispatch_1d_by_position(vec4, &p, &binds(&[(W, w.bind()), (WP_OUT4, b.bind())]), (kk * cpad / 4) as u64);
             out.push(compare(vec4, &label, &b.to_vec(), &f64s(&a.to_vec()), 0.0, 0.0));
         }
     }
@@ -898,7 +903,7 @@ fn pack_checks(gpu: &Rc<Gpu>) -> Vec<CheckResult> {
 
 /// GPU vs oracle for every entry point (naive, tiled, and portable where the tiled ones use subgroups) on odd shapes;
 /// `full` adds larger channel counts. Also the weight packing kernels.
-pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = pack_checks(gpu);
     let cases = CASES.iter().chain(if full { CASES_FULL } else { &[] });
     for c in cases {
@@ -914,7 +919,7 @@ pub fn self_check(gpu: &Rc<Gpu>, full: bool) -> Vec<CheckResult> {
 /// Weight and bias gradients at the U-Net's full reduction lengths (N*OH*OW = 294,912 positions) against the f64
 /// oracle: the decoder's 16->16 3x3 at batch 4, 192x384, a batch-16 96x192 layer (64 channels in the model, 8 here)
 /// and its stride-2 1x1 shortcut. Part of `fluke check --full` and tests/conv2d.rs.
-pub fn full_size_checks(g: &Rc<Gpu>) -> Vec<CheckResult> {
+pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
     let cases: &[([usize; 4], usize, usize, usize, usize)] =
         &[([4, 16, 192, 384], 16, 3, 1, 1), ([16, 8, 96, 192], 8, 3, 1, 1), ([16, 8, 96, 192], 8, 1, 2, 0)];
     let mut res = Vec::new();

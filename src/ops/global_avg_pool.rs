@@ -7,32 +7,32 @@
 //! more than ~4,096 times, far from llvmpipe's silent 65,535-iteration cut-off (see shaders/global_avg_pool.wgsl).
 //! Deterministic: fixed summation order, no atomics.
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("global_avg_pool.wgsl", include_str!("../../shaders/global_avg_pool.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "global_avg_pool.wgsl", source: include_str!("../../shaders/global_avg_pool.wgsl"), subgroups: false }];
 
 /// Values per partial sum in the forward's first pass.
 pub const TILE: usize = 4096;
 
-/// Mirror of WGSL `Params` in shaders/global_avg_pool.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// N * C in this launch.
-    pub planes: u32,
-    /// H * W.
-    pub hw: u32,
-    /// Values per partial sum, and partial sums per plane (ceil(hw / tile)).
-    pub tile: u32,
-    pub tiles: u32,
-    /// First plane of this launch within the [N, C] tensors (y, gy).
-    pub plane0: u32,
-    pub _pad: [u32; 3],
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/global_avg_pool.wgsl.
+    pub struct Params {
+        /// N * C in this launch.
+        pub planes: u32,
+        /// H * W.
+        pub hw: u32,
+        /// Values per partial sum, and partial sums per plane (ceil(hw / tile)).
+        pub tile: u32,
+        pub tiles: u32,
+        /// First plane of this launch within the [N, C] tensors (y, gy).
+        pub plane0: u32,
+        pub _pad: [u32; 3],
+    }
 }
 
 /// y = mean over H, W  // x: [N, C, H, W] -> y: [N, C, 1, 1]
@@ -64,8 +64,8 @@ pub fn global_avg_pool_forward_tiled(x: &Tensor, tile: usize) -> Tensor {
             _pad: [0; 3],
         };
         let xs = x.bind_range(n0 * c * hw, planes * hw);
-        gpu.dispatch_1d("global_avg_pool_forward_partial", &p, &[xs, part.bind()], (planes * tiles) as u64);
-        gpu.dispatch_1d("global_avg_pool_forward", &p, &[part.bind(), y.bind()], planes as u64);
+        gpu.dispatch_1d_by_position("global_avg_pool_forward_partial", &p, &[xs, part.bind()], (planes * tiles) as u64);
+        gpu.dispatch_1d_by_position("global_avg_pool_forward", &p, &[part.bind(), y.bind()], planes as u64);
     }
     y
 }
@@ -83,7 +83,7 @@ pub fn global_avg_pool_backward(gy: &Tensor, x_shape: &[usize]) -> Tensor {
         let p =
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let binds = [gy.bind(), dx.bind_range(n0 * c * hw, planes * hw)];
-        gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
+        gpu.dispatch_1d_by_position("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
     }
     dx
 }
@@ -108,7 +108,7 @@ pub mod cpu {
 /// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes), with the default tile and with tiny tiles (many
 /// partials, a ragged last tile); `full` adds the full-size planes the brief names: 4 x 16 x 192 x 384 (73,728
 /// values per plane, past llvmpipe's loop limit for a one-pass sum) and 16 x 64 x 96 x 192.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, C, H, W, tile)
     let mut cases = vec![

@@ -13,28 +13,28 @@
 //! Launch: forward one invocation per output element, backward one per input element; batches over the binding
 //! limit run in several launches (`ops::runs`).
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("max_pool2d.wgsl", include_str!("../../shaders/max_pool2d.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "max_pool2d.wgsl", source: include_str!("../../shaders/max_pool2d.wgsl"), subgroups: false }];
 
-/// Mirror of WGSL `Params` in shaders/max_pool2d.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// N * C in this launch.
-    pub planes: u32,
-    pub h: u32,
-    pub w: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub k: u32,
-    pub s: u32,
-    pub pad: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/max_pool2d.wgsl.
+    pub struct Params {
+        /// N * C in this launch.
+        pub planes: u32,
+        pub h: u32,
+        pub w: u32,
+        pub oh: u32,
+        pub ow: u32,
+        pub k: u32,
+        pub s: u32,
+        pub pad: u32,
+    }
 }
 
 /// Output length along one axis, exactly PyTorch's `pooling_output_shape` (dilation 1):
@@ -74,7 +74,7 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize, p: usize, ceil_mode: b
             y.bind_range(n0 * pout, cnt * pout),
             argmax.bind_range(n0 * pout, cnt * pout),
         ];
-        gpu.dispatch_1d("max_pool2d_forward", &prm, &binds, (cnt * pout) as u64);
+        gpu.dispatch_1d_by_position("max_pool2d_forward", &prm, &binds, (cnt * pout) as u64);
     }
     (y, argmax)
 }
@@ -105,7 +105,7 @@ pub fn max_pool2d_backward(
             argmax.bind_range(n0 * pout, cnt * pout),
             dx.bind_range(n0 * pin, cnt * pin),
         ];
-        gpu.dispatch_1d("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
+        gpu.dispatch_1d_by_position("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
     }
     dx
 }
@@ -178,7 +178,7 @@ pub mod cpu {
 /// GPU vs CPU (forward values, argmax, backward) on odd shapes: N = 1, primes, planes not multiples of the workgroup,
 /// k = 3 / s = 2 with p = 0 and 1 in both ceil modes, stride 1 (overlapping windows, up to 9 per element), k = 2.
 /// `full` adds the stem pool of the U-Net at batch 4 (64 x 96 x 192).
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, C, H, W, k, s, p, ceil_mode)
     let mut cases = vec![

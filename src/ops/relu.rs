@@ -8,22 +8,22 @@
 //! 16-byte aligned (`ops::vec4_range_ok`); tensors larger than one storage binding run in several element ranges
 //! (`ops::runs`).
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::elem_runs;
 use crate::ops::vec4_range_ok;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("relu.wgsl", include_str!("../../shaders/relu.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "relu.wgsl", source: include_str!("../../shaders/relu.wgsl"), subgroups: false }];
 
-/// Mirror of WGSL `Params` in shaders/relu.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    pub n: u32,
-    pub _pad: [u32; 3],
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/relu.wgsl.
+    pub struct Params {
+        pub n: u32,
+        pub _pad: [u32; 3],
+    }
 }
 
 /// y = max(x, 0)  // x, y: same shape
@@ -35,10 +35,10 @@ pub fn relu_forward(x: &Tensor) -> Tensor {
         let p = Params { n: c as u32, _pad: [0; 3] };
         // Scalar bindings 1-2, then the same ranges again for the vec4 views 3-4.
         let (xb, yb) = (x.bind_range(s, c), y.bind_range(s, c));
-        if vec4_range_ok(xb.offset, c) {
-            gpu.dispatch_1d("relu_forward_vec4", &p, &[xb, yb, xb, yb], c as u64 / 4);
+        if vec4_range_ok(gpu, xb.offset, c) {
+            gpu.dispatch_1d_by_position("relu_forward_vec4", &p, &[xb, yb, xb, yb], c as u64 / 4);
         } else {
-            gpu.dispatch_1d("relu_forward", &p, &[xb, yb], c as u64);
+            gpu.dispatch_1d_by_position("relu_forward", &p, &[xb, yb], c as u64);
         }
     }
     y
@@ -53,10 +53,10 @@ pub fn relu_backward(y: &Tensor, gy: &Tensor) -> Tensor {
         let p = Params { n: c as u32, _pad: [0; 3] };
         // Scalar bindings 1-3, then the same ranges again for the vec4 views 4-6.
         let (yb, gb, db) = (y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c));
-        if vec4_range_ok(yb.offset, c) {
-            gpu.dispatch_1d("relu_backward_vec4", &p, &[yb, gb, db, yb, gb, db], c as u64 / 4);
+        if vec4_range_ok(gpu, yb.offset, c) {
+            gpu.dispatch_1d_by_position("relu_backward_vec4", &p, &[yb, gb, db, yb, gb, db], c as u64 / 4);
         } else {
-            gpu.dispatch_1d("relu_backward", &p, &[yb, gb, db], c as u64);
+            gpu.dispatch_1d_by_position("relu_backward", &p, &[yb, gb, db], c as u64);
         }
     }
     dx
@@ -83,15 +83,15 @@ pub mod cpu {
 /// GPU vs CPU on odd sizes (1, primes, not multiples of the 256-lane workgroup: scalar kernels) and multiples of 4
 /// (4, 1028: vec4 kernels, checked again with them switched off); `full` adds 65,536 * 256 + 3 (scalar, past 65,535
 /// workgroups: the folded grid) and 65,536 * 256 + 4 (vec4, 16,385 workgroups). relu is exact: tolerance 0.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut sizes = vec![(1usize, true), (257, true), (1031, true), (4, true), (1028, true), (1028, false)];
     if full {
         sizes.extend([(65_536 * 256 + 3, true), (65_536 * 256 + 4, true)]);
     }
     for (n, vec4) in sizes {
-        let _guard = crate::ops::Vec4Guard::set(vec4);
-        let shape = format!("[{n}] {}", if vec4_range_ok(0, n) { "vec4" } else { "scalar" });
+        let _guard = gpu.scoped(|o| o.vec4 = vec4);
+        let shape = format!("[{n}] {}", if vec4_range_ok(gpu, 0, n) { "vec4" } else { "scalar" });
         let x = rand_vec(n, 11);
         let gy = rand_vec(n, 12);
         let xt = Tensor::from_slice(gpu, &[n], &x);

@@ -13,24 +13,11 @@
 //! needed and a batch item's byte size is not aligned, `batch_runs` panics with the op's name (never the case at the
 //! U-Net's shapes, whose planes are multiples of 64 floats).
 
-use std::cell::Cell;
-
 use crate::gpu::Gpu;
 
-thread_local! {
-    static LIMIT_OVERRIDE: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-/// Test hook: on this thread, split launches as if the storage binding limit were `bytes` (None: the adapter's real
-/// limit). Lets tests exercise split launches on small tensors; returns the previous setting.
-pub fn set_binding_limit_override(bytes: Option<u64>) -> Option<u64> {
-    LIMIT_OVERRIDE.with(|c| c.replace(bytes))
-}
-
-/// The binding limit the launchers split against: the adapter's, or the test override when smaller.
+/// The binding limit the launchers split against: the adapter's, or the device's kernel options' smaller test limit.
 fn limit(gpu: &Gpu) -> u64 {
-    let real = gpu.max_binding();
-    LIMIT_OVERRIDE.with(|c| c.get()).map_or(real, |o| o.min(real))
+    gpu.split_limit()
 }
 
 /// Runs `(first, count)` of `numel` elements, each at most `limit` bytes and starting at a multiple of `align` bytes.

@@ -5,21 +5,21 @@
 //!
 //! Launch: one invocation per element; tensors larger than one storage binding run in element ranges (`ops::runs`).
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::elem_runs;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("sigmoid.wgsl", include_str!("../../shaders/sigmoid.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "sigmoid.wgsl", source: include_str!("../../shaders/sigmoid.wgsl"), subgroups: false }];
 
-/// Mirror of WGSL `Params` in shaders/sigmoid.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    pub n: u32,
-    pub _pad: [u32; 3],
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/sigmoid.wgsl.
+    pub struct Params {
+        pub n: u32,
+        pub _pad: [u32; 3],
+    }
 }
 
 /// y = 1 / (1 + exp(-x))  // x, y: same shape
@@ -29,7 +29,7 @@ pub fn sigmoid_forward(x: &Tensor) -> Tensor {
     // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        gpu.dispatch_1d("sigmoid_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);
+        gpu.dispatch_1d_by_position("sigmoid_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);
     }
     y
 }
@@ -42,7 +42,7 @@ pub fn sigmoid_backward(y: &Tensor, gy: &Tensor) -> Tensor {
     for (s, c) in elem_runs(gpu, y.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
         let binds = [y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c)];
-        gpu.dispatch_1d("sigmoid_backward", &p, &binds, c as u64);
+        gpu.dispatch_1d_by_position("sigmoid_backward", &p, &binds, c as u64);
     }
     dx
 }
@@ -66,7 +66,7 @@ pub mod cpu {
 
 /// GPU vs CPU on odd sizes, with inputs spread over [-20, 20] plus extremes (+-88, +-100, +-1000) where a naive
 /// `1 / (1 + exp(-x))` overflows.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut sizes = vec![1usize, 257, 1031];
     if full {

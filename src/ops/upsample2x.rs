@@ -10,26 +10,26 @@
 //! runs (`ops::runs`). When W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points take
 //! 4 input pixels per invocation instead.
 
-use bytemuck::{Pod, Zeroable};
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
+use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
 use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
-pub const SHADER: (&str, &str) = ("upsample2x.wgsl", include_str!("../../shaders/upsample2x.wgsl"));
+pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "upsample2x.wgsl", source: include_str!("../../shaders/upsample2x.wgsl"), subgroups: false }];
 
-/// Mirror of WGSL `Params` in shaders/upsample2x.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct Params {
-    /// N * C in this launch.
-    pub planes: u32,
-    /// Input height and width (the output is twice each).
-    pub h: u32,
-    pub w: u32,
-    pub _pad: u32,
+crate::ops::params! {
+    /// Mirror of WGSL `Params` in shaders/upsample2x.wgsl.
+    pub struct Params {
+        /// N * C in this launch.
+        pub planes: u32,
+        /// Input height and width (the output is twice each).
+        pub h: u32,
+        pub w: u32,
+        pub _pad: u32,
+    }
 }
 
 /// y = nearest 2x upsample of x  // x: [N, C, H, W] -> y: [N, C, 2H, 2W]
@@ -44,11 +44,11 @@ pub fn upsample2x_forward(x: &Tensor) -> Tensor {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
         let binds =
             [x.bind_range(n0 * c * plane, cnt * c * plane), y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)];
-        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
+        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
             // Bindings 3-4: the same ranges through vec4 views; one invocation per 4 input pixels.
-            gpu.dispatch_1d("upsample2x_forward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+            gpu.dispatch_1d_by_position("upsample2x_forward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
         } else {
-            gpu.dispatch_1d("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
+            gpu.dispatch_1d_by_position("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
         }
     }
     y
@@ -67,10 +67,10 @@ pub fn upsample2x_backward(gy: &Tensor) -> Tensor {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
         let binds =
             [gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane), dx.bind_range(n0 * c * plane, cnt * c * plane)];
-        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(b.offset)) {
-            gpu.dispatch_1d("upsample2x_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
+            gpu.dispatch_1d_by_position("upsample2x_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
         } else {
-            gpu.dispatch_1d("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
+            gpu.dispatch_1d_by_position("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
         }
     }
     dx
@@ -118,7 +118,7 @@ pub mod cpu {
 
 /// GPU vs CPU on odd shapes (N = 1, primes); `full` adds the last decoder block at batch 16 (32 x 96 x 192 -> 151 MB
 /// output), which splits the batch into runs on adapters with a 128 MiB binding limit.
-pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
+pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // W % 4 == 0 takes the vec4 kernels ((3, 2, 6, 12) also with them switched off, (1, 1, 1, 4) is one vec4).
     let mut shapes = vec![
@@ -134,8 +134,8 @@ pub fn self_check(gpu: &std::rc::Rc<crate::gpu::Gpu>, full: bool) -> Vec<CheckRe
         shapes.push((16, 32, 96, 192, true));
     }
     for (n, c, h, w, vec4) in shapes {
-        let _guard = crate::ops::Vec4Guard::set(vec4);
-        let path = if w % 4 == 0 && crate::ops::vec4_enabled() { "vec4" } else { "scalar" };
+        let _guard = gpu.scoped(|o| o.vec4 = vec4);
+        let path = if w % 4 == 0 && gpu.vec4() { "vec4" } else { "scalar" };
         let shape = format!("[{n},{c},{h},{w}] {path}");
         let x = rand_vec(n * c * h * w, 41);
         let gy = rand_vec(n * c * 4 * h * w, 42);
