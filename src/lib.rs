@@ -5,6 +5,7 @@
 //! shader) -> `model` (the U-Net) -> `optim` -> `data` -> `train` -> `predict`.
 
 pub mod check;
+pub mod network_check;
 pub mod fsutil;
 pub mod data;
 pub mod gpu;

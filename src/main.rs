@@ -276,7 +276,7 @@ fn run(cli: Cli) -> Result<i32> {
             let ok = fluke::check::print_table(&results);
             let failed = results.iter().filter(|r| !r.pass).count();
             println!("{} passed, {} failed", results.len() - failed, failed);
-            let net_ok = fluke::check::print_network_checks(&gpu);
+            let net_ok = fluke::network_check::print_network_checks(&gpu);
             Ok(if ok && net_ok { 0 } else { 1 })
         }
         Cmd::Train(a) => {
