@@ -48,11 +48,14 @@ pub struct GpuOptions {
     pub subgroups: bool,
     /// Which kernels the launchers pick (changeable later, scoped: `Gpu::scoped`).
     pub kernels: KernelOptions,
+    /// The file where the first-use kernel check (`validate.rs`) keeps its verdicts for this device; None: checked
+    /// once per process, nothing written.
+    pub kernel_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default() }
+        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default(), kernel_cache: None }
     }
 }
 
@@ -164,6 +167,8 @@ pub struct Gpu {
     /// Seconds spent in `new` parsing and reflecting the shaders and creating their modules (pipelines are created
     /// at first use: `pipeline_seconds`).
     pub compile_seconds: f64,
+    /// Where the kernel check's verdicts are cached (`GpuOptions::kernel_cache`).
+    pub kernel_cache: Option<std::path::PathBuf>,
     /// Kernel choice for this device: family and the entry points it does not run.
     choice: Mutex<KernelChoice>,
 }
@@ -394,6 +399,7 @@ impl Gpu {
                 force_wall: false,
             }),
             compile_seconds,
+            kernel_cache: opts.kernel_cache.clone(),
             choice: Mutex::new(KernelChoice {
                 opts: opts.kernels,
                 disabled: SLOW_TO_BUILD

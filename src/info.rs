@@ -32,7 +32,7 @@ pub fn print_gpu(gpu: &Gpu) {
     println!("  max workgroups/dim {}", l.max_compute_workgroups_per_dimension);
     println!("  storage buffers/stage {}", l.max_storage_buffers_per_shader_stage);
     println!("  timestamp queries  {}", gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY));
-    // Whether the subgroup conv2d kernels run (off without the feature, or with FLUKE_NO_SUBGROUPS set).
+    // Whether the subgroup conv2d kernels run (off without the feature, or with --no-subgroups / FLUKE_NO_SUBGROUPS).
     println!(
         "  subgroup kernels   {} (subgroup size {}-{})",
         gpu.has_subgroups(),
@@ -52,10 +52,9 @@ pub fn print_gpu(gpu: &Gpu) {
 
 /// Create every pipeline this device may choose (one at a time, each line printed as it is done) and list them
 /// again slowest first.
-pub fn print_pipelines(gpu: &Gpu) {
+pub fn print_pipelines(gpu: &Gpu, only: Option<&str>) {
     use std::io::Write;
-    let only = std::env::var("FLUKE_PIPELINES_ONLY").ok();
-    let entries: Vec<&str> = gpu.entry_points().into_iter().filter(|e| gpu.allowed(e) && only.as_deref().is_none_or(|o| *e == o)).collect();
+    let entries: Vec<&str> = gpu.entry_points().into_iter().filter(|e| gpu.allowed(e) && only.is_none_or(|o| *e == o)).collect();
     println!("creating {} pipelines:", entries.len());
     for e in &entries {
         let t0 = std::time::Instant::now();

@@ -25,8 +25,11 @@ struct GpuArgs {
     #[arg(long, global = true, env = "FLUKE_BACKEND")]
     backend: Option<String>,
     /// Do not use subgroup operations (the portable kernels run): for comparisons, or a driver that miscompiles them
-    #[arg(long, global = true, env = "FLUKE_NO_SUBGROUPS")]
+    #[arg(long, global = true, env = "FLUKE_NO_SUBGROUPS", value_parser = clap::builder::BoolishValueParser::new())]
     no_subgroups: bool,
+    /// Folder of the kernel check cache (kernels.json); default $XDG_CACHE_HOME/fluke or ~/.cache/fluke
+    #[arg(long, global = true, env = "FLUKE_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +47,9 @@ enum Cmd {
         /// Create every pipeline this adapter may run and list their creation times, slowest first
         #[arg(long)]
         pipelines: bool,
+        /// With --pipelines: only this entry point (to time one kernel on a slow compiler)
+        #[arg(long, value_name = "ENTRY", requires = "pipelines")]
+        only: Option<String>,
     },
     /// Run every kernel against the CPU oracle on this GPU and print a table
     Check {
@@ -213,8 +219,15 @@ fn one_line_usage_error(e: &clap::Error) -> String {
     format!("{} (see `fluke --help` or `fluke <command> --help`)", parts.join(" "))
 }
 
+/// Where the kernel check keeps its verdicts: --cache-dir (FLUKE_CACHE_DIR), else the XDG cache folder.
+fn kernel_cache(a: &GpuArgs) -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = a.cache_dir.clone().or_else(|| fluke::validate::default_cache_dir(env("XDG_CACHE_HOME"), env("HOME")))?;
+    Some(dir.join("kernels.json"))
+}
+
 fn open_gpu(a: &GpuArgs) -> Result<std::sync::Arc<Gpu>> {
-    Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone(), subgroups: !a.no_subgroups, ..GpuOptions::default() }, &fluke::ops::shaders())
+    Gpu::new(&GpuOptions { adapter: a.adapter.clone(), backend: a.backend.clone(), subgroups: !a.no_subgroups, kernel_cache: kernel_cache(a), ..GpuOptions::default() }, &fluke::ops::shaders())
 }
 
 fn main() {
@@ -254,7 +267,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Cmd::Info { model, size, width, pipelines } => {
+        Cmd::Info { model, size, width, pipelines, only } => {
             if model {
                 let (w, h) = size_arg(&size)?;
                 let cfg = fluke::model::UNetConfig::new(width);
@@ -264,7 +277,7 @@ fn run(cli: Cli) -> Result<i32> {
                 let gpu = open_gpu(&cli.gpu)?;
                 fluke::info::print_gpu(&gpu);
                 if pipelines {
-                    fluke::info::print_pipelines(&gpu);
+                    fluke::info::print_pipelines(&gpu, only.as_deref());
                 }
             }
             Ok(0)

@@ -6,13 +6,17 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use crate::gpu::{Gpu, GpuOptions};
 
 /// The device options the tests run with, from the environment the adapter matrix sets (`FLUKE_ADAPTER`,
-/// `FLUKE_BACKEND`, `FLUKE_NO_SUBGROUPS`: the test harness's counterpart of main.rs's command line).
+/// `FLUKE_BACKEND`, `FLUKE_NO_SUBGROUPS`, `FLUKE_CACHE_DIR`: the test harness's counterpart of main.rs's command line).
 pub fn options_from_env() -> GpuOptions {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     GpuOptions {
         adapter: var("FLUKE_ADAPTER"),
         backend: var("FLUKE_BACKEND"),
         subgroups: !var("FLUKE_NO_SUBGROUPS").is_some_and(|v| v != "0" && v != "false"),
+        kernel_cache: var("FLUKE_CACHE_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(|| crate::validate::default_cache_dir(var("XDG_CACHE_HOME").map(Into::into), var("HOME").map(Into::into)))
+            .map(|d| d.join("kernels.json")),
         ..GpuOptions::default()
     }
 }
