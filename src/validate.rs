@@ -307,7 +307,6 @@ pub fn ensure(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, bat
     if todo.is_empty() {
         return Ok(());
     }
-    let t0 = std::time::Instant::now();
     let rep = validate(gpu, cfg, width, height, n, &entry.validated);
     for e in &rep.replaced {
         eprintln!(
@@ -342,10 +341,5 @@ pub fn ensure(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, bat
             eprintln!("fluke: could not write the kernel check cache {} (the check runs again next time)", p.display());
         }
     }
-    eprintln!(
-        "fluke: checked {} convolution geometries on this adapter in {:.1} s (once per adapter, driver and size)",
-        rep.verdicts.len() / 3,
-        t0.elapsed().as_secs_f64()
-    );
     Ok(())
 }
