@@ -552,6 +552,19 @@ impl Gpu {
         lock(&self.choice).disabled.insert(entry.to_string());
     }
 
+    /// The kernel options and disabled entry points, to put back later with `restore_choice` (the test harness
+    /// gives each test the device as the previous test found it).
+    pub(crate) fn choice_snapshot(&self) -> (KernelOptions, std::collections::BTreeSet<String>) {
+        let c = lock(&self.choice);
+        (c.opts, c.disabled.clone())
+    }
+
+    pub(crate) fn restore_choice(&self, snap: (KernelOptions, std::collections::BTreeSet<String>)) {
+        let mut c = lock(&self.choice);
+        c.opts = snap.0;
+        c.disabled = snap.1;
+    }
+
     /// The entry points this device does not run (`disable`).
     pub fn disabled(&self) -> Vec<String> {
         lock(&self.choice).disabled.iter().cloned().collect()

@@ -55,6 +55,9 @@ fn shared() -> Arc<Gpu> {
 /// This test's handle on the shared device (derefs to `Arc<Gpu>`); other tests that ask wait until it is dropped.
 pub struct TestGpu {
     gpu: Arc<Gpu>,
+    /// The device's kernel choice when this test took it (outermost handle only): put back when it is dropped, so a
+    /// test that disables a kernel (`Gpu::disable`, the validation tests) leaves the next test the device it found.
+    found: Option<(crate::gpu::KernelOptions, std::collections::BTreeSet<String>)>,
     _turn: Option<MutexGuard<'static, ()>>,
 }
 
@@ -71,6 +74,9 @@ impl Drop for TestGpu {
         if !std::thread::panicking() {
             self.gpu.sync();
         }
+        if let Some(found) = self.found.take() {
+            self.gpu.restore_choice(found);
+        }
         HELD.with(|h| h.set(h.get() - 1));
     }
 }
@@ -80,7 +86,8 @@ pub fn gpu() -> TestGpu {
     let gpu = shared();
     let turn = if HELD.with(|h| h.get()) == 0 { Some(TURN.lock().unwrap_or_else(|e| e.into_inner())) } else { None };
     HELD.with(|h| h.set(h.get() + 1));
-    TestGpu { gpu, _turn: turn }
+    let found = turn.is_some().then(|| gpu.choice_snapshot());
+    TestGpu { gpu, found, _turn: turn }
 }
 
 /// The package that provides the adapter this environment asks for.
