@@ -206,8 +206,9 @@ impl RunFiles {
         [self.last(), self.optimizer(), self.state()]
     }
 
-    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files.
-    pub fn recover(&self) -> Result<()> {
+    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files
+    /// (`lock`, on this folder, is what makes every temp file in it a dead run's).
+    pub fn recover(&self, lock: &crate::fsutil::RunLock) -> Result<()> {
         let state_next = next_name(&self.state());
         if state_next.exists() {
             for f in self.committed() {
@@ -222,10 +223,10 @@ impl RunFiles {
             }
         }
         // Half-written temp files of the killed run (weights, optimizer, pictures) are garbage, up to 2x the model.
-        crate::fsutil::remove_stale_temp_files(&self.dir)?;
+        lock.remove_temp_files(&self.dir)?;
         let overlays = self.dir.join("overlays");
         if overlays.is_dir() {
-            crate::fsutil::remove_stale_temp_files(&overlays)?;
+            lock.remove_temp_files(&overlays)?;
         }
         Ok(())
     }
@@ -270,7 +271,7 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
 pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder (fix: --out must name a folder, new or existing)", cfg.out.display()))?;
-    let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
+    let lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
     let files = RunFiles { dir: cfg.out.clone() };
 
     // Data: scan and report problems up front.
@@ -315,7 +316,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
     let mut opt = Adam::new(&model, cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
     if resume {
-        files.recover()?;
+        files.recover(&lock)?;
         if files.state().exists() {
             state = serde_json::from_str(&std::fs::read_to_string(files.state())?)
                 .with_context(|| {
