@@ -169,7 +169,7 @@ pub fn conv_table(gpu: &Rc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: us
 }
 
 pub fn run(gpu: &Rc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
-    let (w, h) = crate::parse_size(&a.size)?;
+    let (w, h) = crate::model::parse_size(&a.size)?;
     let cfg = UNetConfig::new(a.width);
     let (wu, hu) = (w as usize, h as usize);
     eprintln!(
@@ -182,7 +182,7 @@ pub fn run(gpu: &Rc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     );
     let model = UNet::new(gpu, cfg, 0);
     model.check_fits(a.batch, w, h)?;
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut opt = Adam::new(model.params(), 1e-3);
     let (x, t) = synthetic_batch(gpu, a.batch, wu, hu);
 
     // First step: all shader compilation (start-up) plus the first step's allocations.

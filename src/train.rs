@@ -26,11 +26,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Batch, Loader};
+use crate::data::{self, Loader};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::model::{UNet, UNetConfig};
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, upload_batch};
 use crate::ops::bce_dice::bce_dice;
 use crate::optim::Adam;
 use crate::plot::EpochRow;
@@ -138,14 +138,6 @@ pub struct TrainState {
     pub history: Vec<EpochRow>,
 }
 
-/// Upload a CPU batch.
-pub fn upload_batch(gpu: &Rc<Gpu>, b: &Batch, w: u32, h: u32) -> (Tensor, Tensor) {
-    let (w, h) = (w as usize, h as usize);
-    let x = Tensor::from_slice(gpu, &[b.n, 3, h, w], &b.images);
-    let t = Tensor::from_slice(gpu, &[b.n, 1, h, w], &b.masks);
-    (x, t)
-}
-
 /// Outcome of one training step.
 pub struct StepResult {
     pub loss: f64,
@@ -171,7 +163,7 @@ pub fn train_step(model: &UNet, opt: &mut Adam, x: &Tensor, t: &Tensor) -> Resul
     if !l.is_finite() {
         bail!("loss is {l}");
     }
-    opt.update(model, &by_name);
+    opt.update(model.params(), &by_name);
     Ok(StepResult { loss: l, dice: d })
 }
 
@@ -313,7 +305,7 @@ pub fn train(gpu: &Rc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainStat
     let mut model = UNet::new(gpu, UNetConfig::new(cfg.width_div), cfg.seed);
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
     crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
-    let mut opt = Adam::new(&model, cfg.lr);
+    let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
     if resume {
         files.recover(&lock)?;
