@@ -65,6 +65,7 @@ pub struct TrainConfig {
     pub overlays: usize,
 }
 
+/// The defaults, which are also `fluke train`'s (its options take theirs from here).
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -74,8 +75,8 @@ impl Default for TrainConfig {
             val_masks: None,
             val_fraction: 0.1,
             out: PathBuf::from("runs/fluke"),
-            width: 384,
-            height: 192,
+            width: data::DEFAULT_SIZE.0,
+            height: data::DEFAULT_SIZE.1,
             batch: 16,
             epochs: 40,
             lr: 1e-3,
@@ -85,7 +86,7 @@ impl Default for TrainConfig {
             early_stop_patience: 10,
             seed: 0,
             augment: true,
-            width_div: 1,
+            width_div: UNetConfig::default().width_div,
             init: None,
             strict: false,
             max_steps_per_epoch: None,
