@@ -29,19 +29,20 @@ use crate::ops::conv2d;
 use crate::optim::Adam;
 use crate::tensor::Tensor;
 
+/// `fluke bench`'s options; their defaults are `BenchArgs::default()` (also what benches/kernels.rs starts from).
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
     /// Input size WxH
-    #[arg(long, default_value = "384x192")]
+    #[arg(long, default_value_t = BenchArgs::default().size)]
     pub size: String,
     /// Images per step
-    #[arg(long, default_value_t = 4, value_parser = crate::parse_batch_arg)]
+    #[arg(long, default_value_t = BenchArgs::default().batch, value_parser = crate::parse_batch_arg)]
     pub batch: usize,
     /// Timed training steps after the first (median reported)
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = BenchArgs::default().steps)]
     pub steps: usize,
     /// Width divisor of the model (1 = the real network; 1, 2, 4, 8 or 16)
-    #[arg(long, default_value_t = 1, value_parser = crate::parse_width_arg)]
+    #[arg(long, default_value_t = BenchArgs::default().width, value_parser = crate::parse_width_arg)]
     pub width: usize,
     /// Write the results as JSON
     #[arg(long)]
@@ -49,6 +50,20 @@ pub struct BenchArgs {
     /// Skip the per-shape conv2d table
     #[arg(long)]
     pub no_kernels: bool,
+}
+
+impl Default for BenchArgs {
+    /// The real network at the default model size, batch 4, 3 timed steps, every table.
+    fn default() -> Self {
+        BenchArgs {
+            size: crate::model::format_size(crate::data::DEFAULT_SIZE),
+            batch: 4,
+            steps: 3,
+            width: UNetConfig::default().width_div,
+            json: None,
+            no_kernels: false,
+        }
+    }
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -169,7 +184,7 @@ pub fn conv_table(gpu: &Arc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: u
 }
 
 pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
-    let (w, h) = crate::parse_size(&a.size)?;
+    let (w, h) = crate::model::parse_size(&a.size)?;
     let cfg = UNetConfig::new(a.width);
     let (wu, hu) = (w as usize, h as usize);
     eprintln!(
@@ -182,7 +197,7 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     );
     let model = UNet::new(gpu, cfg, 0);
     model.check_fits(a.batch, w, h)?;
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut opt = Adam::new(model.params(), 1e-3);
     let (x, t) = synthetic_batch(gpu, a.batch, wu, hu);
 
     // First step: all shader compilation (start-up) plus the first step's allocations.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::data::{Loader, Pair};
+use crate::data::{Batch, Loader, Pair};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::model::UNet;
 use crate::ops::bce_dice::bce_dice_forward;
+use crate::tensor::Tensor;
 
 /// Metrics of one pass over a set.
 #[derive(Clone, Copy, Debug, Default)]
@@ -41,6 +42,15 @@ fn hard_scores(inter: f64, pred: f64, truth: f64) -> (f64, f64) {
     ((2.0 * inter + 1.0) / (pred + truth + 1.0), (inter + 1.0) / (pred + truth - inter + 1.0))
 }
 
+/// Upload a CPU batch: photos [N, 3, H, W] and masks [N, 1, H, W]. Shared by evaluation and training (train.rs
+/// imports it from here: the training job sits above evaluation).
+pub fn upload_batch(gpu: &Arc<Gpu>, b: &Batch, w: u32, h: u32) -> (Tensor, Tensor) {
+    let (w, h) = (w as usize, h as usize);
+    let x = Tensor::from_slice(gpu, &[b.n, 3, h, w], &b.images);
+    let t = Tensor::from_slice(gpu, &[b.n, 1, h, w], &b.masks);
+    (x, t)
+}
+
 /// Evaluate in evaluation mode (running BN statistics, nothing recorded). Keeps up to `keep` samples for overlays.
 pub fn evaluate(model: &UNet, pairs: &[Pair], w: u32, h: u32, batch: usize, keep: usize) -> (SetMetrics, Vec<ImageMetrics>, Vec<Kept>) {
     let gpu = &model.gpu;
@@ -52,7 +62,7 @@ pub fn evaluate(model: &UNet, pairs: &[Pair], w: u32, h: u32, batch: usize, keep
     let plane = (w * h) as usize;
     let mut images = 0;
     for b in loader {
-        let (x, t) = crate::train::upload_batch(gpu, &b, w, h);
+        let (x, t) = upload_batch(gpu, &b, w, h);
         let tape = Tape::inference();
         let vars = model.param_vars(&tape);
         let z = model.forward(&tape, &vars, &Var::constant(x), false);

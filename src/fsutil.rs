@@ -9,11 +9,27 @@
 //! A crash at any step leaves either the old file intact or the new file complete, plus at worst a stray temp file.
 //! If the writer closure fails, the temp file is removed and the old file is untouched.
 //!
-//! Run lock: `<dir>/.lock` is created with O_EXCL (`create_new`) and holds the owner's pid. A lock whose pid is dead
-//! (the run crashed or was killed) is stale and is taken over; a live one is refused with a message naming the pid.
+//! Run lock: an OS file lock on `<dir>/.lock`, taken with `std::fs::File::try_lock` (flock on unix, LockFileEx on
+//! Windows). The kernel releases it when the holder's file is closed, which happens however the process ends
+//! (exit, panic, SIGKILL, power cut), so a lock is held exactly while its owner lives. A pid file checked with
+//! `kill(pid, 0)` cannot know that: it takes an exiting process or a zombie for a live owner, and after a reboot
+//! or in a container (where every run may be pid 1) the pid of a dead run often belongs to a live process, and
+//! `--resume` was refused. The pid is still written into the file, but only to name the owner in the refusal.
+//! std rather than a crate (fs4, fd-lock): the lock is in std since Rust 1.89, has the semantics we need (flock
+//! locks belong to the open file, so a second open in the same process is refused too, and std opens files
+//! close-on-exec, so child processes never inherit it) and costs no dependency and no `unsafe`.
+//!
+//! The lock file stays while its run holds it and, on unix, is removed by its holder on release. Removing a lock
+//! file is the classic race: B opens `.lock`, A unlinks it and closes, B locks the now nameless file, C creates a
+//! new `.lock` and locks that: two owners. Two rules close it. (1) Only the holder unlinks, and before it unlocks.
+//! (2) After locking, the taker checks that `.lock` still names the file it locked (same device and inode); if not,
+//! it locked a file its holder had just removed, and it starts again. So whoever passes the check locked the file
+//! that `.lock` names at a moment when nobody else held it, and nobody can remove it while it holds it. Off unix
+//! std cannot tell a file's identity, so there the file is never removed: a leftover `.lock` that nobody has
+//! locked means nothing, and is simply locked by the next run.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,26 +47,12 @@ fn tmp_path(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(tmp))
 }
 
-/// Remove the temp files that killed writers left in `dir` (`<name>.tmp-<pid>-<seq>` whose pid is dead; a crash
-/// between steps 1 and 3 above leaves one, as large as the file it was replacing). Returns how many were removed.
-/// Live writers' temp files are left alone.
-pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
-    let mut removed = 0;
-    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        // "<name>.tmp-<pid>-<seq>": the pid is the second-to-last dash field after the last ".tmp-".
-        let Some((_, tail)) = name.rsplit_once(".tmp-") else { continue };
-        let Some((pid, seq)) = tail.split_once('-') else { continue };
-        let (Ok(pid), true) = (pid.parse::<u32>(), !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())) else {
-            continue;
-        };
-        if !pid_alive(pid) && path.is_file() {
-            fs::remove_file(&path).with_context(|| format!("removing stale temp file {}", path.display()))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+/// Is `name` an atomic write's temp file, `<name>.tmp-<pid>-<seq>`?
+fn is_temp_name(name: &str) -> bool {
+    let Some((_, tail)) = name.rsplit_once(".tmp-") else { return false };
+    let Some((pid, seq)) = tail.split_once('-') else { return false };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(pid) && digits(seq)
 }
 
 /// fsync a folder so a rename (or create/remove) inside it is durable. No-op where folders cannot be opened.
@@ -113,104 +115,133 @@ pub fn save_png_atomic(img: &image::DynamicImage, path: &Path) -> Result<()> {
     atomic_write(path, buf.get_ref())
 }
 
-/// Is process `pid` alive? `kill(pid, 0)` sends nothing and only checks: 0 = alive, EPERM = alive but not ours,
-/// ESRCH = gone. Off unix we cannot tell cheaply, so we say "alive" (the safe answer: never steal a live lock;
-/// the error message tells the user how to remove a stale one by hand).
-fn pid_alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(p) = libc::pid_t::try_from(pid) else { return false };
-        if p <= 0 {
-            return false; // 0 and negatives address process groups, never a lock owner
-        }
-        // SAFETY: kill with signal 0 performs only the existence and permission check.
-        let r = unsafe { libc::kill(p, 0) };
-        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
-    }
-}
-
-/// Exclusive lock on a run folder: `<dir>/.lock` holding our pid. Released (the file removed) on Drop.
+/// Exclusive lock on a run folder: an OS lock on `<dir>/.lock`, whose text is the holder's pid (see the module
+/// header). Released on Drop, and by the kernel if the process dies without dropping it.
 #[derive(Debug)]
 pub struct RunLock {
+    dir: PathBuf,
     path: PathBuf,
-    /// What we wrote into the lock file; Drop removes the file only if it still says this.
-    token: String,
+    /// The locked file. Closing it (Drop, or the death of the process) releases the lock.
+    file: File,
 }
 
 impl RunLock {
-    /// Take the lock on `dir` (which must exist). Errors if a live process holds it (this process included: a
-    /// second acquire while the first is held is refused). A lock left by a dead process is taken over.
+    /// Take the lock on `dir` (which must exist). Errors if another open file holds it: another process, or this
+    /// one (a second acquire while the first is held is refused). A `.lock` that nobody holds (its run ended or was
+    /// killed) is simply taken, whatever pid it names.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         let path = dir.join(".lock");
-        let token = format!("{}\n", std::process::id());
-        // A few rounds: each stale take-over is followed by a fresh O_EXCL attempt that another process may win.
-        for _ in 0..5 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    f.write_all(token.as_bytes()).with_context(|| format!("writing lock {}", path.display()))?;
-                    f.sync_all().with_context(|| format!("fsync of lock {}", path.display()))?;
-                    return Ok(RunLock { path, token });
+        // More than one round only when a holder removed the file between our open and our lock (rule 2).
+        for _ in 0..10 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false) // the holder's pid must survive our open, for the refusal's message
+                .open(&path)
+                .with_context(|| format!("opening lock {}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    let owner = match read_owner(&file) {
+                        Some(pid) => format!("process {pid}"),
+                        None => "another process".to_string(),
+                    };
+                    bail!(
+                        "run folder {} is in use by {owner} (it holds {}); wait for it to finish or use another folder",
+                        dir.display(),
+                        path.display()
+                    )
                 }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e).with_context(|| format!("creating lock {}", path.display())),
+                Err(TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {} (does this file system support locks?)", path.display()))
+                }
             }
-            // Somebody holds (or held) it: who?
-            let content = match fs::read_to_string(&path) {
-                Ok(c) => c,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue, // released meanwhile: try again
-                Err(e) => return Err(e).with_context(|| format!("reading lock {}", path.display())),
-            };
-            let owner: Option<u32> = content.trim().parse().ok();
-            match owner {
-                Some(pid) if pid_alive(pid) => bail!(
-                    "run folder {} is in use by process {pid}; wait for it to finish, use another folder, \
-                     or delete {} if that process is not fluke",
-                    dir.display(),
-                    path.display()
-                ),
-                // Dead owner, or a torn/empty file (a crash between create and write): stale.
-                _ => Self::take_over_stale(&path, &content)?,
+            if !names_file(&path, &file)? {
+                continue; // we locked a file its holder had just removed: the lock that counts is the new .lock
             }
+            let mut f = &file;
+            f.set_len(0).with_context(|| format!("writing lock {}", path.display()))?;
+            f.write_all(format!("{}\n", std::process::id()).as_bytes())
+                .with_context(|| format!("writing lock {}", path.display()))?;
+            return Ok(RunLock { dir: dir.to_path_buf(), path, file });
         }
-        bail!("could not take the lock {} (other processes keep racing for it)", path.display())
-    }
-
-    /// Move a stale lock out of the way. Rename is atomic, so of several processes racing for the same stale lock
-    /// only one moves it; if what we moved turns out to be a fresh lock (someone took over between our read and our
-    /// rename), we put it back (hard_link fails rather than clobber a newer lock).
-    fn take_over_stale(path: &Path, stale: &str) -> Result<()> {
-        let mut aside = path.as_os_str().to_os_string();
-        aside.push(format!(".stale-{}", std::process::id()));
-        let aside = PathBuf::from(aside);
-        match fs::rename(path, &aside) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()), // someone else moved it
-            Err(e) => return Err(e).with_context(|| format!("removing stale lock {}", path.display())),
-        }
-        let moved = fs::read_to_string(&aside).unwrap_or_default();
-        if moved != stale {
-            let _ = fs::hard_link(&aside, path);
-        }
-        let _ = fs::remove_file(&aside);
-        Ok(())
+        bail!("could not take the lock {} (other processes keep removing it)", path.display())
     }
 
     /// The lock file's path (`<dir>/.lock`).
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The folder this lock holds.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Remove every atomic-write temp file (`<name>.tmp-<pid>-<seq>`) in `folder`, the run folder or one inside it.
+    /// Returns how many were removed. A kill between steps 1 and 3 of an atomic write leaves one, as large as the
+    /// file it was replacing (up to 2x the model). Holding the lock is what makes this safe without asking whether
+    /// their pids live: no other process writes into a locked run folder, so each one is a dead run's. Call it
+    /// before this run writes anything there (its own live temp files would go too).
+    pub fn remove_temp_files(&self, folder: &Path) -> Result<usize> {
+        assert!(folder.starts_with(&self.dir), "RunLock::remove_temp_files: {} is outside {}", folder.display(), self.dir.display());
+        let mut removed = 0;
+        for entry in fs::read_dir(folder).with_context(|| format!("listing {}", folder.display()))? {
+            let path = entry.with_context(|| format!("listing {}", folder.display()))?.path();
+            let temp = path.file_name().and_then(|n| n.to_str()).is_some_and(is_temp_name);
+            if temp && path.is_file() {
+                fs::remove_file(&path).with_context(|| format!("removing stale temp file {}", path.display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Remove only our own lock: if it was (wrongly) taken over, the new owner's file stays.
-        if fs::read_to_string(&self.path).map(|c| c == self.token).unwrap_or(false) {
+        // Rule 1: remove the file while still holding it (the lock goes when `file` is closed, after this). The
+        // check guards against a `.lock` that somebody replaced by hand: that one is not ours to remove.
+        if cfg!(unix) && names_file(&self.path, &self.file).unwrap_or(false) {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+/// The pid a lock's holder wrote into it. A holder writes it just after locking, so an empty file is given a
+/// moment (up to 0.2 s) to fill. None if it never does, or the file cannot be read (Windows locks block reads).
+fn read_owner(file: &File) -> Option<u32> {
+    for _ in 0..20 {
+        let mut text = String::new();
+        let mut f = file;
+        if f.seek(SeekFrom::Start(0)).is_err() || f.read_to_string(&mut text).is_err() {
+            return None;
+        }
+        if let Ok(pid) = text.trim().parse() {
+            return Some(pid);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
+/// Does `path` still name the open `file` (same device and inode)? False if `path` is gone. Off unix std cannot
+/// tell a file's identity; there the lock file is never removed, so the name is always the file.
+fn names_file(path: &Path, file: &File) -> Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata().with_context(|| format!("stat of lock {}", path.display()))?;
+        match fs::metadata(path) {
+            Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("stat of lock {}", path.display())),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        Ok(true)
     }
 }

@@ -17,6 +17,8 @@ pub mod tensor;
 pub mod testing;
 
 pub use gpu::{Gpu, GpuOptions};
+/// `fluke::parse_size` for the CLI and tests; it lives beside the size rule it applies.
+pub use model::parse_size;
 pub use graph::{Tape, Var};
 pub use tensor::Tensor;
 
@@ -45,12 +47,3 @@ pub fn parse_batch_arg(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parse "WxH" (e.g. "384x192").
-pub fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
-    let bad = || anyhow::anyhow!("size '{s}' is not WxH (e.g. 384x192)");
-    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
-    let w: u32 = w.trim().parse().map_err(|_| bad())?;
-    let h: u32 = h.trim().parse().map_err(|_| bad())?;
-    model::check_input_size(w, h)?;
-    Ok((w, h))
-}

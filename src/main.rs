@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use fluke::data::DEFAULT_SIZE;
+use fluke::model::{format_size, UNetConfig};
+use fluke::predict::{tta_text, PredictConfig};
+use fluke::train::TrainConfig;
 use fluke::{parse_batch_arg as parse_batch, parse_width_arg as parse_width, Gpu, GpuOptions};
 
 #[derive(Parser)]
@@ -32,17 +36,32 @@ struct GpuArgs {
     cache_dir: Option<PathBuf>,
 }
 
+// Defaults come from one place: `TrainConfig::default()` and `PredictConfig::default()` (the library's), the model's
+// `DEFAULT_SIZE` and `UNetConfig::default()`; the options below read them instead of repeating the numbers. Options
+// of commands without a config struct (eval, synth, demo) hold their only copy here.
+
+/// `--size`'s "WxH" text of the default model size.
+fn default_size() -> String {
+    format_size(DEFAULT_SIZE)
+}
+
+/// Help of a `--size` that defaults to the checkpoint's.
+fn checkpoint_size_help() -> String {
+    format!("Model input size WxH (default: the checkpoint's, else {})", default_size())
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Adapter, backend, driver and limits; with --model the per-layer table of the network
     Info {
+        /// Print the network's per-layer table (shapes, parameters, MACs) instead of the adapters
         #[arg(long)]
         model: bool,
         /// Input size WxH for --model
-        #[arg(long, default_value = "384x192")]
+        #[arg(long, default_value_t = default_size())]
         size: String,
-        /// Width divisor for --model
-        #[arg(long, default_value_t = 1, value_parser = parse_width)]
+        /// Width divisor for --model (1 = the real network; 1, 2, 4, 8 or 16)
+        #[arg(long, default_value_t = UNetConfig::default().width_div, value_parser = parse_width)]
         width: usize,
         /// Create every pipeline this adapter may run and list their creation times, slowest first
         #[arg(long)]
@@ -70,9 +89,9 @@ enum Cmd {
         /// Folder of masks, matched to the photos by file stem (fluke > 108 in a grayscale image)
         #[arg(long)]
         masks: PathBuf,
-        /// Model input size WxH (default: the checkpoint's, else 384x192)
-        #[arg(long)]
+        #[arg(long, help = checkpoint_size_help())]
         size: Option<String>,
+        /// Photos per GPU batch
         #[arg(long, default_value_t = 4, value_parser = parse_batch)]
         batch: usize,
         /// Per-image CSV (default: eval.csv beside the weights)
@@ -83,25 +102,34 @@ enum Cmd {
     Predict(PredictArgs),
     /// Write a procedural fluke data set (images/ and masks/)
     Synth {
+        /// Folder to write; the photos go to OUT/images, the masks to OUT/masks
         #[arg(long)]
         out: PathBuf,
+        /// Number of photo and mask pairs
         #[arg(long, default_value_t = 64)]
         count: usize,
+        /// Seed of the random scenes (the same seed writes the same set)
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
     /// The whole job in one go: synthesise (or take) data, train a small model, predict, write pictures
     Demo {
+        /// Folder of your own photos (with --masks; default: a synthetic set)
         #[arg(long)]
         images: Option<PathBuf>,
+        /// Folder of masks for --images, matched by file stem
         #[arg(long)]
         masks: Option<PathBuf>,
+        /// Folder for everything the demo writes (data, run, predictions)
         #[arg(long, default_value = "fluke-demo")]
         out: PathBuf,
+        /// Training epochs
         #[arg(long, default_value_t = 6)]
         epochs: usize,
+        /// Model input size WxH (multiples of 32; small keeps a software GPU quick)
         #[arg(long, default_value = "128x64")]
         size: String,
+        /// Width divisor of the model (1 = the real network; 1, 2, 4, 8 or 16)
         #[arg(long, default_value_t = 4, value_parser = parse_width)]
         width: usize,
     },
@@ -120,38 +148,50 @@ struct TrainArgs {
     /// Continue a run folder exactly where it stopped (its config.json supplies every setting)
     #[arg(long, conflicts_with_all = ["images", "masks"])]
     resume: Option<PathBuf>,
+    /// Folder of validation photos (with --val-masks; default: hold out --val-fraction of the training pairs)
     #[arg(long)]
     val_images: Option<PathBuf>,
+    /// Folder of validation masks, matched to --val-images by file stem
     #[arg(long)]
     val_masks: Option<PathBuf>,
-    #[arg(long, default_value_t = 0.1)]
+    /// Share of the pairs held out for validation when --val-images is not given (a seeded split)
+    #[arg(long, default_value_t = TrainConfig::default().val_fraction)]
     val_fraction: f64,
     /// Run folder
-    #[arg(long, default_value = "runs/fluke")]
+    #[arg(long, default_value_os_t = TrainConfig::default().out)]
     out: PathBuf,
     /// Model input size, width x height (multiples of 32)
-    #[arg(long, default_value = "384x192")]
+    #[arg(long, default_value_t = { let d = TrainConfig::default(); format_size((d.width, d.height)) })]
     size: String,
-    #[arg(long, default_value_t = 16, value_parser = parse_batch)]
+    /// Images per training step
+    #[arg(long, default_value_t = TrainConfig::default().batch, value_parser = parse_batch)]
     batch: usize,
-    #[arg(long, default_value_t = 40)]
+    /// Epochs to train (early stopping may end the run sooner)
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    /// Adam's learning rate at the start
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
     lr: f64,
-    #[arg(long, default_value_t = 1e-6)]
+    /// The lowest learning rate the plateau schedule goes down to
+    #[arg(long, default_value_t = TrainConfig::default().min_lr)]
     min_lr: f64,
-    #[arg(long, default_value_t = 0.5)]
+    /// Learning-rate factor after --plateau-patience epochs without a better validation Dice
+    #[arg(long, default_value_t = TrainConfig::default().plateau_factor)]
     plateau_factor: f64,
-    #[arg(long, default_value_t = 5)]
+    /// Epochs without a better validation Dice before the learning rate is lowered
+    #[arg(long, default_value_t = TrainConfig::default().plateau_patience)]
     plateau_patience: usize,
-    #[arg(long, default_value_t = 10)]
+    /// Epochs without a better validation Dice before training stops
+    #[arg(long, default_value_t = TrainConfig::default().early_stop_patience)]
     early_stop_patience: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the initialisation, split, shuffling and augmentation (the same seed gives the same run)
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
+    /// Train on the photos as they are (default: random blur, shear, flip, rotation, contrast and brightness)
     #[arg(long)]
     no_augment: bool,
     /// Width divisor: every channel count divided by this (1 = the real network; 4 or 8 for quick runs)
-    #[arg(long, default_value_t = 1, value_parser = parse_width)]
+    #[arg(long, default_value_t = TrainConfig::default().width_div, value_parser = parse_width)]
     width: usize,
     /// Start from weights: a fluke/smp checkpoint or an ImageNet timm legacy_seresnet34 encoder
     #[arg(long)]
@@ -166,25 +206,28 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct PredictArgs {
+    /// A fluke or smp checkpoint (.safetensors)
     #[arg(long)]
     weights: PathBuf,
     /// A photo or a folder of photos
     #[arg(long)]
     input: PathBuf,
-    #[arg(long, default_value = "predictions")]
+    /// Output folder (masks, overlays, cut-outs, crops, sheet.png, summary.csv)
+    #[arg(long, default_value_os_t = PredictConfig::default().out)]
     out: PathBuf,
-    /// Model size WxH (default: the checkpoint's, else 384x192)
-    #[arg(long)]
+    #[arg(long, help = checkpoint_size_help())]
     size: Option<String>,
-    /// none | flip | flip,blur
-    #[arg(long, default_value = "flip,blur")]
+    /// Test-time augmentation: none | flip | blur | flip,blur (the mean of the plain, flipped and blurred runs)
+    #[arg(long, default_value_t = { let d = PredictConfig::default(); tta_text(d.tta_flip, d.tta_blur).to_string() })]
     tta: String,
-    #[arg(long, default_value_t = 0.5)]
+    /// Probability above which a pixel is fluke (masks, overlays, cut-outs, components)
+    #[arg(long, default_value_t = PredictConfig::default().threshold)]
     threshold: f32,
-    #[arg(long, default_value_t = 0.25)]
+    /// Probability above which a pixel counts for the crop's bounding box
+    #[arg(long, default_value_t = PredictConfig::default().crop_threshold)]
     crop_threshold: f32,
     /// Photos per GPU batch
-    #[arg(long, default_value_t = 4, value_parser = parse_batch)]
+    #[arg(long, default_value_t = PredictConfig::default().batch, value_parser = parse_batch)]
     batch: usize,
     /// Also write <stem>_probs.npy (float32, model size)
     #[arg(long)]
@@ -299,7 +342,7 @@ fn run(cli: Cli) -> Result<i32> {
                 fluke::train::train(&gpu, &cfg, true)?;
             } else {
                 let (w, h) = size_arg(&a.size)?;
-                let cfg = fluke::train::TrainConfig {
+                let cfg = TrainConfig {
                     images: a.images.unwrap(),
                     masks: a.masks.unwrap(),
                     val_images: a.val_images,
@@ -316,12 +359,12 @@ fn run(cli: Cli) -> Result<i32> {
                     plateau_patience: a.plateau_patience,
                     early_stop_patience: a.early_stop_patience,
                     seed: a.seed,
-                    augment: !a.no_augment,
+                    augment: TrainConfig::default().augment && !a.no_augment,
                     width_div: a.width,
                     init: a.init,
                     strict: a.strict,
                     max_steps_per_epoch: a.max_steps,
-                    overlays: 4,
+                    overlays: TrainConfig::default().overlays, // no option: the library's choice
                 };
                 fluke::train::train(&gpu, &cfg, false)?;
             }
@@ -337,7 +380,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Predict(a) => {
             let gpu = open_gpu(&cli.gpu)?;
             let (flip, blur) = fluke::predict::parse_tta(&a.tta)?;
-            let cfg = fluke::predict::PredictConfig {
+            let cfg = PredictConfig {
                 weights: a.weights,
                 input: a.input,
                 out: a.out,
@@ -350,7 +393,7 @@ fn run(cli: Cli) -> Result<i32> {
                 save_probs: a.save_probs,
                 keep_largest: a.keep_largest,
                 shard: a.shard.map(|s| fluke::predict::parse_shard(&s)).transpose()?,
-                sheet: true,
+                sheet: PredictConfig::default().sheet,
             };
             let s = fluke::predict::predict(&gpu, &cfg)?;
             Ok(if s.failed > 0 { 2 } else { 0 })

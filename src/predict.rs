@@ -29,7 +29,7 @@ pub struct PredictConfig {
     pub weights: PathBuf,
     pub input: PathBuf,
     pub out: PathBuf,
-    /// Model input size; None = the size stored in the checkpoint, else 384x192.
+    /// Model input size; None = the size stored in the checkpoint, else `data::DEFAULT_SIZE`.
     pub size: Option<(u32, u32)>,
     pub tta_flip: bool,
     pub tta_blur: bool,
@@ -43,6 +43,7 @@ pub struct PredictConfig {
     pub sheet: bool,
 }
 
+/// The defaults, which are also `fluke predict`'s (its options take theirs from here).
 impl Default for PredictConfig {
     fn default() -> Self {
         PredictConfig {
@@ -76,6 +77,16 @@ pub fn parse_tta(s: &str) -> Result<(bool, bool)> {
         }
     }
     Ok((flip, blur))
+}
+
+/// The `--tta` text of a (flip, blur) choice, `parse_tta`'s inverse: (true, true) -> "flip,blur".
+pub fn tta_text(flip: bool, blur: bool) -> &'static str {
+    match (flip, blur) {
+        (true, true) => "flip,blur",
+        (true, false) => "flip",
+        (false, true) => "blur",
+        (false, false) => "none",
+    }
 }
 
 /// Parse `--shard I/N`.

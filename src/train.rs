@@ -26,11 +26,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Batch, Loader};
+use crate::data::{self, Loader};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::model::{UNet, UNetConfig};
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, upload_batch};
 use crate::ops::bce_dice::bce_dice;
 use crate::optim::Adam;
 use crate::plot::EpochRow;
@@ -65,6 +65,7 @@ pub struct TrainConfig {
     pub overlays: usize,
 }
 
+/// The defaults, which are also `fluke train`'s (its options take theirs from here).
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -74,8 +75,8 @@ impl Default for TrainConfig {
             val_masks: None,
             val_fraction: 0.1,
             out: PathBuf::from("runs/fluke"),
-            width: 384,
-            height: 192,
+            width: data::DEFAULT_SIZE.0,
+            height: data::DEFAULT_SIZE.1,
             batch: 16,
             epochs: 40,
             lr: 1e-3,
@@ -85,7 +86,7 @@ impl Default for TrainConfig {
             early_stop_patience: 10,
             seed: 0,
             augment: true,
-            width_div: 1,
+            width_div: UNetConfig::default().width_div,
             init: None,
             strict: false,
             max_steps_per_epoch: None,
@@ -138,14 +139,6 @@ pub struct TrainState {
     pub history: Vec<EpochRow>,
 }
 
-/// Upload a CPU batch.
-pub fn upload_batch(gpu: &Arc<Gpu>, b: &Batch, w: u32, h: u32) -> (Tensor, Tensor) {
-    let (w, h) = (w as usize, h as usize);
-    let x = Tensor::from_slice(gpu, &[b.n, 3, h, w], &b.images);
-    let t = Tensor::from_slice(gpu, &[b.n, 1, h, w], &b.masks);
-    (x, t)
-}
-
 /// Outcome of one training step.
 pub struct StepResult {
     pub loss: f64,
@@ -171,7 +164,7 @@ pub fn train_step(model: &UNet, opt: &mut Adam, x: &Tensor, t: &Tensor) -> Resul
     if !l.is_finite() {
         bail!("loss is {l}");
     }
-    opt.update(model, &by_name);
+    opt.update(model.params(), &by_name);
     Ok(StepResult { loss: l, dice: d })
 }
 
@@ -206,8 +199,9 @@ impl RunFiles {
         [self.last(), self.optimizer(), self.state()]
     }
 
-    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files.
-    pub fn recover(&self) -> Result<()> {
+    /// Finish or discard an interrupted commit (see the module header), and delete a killed writer's temp files
+    /// (`lock`, on this folder, is what makes every temp file in it a dead run's).
+    pub fn recover(&self, lock: &crate::fsutil::RunLock) -> Result<()> {
         let state_next = next_name(&self.state());
         if state_next.exists() {
             for f in self.committed() {
@@ -222,10 +216,10 @@ impl RunFiles {
             }
         }
         // Half-written temp files of the killed run (weights, optimizer, pictures) are garbage, up to 2x the model.
-        crate::fsutil::remove_stale_temp_files(&self.dir)?;
+        lock.remove_temp_files(&self.dir)?;
         let overlays = self.dir.join("overlays");
         if overlays.is_dir() {
-            crate::fsutil::remove_stale_temp_files(&overlays)?;
+            lock.remove_temp_files(&overlays)?;
         }
         Ok(())
     }
@@ -270,7 +264,7 @@ pub fn load_config(dir: &Path) -> Result<TrainConfig> {
 pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainState> {
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("{}: cannot create the run folder (fix: --out must name a folder, new or existing)", cfg.out.display()))?;
-    let _lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
+    let lock = crate::fsutil::RunLock::acquire(&cfg.out)?;
     let files = RunFiles { dir: cfg.out.clone() };
 
     // Data: scan and report problems up front.
@@ -312,10 +306,10 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     let mut model = UNet::new(gpu, UNetConfig::new(cfg.width_div), cfg.seed);
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
     crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
-    let mut opt = Adam::new(&model, cfg.lr);
+    let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
     if resume {
-        files.recover()?;
+        files.recover(&lock)?;
         if files.state().exists() {
             state = serde_json::from_str(&std::fs::read_to_string(files.state())?)
                 .with_context(|| {

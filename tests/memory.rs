@@ -13,11 +13,11 @@
 //! neighbouring windows to stay small in at least one of the two gaps, and the total to stay under 16 MiB.
 
 use fluke::data::{scan_pairs, split, Loader};
-use fluke::evaluate::evaluate;
+use fluke::evaluate::{evaluate, upload_batch};
 use fluke::model::{UNet, UNetConfig};
 use fluke::optim::Adam;
 use fluke::testing::gpu;
-use fluke::train::{train_step, upload_batch};
+use fluke::train::train_step;
 
 /// Resident set size of this process in bytes (Linux: field 2 of /proc/self/statm, in pages); None elsewhere.
 #[cfg(not(target_os = "linux"))]
@@ -60,7 +60,7 @@ fn training_memory_is_flat_after_warm_up() {
     let (train, val) = split(pairs, 0.25, 0);
     let (w, h, batch) = (64u32, 32u32, 4usize);
     let model = UNet::new(&g, UNetConfig::new(16), 0);
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut opt = Adam::new(model.params(), 1e-3);
 
     // Per step: (buffers created, live GPU bytes, host RSS). Epochs of 3 steps (9 photos, batch 4, last partial),
     // each followed by a validation pass, as in `fluke train`.

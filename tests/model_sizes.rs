@@ -175,7 +175,7 @@ fn trajectory(gold: &Gold) {
     let (xd, td) = inputs(n, h, w);
     let x = Tensor::from_slice(&g, &[n, 3, h, w], &xd);
     let t = Tensor::from_slice(&g, &[n, 1, h, w], &td);
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut opt = Adam::new(model.params(), 1e-3);
     let (want, f32s) = (&gold["traj.loss"], &gold["traj.loss_f32"]);
     let mut got = Vec::new();
     for _ in 0..want.len() {

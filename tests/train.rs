@@ -61,7 +61,7 @@ fn blob_batch(g: &std::sync::Arc<fluke::Gpu>, n: usize, w: usize, h: usize) -> (
 fn loss_falls_and_steady_steps_allocate_nothing() {
     let g = gpu();
     let model = UNet::new(&g, UNetConfig::new(8), 1);
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut opt = Adam::new(model.params(), 1e-3);
     let (x, t) = blob_batch(&g, 2, 64, 64);
     let mut losses = Vec::new();
     let mut created = Vec::new();
@@ -81,7 +81,7 @@ fn same_inputs_give_bit_identical_gradients_and_weights() {
     let (x, t) = blob_batch(&g, 2, 64, 32);
     let run = || {
         let model = UNet::new(&g, UNetConfig::new(16), 4);
-        let mut opt = Adam::new(&model, 1e-3);
+        let mut opt = Adam::new(model.params(), 1e-3);
         for _ in 0..2 {
             train_step(&model, &mut opt, &x, &t).unwrap();
         }

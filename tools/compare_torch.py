@@ -7,9 +7,11 @@ resizes each photo to WxH with Pillow (bicubic) and saves it as PNG (so fluke's 
 `fluke predict --tta none --save-probs` on those PNGs and compares fluke's probabilities with PyTorch's (float32,
 the same ImageNet normalisation). Prints one line per size: max and mean |p_fluke - p_torch|.
 
-Usage (venv from ../shared/reference/setup.sh; FLUKE names the binary, default target/release/fluke):
-  ~/.fluke-ref-venv/bin/python tools/compare_torch.py PHOTO_DIR [--sizes 384x192,192x96] [--count 2] [-- fluke args]
+Usage, from the crate root (FLUKE names the binary, default target/release/fluke):
+  DIR/bin/python tools/compare_torch.py PHOTO_DIR [--sizes 384x192,192x96] [--count 2] [-- fluke args]
 Any arguments after `--` go to fluke (e.g. `--backend gl`). Environment (VK_ICD_FILENAMES, ...) is passed through.
+Python: torch, timm, segmentation_models_pytorch, safetensors, numpy and pillow; `bash ../shared/reference/setup.sh
+DIR` makes a venv in DIR with them (versions pinned in ../shared/reference/requirements.txt).
 """
 import argparse
 import os

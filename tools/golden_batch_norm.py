@@ -1,6 +1,8 @@
 """Golden values for batch_norm from PyTorch (nn.BatchNorm2d, eps 1e-5, momentum 0.1).
 
-Run: /root/.fluke-ref-venv/bin/python tools/golden_batch_norm.py   (writes tests/golden/batch_norm.safetensors)
+Run from the crate root: DIR/bin/python tools/golden_batch_norm.py   (writes tests/golden/batch_norm.safetensors)
+Environment: a Python with torch and safetensors; `bash ../shared/reference/setup.sh DIR` makes one, a venv in DIR
+with the versions pinned in ../shared/reference/requirements.txt.
 
 For each case <k> (shape [N, C, H, W]) the file holds, all float32:
   <k>.x, <k>.gamma, <k>.beta     inputs and affine parameters

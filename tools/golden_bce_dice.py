@@ -1,6 +1,8 @@
 """Golden values for bce_dice from PyTorch: BCEWithLogits (mean) + 1 - soft Dice over the whole batch.
 
-Run: /root/.fluke-ref-venv/bin/python tools/golden_bce_dice.py   (writes tests/golden/bce_dice.safetensors)
+Run from the crate root: DIR/bin/python tools/golden_bce_dice.py   (writes tests/golden/bce_dice.safetensors)
+Environment: a Python with torch and safetensors; `bash ../shared/reference/setup.sh DIR` makes one, a venv in DIR
+with the versions pinned in ../shared/reference/requirements.txt.
 
     p    = sigmoid(z)
     dice = (2 * sum(p * t) + 1) / (sum(p) + sum(t) + 1)

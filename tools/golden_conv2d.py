@@ -1,6 +1,8 @@
 """PyTorch golden values for conv2d: writes tests/golden/conv2d.safetensors.
 
-Run from the crate root:  /root/.fluke-ref-venv/bin/python tools/golden_conv2d.py
+Run from the crate root:  DIR/bin/python tools/golden_conv2d.py
+Environment: a Python with torch and safetensors; `bash ../shared/reference/setup.sh DIR` makes one, a venv in DIR
+with the versions pinned in ../shared/reference/requirements.txt.
 
 For each case <name> it stores, in float32 (computed in float64, then rounded):
   <name>.x  [N, Cin, H, W]     <name>.w  [Cout, Cin, KH, KW]     <name>.b  [Cout] (only cases with bias)

@@ -18,8 +18,11 @@ Fill formula, tensor j (0-based index among the state_dict's floating-point tens
 Input x[i] = 0.5 * sin(0.013 * i) + 0.3 * cos(0.0071 * i)  (already "normalised"), shape [2, 3, H, W]
 Mask  t[n, 0, h, w] = 1 if ((h - H/2) / (H/3))^2 + ((w - W/2) / (W/3 + 4 n))^2 < 1 else 0
 
-Usage: /root/.fluke-ref-venv/bin/python tools/golden_unet.py [--check-load FILE]
+Usage, from the crate root: DIR/bin/python tools/golden_unet.py [--check-load FILE]
   --check-load FILE  additionally loads a fluke checkpoint with load_state_dict(strict=True) and prints OK.
+Environment: a Python with torch, timm, segmentation_models_pytorch and safetensors; `bash
+../shared/reference/setup.sh DIR` makes one, a venv in DIR with the versions pinned in
+../shared/reference/requirements.txt.
 """
 import math
 import sys

@@ -19,7 +19,10 @@ Eval-mode gradients (BN on running statistics) likewise: `<tag>.egrad.<name>`, `
 Trajectory: 10 Adam steps (lr 1e-3, PyTorch defaults) on case b2_96x192 in train mode: `traj.loss` (float64 run) and
 `traj.loss_f32` (PyTorch float32), the loss before each step.
 
-Usage (venv from ../shared/reference/setup.sh): ~/.fluke-ref-venv/bin/python tools/golden_unet_sizes.py
+Usage, from the crate root: DIR/bin/python tools/golden_unet_sizes.py
+Environment: a Python with torch, timm, segmentation_models_pytorch and safetensors; `bash
+../shared/reference/setup.sh DIR` makes one, a venv in DIR with the versions pinned in
+../shared/reference/requirements.txt.
 Writes tests/golden/unet_sizes.safetensors.
 """
 import math

@@ -74,6 +74,21 @@ pub fn check_input_size(width: u32, height: u32) -> Result<()> {
     Ok(())
 }
 
+/// Parse "WxH" (e.g. "384x192"), then check it with `check_input_size`.
+pub fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let bad = || anyhow::anyhow!("size '{s}' is not WxH (e.g. 384x192)");
+    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    check_input_size(w, h)?;
+    Ok((w, h))
+}
+
+/// A size as `parse_size` reads it: (384, 192) -> "384x192".
+pub fn format_size((w, h): (u32, u32)) -> String {
+    format!("{w}x{h}")
+}
+
 impl UNet {
     /// A freshly initialised model, as smp: He-uniform (fan_in, ReLU gain) for every conv, Xavier-uniform for the
     /// head, conv biases 0, BN gamma 1, beta 0, running mean 0, running var 1. Deterministic from `seed`.
@@ -113,6 +128,11 @@ impl UNet {
     /// Names of the trainable parameters, in state-dict order.
     pub fn param_names(&self) -> Vec<String> {
         self.entries.iter().filter(|e| e.kind == Kind::Param).map(|e| e.name.clone()).collect()
+    }
+
+    /// The trainable parameters (name, tensor), in state-dict order: what the optimizer updates.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &Tensor)> + '_ {
+        self.entries.iter().filter(|e| e.kind == Kind::Param).map(|e| (e.name.as_str(), self.tensor(&e.name)))
     }
 
     pub fn tensor(&self, name: &str) -> &Tensor {

@@ -93,7 +93,7 @@ pub const SIZE_KEY: &str = "fluke.size";
 
 /// Input size recorded in a fluke checkpoint (None for files from PyTorch or without a valid size).
 pub fn recorded_size(file: &WeightFile) -> Option<(u32, u32)> {
-    file.metadata.get(SIZE_KEY).and_then(|s| crate::parse_size(s).ok())
+    file.metadata.get(SIZE_KEY).and_then(|s| super::parse_size(s).ok())
 }
 
 impl UNet {
