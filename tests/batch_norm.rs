@@ -175,8 +175,8 @@ fn tape_outputs(g: &std::sync::Arc<fluke::gpu::Gpu>, cs: &Case) -> Vec<Vec<u32>>
         let beta = tape.param(&Tensor::from_slice(g, &[c], &cs.beta));
         let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5);
         let grads = tape.backward(&y, Tensor::from_slice(g, &cs.shape, &cs.dy));
-        out.extend([bits(&y.t), bits(&grads.get(&x).unwrap()), bits(&grads.get(&gamma).unwrap())]);
-        out.extend([bits(&grads.get(&beta).unwrap()), bits(&rm), bits(&rv)]);
+        out.extend([bits(&y.t), bits(grads.get(&x).unwrap()), bits(grads.get(&gamma).unwrap())]);
+        out.extend([bits(grads.get(&beta).unwrap()), bits(&rm), bits(&rv)]);
     }
     out
 }
