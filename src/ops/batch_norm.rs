@@ -139,9 +139,9 @@ fn launch(gpu: &Gpu, shape: &[usize], (name, vec4): (&str, &str), tiles: bool, p
         let entry = if v4 { vec4 } else { name };
         let run = Params { n: len as u32, tile0, ..*prm };
         if tiles {
-            let run_tiles = (cnt * hw).div_ceil(TILE) as u32;
-            gpu.dispatch(entry, &run, &binds(first, len), [run_tiles, c as u32, 1]);
-            tile0 += run_tiles;
+            let count = (cnt * hw).div_ceil(TILE) as u32; // this run's tiles per channel
+            gpu.dispatch(entry, &run, &binds(first, len), [count, c as u32, 1]);
+            tile0 += count;
         } else {
             gpu.dispatch_1d(entry, &run, &binds(first, len), if v4 { len as u64 / 4 } else { len as u64 });
         }
