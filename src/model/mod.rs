@@ -185,40 +185,41 @@ impl UNet {
         }
         for i in 0..5 {
             let (cin, skip) = self.cfg.decoder_io(i);
-            let s = 16u64 >> i;
-            tensors.push(((cin + skip) as u64 * (h / s) * (w / s) * 4, format!("decoder.blocks.{i} input (concat of {} channels)", cin + skip)));
+            let (dh, dw) = (h >> (4 - i), w >> (4 - i));
+            let what = if skip > 0 { format!("concat of {cin}+{skip} channels") } else { "upsampled".to_string() };
+            let name = format!("decoder.blocks.{i} input ({}x{dh}x{dw}, {what})", cin + skip);
+            tensors.push(((cin + skip) as u64 * dh * dw * 4, name));
         }
         let adapter = &self.gpu.info.name;
         let mib = |b: u64| b >> 20;
-        for (per, name) in &tensors {
+        // One image of every tensor must fit a binding: no batch helps otherwise.
+        let (per, name) = tensors.iter().max_by_key(|t| t.0).unwrap();
+        if *per > limit {
+            bail!(
+                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB per image, over this adapter's \
+                 storage binding limit of {} MiB ({adapter}): no --batch fits at this size; use a smaller --size or --width",
+                mib(*per),
+                mib(limit)
+            );
+        }
+        // The largest batch each tensor allows: the whole batch in one buffer, and over one binding only if its images
+        // can start runs at the binding alignment. The tensor that allows the least is the one to name.
+        let fits = |per: u64| if per.is_multiple_of(align) { max_buffer / per } else { (limit / per).min(max_buffer / per) };
+        let (per, name) = tensors.iter().min_by_key(|t| fits(t.0)).unwrap();
+        if n > fits(*per) {
             let total = per * n;
-            if *per > limit {
-                bail!(
-                    "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB per image, over this adapter's \
-                     storage binding limit of {} MiB ({adapter}): no --batch fits at this size; use a smaller --size or --width",
-                    mib(*per),
-                    mib(limit)
-                );
-            }
-            if total > max_buffer {
-                bail!(
-                    "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's buffer size \
-                     limit of {} MiB ({adapter}); use --batch {} or smaller, or a smaller --size or --width",
-                    mib(total),
-                    mib(max_buffer),
-                    (max_buffer / per).max(1)
-                );
-            }
-            if total > limit && per % align != 0 {
-                bail!(
-                    "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's storage \
-                     binding limit of {} MiB ({adapter}), and its images of {per} bytes cannot be split at the {align}-byte \
-                     binding alignment; use --batch {} or smaller",
-                    mib(total),
-                    mib(limit),
-                    (limit / per).max(1)
-                );
-            }
+            let (limit_name, cap, why) = if total > max_buffer {
+                ("buffer size limit", max_buffer, String::new())
+            } else {
+                ("storage binding limit", limit, format!(", and its images of {per} bytes cannot be split at the {align}-byte binding alignment"))
+            };
+            bail!(
+                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's {limit_name} of \
+                 {} MiB ({adapter}){why}; use --batch {} or smaller, or a smaller --size or --width",
+                mib(total),
+                mib(cap),
+                fits(*per).max(1)
+            );
         }
         Ok(())
     }
