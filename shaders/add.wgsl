@@ -14,7 +14,7 @@
 // 4 floats for about the cost of one. Used when a launch's element count is a multiple of 4 and its ranges start
 // 16-byte aligned.
 //
-// Buffers (launchers bind by name; a vecN view `a4` is bound under the name of the tensor it views, `a`):
+// Buffers (launchers bind by name; a vec4 view `a4` is bound under the name of the tensor it views, `a`):
 //   add_forward:       a (read) | b (read) | y (write)            [n]
 //   add_forward_vec4:  a4 (read) | b4 (read) | y4 (write)         [n / 4], the views of a, b, y
 // Params is the uniform at binding 0; each view shares its tensor's binding number (no entry point uses both).

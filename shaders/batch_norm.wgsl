@@ -18,18 +18,17 @@
 //   *_tiles: one workgroup of 256 per (tile, channel); a tile is TILE = 4096 consecutive values of the channel in
 //            (n, h, w) order, 16 per invocation, reduced in a fixed tree in workgroup memory -> partial[c, tile, 2].
 //   *_merge: one invocation per channel folds its tiles in tile order (at most a few hundred).
-// Both orders are fixed, so results are bit-identical run to run.
-//
-// Split launches. When x is larger than one storage binding, the launchers bind x, dy and out in batch runs of whole
-// samples. The elementwise kernels then see their run only (p.n elements, indices from the run's first sample). A
-// run's *_tiles dispatch tiles the values of its own samples (p.run_m per channel, fewer in the last run) and writes
-// its tiles at p.tile0.. in partial, so tile counts restart at every run (tile_count); the merge folds all p.tiles
-// tiles of a channel once. Unsplit, there
-// is one run (run_m = m, tile0 = 0). The launchers cut runs at whole tiles where they can, so the tiles, and every
-// sum, are those of one launch. The variance is numerically sound: each tile
+// Both orders are fixed, so results are bit-identical run to run. The variance is numerically sound: each tile
 // computes its own mean, then the sum of squared deviations from it (two passes over the 16 KiB tile, which is hot
 // in cache), and the merge combines (count, mean, M2) triples with Chan's parallel formula. Neither step forms
 // E[x^2] - E[x]^2, which cancels catastrophically when |mean| >> std.
+//
+// Split launches. When x is larger than one storage binding, the launchers bind x, dy, y and dx in batch runs of
+// whole samples. The elementwise kernels then see their run only (p.n elements, indices from the run's first
+// sample). A run's *_tiles dispatch tiles the values of its own samples (p.run_m per channel, fewer in the last run)
+// and writes its tiles at p.tile0.. in partial, so tile counts restart at every run (tile_count); the merge folds all
+// p.tiles tiles of a channel once. Unsplit there is one run (run_m = m, tile0 = 0). The launchers cut runs at whole
+// tiles where they can, so the tiles, and every sum, are those of one launch.
 //
 // Thread mapping:
 //   *_tiles                 grid (tiles of the run, C), workgroup 256, invocation lid handles tile values lid,
@@ -41,27 +40,28 @@
 // vec4 variants (entry points ending in _vec4). On llvmpipe every storage load or store is a loop over the SIMD
 // lanes with a bounds check per lane, so one vec4 access costs about what one f32 access does: moving 4 floats per
 // access is ~4x cheaper per value. The _vec4 kernels read and write the same buffers through array<vec4<f32>> views
-// (x4, dy4, out4). They need H*W % 4 == 0, so a vec4 never straddles two channel planes (and M, every tile start and
-// every tile length are multiples of 4 too); the launchers fall back to the scalar kernels otherwise.
+// (x4, dy4, y4, dx4). They need H*W % 4 == 0, so a vec4 never straddles two channel planes (and M, every tile start
+// and every tile length are multiples of 4 too); the launchers fall back to the scalar kernels otherwise.
 //   forward*_vec4, backward_input*_vec4  one invocation per 4 consecutive elements of x
-//   *_tiles_vec4            grid (tiles of the run, C), workgroup 64 (WG4), invocation lid handles the vec4s lid, lid+64, ...
-//                           of the tile (16 per pass); same tiles, same partial layout, same merge kernels
+//   *_tiles_vec4            grid (tiles of the run, C), workgroup 64 (WG4), invocation lid handles the vec4s lid,
+//                           lid+64, ... of the tile (16 per pass); same tiles, same partial layout, same merge kernels
 //
 // Buffers (launchers bind by name; each entry point binds only what it uses). Params is the uniform at binding 0;
-// a vec4 view (x4, dy4, out4) is bound under the name of the tensor it views and shares its binding number (no entry
-// point uses both), so a vec4 entry point and its scalar twin take the same list.
+// a vec4 view (x4, dy4, y4, dx4) is bound under the name of the tensor it views and shares its binding number (no
+// entry point uses both), so a vec4 entry point and its scalar twin take the same list.
 //   x            [N, C, H, W]  read         (this run's samples)
 //   dy           [N, C, H, W]  read         upstream gradient dL/dy (this run's samples)
 //   gamma        [C]           read
 //   beta         [C]           read
 //   stats        [3, C]        read_write   rows: mean, biased var, rstd (saved by the forward for the backward)
 //   partial      [C, tiles, 2] read_write   per-tile partial results of a reduction, all runs
-//   out          [N, C, H, W]  read_write   y (forward) or dx (backward) (this run's samples)
+//   y            [N, C, H, W]  read_write   the forward's output (this run's samples)
+//   dx           [N, C, H, W]  read_write   the backward's dL/dx (this run's samples; shares y's binding number)
 //   dgamma       [C]           read_write
 //   dbeta        [C]           read_write
 //   running_mean [C]           read_write   updated in place
 //   running_var  [C]           read_write   updated in place
-//   x4, dy4, out4              [N*C*H*W/4]  the vec4 views of x, dy, out (the _vec4 entry points only)
+//   x4, dy4, y4, dx4           [N*C*H*W/4]  the vec4 views of x, dy, y, dx (the _vec4 entry points only)
 
 struct Params {
     c: u32,         // channels
@@ -85,14 +85,16 @@ struct Params {
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(11) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WG: u32 = 256u;      // lanes of the 1-D elementwise kernels and of the tile reductions
 const TILE: u32 = 4096u;   // values per tile = WG * 16 (16 loop iterations per invocation per pass)
@@ -264,7 +266,7 @@ fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - stats[c]) * stats[2u * p.c + c];
-    out[i] = xhat * gamma[c] + beta[c];
+    y[i] = xhat * gamma[c] + beta[c];
 }
 
 // batch_norm_forward, 4 elements of one channel plane per invocation.
@@ -275,7 +277,7 @@ fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * stats[2u * p.c + c];
-    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+    y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
 }
 
 // y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
@@ -286,7 +288,7 @@ fn batch_norm_forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - running_mean[c]) * (1.0 / sqrt(running_var[c] + p.eps));
-    out[i] = xhat * gamma[c] + beta[c];
+    y[i] = xhat * gamma[c] + beta[c];
 }
 
 // batch_norm_forward_eval, 4 elements of one channel plane per invocation.
@@ -297,7 +299,7 @@ fn batch_norm_forward_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
     let xhat = (x4[i4] - vec4<f32>(running_mean[c])) * (1.0 / sqrt(running_var[c] + p.eps));
-    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+    y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
 }
 
 // Per-tile (sum dy, sum dy * xhat) -> partial[c, t], for the tiles of this run.
@@ -375,7 +377,7 @@ fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let rstd = stats[2u * p.c + c];
     let xhat = (x[i] - stats[c]) * rstd;
     let inv_m = 1.0 / f32(p.m);
-    out[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
+    dx[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
 }
 
 // batch_norm_backward_input, 4 elements of one channel plane per invocation.
@@ -388,7 +390,7 @@ fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builti
     let rstd = stats[2u * p.c + c];
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * rstd;
     let inv_m = 1.0 / f32(p.m);
-    out4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
+    dx4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
 }
 
 // Eval mode (statistics are constants): dx = gamma * rstd * dy.
@@ -398,7 +400,7 @@ fn batch_norm_backward_input_eval(@builtin(workgroup_id) wid: vec3<u32>, @builti
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
-    out[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
+    dx[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
 }
 
 // batch_norm_backward_input_eval, 4 elements of one channel plane per invocation.
@@ -408,5 +410,5 @@ fn batch_norm_backward_input_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @b
     let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
-    out4[i4] = gamma[c] * stats[2u * p.c + c] * dy4[i4];
+    dx4[i4] = gamma[c] * stats[2u * p.c + c] * dy4[i4];
 }

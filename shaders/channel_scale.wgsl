@@ -20,7 +20,7 @@
 //   channel_scale_forward:                 x (read)       | s (read)       | y (write)
 //   channel_scale_backward_input:          gy (read)      | s (read)       | dx (write)
 //   channel_scale_backward_scale_partial:  gy (read)      | x_saved (read) | part (write)
-//   channel_scale_backward_scale:          part_in (read) | ds (write)                    part_in: the first pass's part
+//   channel_scale_backward_scale:          part_in (read) | ds (write)          part_in: the first pass's part
 
 struct Params {
     planes: u32,  // N * C in this launch

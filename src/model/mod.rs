@@ -211,7 +211,8 @@ impl UNet {
             let (limit_name, cap, why) = if total > max_buffer {
                 ("buffer size limit", max_buffer, String::new())
             } else {
-                ("storage binding limit", limit, format!(", and its images of {per} bytes cannot be split at the {align}-byte binding alignment"))
+                let why = format!(", and its images of {per} bytes cannot be split at the {align}-byte binding alignment");
+                ("storage binding limit", limit, why)
             };
             bail!(
                 "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's {limit_name} of \

@@ -130,7 +130,15 @@ type RunBinds<'a> = dyn Fn(usize, usize) -> Vec<(&'static str, Bind<'a>)> + 'a;
 /// One dispatch per batch run of a kernel over x's elements (`tiles` false: the elementwise kernels, one invocation
 /// per element or per 4 with `_vec4`) or over the run's tiles (`tiles` true: grid (tiles of the run, C), the run's
 /// tiles written from `tile0` on). The `_vec4` entry point runs when `uses_vec4` and the run's range is aligned.
-fn launch(gpu: &Gpu, shape: &[usize], (name, vec4): (&str, &str), tiles: bool, prm: &Params, runs: &[(usize, usize)], binds: &RunBinds) {
+fn launch(
+    gpu: &Gpu,
+    shape: &[usize],
+    (name, vec4): (&str, &str),
+    tiles: bool,
+    prm: &Params,
+    runs: &[(usize, usize)],
+    binds: &RunBinds,
+) {
     let (c, hw) = (shape[1], shape[2] * shape[3]);
     let mut tile0 = 0;
     for &(n0, cnt) in runs {
@@ -162,7 +170,9 @@ pub fn batch_norm_stats(x: &Tensor, eps: f32) -> Tensor {
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let stats = Tensor::empty(gpu, &[3, c]);
     let entries = ("batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4");
-    launch(gpu, &x.shape, entries, true, &prm, &runs, &|first, len| vec![("x", x.bind_range(first, len)), ("partial", partial.bind())]);
+    launch(gpu, &x.shape, entries, true, &prm, &runs, &|first, len| {
+        vec![("x", x.bind_range(first, len)), ("partial", partial.bind())]
+    });
     let binds = [("stats", stats.bind()), ("partial", partial.bind())];
     gpu.dispatch_1d("batch_norm_stats_merge", &prm, &binds, c as u64);
     stats
@@ -194,7 +204,7 @@ pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Ten
             ("gamma", gamma.bind()),
             ("beta", beta.bind()),
             ("stats", stats.bind()),
-            ("out", y.bind_range(first, len)),
+            ("y", y.bind_range(first, len)),
         ]
     });
     y
@@ -215,7 +225,7 @@ pub fn batch_norm_forward_eval(x: &Tensor, gamma: &Tensor, beta: &Tensor, runnin
             ("x", x.bind_range(first, len)),
             ("gamma", gamma.bind()),
             ("beta", beta.bind()),
-            ("out", y.bind_range(first, len)),
+            ("y", y.bind_range(first, len)),
             ("running_mean", running_mean.bind()),
             ("running_var", running_var.bind()),
         ]
@@ -277,7 +287,7 @@ pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats:
             ("dy", dy.bind_range(first, len)),
             ("gamma", gamma.bind()),
             ("stats", stats.bind()),
-            ("out", dx.bind_range(first, len)),
+            ("dx", dx.bind_range(first, len)),
             ("dgamma", dgamma.bind()),
             ("dbeta", dbeta.bind()),
         ]
@@ -294,7 +304,12 @@ pub fn batch_norm_backward_input_eval(dy: &Tensor, gamma: &Tensor, stats: &Tenso
     let dx = Tensor::empty(dy.gpu(), &dy.shape);
     let entries = ("batch_norm_backward_input_eval", "batch_norm_backward_input_eval_vec4");
     launch(dy.gpu(), &dy.shape, entries, false, &prm, &runs, &|first, len| {
-        vec![("dy", dy.bind_range(first, len)), ("gamma", gamma.bind()), ("stats", stats.bind()), ("out", dx.bind_range(first, len))]
+        vec![
+            ("dy", dy.bind_range(first, len)),
+            ("gamma", gamma.bind()),
+            ("stats", stats.bind()),
+            ("dx", dx.bind_range(first, len)),
+        ]
     });
     dx
 }

@@ -104,7 +104,8 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
         let (gyr, xr) = (gy.bind_range(range.0, range.1), x.bind_range(range.0, range.1));
         let binds = [("gy", gyr), ("x_saved", xr), ("part", part.bind())];
         gpu.dispatch_1d("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
-        gpu.dispatch_1d("channel_scale_backward_scale", &p, &[("part_in", part.bind()), ("ds", ds.bind())], planes as u64);
+        let binds = [("part_in", part.bind()), ("ds", ds.bind())];
+        gpu.dispatch_1d("channel_scale_backward_scale", &p, &binds, planes as u64);
     }
     ds
 }
