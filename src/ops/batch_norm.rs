@@ -22,9 +22,11 @@
 //! `_tiles` dispatch writes the partial results of its own tiles at their place in `partial`, which one merge folds in
 //! tile order. A tile holds TILE values of one channel in (n, h, w) order and may span several samples, so runs are
 //! cut to a multiple of TILE / gcd(H*W, TILE) samples: their tiles are then exactly those of one launch and every
-//! result is bit-identical to the unsplit one (at every U-Net layer big enough to split, a run holds enough samples
-//! for that). Under a binding too small for that (the tests' 1,200 bytes), each run's last tile is short: the
-//! statistics and dgamma/dbeta are summed in other groups, equal within the tolerances of `check_shape`.
+//! result is bit-identical to the unsplit one. A 128 MiB binding holds that many samples of every layer at 384x192
+//! (at most 512 samples of 72 values, the deepest layer's). Under a binding too small for that (the tests' 1,200
+//! bytes; or, at sizes with odd deep rows such as 352x160, the deepest layers at batches over 500), each run's last
+//! tile is short: the statistics and dgamma/dbeta are summed in other groups, equal within `check_shape`'s
+//! tolerances, not bit for bit.
 //!
 //! Shapes: x, y, dy, dx [N, C, H, W]; gamma, beta, running_mean, running_var, dgamma, dbeta [C]; stats [3, C].
 
