@@ -15,11 +15,13 @@
 // need 9,216 groups; larger tensors fold).
 //
 // adam_step_vec4: the same arithmetic on 4 consecutive elements per invocation, through array<vec4<f32>> views of
-// the same buffers (bindings 5-8). On llvmpipe each storage access is a loop over the SIMD lanes with a per-lane
-// bounds check, so a vec4 access moves 4 floats for about the cost of one. Used when n % 4 == 0 (buffers bound whole).
+// the same buffers. On llvmpipe each storage access is a loop over the SIMD lanes with a per-lane bounds check, so a
+// vec4 access moves 4 floats for about the cost of one. Used when n % 4 == 0 (buffers bound whole).
 //
-// Bindings: 0 Params (uniform) | 1 param [n] read_write | 2 grad [n] read | 3 m [n] read_write | 4 v [n] read_write
-//           5 param4 | 6 grad4 | 7 m4 | 8 v4   (vec4 views of 1-4, [n/4])
+// Buffers (launchers bind by name; a vec4 view `m4` is bound under the name of the tensor it views, `m`, so both
+// entry points take the same list). Params is the uniform at binding 0; a view shares its tensor's binding number.
+//   adam_step:       param [n] read_write | grad [n] read | m [n] read_write | v [n] read_write
+//   adam_step_vec4:  param4 | grad4 | m4 | v4   [n/4], the views of param, grad, m, v
 
 struct Params {
     n: u32,                 // number of elements
@@ -37,10 +39,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<storage, read_write> param4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> grad4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> m4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read_write> v4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> v4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 

@@ -23,8 +23,16 @@
 // in cache), and the merge combines (count, mean, M2) triples with Chan's parallel formula. Neither step forms
 // E[x^2] - E[x]^2, which cancels catastrophically when |mean| >> std.
 //
+// Split launches. When x is larger than one storage binding, the launchers bind x, dy, y and dx in batch runs of
+// whole samples. The elementwise kernels then see their run only (p.n elements, indices from the run's first
+// sample). A run's *_tiles dispatch tiles the values of its own samples (p.run_m per channel, fewer in the last run)
+// and writes its tiles at p.tile0.. in partial, so tile counts restart at every run (tile_count); the merge folds all
+// p.tiles tiles of a channel once. Unsplit there is one run (run_m = m, tile0 = 0). The launchers cut runs at whole
+// tiles where they can, so the tiles, and every sum, are those of one launch.
+//
 // Thread mapping:
-//   *_tiles                 grid (tiles, C), workgroup 256, invocation lid handles tile values lid, lid+256, ...
+//   *_tiles                 grid (tiles of the run, C), workgroup 256, invocation lid handles tile values lid,
+//                           lid+256, ...
 //   *_merge, stats_eval,
 //   update_running          one invocation per channel, workgroup 64
 //   forward*, backward_input*  one invocation per element of x, 1-D grid folded past 65,535 workgroups
@@ -32,38 +40,42 @@
 // vec4 variants (entry points ending in _vec4). On llvmpipe every storage load or store is a loop over the SIMD
 // lanes with a bounds check per lane, so one vec4 access costs about what one f32 access does: moving 4 floats per
 // access is ~4x cheaper per value. The _vec4 kernels read and write the same buffers through array<vec4<f32>> views
-// (bindings 12-14). They need H*W % 4 == 0, so a vec4 never straddles two channel planes (and M, every tile start and
-// every tile length are multiples of 4 too); the launchers fall back to the scalar kernels otherwise.
+// (x4, dy4, y4, dx4). They need H*W % 4 == 0, so a vec4 never straddles two channel planes (and M, every tile start
+// and every tile length are multiples of 4 too); the launchers fall back to the scalar kernels otherwise.
 //   forward*_vec4, backward_input*_vec4  one invocation per 4 consecutive elements of x
-//   *_tiles_vec4            grid (tiles, C), workgroup 64 (WG4), invocation lid handles the vec4s lid, lid+64, ...
-//                           of the tile (16 per pass); same tiles, same partial layout, same merge kernels
+//   *_tiles_vec4            grid (tiles of the run, C), workgroup 64 (WG4), invocation lid handles the vec4s lid,
+//                           lid+64, ... of the tile (16 per pass); same tiles, same partial layout, same merge kernels
 //
-// Bindings (each entry point binds only what it uses):
-//   0 Params (uniform)
-//   1 x            [N, C, H, W]  read
-//   2 dy           [N, C, H, W]  read         upstream gradient dL/dy
-//   3 gamma        [C]           read
-//   4 beta         [C]           read
-//   5 stats        [3, C]        read_write   rows: mean, biased var, rstd (saved by the forward for the backward)
-//   6 partial      [C, tiles, 2] read_write   per-tile partial results of a reduction
-//   7 out          [N, C, H, W]  read_write   y (forward) or dx (backward)
-//   8 dgamma       [C]           read_write
-//   9 dbeta        [C]           read_write
-//  10 running_mean [C]           read_write   updated in place
-//  11 running_var  [C]           read_write   updated in place
-//  12 x4           [N*C*H*W/4]   read         vec4 view of x     (the _vec4 entry points only)
-//  13 dy4          [N*C*H*W/4]   read         vec4 view of dy
-//  14 out4         [N*C*H*W/4]   read_write   vec4 view of out
+// Buffers (launchers bind by name; each entry point binds only what it uses). Params is the uniform at binding 0;
+// a vec4 view (x4, dy4, y4, dx4) is bound under the name of the tensor it views and shares its binding number (no
+// entry point uses both), so a vec4 entry point and its scalar twin take the same list.
+//   x            [N, C, H, W]  read         (this run's samples)
+//   dy           [N, C, H, W]  read         upstream gradient dL/dy (this run's samples)
+//   gamma        [C]           read
+//   beta         [C]           read
+//   stats        [3, C]        read_write   rows: mean, biased var, rstd (saved by the forward for the backward)
+//   partial      [C, tiles, 2] read_write   per-tile partial results of a reduction, all runs
+//   y            [N, C, H, W]  read_write   the forward's output (this run's samples)
+//   dx           [N, C, H, W]  read_write   the backward's dL/dx (this run's samples; shares y's binding number)
+//   dgamma       [C]           read_write
+//   dbeta        [C]           read_write
+//   running_mean [C]           read_write   updated in place
+//   running_var  [C]           read_write   updated in place
+//   x4, dy4, y4, dx4           [N*C*H*W/4]  the vec4 views of x, dy, y, dx (the _vec4 entry points only)
 
 struct Params {
     c: u32,         // channels
     hw: u32,        // H * W, values per (sample, channel) plane
-    m: u32,         // N * H * W, values per channel
-    n: u32,         // N * C * H * W, all elements
-    tiles: u32,     // ceil(m / TILE), tiles per channel
+    m: u32,         // N * H * W, values per channel (all runs)
+    n: u32,         // elements of x in this launch (N * C * H * W unless split)
+    tiles: u32,     // tiles per channel of all runs together (partial's row length)
     eps: f32,       // added to the variance before the square root
     momentum: f32,  // running-stat update weight of the batch statistic
     bessel: f32,    // m / (m - 1), computed on the host in f64: biased -> unbiased variance for running_var
+    tile0: u32,     // this launch's first tile (*_tiles)
+    run_m: u32,     // values per channel in each run but the last (= m unless split)
+    run_tiles: u32, // tiles of such a run: ceil(run_m / TILE)
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -73,14 +85,16 @@ struct Params {
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(11) var<storage, read_write> running_var: array<f32>;
-@group(0) @binding(12) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(13) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(14) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WG: u32 = 256u;      // lanes of the 1-D elementwise kernels and of the tile reductions
 const TILE: u32 = 4096u;   // values per tile = WG * 16 (16 loop iterations per invocation per pass)
@@ -90,16 +104,19 @@ const WG4: u32 = 64u;      // lanes of the *_tiles_vec4 reductions: TILE / 4 / W
 // Scratch for the tree reductions of the *_tiles kernels (256 * 8 bytes = 2 KiB).
 var<workgroup> red: array<vec2<f32>, 256>;
 
-// Index into x of value j (0 <= j < m, in (n, h, w) order) of channel c.
+// Index into x of value j (0 <= j < the run's values per channel, in (n, h, w) order) of channel c.
 fn chan_index(c: u32, j: u32) -> u32 {
     let n = j / p.hw;
     let s = j - n * p.hw;
     return (n * p.c + c) * p.hw + s;
 }
 
-// Number of values in tile t of a channel (the last tile may be short).
+// Number of values in tile t of a channel: tile k of run r (tile t = r * run_tiles + k) holds the run's values
+// k * TILE .. (k + 1) * TILE; the last tile of a run may be short. Unsplit, run_m = m: min(TILE, m - t * TILE).
 fn tile_count(t: u32) -> u32 {
-    return min(TILE, p.m - t * TILE);
+    let r = t / p.run_tiles;
+    let run_values = min(p.run_m, p.m - r * p.run_m);
+    return min(TILE, run_values - (t - r * p.run_tiles) * TILE);
 }
 
 // Sum of v over the workgroup, in a fixed tree order. Every lane gets the result. Must be called by all lanes.
@@ -142,12 +159,13 @@ fn hsum(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
-// Per-tile mean and M2 (sum of squared deviations from the tile mean): partial[c, t] = (mean_t, M2_t).
+// Per-tile mean and M2 (sum of squared deviations from the tile mean): partial[c, t] = (mean_t, M2_t), for the tiles
+// of this run.
 @compute @workgroup_size(256)
 fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = wid.x;
+    let t = p.tile0 + wid.x;   // the tile's index in partial; wid.x is its index within this run
     let c = wid.y;
-    let j0 = t * TILE;
+    let j0 = wid.x * TILE;
     let cnt = tile_count(t);
     // Pass 1: the tile mean.
     var s = 0.0;
@@ -172,10 +190,10 @@ fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
 // batch_norm_stats_tiles through x4: each lane accumulates its vec4s component-wise, then sums the 4 components.
 @compute @workgroup_size(64)
 fn batch_norm_stats_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = wid.x;
+    let t = p.tile0 + wid.x;
     let c = wid.y;
-    let j0 = t * TILE;
-    let cnt = tile_count(t);   // a multiple of 4, since m is
+    let j0 = wid.x * TILE;
+    let cnt = tile_count(t);   // a multiple of 4, since H*W is
     // Pass 1: the tile mean.
     var s4 = vec4<f32>(0.0);
     for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
@@ -248,7 +266,7 @@ fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - stats[c]) * stats[2u * p.c + c];
-    out[i] = xhat * gamma[c] + beta[c];
+    y[i] = xhat * gamma[c] + beta[c];
 }
 
 // batch_norm_forward, 4 elements of one channel plane per invocation.
@@ -259,7 +277,7 @@ fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * stats[2u * p.c + c];
-    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+    y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
 }
 
 // y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
@@ -270,7 +288,7 @@ fn batch_norm_forward_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - running_mean[c]) * (1.0 / sqrt(running_var[c] + p.eps));
-    out[i] = xhat * gamma[c] + beta[c];
+    y[i] = xhat * gamma[c] + beta[c];
 }
 
 // batch_norm_forward_eval, 4 elements of one channel plane per invocation.
@@ -281,15 +299,15 @@ fn batch_norm_forward_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
     let xhat = (x4[i4] - vec4<f32>(running_mean[c])) * (1.0 / sqrt(running_var[c] + p.eps));
-    out4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+    y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
 }
 
-// Per-tile (sum dy, sum dy * xhat) -> partial[c, t].
+// Per-tile (sum dy, sum dy * xhat) -> partial[c, t], for the tiles of this run.
 @compute @workgroup_size(256)
 fn batch_norm_backward_params_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = wid.x;
+    let t = p.tile0 + wid.x;
     let c = wid.y;
-    let j0 = t * TILE;
+    let j0 = wid.x * TILE;
     let cnt = tile_count(t);
     let mean = stats[c];
     let rstd = stats[2u * p.c + c];
@@ -311,9 +329,9 @@ fn batch_norm_backward_params_tiles(@builtin(workgroup_id) wid: vec3<u32>, @buil
 @compute @workgroup_size(64)
 fn batch_norm_backward_params_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>,
                                          @builtin(local_invocation_index) lid: u32) {
-    let t = wid.x;
+    let t = p.tile0 + wid.x;
     let c = wid.y;
-    let j0 = t * TILE;
+    let j0 = wid.x * TILE;
     let cnt = tile_count(t);
     let mean = stats[c];
     let rstd = stats[2u * p.c + c];
@@ -359,7 +377,7 @@ fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let rstd = stats[2u * p.c + c];
     let xhat = (x[i] - stats[c]) * rstd;
     let inv_m = 1.0 / f32(p.m);
-    out[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
+    dx[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
 }
 
 // batch_norm_backward_input, 4 elements of one channel plane per invocation.
@@ -372,7 +390,7 @@ fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builti
     let rstd = stats[2u * p.c + c];
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * rstd;
     let inv_m = 1.0 / f32(p.m);
-    out4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
+    dx4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
 }
 
 // Eval mode (statistics are constants): dx = gamma * rstd * dy.
@@ -382,7 +400,7 @@ fn batch_norm_backward_input_eval(@builtin(workgroup_id) wid: vec3<u32>, @builti
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
-    out[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
+    dx[i] = gamma[c] * stats[2u * p.c + c] * dy[i];
 }
 
 // batch_norm_backward_input_eval, 4 elements of one channel plane per invocation.
@@ -392,5 +410,5 @@ fn batch_norm_backward_input_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @b
     let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i4 >= p.n / 4u) { return; }
     let c = (i4 * 4u / p.hw) % p.c;
-    out4[i4] = gamma[c] * stats[2u * p.c + c] * dy4[i4];
+    dx4[i4] = gamma[c] * stats[2u * p.c + c] * dy4[i4];
 }

@@ -19,28 +19,31 @@
 // values (16 per invocation) reduced in a fixed tree -> partial[tile, 4]; *_merge = one invocation folds the tiles in
 // order. Fixed orders everywhere: bit-identical results run to run.
 //
+// Split launches: a batch larger than one storage binding is bound in element ranges (runs) of whole tiles. Each
+// run's *_tiles dispatch sees its own range (p.n elements) and writes its tiles from p.tile0 on; the merge then folds
+// p.tiles tiles, the same ones a single launch would have made. The backward runs per range too (elementwise).
+//
 // The hard statistics at threshold 0.5 (for Dice / IoU metrics) use the same scheme: p > 0.5 is z > 0.
 //
-// Thread mapping: *_tiles grid (tiles), workgroup 256; *_merge a single invocation; backward one invocation per
-// element, 1-D grid folded past 65,535 workgroups.
+// Thread mapping: *_tiles grid (tiles of this run), workgroup 256; *_merge a single invocation; backward one invocation
+// per element of this run, 1-D grid folded past 65,535 workgroups.
 //
-// Bindings (each entry point binds only what it uses):
-//   0 Params (uniform)
-//   1 z       [n]         read        logits
-//   2 t       [n]         read        target mask
-//   3 partial [tiles, 4]  read_write  per-tile sums
-//   4 loss    [1]         read_write
-//   5 dice    [1]         read_write
-//   6 saved   [3]         read_write  (I, sum p, sum t): what the backward needs
-//   7 gy      [1]         read        dL/dloss
-//   8 dz      [n]         read_write
-//   9 hard    [3]         read_write  (sum (z>0) t, sum (z>0), sum t)
+// Buffers (launchers bind by name; each entry point binds only what it uses; Params is the uniform at binding 0):
+//   z       [n]         read        logits (this run's range)
+//   t       [n]         read        target mask (this run's range)
+//   partial [tiles, 4]  read_write  per-tile sums of all runs
+//   loss    [1]         read_write
+//   dice    [1]         read_write
+//   saved   [3]         read_write  (I, sum p, sum t): what the backward needs
+//   gy      [1]         read        dL/dloss
+//   dz      [n]         read_write  (this run's range)
+//   hard    [3]         read_write  (sum (z>0) t, sum (z>0), sum t)
 
 struct Params {
-    n: u32,       // number of elements
-    tiles: u32,   // ceil(n / TILE)
-    inv_n: f32,   // 1 / n, computed on the host in f64
-    _pad0: u32,
+    n: u32,       // elements in this launch (the merges: all elements)
+    tiles: u32,   // tiles of all launches together
+    inv_n: f32,   // 1 / (all elements), computed on the host in f64
+    tile0: u32,   // this launch's first tile in partial (*_tiles)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -81,7 +84,7 @@ fn log1p_small(e: f32) -> f32 {
     return log(u) * (e / (u - 1.0));   // u - 1 is exact: the rounding of 1 + e is corrected for
 }
 
-// Per-tile (sum bce, sum p t, sum p, sum t) -> partial[tile].
+// Per-tile (sum bce, sum p t, sum p, sum t) of this run -> partial[tile0 + tile].
 @compute @workgroup_size(256)
 fn bce_dice_forward_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let j0 = wid.x * TILE;
@@ -97,7 +100,7 @@ fn bce_dice_forward_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        partial[wid.x] = total;
+        partial[p.tile0 + wid.x] = total;
     }
 }
 
@@ -133,7 +136,7 @@ fn bce_dice_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     dz[i] = gy[0] * ((pi - ti) * p.inv_n - ddice * dpdz);
 }
 
-// Per-tile (sum (z>0) t, sum (z>0), sum t) -> partial[tile].
+// Per-tile (sum (z>0) t, sum (z>0), sum t) of this run -> partial[tile0 + tile].
 @compute @workgroup_size(256)
 fn bce_dice_hard_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let j0 = wid.x * TILE;
@@ -146,7 +149,7 @@ fn bce_dice_hard_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
-        partial[wid.x] = total;
+        partial[p.tile0 + wid.x] = total;
     }
 }
 

@@ -16,11 +16,11 @@
 // `plane0` is the first plane of this launch in the small [N, C] tensors (s, ds), which are always bound whole; the
 // big tensors (x, y, gy, dx) are bound from this launch's first batch item (see src/ops/runs.rs).
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   channel_scale_forward:                 0 Params | 1 x (read)       | 2 s (read)       | 3 y (write)
-//   channel_scale_backward_input:          0 Params | 1 gy (read)      | 2 s (read)       | 3 dx (write)
-//   channel_scale_backward_scale_partial:  0 Params | 1 gy (read)      | 2 x_saved (read) | 3 part (write)
-//   channel_scale_backward_scale:          0 Params | 1 part_in (read) | 2 ds (write)
+// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
+//   channel_scale_forward:                 x (read)       | s (read)       | y (write)
+//   channel_scale_backward_input:          gy (read)      | s (read)       | dx (write)
+//   channel_scale_backward_scale_partial:  gy (read)      | x_saved (read) | part (write)
+//   channel_scale_backward_scale:          part_in (read) | ds (write)          part_in: the first pass's part
 
 struct Params {
     planes: u32,  // N * C in this launch

@@ -13,12 +13,14 @@
 // same buffers (on llvmpipe one vec4 storage access costs about what one f32 access does). They need hw % 4 == 0,
 // so a vec4 never straddles two planes; the launcher falls back to the scalar kernels otherwise.
 //
-// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
-// bindings followed by the same ranges again for the vec4 views:
-//   concat_forward:        0 Params | 1 a (read)   | 2 b (read)    | 3 y (write)
-//   concat_backward:       0 Params | 1 gy (read)  | 2 ga (write)   | 3 gb (write)
-//   concat_forward_vec4:   0 Params | 4 a4 (read)  | 5 b4 (read)   | 6 y4 (write)
-//   concat_backward_vec4:  0 Params | 4 gy4 (read) | 5 ga4 (write) | 6 gb4 (write)
+// Buffers (launchers bind by name; a vec4 view `a4` is bound under the name of the tensor it views, `a`, so a vec4
+// entry point and its scalar twin take the same list):
+//   concat_forward:        a (read)   | b (read)    | y (write)
+//   concat_backward:       gy (read)  | ga (write)  | gb (write)
+//   concat_forward_vec4:   a4 (read)  | b4 (read)   | y4 (write)      views of a, b, y
+//   concat_backward_vec4:  gy4 (read) | ga4 (write) | gb4 (write)     views of gy, ga, gb
+// Params is the uniform at binding 0. Each entry point numbers its own buffers from 1; a view shares its tensor's
+// number (no entry point uses both).
 
 struct Params {
     n: u32,     // batch items in this launch
@@ -40,14 +42,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> gb: array<f32>;
 
 // concat_forward_vec4
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
 
 // concat_backward_vec4
-@group(0) @binding(4) var<storage, read> gy4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> ga4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> gb4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> ga4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gb4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 

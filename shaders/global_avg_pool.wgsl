@@ -16,10 +16,10 @@
 // `plane0` is the first plane of this launch in the small [N, C] tensors (y, gy), which are always bound whole; the
 // big tensors (x, dx) are bound from this launch's first batch item (see src/ops/runs.rs).
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   global_avg_pool_forward_partial:  0 Params | 1 x (read)       | 2 part (write)  [planes * tiles]
-//   global_avg_pool_forward:          0 Params | 1 part_in (read) | 2 y (write)     [N * C]
-//   global_avg_pool_backward:         0 Params | 1 gy (read)      | 2 dx (write)    [planes * HW]
+// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
+//   global_avg_pool_forward_partial:  x (read)       | part (write)  [planes * tiles]
+//   global_avg_pool_forward:          part_in (read) | y (write)     [N * C]          part_in: the first pass's part
+//   global_avg_pool_backward:         gy (read)      | dx (write)    [planes * HW]
 
 struct Params {
     planes: u32,  // N * C in this launch

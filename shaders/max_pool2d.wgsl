@@ -22,9 +22,9 @@
 // Thread mapping: forward one invocation per output element, backward one per input element. Loops per invocation:
 // k*k (forward), ceil(k/s)^2 (backward).
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   max_pool2d_forward:   0 Params | 1 x (read)  | 2 y (write)            | 3 argmax (write)
-//   max_pool2d_backward:  0 Params | 1 gy (read) | 2 argmax_saved (read)  | 3 dx (write)
+// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
+//   max_pool2d_forward:   x (read)  | y (write)            | argmax (write)
+//   max_pool2d_backward:  gy (read) | argmax_saved (read)  | dx (write)      argmax_saved: the forward's argmax
 
 struct Params {
     planes: u32,  // N * C in this launch

@@ -15,15 +15,17 @@
 // access moves 4 floats for about the cost of one. The launcher uses them when the element count of a run is a
 // multiple of 4 and the bound range starts 16-byte aligned (p.n is still counted in elements).
 //
-// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
-// bindings followed by the same buffers again for the vec4 views:
-//   relu_forward:        0 Params | 1 x (read)        | 2 y (write)
-//   relu_backward:       0 Params | 1 y_saved (read)  | 2 gy (read)   | 3 dx (write)
-//   relu_forward_vec4:   0 Params | 3 x4 (read)       | 4 y4 (write)
-//   relu_backward_vec4:  0 Params | 4 y_saved4 (read) | 5 gy4 (read)  | 6 dx4 (write)
+// Buffers (launchers bind by name; a vec4 view `x4` is bound under the name of the tensor it views, `x`, so a vec4
+// entry point and its scalar twin take the same list):
+//   relu_forward:        x (read)        | y (write)
+//   relu_backward:       y_saved (read)  | gy (read)  | dx (write)
+//   relu_forward_vec4:   x4 (read)       | y4 (write)                    views of x, y
+//   relu_backward_vec4:  y_saved4 (read) | gy4 (read) | dx4 (write)     views of y_saved, gy, dx
+// Params is the uniform at binding 0. Each entry point numbers its own buffers from 1; a view shares its tensor's
+// number (no entry point uses both).
 
 struct Params {
-    n: u32,     // number of elements
+    n: u32,     // number of elements in this launch
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -41,13 +43,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 // relu_forward_vec4
-@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;
 
 // relu_backward_vec4
-@group(0) @binding(4) var<storage, read> y_saved4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> y_saved4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 

@@ -11,12 +11,12 @@
 //
 // Thread mapping: one invocation per element; linear index rebuilt from the (possibly 2-D folded) grid.
 //
-// Bindings (each entry point numbers its own; unused ones are not bound):
-//   sigmoid_forward:   0 Params | 1 x (read)       | 2 y (write)
-//   sigmoid_backward:  0 Params | 1 y_saved (read) | 2 gy (read) | 3 dx (write)
+// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
+//   sigmoid_forward:   x (read)       | y (write)
+//   sigmoid_backward:  y_saved (read) | gy (read) | dx (write)
 
 struct Params {
-    n: u32,     // number of elements
+    n: u32,     // number of elements in this launch
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,

@@ -17,12 +17,14 @@
 //              scalar kernel's order, so the results are bit-identical.
 // The launcher falls back to the scalar kernels when W % 4 != 0.
 //
-// Bindings (each entry point numbers its own; unused ones are not bound). The launcher passes one list, the scalar
-// bindings followed by the same ranges again for the vec4 views:
-//   upsample2x_forward:        0 Params | 1 x (read)   | 2 y (write)
-//   upsample2x_backward:       0 Params | 1 gy (read)  | 2 dx (write)
-//   upsample2x_forward_vec4:   0 Params | 3 x4 (read)  | 4 y4 (write)
-//   upsample2x_backward_vec4:  0 Params | 3 gy4 (read) | 4 dx4 (write)
+// Buffers (launchers bind by name; a vec4 view `x4` is bound under the name of the tensor it views, `x`, so a vec4
+// entry point and its scalar twin take the same list):
+//   upsample2x_forward:        x (read)   | y (write)
+//   upsample2x_backward:       gy (read)  | dx (write)
+//   upsample2x_forward_vec4:   x4 (read)  | y4 (write)      views of x, y
+//   upsample2x_backward_vec4:  gy4 (read) | dx4 (write)     views of gy, dx
+// Params is the uniform at binding 0. Each entry point numbers its own buffers from 1; a view shares its tensor's
+// number (no entry point uses both).
 
 struct Params {
     planes: u32, // N * C in this launch
@@ -42,12 +44,12 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
 // upsample2x_forward_vec4
-@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;
 
 // upsample2x_backward_vec4
-@group(0) @binding(3) var<storage, read> gy4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WG: u32 = 256u;
 

@@ -161,6 +161,71 @@ fn deterministic() {
     assert!(a == b, "batch_norm: two runs on the same input differ");
 }
 
+/// Training (forward, running update, backward) and eval (forward, backward on a recording tape) through the tape:
+/// every output and gradient, as bits.
+fn tape_outputs(g: &std::sync::Arc<fluke::gpu::Gpu>, cs: &Case) -> Vec<Vec<u32>> {
+    let c = cs.shape[1];
+    let bits = |t: &Tensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    let (rm, rv) = (Tensor::from_slice(g, &[c], &cs.rm), Tensor::from_slice(g, &[c], &cs.rv));
+    let mut out = Vec::new();
+    for training in [true, false] {
+        let tape = Tape::new();
+        let x = tape.param(&Tensor::from_slice(g, &cs.shape, &cs.x));
+        let gamma = tape.param(&Tensor::from_slice(g, &[c], &cs.gamma));
+        let beta = tape.param(&Tensor::from_slice(g, &[c], &cs.beta));
+        let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5);
+        let grads = tape.backward(&y, Tensor::from_slice(g, &cs.shape, &cs.dy));
+        out.extend([bits(&y.t), bits(grads.get(&x).unwrap()), bits(grads.get(&gamma).unwrap())]);
+        out.extend([bits(grads.get(&beta).unwrap()), bits(&rm), bits(&rv)]);
+    }
+    out
+}
+
+/// Over the binding limit x, dy and the outputs are bound in batch runs. Where runs can end where tiles end (a run of
+/// a multiple of TILE / gcd(H*W, TILE) samples fits the binding, as at every U-Net layer big enough to split), the
+/// tiles, and so every sum, are those of one launch: bit-identical, training and eval, vec4 and scalar kernels.
+#[test]
+fn split_launches_match_one_launch_bit_for_bit() {
+    let g = gpu();
+    // (shape, binding limit): H*W = 1024, tiles of 4 samples, runs of 5 samples cut to 4 (4, 4, 1); H*W = 18,432
+    // (4.5 tiles per plane), runs of 3 samples cut to 2 (2, 2).
+    let cases: [([usize; 4], u64); 2] = [([9, 3, 32, 32], 5 * 3 * 1024 * 4), ([4, 2, 96, 192], 3 * 2 * 18_432 * 4)];
+    for (i, (shape, limit)) in cases.into_iter().enumerate() {
+        let cs = Case::new(shape, 40 + i as u64);
+        let item = (shape[1] * shape[2] * shape[3] * 4) as u64;
+        for vec4 in [true, false] {
+            let _v = g.scoped(|o| o.vec4 = vec4);
+            let whole = tape_outputs(&g, &cs);
+            let split = {
+                let _limit = g.scoped(|o| o.max_binding = Some(limit));
+                assert!(fluke::ops::runs::batch_runs(&g, "t", shape[0], &[item]).len() > 1, "{shape:?}: no split");
+                tape_outputs(&g, &cs)
+            };
+            for (k, (a, b)) in whole.iter().zip(&split).enumerate() {
+                let what = ["train y", "train dx", "train dgamma", "train dbeta", "running_mean", "running_var"][k % 6];
+                let mode = if k < 6 { "" } else { " (eval pass)" };
+                assert_eq!(a, b, "batch_norm {shape:?} vec4 {vec4}: {what}{mode} differs between split and whole launches");
+            }
+        }
+    }
+}
+
+/// Under a binding smaller than a tile's samples (1,200 bytes: 4 samples per run, whose last tile is short), the
+/// reductions are grouped differently: every entry point still matches the oracle within `check_shape`'s tolerances
+/// (H*W % 4 == 0: vec4 and scalar kernels; H*W = 1: scalar only).
+#[test]
+fn split_launches_with_short_tiles_match_oracle() {
+    let g = gpu();
+    let _limit = g.scoped(|o| o.max_binding = Some(1200));
+    for (i, shape) in [[5usize, 2, 4, 8], [5, 64, 1, 1]].into_iter().enumerate() {
+        assert!(fluke::ops::runs::batch_runs(&g, "t", 5, &[256]).len() > 1);
+        for vec4 in [true, false] {
+            let _v = g.scoped(|o| o.vec4 = vec4);
+            assert_all_pass(&bn::check_shape(&g, shape, 60 + i as u64, true));
+        }
+    }
+}
+
 /// Read a float32 tensor from a safetensors file.
 fn golden(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
     let t = st.tensor(name).unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));

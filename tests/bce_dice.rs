@@ -93,6 +93,42 @@ fn deterministic() {
     assert!(run() == run(), "bce_dice: two runs on the same input differ");
 }
 
+/// The loss over a batch larger than one binding: z, t and dz bound in element ranges, each range's tiles merged
+/// in order by one merge. Runs of whole tiles (any binding of 16 KiB or more, so every real adapter) give the same
+/// bits as one launch; runs shorter than a tile (a 1,200-byte test limit) regroup the sums and stay within the
+/// oracle tolerances.
+#[test]
+fn split_launches_match_one_launch() {
+    let g = gpu();
+    let shape = [3, 1, 77, 91]; // 21,021 values: 6 tiles, the last one short
+    let n = 3 * 77 * 91;
+    let (zv, tv) = bd::case(n, 4, 5.0, true);
+    let z = Tensor::from_slice(&g, &shape, &zv);
+    let t = Tensor::from_slice(&g, &shape, &tv);
+    let gy = Tensor::full(&g, &[1], 0.75);
+    let run = || {
+        let tape = Tape::new();
+        let zp = tape.param(&z);
+        let (loss, dice) = bd::bce_dice(&tape, &zp, &t);
+        let dz = tape.backward(&loss, gy.clone()).get(&zp).unwrap().to_vec();
+        [loss.t.to_vec(), dice.to_vec(), dz, bd::bce_dice_hard_stats(&z, &t).to_vec()]
+    };
+    let bits = |v: &[Vec<f32>; 4]| v.iter().map(|x| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>();
+    let whole = run();
+    let split = {
+        // 20,000 bytes: element ranges of up to 5,000 floats, cut to whole tiles of 4,096: 6 launches.
+        let _limit = g.scoped(|o| o.max_binding = Some(20_000));
+        assert!(fluke::ops::runs::elem_runs(&g, n).len() > 1, "the test limit must split the launches");
+        run()
+    };
+    assert_eq!(bits(&whole), bits(&split), "bce_dice: launches split at whole tiles differ from one launch");
+    // Runs of at most 300 floats, shorter than a tile: the oracle's tolerances hold (forward, backward, hard stats).
+    let _limit = g.scoped(|o| o.max_binding = Some(1200));
+    let runs = fluke::ops::runs::elem_runs(&g, n);
+    assert!(runs.len() > 1 && runs[0].1 < bd::TILE, "the test limit must split into runs shorter than a tile");
+    assert_all_pass(&bd::check_shape(&g, shape, 4, 5.0, true));
+}
+
 fn golden(st: &safetensors::SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
     let t = st.tensor(name).unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
     assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}: expected float32");

@@ -1,10 +1,11 @@
 //! The small ops of the U-Net: relu, sigmoid, concat, upsample2x, global_avg_pool, channel_scale.
 //! For each: GPU vs the f64 oracle on odd shapes (`self_check`), the oracle's backward vs central finite differences
-//! of `L = sum(y * g)` for a fixed random g, and the autograd wrapper end to end on the tape.
+//! of `L = sum(y * g)` for a fixed random g, and the autograd wrapper end to end on the tape. Last, every elementwise
+//! and per-image op (add too) split over the binding limit against one launch.
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
 use fluke::ops::runs::{batch_runs, elem_runs};
-use fluke::ops::{channel_scale, concat, global_avg_pool, relu, sigmoid, upsample2x};
+use fluke::ops::{add, channel_scale, concat, global_avg_pool, relu, sigmoid, upsample2x};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 
@@ -247,6 +248,7 @@ fn launches_split_over_the_binding_limit_give_identical_results() {
     let run_all = || -> Vec<(&str, Vec<u32>)> {
         let (ga, gb) = concat::concat_backward(&g_cat, c);
         vec![
+            ("add_forward", bits(&add::add_forward(&x, &g))),
             ("relu_forward", bits(&relu::relu_forward(&x))),
             ("relu_backward", bits(&relu::relu_backward(&x, &g))),
             ("sigmoid_forward", bits(&sigmoid::sigmoid_forward(&x))),

@@ -186,41 +186,61 @@ impl UNet {
         sigmoid(&tape, &z).t
     }
 
-    /// Check that a batch at this size fits the adapter before anything is allocated. Ops that split their launch
-    /// over batch items (conv2d, concat, upsample2x, relu, sigmoid, pools, channel_scale) need one *image* of each
-    /// tensor to fit a storage binding; batch_norm and add bind whole tensors (every conv output, residual sums),
-    /// so those must fit at the full batch. Every tensor must also fit the adapter's largest buffer.
+    /// Check that a batch at this size fits the adapter before anything is allocated. A launch whose tensors exceed
+    /// one storage binding is split into runs of whole images (`ops::runs`; conv2d slices its own), so one image of
+    /// each tensor must fit a binding, and the whole tensor one buffer (`max_buffer_size`). A tensor that is split
+    /// binds each run from an image boundary, so its image must also be a multiple of the binding offset alignment.
     pub fn check_fits(&self, batch: usize, width: u32, height: u32) -> Result<()> {
         check_input_size(width, height)?;
-        let limit = self.gpu.max_binding();
+        let limit = self.gpu.split_limit();
         let max_buffer = self.gpu.limits.max_buffer_size;
+        let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
         let (w, h, n) = (width as u64, height as u64, batch as u64);
-        // (bytes for one image, whole-batch binding needed, name)
-        let mut tensors: Vec<(u64, bool, String)> = vec![(3 * h * w * 4, false, format!("input (3x{height}x{width})"))];
+        // (bytes of one image, name): the input, every conv output (and so every BN, ReLU, residual sum) and the
+        // decoder's concatenations, the largest tensors of each stage.
+        let mut tensors: Vec<(u64, String)> = vec![(3 * h * w * 4, format!("input (3x{height}x{width})"))];
         for (i, c) in summary::conv_layers(&self.cfg, width as usize, height as usize).iter().enumerate() {
             let (oh, ow) = c.out_hw();
-            tensors.push(((c.cout * oh * ow * 4) as u64, c.k > 1 || c.h > 1, format!("conv {i} output ({}x{}x{})", c.cout, oh, ow)));
+            tensors.push(((c.cout * oh * ow * 4) as u64, format!("conv {i} output ({}x{}x{})", c.cout, oh, ow)));
         }
         for i in 0..5 {
             let (cin, skip) = self.cfg.decoder_io(i);
-            let s = 16u64 >> i;
-            tensors.push(((cin + skip) as u64 * (h / s) * (w / s) * 4, false, format!("decoder.blocks.{i} input (concat of {} channels)", cin + skip)));
+            let (dh, dw) = (h >> (4 - i), w >> (4 - i));
+            let what = if skip > 0 { format!("concat of {cin}+{skip} channels") } else { "upsampled".to_string() };
+            let name = format!("decoder.blocks.{i} input ({}x{dh}x{dw}, {what})", cin + skip);
+            tensors.push(((cin + skip) as u64 * dh * dw * 4, name));
         }
-        for (per, whole, name) in &tensors {
-            let need = if *whole { per * n } else { *per };
+        let adapter = &self.gpu.info.name;
+        let mib = |b: u64| b >> 20;
+        // One image of every tensor must fit a binding: no batch helps otherwise.
+        let (per, name) = tensors.iter().max_by_key(|t| t.0).unwrap();
+        if *per > limit {
+            bail!(
+                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB per image, over this adapter's \
+                 storage binding limit of {} MiB ({adapter}): no --batch fits at this size; use a smaller --size or --width",
+                mib(*per),
+                mib(limit)
+            );
+        }
+        // The largest batch each tensor allows: the whole batch in one buffer, and over one binding only if its images
+        // can start runs at the binding alignment. The tensor that allows the least is the one to name.
+        let fits = |per: u64| if per.is_multiple_of(align) { max_buffer / per } else { (limit / per).min(max_buffer / per) };
+        let (per, name) = tensors.iter().min_by_key(|t| fits(t.0)).unwrap();
+        if n > fits(*per) {
             let total = per * n;
-            if need > limit || total > max_buffer {
-                let cap = if *whole { limit.min(max_buffer) } else { max_buffer };
-                let max_batch = (cap / per.max(&1)).max(1).min(batch as u64 - 1).max(1);
-                bail!(
-                    "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's {} of {} MiB ({}); \
-                     use --batch {max_batch} or smaller, or a smaller --size or --width",
-                    if total > max_buffer { total >> 20 } else { need >> 20 },
-                    if total > max_buffer { "buffer size limit" } else { "storage binding limit" },
-                    if total > max_buffer { max_buffer >> 20 } else { limit >> 20 },
-                    self.gpu.info.name
-                );
-            }
+            let (limit_name, cap, why) = if total > max_buffer {
+                ("buffer size limit", max_buffer, String::new())
+            } else {
+                let why = format!(", and its images of {per} bytes cannot be split at the {align}-byte binding alignment");
+                ("storage binding limit", limit, why)
+            };
+            bail!(
+                "batch {batch} at {width}x{height} needs the tensor '{name}' of {} MiB, over this adapter's {limit_name} of \
+                 {} MiB ({adapter}){why}; use --batch {} or smaller, or a smaller --size or --width",
+                mib(total),
+                mib(cap),
+                fits(*per).max(1)
+            );
         }
         Ok(())
     }

@@ -17,7 +17,6 @@
 
 use std::sync::Arc;
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::{Gpu, ShaderFile};
 use crate::tensor::Tensor;
@@ -78,13 +77,12 @@ pub fn adam_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, lr: f32, beta1:
         assert_eq!(t.shape, p.shape, "adam_step: {what} shape {:?} differs from the parameter's {:?}", t.shape, p.shape);
     }
     let prm = Params::new(p.numel(), lr, beta1, beta2, eps, step);
-    let binds = [p.bind(), g.bind(), m.bind(), v.bind()];
-    // Whole buffers (offset 0): `adam_step_vec4` (bindings 5-8 view the same buffers) when n % 4 == 0.
+    let binds = [("param", p.bind()), ("grad", g.bind()), ("m", m.bind()), ("v", v.bind())];
+    // Whole buffers (offset 0): `adam_step_vec4` (reading the same names through its views) when n % 4 == 0.
     if crate::ops::vec4_range_ok(p.gpu(), 0, p.numel()) {
-        let binds4 = [binds, binds].concat();
-        p.gpu().dispatch_1d_by_position("adam_step_vec4", &prm, &binds4, p.numel() as u64 / 4);
+        p.gpu().dispatch_1d("adam_step_vec4", &prm, &binds, p.numel() as u64 / 4);
     } else {
-        p.gpu().dispatch_1d_by_position("adam_step", &prm, &binds, p.numel() as u64);
+        p.gpu().dispatch_1d("adam_step", &prm, &binds, p.numel() as u64);
     }
 }
 
@@ -115,7 +113,8 @@ pub fn grad_for(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     g
 }
 
-/// `steps` Adam steps on n elements, GPU vs oracle after each step (p, m, v).
+/// `steps` Adam steps on n elements, GPU vs oracle after each step (p, m, v). Each row is labelled with the kernel
+/// that ran, as the device profiler counted it (`take_profile`), asserted to be the one the options and n call for.
 pub fn check_steps(gpu: &Arc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> Vec<CheckResult> {
     let (b1, b2, eps) = (BETA1, BETA2, EPS);
     let p0 = rand_vec(n, seed);
@@ -124,17 +123,23 @@ pub fn check_steps(gpu: &Arc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> 
     let v = Tensor::zeros(gpu, &[n]);
     let (mut pc, mut mc, mut vc) = (f64s(&p0), vec![0.0; n], vec![0.0; n]);
     let mut out = Vec::new();
+    let want = if crate::ops::vec4_range_ok(gpu, 0, n) { "adam_step_vec4" } else { "adam_step" };
+    gpu.set_profiling(true);
     for step in 1..=steps {
         // Gradients shrink over the steps, as in training: exercises the bias corrections.
         let gv = grad_for(n, seed * 100 + step as u64, 1.0 / step as f32);
         let g = Tensor::from_slice(gpu, &[n], &gv);
         adam_step(&p, &g, &m, &v, lr, b1, b2, eps, step);
         cpu::adam_step(&mut pc, &f64s(&gv), &mut mc, &mut vc, lr as f64, b1 as f64, b2 as f64, eps as f64, step);
-        let l = format!("[{n}] {} step {step}", if crate::ops::vec4_range_ok(gpu, 0, n) { "vec4" } else { "scalar" });
-        out.push(compare("adam_step (p)", &l, &p.to_vec(), &pc, 1e-6, 1e-6));
+        let pv = p.to_vec();
+        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        assert_eq!(ran, [want], "adam_step: [{n}] step {step} ran {ran:?}, not {want}");
+        let l = format!("[{n}] {} step {step}", if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" });
+        out.push(compare("adam_step (p)", &l, &pv, &pc, 1e-6, 1e-6));
         out.push(compare("adam_step (m)", &l, &m.to_vec(), &mc, 1e-7, 1e-5));
         out.push(compare("adam_step (v)", &l, &v.to_vec(), &vc, 1e-9, 1e-5));
     }
+    gpu.set_profiling(false);
     out
 }
 

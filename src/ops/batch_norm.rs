@@ -14,17 +14,29 @@
 //! (training) or a snapshot of the running statistics (eval), so a later in-place running update cannot change them.
 //!
 //! Per-channel reductions are tiled (shaders/batch_norm.wgsl explains why: llvmpipe's 65,535-iteration loop limit):
-//! each reduction launcher below records two dispatches, `<name>_tiles` then `<name>_merge`, through a scratch
+//! each reduction launcher below records `<name>_tiles` dispatches then one `<name>_merge`, through a scratch
 //! `partial` [C, tiles, 2]. `num_batches_tracked` is the caller's (the model's) business.
+//!
+//! Over the storage-binding limit (lavapipe: 128 MiB; a conv output at batch 32) the [N, C, H, W] tensors are bound
+//! in batch runs (`ops::runs::batch_runs`, see `runs`): the elementwise passes run once per run, and each run's
+//! `_tiles` dispatch writes the partial results of its own tiles at their place in `partial`, which one merge folds in
+//! tile order. A tile holds TILE values of one channel in (n, h, w) order and may span several samples, so runs are
+//! cut to a multiple of TILE / gcd(H*W, TILE) samples: their tiles are then exactly those of one launch and every
+//! result is bit-identical to the unsplit one. A 128 MiB binding holds that many samples of every layer at 384x192
+//! (at most 512 samples of 72 values, the deepest layer's). Under a binding too small for that (the tests' 1,200
+//! bytes; or, at sizes with odd deep rows such as 352x160, the deepest layers at batches over 500), each run's last
+//! tile is short: the statistics and dgamma/dbeta are summed in other groups, equal within `check_shape`'s
+//! tolerances, not bit for bit.
 //!
 //! Shapes: x, y, dy, dx [N, C, H, W]; gamma, beta, running_mean, running_var, dgamma, dbeta [C]; stats [3, C].
 
 use std::sync::Arc;
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::{Bind, Gpu, ShaderFile};
 use crate::graph::{Tape, Var};
+use crate::ops::runs::batch_runs;
+use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
 pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "batch_norm.wgsl", source: include_str!("../../shaders/batch_norm.wgsl"), subgroups: false }];
@@ -41,9 +53,9 @@ crate::ops::params! {
         pub hw: u32,
         /// N * H * W, values per channel (the reduction length).
         pub m: u32,
-        /// N * C * H * W, all elements (the 1-D grid of the elementwise kernels).
+        /// Elements of x in this launch (the 1-D grid of the elementwise kernels): N * C * H * W unless split.
         pub n: u32,
-        /// ceil(m / TILE): tiles per channel in the `*_tiles` / `*_merge` reductions.
+        /// Tiles per channel of all launches together (the row length of `partial`).
         pub tiles: u32,
         /// Added to the variance under the square root (PyTorch default 1e-5).
         pub eps: f32,
@@ -51,81 +63,98 @@ crate::ops::params! {
         pub momentum: f32,
         /// m / (m - 1) in f64 rounded once: turns the biased batch variance into the unbiased one for running_var.
         pub bessel: f32,
+        /// This launch's first tile (the `*_tiles` kernels of a split launch).
+        pub tile0: u32,
+        /// Values per channel in each batch run but the last (= m unless split), and its tiles: tile counts restart
+        /// at every run.
+        pub run_m: u32,
+        pub run_tiles: u32,
+        pub _pad0: u32,
     }
 }
 
-// Binding numbers of shaders/batch_norm.wgsl (see its binding table).
-const B_X: u32 = 1;
-const B_DY: u32 = 2;
-const B_GAMMA: u32 = 3;
-const B_BETA: u32 = 4;
-const B_STATS: u32 = 5;
-const B_PARTIAL: u32 = 6;
-const B_OUT: u32 = 7;
-const B_DGAMMA: u32 = 8;
-const B_DBETA: u32 = 9;
-const B_RMEAN: u32 = 10;
-const B_RVAR: u32 = 11;
-const B_X4: u32 = 12;
-const B_DY4: u32 = 13;
-const B_OUT4: u32 = 14;
-
 /// Whether the launchers take the `_vec4` entry points for this x: H*W % 4 == 0, so a vec4 never straddles two
-/// channel planes. Every tensor is bound whole (offset 0), so alignment holds; `KernelOptions::vec4` false forces
-/// the scalar kernels.
+/// channel planes (a run's ranges start at whole samples, so they are 16-byte aligned too; the launchers check it,
+/// `ops::vec4_offset_ok`). `KernelOptions::vec4` false forces the scalar kernels.
 pub fn uses_vec4(gpu: &Gpu, shape: &[usize]) -> bool {
     let hw = shape[2..].iter().product::<usize>();
     gpu.vec4() && shape.len() == 4 && hw % 4 == 0 && hw > 0
 }
 
-/// `name` or `name_vec4`, by `uses_vec4`.
-fn entry(gpu: &Gpu, name: &'static str, vec4: &'static str, shape: &[usize]) -> &'static str {
-    if uses_vec4(gpu, shape) {
-        vec4
-    } else {
-        name
+/// The batch runs `(first item, items)` of x [N, C, H, W]: one run normally; over the binding limit `batch_runs`,
+/// shortened to a multiple of TILE / gcd(H*W, TILE) samples when a run holds that many, so that runs end where tiles
+/// end (see the module header).
+fn runs(gpu: &Gpu, op: &str, shape: &[usize]) -> Vec<(usize, usize)> {
+    let (n, c, hw) = (shape[0], shape[1], shape[2] * shape[3]);
+    let runs = batch_runs(gpu, op, n, &[(c * hw * 4) as u64]);
+    // Samples whose H*W values fill whole tiles (TILE is a power of two, so the gcd is a power of two too).
+    let whole = TILE >> hw.trailing_zeros().min(TILE.trailing_zeros());
+    let per = runs[0].1;
+    if runs.len() == 1 || per < whole {
+        return runs;
     }
+    let per = per / whole * whole;
+    (0..n).step_by(per).map(|s| (s, per.min(n - s))).collect()
 }
 
-/// The bind list `dispatch` wants (slot b-1 holds binding b). Slots an entry point does not use are never bound, so
-/// they are filled with the first buffer given.
-fn slots<'a>(pairs: &[(u32, Bind<'a>)]) -> Vec<Bind<'a>> {
-    let max = pairs.iter().map(|p| p.0).max().unwrap() as usize;
-    let mut v = vec![pairs[0].1; max];
-    for &(b, bind) in pairs {
-        v[b as usize - 1] = bind;
-    }
-    v
-}
-
-/// Params for a 4-D x; `op` names the caller in assertion messages.
-fn params_for(x: &Tensor, op: &str) -> Params {
+/// Params for a 4-D x and its batch runs; `op` names the caller in assertion messages.
+fn params_for(x: &Tensor, op: &str) -> (Params, Vec<(usize, usize)>) {
     let (n, c, h, w) = x.nchw(op);
-    let m = n * h * w;
-    let tiles = m.div_ceil(TILE);
+    let (hw, m) = (h * w, n * h * w);
     assert!(m > 0 && c > 0, "{op}: empty tensor {:?}", x.shape);
+    let runs = runs(x.gpu(), op, &x.shape);
+    let run_m = runs[0].1 * hw;
+    let tiles: usize = runs.iter().map(|&(_, cnt)| (cnt * hw).div_ceil(TILE)).sum();
     assert!(tiles <= 65_535 && c <= 65_535, "{op}: {:?} exceeds the tile grid (at most 65,535 tiles and channels)", x.shape);
     // The merge kernels walk `tiles` in one loop: keep it far below llvmpipe's 65,535-iteration limit.
     assert!(tiles <= 16_384, "{op}: {m} values per channel need {tiles} tiles, over the 16,384 one merge may fold");
-    Params {
+    let prm = Params {
         c: c as u32,
-        hw: (h * w) as u32,
+        hw: hw as u32,
         m: m as u32,
         n: x.numel() as u32,
         tiles: tiles as u32,
         eps: 0.0,
         momentum: 0.0,
         bessel: if m > 1 { (m as f64 / (m as f64 - 1.0)) as f32 } else { f32::NAN },
-    }
+        tile0: 0,
+        run_m: run_m as u32,
+        run_tiles: run_m.div_ceil(TILE) as u32,
+        _pad0: 0,
+    };
+    (prm, runs)
 }
 
-/// One dispatch of an elementwise kernel over x's elements: the `_vec4` entry point (one invocation per 4 elements)
-/// when `uses_vec4`, else the scalar one (one per element).
-fn launch_elementwise(x: &Tensor, name: &'static str, vec4: &'static str, prm: &Params, b: &[Bind]) {
-    if uses_vec4(x.gpu(), &x.shape) {
-        x.gpu().dispatch_1d_by_position(vec4, prm, b, prm.n as u64 / 4);
-    } else {
-        x.gpu().dispatch_1d_by_position(name, prm, b, prm.n as u64);
+/// The buffers of one run: `binds(first, len)` binds the [N, C, H, W] tensors from element `first` for `len` elements
+/// (the run's samples) and the per-channel ones whole.
+type RunBinds<'a> = dyn Fn(usize, usize) -> Vec<(&'static str, Bind<'a>)> + 'a;
+
+/// One dispatch per batch run of a kernel over x's elements (`tiles` false: the elementwise kernels, one invocation
+/// per element or per 4 with `_vec4`) or over the run's tiles (`tiles` true: grid (tiles of the run, C), the run's
+/// tiles written from `tile0` on). The `_vec4` entry point runs when `uses_vec4` and the run's range is aligned.
+fn launch(
+    gpu: &Gpu,
+    shape: &[usize],
+    (name, vec4): (&str, &str),
+    tiles: bool,
+    prm: &Params,
+    runs: &[(usize, usize)],
+    binds: &RunBinds,
+) {
+    let (c, hw) = (shape[1], shape[2] * shape[3]);
+    let mut tile0 = 0;
+    for &(n0, cnt) in runs {
+        let (first, len) = (n0 * c * hw, cnt * c * hw);
+        let v4 = uses_vec4(gpu, shape) && vec4_offset_ok(gpu, (first * 4) as u64);
+        let entry = if v4 { vec4 } else { name };
+        let run = Params { n: len as u32, tile0, ..*prm };
+        if tiles {
+            let count = (cnt * hw).div_ceil(TILE) as u32; // this run's tiles per channel
+            gpu.dispatch(entry, &run, &binds(first, len), [count, c as u32, 1]);
+            tile0 += count;
+        } else {
+            gpu.dispatch_1d(entry, &run, &binds(first, len), if v4 { len as u64 / 4 } else { len as u64 });
+        }
     }
 }
 
@@ -134,16 +163,20 @@ fn assert_channels(op: &str, what: &str, t: &Tensor, c: usize) {
 }
 
 /// Batch statistics of x: stats [3, C] = (mean, biased var, rstd = 1/sqrt(var + eps)).
-/// Two dispatches: `batch_norm_stats_tiles` (per-tile mean and M2), `batch_norm_stats_merge` (Chan merge).
+/// Dispatches: `batch_norm_stats_tiles` (per-tile mean and M2, once per run), `batch_norm_stats_merge` (Chan merge).
 pub fn batch_norm_stats(x: &Tensor, eps: f32) -> Tensor {
     let gpu = x.gpu();
-    let prm = Params { eps, ..params_for(x, "batch_norm_stats") };
+    let (prm, runs) = params_for(x, "batch_norm_stats");
+    let prm = Params { eps, ..prm };
     let c = prm.c as usize;
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let stats = Tensor::empty(gpu, &[3, c]);
-    let e = entry(x.gpu(), "batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4", &x.shape);
-    gpu.dispatch_by_position(e, &prm, &slots(&[(B_X, x.bind()), (B_PARTIAL, partial.bind()), (B_X4, x.bind())]), [prm.tiles, prm.c, 1]);
-    gpu.dispatch_1d_by_position("batch_norm_stats_merge", &prm, &slots(&[(B_STATS, stats.bind()), (B_PARTIAL, partial.bind())]), c as u64);
+    let entries = ("batch_norm_stats_tiles", "batch_norm_stats_tiles_vec4");
+    launch(gpu, &x.shape, entries, true, &prm, &runs, &|first, len| {
+        vec![("x", x.bind_range(first, len)), ("partial", partial.bind())]
+    });
+    let binds = [("stats", stats.bind()), ("partial", partial.bind())];
+    gpu.dispatch_1d("batch_norm_stats_merge", &prm, &binds, c as u64);
     stats
 }
 
@@ -153,51 +186,52 @@ pub fn batch_norm_stats_eval(running_mean: &Tensor, running_var: &Tensor, eps: f
     assert_channels("batch_norm_stats_eval", "running_var", running_var, c);
     let stats = Tensor::empty(running_mean.gpu(), &[3, c]);
     let prm = Params { c: c as u32, eps, ..Params::default() };
-    let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
-    running_mean.gpu().dispatch_1d_by_position("batch_norm_stats_eval", &prm, &b, c as u64);
+    let binds = [("stats", stats.bind()), ("running_mean", running_mean.bind()), ("running_var", running_var.bind())];
+    running_mean.gpu().dispatch_1d("batch_norm_stats_eval", &prm, &binds, c as u64);
     stats
 }
 
 /// y = gamma * (x - mean) * rstd + beta with stats [3, C] from `batch_norm_stats` (or `batch_norm_stats_eval`).
 pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
-    let prm = params_for(x, "batch_norm_forward");
+    let (prm, runs) = params_for(x, "batch_norm_forward");
     let c = prm.c as usize;
     assert_eq!(stats.shape, vec![3, c], "batch_norm_forward: stats must be [3, {c}]");
     assert_channels("batch_norm_forward", "gamma", gamma, c);
     assert_channels("batch_norm_forward", "beta", beta, c);
     let y = Tensor::empty(x.gpu(), &x.shape);
-    let b = slots(&[
-        (B_X, x.bind()),
-        (B_GAMMA, gamma.bind()),
-        (B_BETA, beta.bind()),
-        (B_STATS, stats.bind()),
-        (B_OUT, y.bind()),
-        (B_X4, x.bind()),
-        (B_OUT4, y.bind()),
-    ]);
-    launch_elementwise(x, "batch_norm_forward", "batch_norm_forward_vec4", &prm, &b);
+    let entries = ("batch_norm_forward", "batch_norm_forward_vec4");
+    launch(x.gpu(), &x.shape, entries, false, &prm, &runs, &|first, len| {
+        vec![
+            ("x", x.bind_range(first, len)),
+            ("gamma", gamma.bind()),
+            ("beta", beta.bind()),
+            ("stats", stats.bind()),
+            ("y", y.bind_range(first, len)),
+        ]
+    });
     y
 }
 
 /// Eval mode: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
 pub fn batch_norm_forward_eval(x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32) -> Tensor {
-    let prm = Params { eps, ..params_for(x, "batch_norm_forward_eval") };
+    let (prm, runs) = params_for(x, "batch_norm_forward_eval");
+    let prm = Params { eps, ..prm };
     let c = prm.c as usize;
     for (what, t) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
         assert_channels("batch_norm_forward_eval", what, t, c);
     }
     let y = Tensor::empty(x.gpu(), &x.shape);
-    let b = slots(&[
-        (B_X, x.bind()),
-        (B_GAMMA, gamma.bind()),
-        (B_BETA, beta.bind()),
-        (B_OUT, y.bind()),
-        (B_RMEAN, running_mean.bind()),
-        (B_RVAR, running_var.bind()),
-        (B_X4, x.bind()),
-        (B_OUT4, y.bind()),
-    ]);
-    launch_elementwise(x, "batch_norm_forward_eval", "batch_norm_forward_eval_vec4", &prm, &b);
+    let entries = ("batch_norm_forward_eval", "batch_norm_forward_eval_vec4");
+    launch(x.gpu(), &x.shape, entries, false, &prm, &runs, &|first, len| {
+        vec![
+            ("x", x.bind_range(first, len)),
+            ("gamma", gamma.bind()),
+            ("beta", beta.bind()),
+            ("y", y.bind_range(first, len)),
+            ("running_mean", running_mean.bind()),
+            ("running_var", running_var.bind()),
+        ]
+    });
     y
 }
 
@@ -209,39 +243,38 @@ pub fn batch_norm_update_running(stats: &Tensor, running_mean: &Tensor, running_
     assert_eq!(stats.shape, vec![3, c], "batch_norm_update_running: stats must be [3, {c}]");
     assert_channels("batch_norm_update_running", "running_var", running_var, c);
     let prm = Params { c: c as u32, m: m as u32, momentum, bessel: (m as f64 / (m as f64 - 1.0)) as f32, ..Params::default() };
-    let b = slots(&[(B_STATS, stats.bind()), (B_RMEAN, running_mean.bind()), (B_RVAR, running_var.bind())]);
-    running_mean.gpu().dispatch_1d_by_position("batch_norm_update_running", &prm, &b, c as u64);
+    let binds = [("stats", stats.bind()), ("running_mean", running_mean.bind()), ("running_var", running_var.bind())];
+    running_mean.gpu().dispatch_1d("batch_norm_update_running", &prm, &binds, c as u64);
 }
 
 /// (dgamma, dbeta) [C] each: dgamma = sum dy * xhat, dbeta = sum dy, xhat from `stats`.
-/// Two dispatches: `batch_norm_backward_params_tiles`, `batch_norm_backward_params_merge`.
+/// Dispatches: `batch_norm_backward_params_tiles` (once per run), `batch_norm_backward_params_merge`.
 pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (Tensor, Tensor) {
     let gpu = x.gpu();
-    let prm = params_for(x, "batch_norm_backward_params");
+    let (prm, runs) = params_for(x, "batch_norm_backward_params");
     let c = prm.c as usize;
     assert_eq!(dy.shape, x.shape, "batch_norm_backward_params: dy shape differs from x");
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_params: stats must be [3, {c}]");
     let partial = Tensor::empty(gpu, &[c, prm.tiles as usize, 2]);
     let dgamma = Tensor::empty(gpu, &[c]);
     let dbeta = Tensor::empty(gpu, &[c]);
-    let b = slots(&[
-        (B_X, x.bind()),
-        (B_DY, dy.bind()),
-        (B_STATS, stats.bind()),
-        (B_PARTIAL, partial.bind()),
-        (B_X4, x.bind()),
-        (B_DY4, dy.bind()),
-    ]);
-    let e = entry(x.gpu(), "batch_norm_backward_params_tiles", "batch_norm_backward_params_tiles_vec4", &x.shape);
-    gpu.dispatch_by_position(e, &prm, &b, [prm.tiles, prm.c, 1]);
-    let b = slots(&[(B_PARTIAL, partial.bind()), (B_DGAMMA, dgamma.bind()), (B_DBETA, dbeta.bind())]);
-    gpu.dispatch_1d_by_position("batch_norm_backward_params_merge", &prm, &b, c as u64);
+    let entries = ("batch_norm_backward_params_tiles", "batch_norm_backward_params_tiles_vec4");
+    launch(gpu, &x.shape, entries, true, &prm, &runs, &|first, len| {
+        vec![
+            ("x", x.bind_range(first, len)),
+            ("dy", dy.bind_range(first, len)),
+            ("stats", stats.bind()),
+            ("partial", partial.bind()),
+        ]
+    });
+    let binds = [("partial", partial.bind()), ("dgamma", dgamma.bind()), ("dbeta", dbeta.bind())];
+    gpu.dispatch_1d("batch_norm_backward_params_merge", &prm, &binds, c as u64);
     (dgamma, dbeta)
 }
 
 /// Training mode: dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M).
 pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats: &Tensor, dgamma: &Tensor, dbeta: &Tensor) -> Tensor {
-    let prm = params_for(x, "batch_norm_backward_input");
+    let (prm, runs) = params_for(x, "batch_norm_backward_input");
     let c = prm.c as usize;
     assert_eq!(dy.shape, x.shape, "batch_norm_backward_input: dy shape differs from x");
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input: stats must be [3, {c}]");
@@ -249,38 +282,37 @@ pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats:
         assert_channels("batch_norm_backward_input", what, t, c);
     }
     let dx = Tensor::empty(x.gpu(), &x.shape);
-    let b = slots(&[
-        (B_X, x.bind()),
-        (B_DY, dy.bind()),
-        (B_GAMMA, gamma.bind()),
-        (B_STATS, stats.bind()),
-        (B_OUT, dx.bind()),
-        (B_DGAMMA, dgamma.bind()),
-        (B_DBETA, dbeta.bind()),
-        (B_X4, x.bind()),
-        (B_DY4, dy.bind()),
-        (B_OUT4, dx.bind()),
-    ]);
-    launch_elementwise(x, "batch_norm_backward_input", "batch_norm_backward_input_vec4", &prm, &b);
+    let entries = ("batch_norm_backward_input", "batch_norm_backward_input_vec4");
+    launch(x.gpu(), &x.shape, entries, false, &prm, &runs, &|first, len| {
+        vec![
+            ("x", x.bind_range(first, len)),
+            ("dy", dy.bind_range(first, len)),
+            ("gamma", gamma.bind()),
+            ("stats", stats.bind()),
+            ("dx", dx.bind_range(first, len)),
+            ("dgamma", dgamma.bind()),
+            ("dbeta", dbeta.bind()),
+        ]
+    });
     dx
 }
 
 /// Eval mode: dx = gamma * rstd * dy, rstd from a `batch_norm_stats_eval` snapshot.
 pub fn batch_norm_backward_input_eval(dy: &Tensor, gamma: &Tensor, stats: &Tensor) -> Tensor {
-    let prm = params_for(dy, "batch_norm_backward_input_eval");
+    let (prm, runs) = params_for(dy, "batch_norm_backward_input_eval");
     let c = prm.c as usize;
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input_eval: stats must be [3, {c}]");
     assert_channels("batch_norm_backward_input_eval", "gamma", gamma, c);
     let dx = Tensor::empty(dy.gpu(), &dy.shape);
-    let b = slots(&[
-        (B_DY, dy.bind()),
-        (B_GAMMA, gamma.bind()),
-        (B_STATS, stats.bind()),
-        (B_OUT, dx.bind()),
-        (B_DY4, dy.bind()),
-        (B_OUT4, dx.bind()),
-    ]);
-    launch_elementwise(dy, "batch_norm_backward_input_eval", "batch_norm_backward_input_eval_vec4", &prm, &b);
+    let entries = ("batch_norm_backward_input_eval", "batch_norm_backward_input_eval_vec4");
+    launch(dy.gpu(), &dy.shape, entries, false, &prm, &runs, &|first, len| {
+        vec![
+            ("dy", dy.bind_range(first, len)),
+            ("gamma", gamma.bind()),
+            ("stats", stats.bind()),
+            ("dx", dx.bind_range(first, len)),
+        ]
+    });
     dx
 }
 
@@ -488,19 +520,23 @@ impl Case {
 }
 
 /// GPU vs the f64 oracle at `shape`: stats, training forward, running update, training backward (params and
-/// input); `with_eval` adds the eval forward and eval backward.
+/// input); `with_eval` adds the eval forward and eval backward. The rows are labelled "vec4" or "scalar" by the
+/// entry points that ran, as the device profiler counted them (`take_profile`), asserted to be the ones the options
+/// and the shape call for.
 pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool) -> Vec<CheckResult> {
     let (eps, momentum) = (1e-5f32, 0.1f32);
     let cs = Case::new(shape, seed);
     let [n, c, h, w] = shape;
     let hw = h * w;
     let m = n * hw;
-    let label = format!("{shape:?} {}", if uses_vec4(gpu, &shape) { "vec4" } else { "scalar" });
+    // The rows get their kernel label at the end, from what ran.
+    let label = format!("{shape:?}");
     let up = |s: &[usize], v: &[f32]| Tensor::from_slice(gpu, s, v);
     let (x, dy) = (up(&shape, &cs.x), up(&shape, &cs.dy));
     let (gamma, beta, rm, rv) = (up(&[c], &cs.gamma), up(&[c], &cs.beta), up(&[c], &cs.rm), up(&[c], &cs.rv));
     let (xd, dyd, gd, bd) = (f64s(&cs.x), f64s(&cs.dy), f64s(&cs.gamma), f64s(&cs.beta));
     let mut out = Vec::new();
+    gpu.set_profiling(true);
 
     // Training forward.
     let stats = batch_norm_stats(&x, eps);
@@ -544,6 +580,25 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
         out.push(compare("batch_norm_backward_params (eval dgamma)", &label, &dgamma.to_vec(), &dg_cpu, sum_atol, 1e-4));
         out.push(compare("batch_norm_backward_params (eval dbeta)", &label, &dbeta.to_vec(), &db_cpu, sum_atol, 1e-4));
         out.push(compare("batch_norm_backward_input_eval", &label, &dx.to_vec(), &dx_cpu, 1e-5, 1e-5));
+    }
+
+    // What ran: the kernels with a vec4 twin as `_vec4` where the options and H*W allow it, the rest as they are.
+    let mut ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+    gpu.set_profiling(false);
+    let v4 = if uses_vec4(gpu, &shape) { "_vec4" } else { "" };
+    let mut want: Vec<String> = ["stats_tiles", "forward", "backward_params_tiles", "backward_input"]
+        .iter()
+        .chain(if with_eval { &["forward_eval", "backward_input_eval"][..] } else { &[] })
+        .map(|k| format!("batch_norm_{k}{v4}"))
+        .chain(["stats_merge", "update_running", "backward_params_merge"].map(|k| format!("batch_norm_{k}")))
+        .chain(with_eval.then(|| "batch_norm_stats_eval".to_string()))
+        .collect();
+    ran.sort();
+    want.sort();
+    assert_eq!(ran, want, "batch_norm check_shape: {shape:?} ran these entry points, not those expected");
+    let kind = if ran.iter().any(|e| e.ends_with("_vec4")) { "vec4" } else { "scalar" };
+    for r in &mut out {
+        r.shape = format!("{label} {kind}");
     }
     out
 }

@@ -11,14 +11,20 @@
 //! The sums are tiled reductions (two dispatches each, `*_tiles` then `*_merge`; see shaders/bce_dice.wgsl).
 //! Stable for |z| up to 1e4 and beyond: no NaN or Inf.
 //!
+//! Over the storage-binding limit (lavapipe: 128 MiB, a 33.5M-pixel batch) z, t and dz are bound in element ranges
+//! (`ops::runs::elem_runs`), cut at whole tiles wherever a binding holds one (16 KiB, so on every adapter): each
+//! run's `*_tiles` dispatch writes its tiles at their place in `partial`, the one merge folds them all in order, and
+//! the sums are those of a single launch, bit for bit. (Only under a test limit below one tile are the runs' last
+//! tiles short, which regroups the sums: equal within the check tolerances, not bit-identical.)
+//!
 //! Shapes: z, t, dz [N, 1, H, W] (any shape works: the op is over all elements); loss, dice, gy [1]; saved [3].
 
 use std::sync::Arc;
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
-use crate::gpu::{Bind, Gpu, ShaderFile};
+use crate::gpu::{Gpu, ShaderFile};
 use crate::graph::{Tape, Var};
+use crate::ops::runs::elem_runs;
 use crate::tensor::Tensor;
 
 pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "bce_dice.wgsl", source: include_str!("../../shaders/bce_dice.wgsl"), subgroups: false }];
@@ -29,86 +35,95 @@ pub const TILE: usize = 4096;
 crate::ops::params! {
     /// Mirror of WGSL `Params` in shaders/bce_dice.wgsl.
     pub struct Params {
-        /// Number of elements (N * H * W for a [N, 1, H, W] mask).
+        /// Elements in this launch (of N * H * W for a [N, 1, H, W] mask; the merges: all of them).
         pub n: u32,
-        /// ceil(n / TILE): tiles of the `*_tiles` / `*_merge` reductions.
+        /// Tiles of all launches together (`partial`'s length): ceil(n / TILE) when the runs hold whole tiles.
         pub tiles: u32,
-        /// 1 / n in f64 rounded once: the mean of the BCE terms and the scale of their gradient.
+        /// 1 / (all elements) in f64 rounded once: the mean of the BCE terms and the scale of their gradient.
         pub inv_n: f32,
-        pub _pad0: u32,
+        /// This launch's first tile in `partial` (the `*_tiles` kernels).
+        pub tile0: u32,
     }
 }
 
-// Binding numbers of shaders/bce_dice.wgsl (see its binding table).
-const B_Z: u32 = 1;
-const B_T: u32 = 2;
-const B_PARTIAL: u32 = 3;
-const B_LOSS: u32 = 4;
-const B_DICE: u32 = 5;
-const B_SAVED: u32 = 6;
-const B_GY: u32 = 7;
-const B_DZ: u32 = 8;
-const B_HARD: u32 = 9;
-
-/// The bind list `dispatch` wants (slot b-1 holds binding b); unused slots are filled with the first buffer given
-/// (never bound: each entry point binds only what it uses).
-fn slots<'a>(pairs: &[(u32, Bind<'a>)]) -> Vec<Bind<'a>> {
-    let max = pairs.iter().map(|p| p.0).max().unwrap() as usize;
-    let mut v = vec![pairs[0].1; max];
-    for &(b, bind) in pairs {
-        v[b as usize - 1] = bind;
+/// The element ranges `(first, count)` the launches bind: one normally; over the binding limit, `elem_runs` cut to
+/// whole tiles when a binding holds at least one, so the tiles are those of a single launch.
+fn runs(gpu: &Gpu, n: usize) -> Vec<(usize, usize)> {
+    let runs = elem_runs(gpu, n);
+    let per = runs[0].1;
+    if runs.len() == 1 || per < TILE {
+        return runs;
     }
-    v
+    let per = per / TILE * TILE;
+    (0..n).step_by(per).map(|s| (s, per.min(n - s))).collect()
 }
 
-fn params_for(op: &str, z: &Tensor, t: &Tensor) -> Params {
+/// The Params of the merges (n = all elements, tiles = all tiles) and the runs; `op` names the caller.
+fn params_for(op: &str, z: &Tensor, t: &Tensor) -> (Params, Vec<(usize, usize)>) {
     assert_eq!(z.shape, t.shape, "{op}: logits {:?} and target {:?} shapes differ", z.shape, t.shape);
     let n = z.numel();
     assert!(n > 0, "{op}: empty input");
-    let tiles = n.div_ceil(TILE);
+    let runs = runs(z.gpu(), n);
+    let tiles: usize = runs.iter().map(|&(_, c)| c.div_ceil(TILE)).sum();
     // The merge walks all tiles in one loop: stay far below llvmpipe's 65,535-iteration limit.
     assert!(tiles <= 16_384, "{op}: {n} elements need {tiles} tiles, over the 16,384 one merge may fold");
-    Params { n: n as u32, tiles: tiles as u32, inv_n: (1.0 / n as f64) as f32, _pad0: 0 }
+    (Params { n: n as u32, tiles: tiles as u32, inv_n: (1.0 / n as f64) as f32, tile0: 0 }, runs)
+}
+
+/// One `*_tiles` dispatch per run: the run's per-tile sums go to `partial` [tiles, 4] from tile `tile0` on.
+fn launch_tiles(entry: &str, prm: &Params, runs: &[(usize, usize)], z: &Tensor, t: &Tensor, partial: &Tensor) {
+    let mut tile0 = 0;
+    for &(s, c) in runs {
+        let run = Params { n: c as u32, tile0, ..*prm };
+        let tiles = c.div_ceil(TILE) as u32;
+        let binds = [("z", z.bind_range(s, c)), ("t", t.bind_range(s, c)), ("partial", partial.bind())];
+        z.gpu().dispatch(entry, &run, &binds, [tiles, 1, 1]);
+        tile0 += tiles;
+    }
 }
 
 /// Forward: (loss [1], dice [1], saved [3] = (sum p t, sum p, sum t)).
-/// Two dispatches: `bce_dice_forward_tiles`, `bce_dice_forward_merge`.
+/// Dispatches: `bce_dice_forward_tiles` (once per run), `bce_dice_forward_merge`.
 pub fn bce_dice_forward(z: &Tensor, t: &Tensor) -> (Tensor, Tensor, Tensor) {
     let gpu = z.gpu();
-    let prm = params_for("bce_dice_forward", z, t);
+    let (prm, runs) = params_for("bce_dice_forward", z, t);
     let partial = Tensor::empty(gpu, &[prm.tiles as usize, 4]);
     let (loss, dice, saved) = (Tensor::empty(gpu, &[1]), Tensor::empty(gpu, &[1]), Tensor::empty(gpu, &[3]));
-    gpu.dispatch_by_position(
-        "bce_dice_forward_tiles",
-        &prm,
-        &slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_PARTIAL, partial.bind())]),
-        [prm.tiles, 1, 1],
-    );
-    let b = slots(&[(B_PARTIAL, partial.bind()), (B_LOSS, loss.bind()), (B_DICE, dice.bind()), (B_SAVED, saved.bind())]);
-    gpu.dispatch_by_position("bce_dice_forward_merge", &prm, &b, [1, 1, 1]);
+    launch_tiles("bce_dice_forward_tiles", &prm, &runs, z, t, &partial);
+    let binds = [("partial", partial.bind()), ("loss", loss.bind()), ("dice", dice.bind()), ("saved", saved.bind())];
+    gpu.dispatch("bce_dice_forward_merge", &prm, &binds, [1, 1, 1]);
     (loss, dice, saved)
 }
 
-/// Backward: dz = gy * ((p - t)/n - d dice/dz), from the forward's `saved` sums. gy: [1].
+/// Backward: dz = gy * ((p - t)/n - d dice/dz), from the forward's `saved` sums. gy: [1]. Elementwise, per run.
 pub fn bce_dice_backward(z: &Tensor, t: &Tensor, saved: &Tensor, gy: &Tensor) -> Tensor {
-    let prm = params_for("bce_dice_backward", z, t);
+    let (prm, runs) = params_for("bce_dice_backward", z, t);
     assert_eq!(saved.shape, vec![3], "bce_dice_backward: saved must be [3] (from bce_dice_forward)");
     assert_eq!(gy.numel(), 1, "bce_dice_backward: the upstream gradient of a scalar loss has 1 element, got {:?}", gy.shape);
     let dz = Tensor::empty(z.gpu(), &z.shape);
-    let b = slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_SAVED, saved.bind()), (B_GY, gy.bind()), (B_DZ, dz.bind())]);
-    z.gpu().dispatch_1d_by_position("bce_dice_backward", &prm, &b, prm.n as u64);
+    for (s, c) in runs {
+        let run = Params { n: c as u32, ..prm };
+        let binds = [
+            ("z", z.bind_range(s, c)),
+            ("t", t.bind_range(s, c)),
+            ("saved", saved.bind()),
+            ("gy", gy.bind()),
+            ("dz", dz.bind_range(s, c)),
+        ];
+        z.gpu().dispatch_1d("bce_dice_backward", &run, &binds, c as u64);
+    }
     dz
 }
 
 /// Hard statistics at threshold 0.5 for the metrics: [3] = (sum (p>0.5) t, sum (p>0.5), sum t), p > 0.5 being z > 0.
-/// Hard Dice = 2 h0 / (h1 + h2), IoU = h0 / (h1 + h2 - h0). Two dispatches: `bce_dice_hard_tiles`, `_merge`.
+/// Hard Dice = 2 h0 / (h1 + h2), IoU = h0 / (h1 + h2 - h0). Dispatches: `bce_dice_hard_tiles` (per run), `_merge`.
 pub fn bce_dice_hard_stats(z: &Tensor, t: &Tensor) -> Tensor {
     let gpu = z.gpu();
-    let prm = params_for("bce_dice_hard_stats", z, t);
+    let (prm, runs) = params_for("bce_dice_hard_stats", z, t);
     let partial = Tensor::empty(gpu, &[prm.tiles as usize, 4]);
     let hard = Tensor::empty(gpu, &[3]);
-    gpu.dispatch_by_position("bce_dice_hard_tiles", &prm, &slots(&[(B_Z, z.bind()), (B_T, t.bind()), (B_PARTIAL, partial.bind())]), [prm.tiles, 1, 1]);
-    gpu.dispatch_by_position("bce_dice_hard_merge", &prm, &slots(&[(B_PARTIAL, partial.bind()), (B_HARD, hard.bind())]), [1, 1, 1]);
+    launch_tiles("bce_dice_hard_tiles", &prm, &runs, z, t, &partial);
+    gpu.dispatch("bce_dice_hard_merge", &prm, &[("partial", partial.bind()), ("hard", hard.bind())], [1, 1, 1]);
     hard
 }
 

@@ -10,7 +10,6 @@
 //! then the sum of the partials (no invocation loops more than ~4,096 times; llvmpipe silently stops loops past
 //! 65,535 iterations). Deterministic: fixed order, no atomics.
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -46,7 +45,8 @@ fn check_scale(op: &str, x_shape: &[usize], s: &Tensor) -> (usize, usize, usize)
 }
 
 /// Shared launcher of the two elementwise kernels: out = big * s[plane]  // big: [N, C, H, W], s: [N, C, 1, 1]
-fn scale_planes(entry: &str, big: &Tensor, s: &Tensor) -> Tensor {
+/// `big` and `out` come with the names the entry point binds them under (x and y, or gy and dx).
+fn scale_planes(entry: &str, (big_name, big): (&str, &Tensor), s: &Tensor, out_name: &str) -> Tensor {
     let (n, c, hw) = check_scale(entry, &big.shape, s);
     let gpu = big.gpu();
     let out = Tensor::empty(gpu, &big.shape);
@@ -54,20 +54,21 @@ fn scale_planes(entry: &str, big: &Tensor, s: &Tensor) -> Tensor {
         let planes = cnt * c;
         let p =
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
-        let binds = [big.bind_range(n0 * c * hw, planes * hw), s.bind(), out.bind_range(n0 * c * hw, planes * hw)];
-        gpu.dispatch_1d_by_position(entry, &p, &binds, (planes * hw) as u64);
+        let (first, len) = (n0 * c * hw, planes * hw);
+        let binds = [(big_name, big.bind_range(first, len)), ("s", s.bind()), (out_name, out.bind_range(first, len))];
+        gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
     }
     out
 }
 
 /// y = x * s per channel  // x: [N, C, H, W], s: [N, C, 1, 1] -> y: [N, C, H, W]
 pub fn channel_scale_forward(x: &Tensor, s: &Tensor) -> Tensor {
-    scale_planes("channel_scale_forward", x, s)
+    scale_planes("channel_scale_forward", ("x", x), s, "y")
 }
 
 /// dx = gy * s per channel  // gy: [N, C, H, W], s: [N, C, 1, 1] -> dx: [N, C, H, W]
 pub fn channel_scale_backward_input(gy: &Tensor, s: &Tensor) -> Tensor {
-    scale_planes("channel_scale_backward_input", gy, s)
+    scale_planes("channel_scale_backward_input", ("gy", gy), s, "dx")
 }
 
 /// ds[n, c] = sum_{h, w} gy * x  // gy, x: [N, C, H, W] -> ds: [N, C, 1, 1]
@@ -100,9 +101,11 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
             _pad: [0; 3],
         };
         let range = (n0 * c * hw, planes * hw);
-        let binds = [gy.bind_range(range.0, range.1), x.bind_range(range.0, range.1), part.bind()];
-        gpu.dispatch_1d_by_position("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
-        gpu.dispatch_1d_by_position("channel_scale_backward_scale", &p, &[part.bind(), ds.bind()], planes as u64);
+        let (gyr, xr) = (gy.bind_range(range.0, range.1), x.bind_range(range.0, range.1));
+        let binds = [("gy", gyr), ("x_saved", xr), ("part", part.bind())];
+        gpu.dispatch_1d("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
+        let binds = [("part_in", part.bind()), ("ds", ds.bind())];
+        gpu.dispatch_1d("channel_scale_backward_scale", &p, &binds, planes as u64);
     }
     ds
 }

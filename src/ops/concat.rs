@@ -8,7 +8,6 @@
 //! When H*W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points move 4 elements per
 //! invocation instead.
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -45,16 +44,16 @@ pub fn concat_forward(a: &Tensor, b: &Tensor) -> Tensor {
     for (n0, cnt) in batch_runs(gpu, "concat_forward", n, &[item(ca), item(cb), item(ca + cb)]) {
         let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
         let binds = [
-            a.bind_range(n0 * ca * hw, cnt * ca * hw),
-            b.bind_range(n0 * cb * hw, cnt * cb * hw),
-            y.bind_range(n0 * (ca + cb) * hw, cnt * (ca + cb) * hw),
+            ("a", a.bind_range(n0 * ca * hw, cnt * ca * hw)),
+            ("b", b.bind_range(n0 * cb * hw, cnt * cb * hw)),
+            ("y", y.bind_range(n0 * (ca + cb) * hw, cnt * (ca + cb) * hw)),
         ];
         let total = cnt * (ca + cb) * hw;
-        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
-            // Bindings 4-6: the same ranges through vec4 views.
-            gpu.dispatch_1d_by_position("concat_forward_vec4", &p, &[binds, binds].concat(), total as u64 / 4);
+        // One list for both entry points: `concat_forward_vec4` reads the same ranges through its views a4, b4, y4.
+        if hw % 4 == 0 && binds.iter().all(|(_, b)| vec4_offset_ok(gpu, b.offset)) {
+            gpu.dispatch_1d("concat_forward_vec4", &p, &binds, total as u64 / 4);
         } else {
-            gpu.dispatch_1d_by_position("concat_forward", &p, &binds, total as u64);
+            gpu.dispatch_1d("concat_forward", &p, &binds, total as u64);
         }
     }
     y
@@ -74,14 +73,14 @@ pub fn concat_backward(gy: &Tensor, ca: usize) -> (Tensor, Tensor) {
     for (n0, cnt) in batch_runs(gpu, "concat_backward", n, &[item(ca), item(cb), item(c)]) {
         let p = Params { n: cnt as u32, ca: ca as u32, cb: cb as u32, hw: hw as u32 };
         let binds = [
-            gy.bind_range(n0 * c * hw, cnt * c * hw),
-            ga.bind_range(n0 * ca * hw, cnt * ca * hw),
-            gb.bind_range(n0 * cb * hw, cnt * cb * hw),
+            ("gy", gy.bind_range(n0 * c * hw, cnt * c * hw)),
+            ("ga", ga.bind_range(n0 * ca * hw, cnt * ca * hw)),
+            ("gb", gb.bind_range(n0 * cb * hw, cnt * cb * hw)),
         ];
-        if hw % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
-            gpu.dispatch_1d_by_position("concat_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * hw) as u64 / 4);
+        if hw % 4 == 0 && binds.iter().all(|(_, b)| vec4_offset_ok(gpu, b.offset)) {
+            gpu.dispatch_1d("concat_backward_vec4", &p, &binds, (cnt * c * hw) as u64 / 4);
         } else {
-            gpu.dispatch_1d_by_position("concat_backward", &p, &binds, (cnt * c * hw) as u64);
+            gpu.dispatch_1d("concat_backward", &p, &binds, (cnt * c * hw) as u64);
         }
     }
     (ga, gb)
@@ -121,6 +120,8 @@ pub mod cpu {
 }
 
 /// GPU vs CPU on odd shapes (N = 1, primes, planes not multiples of the workgroup). A copy is exact: tolerance 0.
+/// Each row is labelled with the kernel that ran, as the device profiler counted it (`take_profile`), asserted to be
+/// the one the options and the shape call for.
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, Ca, Cb, H, W)
@@ -138,22 +139,35 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
     if full {
         shapes.push((2, 64, 64, 96, 192, true)); // the decoder's x2 concat at batch 2
     }
+    gpu.set_profiling(true);
+    // The one entry point the last launch ran, asserted to be `want`, as "vec4" or "scalar".
+    let ran = |want: &str| {
+        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        assert_eq!(ran, [want], "concat self_check: ran {ran:?}, not {want}");
+        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
+    };
     for (n, ca, cb, h, w, vec4) in shapes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
-        let path = if (h * w) % 4 == 0 && gpu.vec4() { "vec4" } else { "scalar" };
-        let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w} {path}");
+        // Whole tensors (offset 0): the shape alone decides.
+        let v4 = if (h * w) % 4 == 0 && vec4_offset_ok(gpu, 0) { "_vec4" } else { "" };
+        let shape = format!("[{n},{ca}]+[{n},{cb}] x {h}x{w}");
         let hw = h * w;
         let a = rand_vec(n * ca * hw, 31);
         let b = rand_vec(n * cb * hw, 32);
         let gy = rand_vec(n * (ca + cb) * hw, 33);
         let y =
             concat_forward(&Tensor::from_slice(gpu, &[n, ca, h, w], &a), &Tensor::from_slice(gpu, &[n, cb, h, w], &b));
+        let y = y.to_vec();
+        let label = format!("{shape} {}", ran(&format!("concat_forward{v4}")));
         let want = cpu::concat_forward(&f64s(&a), &f64s(&b), n, ca, cb, hw);
-        out.push(compare("concat_forward", &shape, &y.to_vec(), &want, 0.0, 0.0));
+        out.push(compare("concat_forward", &label, &y, &want, 0.0, 0.0));
         let (ga, gb) = concat_backward(&Tensor::from_slice(gpu, &[n, ca + cb, h, w], &gy), ca);
+        let (ga, gb) = (ga.to_vec(), gb.to_vec());
+        let label = format!("{shape} {}", ran(&format!("concat_backward{v4}")));
         let (wa, wb) = cpu::concat_backward(&f64s(&gy), n, ca, cb, hw);
-        out.push(compare("concat_backward", &format!("{shape} ga"), &ga.to_vec(), &wa, 0.0, 0.0));
-        out.push(compare("concat_backward", &format!("{shape} gb"), &gb.to_vec(), &wb, 0.0, 0.0));
+        out.push(compare("concat_backward", &format!("{label} ga"), &ga, &wa, 0.0, 0.0));
+        out.push(compare("concat_backward", &format!("{label} gb"), &gb, &wb, 0.0, 0.0));
     }
+    gpu.set_profiling(false);
     out
 }

@@ -7,7 +7,6 @@
 //! more than ~4,096 times, far from llvmpipe's silent 65,535-iteration cut-off (see shaders/global_avg_pool.wgsl).
 //! Deterministic: fixed summation order, no atomics.
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -64,8 +63,9 @@ pub fn global_avg_pool_forward_tiled(x: &Tensor, tile: usize) -> Tensor {
             _pad: [0; 3],
         };
         let xs = x.bind_range(n0 * c * hw, planes * hw);
-        gpu.dispatch_1d_by_position("global_avg_pool_forward_partial", &p, &[xs, part.bind()], (planes * tiles) as u64);
-        gpu.dispatch_1d_by_position("global_avg_pool_forward", &p, &[part.bind(), y.bind()], planes as u64);
+        let binds = [("x", xs), ("part", part.bind())];
+        gpu.dispatch_1d("global_avg_pool_forward_partial", &p, &binds, (planes * tiles) as u64);
+        gpu.dispatch_1d("global_avg_pool_forward", &p, &[("part_in", part.bind()), ("y", y.bind())], planes as u64);
     }
     y
 }
@@ -82,8 +82,8 @@ pub fn global_avg_pool_backward(gy: &Tensor, x_shape: &[usize]) -> Tensor {
         let planes = cnt * c;
         let p =
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
-        let binds = [gy.bind(), dx.bind_range(n0 * c * hw, planes * hw)];
-        gpu.dispatch_1d_by_position("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
+        let binds = [("gy", gy.bind()), ("dx", dx.bind_range(n0 * c * hw, planes * hw))];
+        gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
     }
     dx
 }

@@ -13,7 +13,6 @@
 //! Launch: forward one invocation per output element, backward one per input element; batches over the binding
 //! limit run in several launches (`ops::runs`).
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -70,11 +69,11 @@ pub fn max_pool2d_forward(x: &Tensor, k: usize, s: usize, p: usize, ceil_mode: b
     for (n0, cnt) in batch_runs(gpu, "max_pool2d_forward", n, &[(pin * 4) as u64, (pout * 4) as u64]) {
         let prm = params(cnt * c, h, w, oh, ow, k, s, p);
         let binds = [
-            x.bind_range(n0 * pin, cnt * pin),
-            y.bind_range(n0 * pout, cnt * pout),
-            argmax.bind_range(n0 * pout, cnt * pout),
+            ("x", x.bind_range(n0 * pin, cnt * pin)),
+            ("y", y.bind_range(n0 * pout, cnt * pout)),
+            ("argmax", argmax.bind_range(n0 * pout, cnt * pout)),
         ];
-        gpu.dispatch_1d_by_position("max_pool2d_forward", &prm, &binds, (cnt * pout) as u64);
+        gpu.dispatch_1d("max_pool2d_forward", &prm, &binds, (cnt * pout) as u64);
     }
     (y, argmax)
 }
@@ -101,11 +100,11 @@ pub fn max_pool2d_backward(
     for (n0, cnt) in batch_runs(gpu, "max_pool2d_backward", n, &[(pin * 4) as u64, (pout * 4) as u64]) {
         let prm = params(cnt * c, h, w, oh, ow, k, s, p);
         let binds = [
-            gy.bind_range(n0 * pout, cnt * pout),
-            argmax.bind_range(n0 * pout, cnt * pout),
-            dx.bind_range(n0 * pin, cnt * pin),
+            ("gy", gy.bind_range(n0 * pout, cnt * pout)),
+            ("argmax_saved", argmax.bind_range(n0 * pout, cnt * pout)),
+            ("dx", dx.bind_range(n0 * pin, cnt * pin)),
         ];
-        gpu.dispatch_1d_by_position("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
+        gpu.dispatch_1d("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
     }
     dx
 }

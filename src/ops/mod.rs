@@ -94,11 +94,11 @@ pub fn self_checks(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
 /// over, and the device lets launchers use vec4 kernels (`Gpu::vec4`): the count is a non-zero multiple of 4 and the
 /// range starts 16-byte aligned. (Shape conditions, such as batch_norm's H*W % 4 == 0, are the op's own.)
 pub fn vec4_range_ok(gpu: &Gpu, offset: u64, elems: usize) -> bool {
-    gpu.vec4() && elems > 0 && elems % 4 == 0 && offset % 16 == 0
+    gpu.vec4() && elems > 0 && elems.is_multiple_of(4) && offset.is_multiple_of(16)
 }
 
 /// Whether a bound range starting at byte `offset` can be viewed as `array<vec4<f32>>` (16-byte aligned, vec4 on);
 /// for ops whose shape condition already makes every count a multiple of 4.
 pub fn vec4_offset_ok(gpu: &Gpu, offset: u64) -> bool {
-    gpu.vec4() && offset % 16 == 0
+    gpu.vec4() && offset.is_multiple_of(16)
 }

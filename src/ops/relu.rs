@@ -8,7 +8,6 @@
 //! 16-byte aligned (`ops::vec4_range_ok`); tensors larger than one storage binding run in several element ranges
 //! (`ops::runs`).
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -33,12 +32,12 @@ pub fn relu_forward(x: &Tensor) -> Tensor {
     // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        // Scalar bindings 1-2, then the same ranges again for the vec4 views 3-4.
-        let (xb, yb) = (x.bind_range(s, c), y.bind_range(s, c));
-        if vec4_range_ok(gpu, xb.offset, c) {
-            gpu.dispatch_1d_by_position("relu_forward_vec4", &p, &[xb, yb, xb, yb], c as u64 / 4);
+        // One list for both entry points: `relu_forward_vec4` reads x and y through its views x4, y4.
+        let binds = [("x", x.bind_range(s, c)), ("y", y.bind_range(s, c))];
+        if vec4_range_ok(gpu, binds[0].1.offset, c) {
+            gpu.dispatch_1d("relu_forward_vec4", &p, &binds, c as u64 / 4);
         } else {
-            gpu.dispatch_1d_by_position("relu_forward", &p, &[xb, yb], c as u64);
+            gpu.dispatch_1d("relu_forward", &p, &binds, c as u64);
         }
     }
     y
@@ -51,12 +50,11 @@ pub fn relu_backward(y: &Tensor, gy: &Tensor) -> Tensor {
     let dx = Tensor::empty(gpu, &y.shape);
     for (s, c) in elem_runs(gpu, y.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        // Scalar bindings 1-3, then the same ranges again for the vec4 views 4-6.
-        let (yb, gb, db) = (y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c));
-        if vec4_range_ok(gpu, yb.offset, c) {
-            gpu.dispatch_1d_by_position("relu_backward_vec4", &p, &[yb, gb, db, yb, gb, db], c as u64 / 4);
+        let binds = [("y_saved", y.bind_range(s, c)), ("gy", gy.bind_range(s, c)), ("dx", dx.bind_range(s, c))];
+        if vec4_range_ok(gpu, binds[0].1.offset, c) {
+            gpu.dispatch_1d("relu_backward_vec4", &p, &binds, c as u64 / 4);
         } else {
-            gpu.dispatch_1d_by_position("relu_backward", &p, &[yb, gb, db], c as u64);
+            gpu.dispatch_1d("relu_backward", &p, &binds, c as u64);
         }
     }
     dx
@@ -83,23 +81,36 @@ pub mod cpu {
 /// GPU vs CPU on odd sizes (1, primes, not multiples of the 256-lane workgroup: scalar kernels) and multiples of 4
 /// (4, 1028: vec4 kernels, checked again with them switched off); `full` adds 65,536 * 256 + 3 (scalar, past 65,535
 /// workgroups: the folded grid) and 65,536 * 256 + 4 (vec4, 16,385 workgroups). relu is exact: tolerance 0.
+/// Each row is labelled with the kernel that ran, as the device profiler counted it (`take_profile`), asserted to be
+/// the one the options and the size call for.
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let mut sizes = vec![(1usize, true), (257, true), (1031, true), (4, true), (1028, true), (1028, false)];
     if full {
         sizes.extend([(65_536 * 256 + 3, true), (65_536 * 256 + 4, true)]);
     }
+    gpu.set_profiling(true);
+    // The one entry point the last launch ran, asserted to be `want`, as "vec4" or "scalar".
+    let ran = |want: &str| {
+        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        assert_eq!(ran, [want], "relu self_check: ran {ran:?}, not {want}");
+        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
+    };
     for (n, vec4) in sizes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
-        let shape = format!("[{n}] {}", if vec4_range_ok(gpu, 0, n) { "vec4" } else { "scalar" });
+        let v4 = if vec4_range_ok(gpu, 0, n) { "_vec4" } else { "" };
         let x = rand_vec(n, 11);
         let gy = rand_vec(n, 12);
         let xt = Tensor::from_slice(gpu, &[n], &x);
         let y = relu_forward(&xt);
+        let yv = y.to_vec();
+        let shape = format!("[{n}] {}", ran(&format!("relu_forward{v4}")));
         let want_y = cpu::relu_forward(&f64s(&x));
-        out.push(compare("relu_forward", &shape, &y.to_vec(), &want_y, 0.0, 0.0));
+        out.push(compare("relu_forward", &shape, &yv, &want_y, 0.0, 0.0));
         let dx = relu_backward(&y, &Tensor::from_slice(gpu, &[n], &gy)).to_vec();
+        let shape = format!("[{n}] {}", ran(&format!("relu_backward{v4}")));
         out.push(compare("relu_backward", &shape, &dx, &cpu::relu_backward(&want_y, &f64s(&gy)), 0.0, 0.0));
     }
+    gpu.set_profiling(false);
     out
 }

@@ -5,7 +5,6 @@
 //!
 //! Launch: one invocation per element; tensors larger than one storage binding run in element ranges (`ops::runs`).
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -29,7 +28,7 @@ pub fn sigmoid_forward(x: &Tensor) -> Tensor {
     // Normally one run; tensors over the binding limit go in aligned element ranges (`ops::runs`).
     for (s, c) in elem_runs(gpu, x.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        gpu.dispatch_1d_by_position("sigmoid_forward", &p, &[x.bind_range(s, c), y.bind_range(s, c)], c as u64);
+        gpu.dispatch_1d("sigmoid_forward", &p, &[("x", x.bind_range(s, c)), ("y", y.bind_range(s, c))], c as u64);
     }
     y
 }
@@ -41,8 +40,8 @@ pub fn sigmoid_backward(y: &Tensor, gy: &Tensor) -> Tensor {
     let dx = Tensor::empty(gpu, &y.shape);
     for (s, c) in elem_runs(gpu, y.numel()) {
         let p = Params { n: c as u32, _pad: [0; 3] };
-        let binds = [y.bind_range(s, c), gy.bind_range(s, c), dx.bind_range(s, c)];
-        gpu.dispatch_1d_by_position("sigmoid_backward", &p, &binds, c as u64);
+        let binds = [("y_saved", y.bind_range(s, c)), ("gy", gy.bind_range(s, c)), ("dx", dx.bind_range(s, c))];
+        gpu.dispatch_1d("sigmoid_backward", &p, &binds, c as u64);
     }
     dx
 }

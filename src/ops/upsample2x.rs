@@ -10,7 +10,6 @@
 //! runs (`ops::runs`). When W % 4 == 0 (and every bound range starts 16-byte aligned) the `_vec4` entry points take
 //! 4 input pixels per invocation instead.
 
-
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
@@ -42,13 +41,15 @@ pub fn upsample2x_forward(x: &Tensor) -> Tensor {
     let item = (c * plane * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "upsample2x_forward", n, &[item, 4 * item]) {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
-        let binds =
-            [x.bind_range(n0 * c * plane, cnt * c * plane), y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)];
-        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
-            // Bindings 3-4: the same ranges through vec4 views; one invocation per 4 input pixels.
-            gpu.dispatch_1d_by_position("upsample2x_forward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+        let binds = [
+            ("x", x.bind_range(n0 * c * plane, cnt * c * plane)),
+            ("y", y.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)),
+        ];
+        if w % 4 == 0 && binds.iter().all(|(_, b)| vec4_offset_ok(gpu, b.offset)) {
+            // The same ranges through the views x4, y4; one invocation per 4 input pixels.
+            gpu.dispatch_1d("upsample2x_forward_vec4", &p, &binds, (cnt * c * plane / 4) as u64);
         } else {
-            gpu.dispatch_1d_by_position("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
+            gpu.dispatch_1d("upsample2x_forward", &p, &binds, (4 * cnt * c * plane) as u64);
         }
     }
     y
@@ -65,12 +66,14 @@ pub fn upsample2x_backward(gy: &Tensor) -> Tensor {
     let item = (c * plane * 4) as u64;
     for (n0, cnt) in batch_runs(gpu, "upsample2x_backward", n, &[item, 4 * item]) {
         let p = Params { planes: (cnt * c) as u32, h: h as u32, w: w as u32, _pad: 0 };
-        let binds =
-            [gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane), dx.bind_range(n0 * c * plane, cnt * c * plane)];
-        if w % 4 == 0 && binds.iter().all(|b| vec4_offset_ok(gpu, b.offset)) {
-            gpu.dispatch_1d_by_position("upsample2x_backward_vec4", &p, &[binds, binds].concat(), (cnt * c * plane / 4) as u64);
+        let binds = [
+            ("gy", gy.bind_range(4 * n0 * c * plane, 4 * cnt * c * plane)),
+            ("dx", dx.bind_range(n0 * c * plane, cnt * c * plane)),
+        ];
+        if w % 4 == 0 && binds.iter().all(|(_, b)| vec4_offset_ok(gpu, b.offset)) {
+            gpu.dispatch_1d("upsample2x_backward_vec4", &p, &binds, (cnt * c * plane / 4) as u64);
         } else {
-            gpu.dispatch_1d_by_position("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
+            gpu.dispatch_1d("upsample2x_backward", &p, &binds, (cnt * c * plane) as u64);
         }
     }
     dx
@@ -117,7 +120,9 @@ pub mod cpu {
 }
 
 /// GPU vs CPU on odd shapes (N = 1, primes); `full` adds the last decoder block at batch 16 (32 x 96 x 192 -> 151 MB
-/// output), which splits the batch into runs on adapters with a 128 MiB binding limit.
+/// output), which splits the batch into runs on adapters with a 128 MiB binding limit. Each row is labelled with the
+/// kernels that ran, as the device profiler counted them (`take_profile`), asserted to be the ones the options and
+/// the shape call for.
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // W % 4 == 0 takes the vec4 kernels ((3, 2, 6, 12) also with them switched off, (1, 1, 1, 4) is one vec4).
@@ -133,18 +138,28 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
     if full {
         shapes.push((16, 32, 96, 192, true));
     }
+    gpu.set_profiling(true);
+    // The entry point the last launches ran (one, however many runs), asserted to be `want`, as "vec4" or "scalar".
+    let ran = |want: &str| {
+        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        assert_eq!(ran, [want], "upsample2x self_check: ran {ran:?}, not {want}");
+        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
+    };
     for (n, c, h, w, vec4) in shapes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
-        let path = if w % 4 == 0 && gpu.vec4() { "vec4" } else { "scalar" };
-        let shape = format!("[{n},{c},{h},{w}] {path}");
+        // Batch runs start at whole items of 4 * C * H * W bytes: 16-byte aligned whenever W % 4 == 0.
+        let v4 = if w % 4 == 0 && vec4_offset_ok(gpu, 0) { "_vec4" } else { "" };
         let x = rand_vec(n * c * h * w, 41);
         let gy = rand_vec(n * c * 4 * h * w, 42);
         let y = upsample2x_forward(&Tensor::from_slice(gpu, &[n, c, h, w], &x)).to_vec();
+        let shape = format!("[{n},{c},{h},{w}] {}", ran(&format!("upsample2x_forward{v4}")));
         out.push(compare("upsample2x_forward", &shape, &y, &cpu::upsample2x_forward(&f64s(&x), n * c, h, w), 0.0, 0.0));
         drop(y);
         let dx = upsample2x_backward(&Tensor::from_slice(gpu, &[n, c, 2 * h, 2 * w], &gy)).to_vec();
+        let shape = format!("[{n},{c},{h},{w}] {}", ran(&format!("upsample2x_backward{v4}")));
         let want = cpu::upsample2x_backward(&f64s(&gy), n * c, h, w);
         out.push(compare("upsample2x_backward", &shape, &dx, &want, 1e-6, 1e-6));
     }
+    gpu.set_profiling(false);
     out
 }
