@@ -36,13 +36,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = BenchArgs::default().size)]
     pub size: String,
     /// Images per step
-    #[arg(long, default_value_t = BenchArgs::default().batch, value_parser = crate::parse_batch_arg)]
+    #[arg(long, default_value_t = BenchArgs::default().batch, value_parser = crate::args::parse_batch_arg)]
     pub batch: usize,
     /// Timed training steps after the first (median reported)
     #[arg(long, default_value_t = BenchArgs::default().steps)]
     pub steps: usize,
     /// Width divisor of the model (1 = the real network; 1, 2, 4, 8 or 16)
-    #[arg(long, default_value_t = BenchArgs::default().width, value_parser = crate::parse_width_arg)]
+    #[arg(long, default_value_t = BenchArgs::default().width, value_parser = crate::args::parse_width_arg)]
     pub width: usize,
     /// Write the results as JSON
     #[arg(long)]

@@ -1,8 +1,11 @@
 //! fluke: a from-scratch GPU compute engine (wgpu + hand-written WGSL, hand-written backward passes, a small tape)
 //! that trains and runs a SE-ResNet34 U-Net for whale-fluke segmentation on any Vulkan, Metal or DX12 GPU.
 //!
-//! Reading order: `gpu` (device, pipelines, dispatch) -> `tensor` -> `graph` (the tape) -> `ops/*` (each op with its
-//! shader) -> `model` (the U-Net) -> `optim` -> `data` -> `train` -> `predict`.
+//! Reading order, which is also the layering (a module uses only modules above it in this list; tests/layers.rs
+//! checks it): `gpu` (device, pipelines, named dispatch, kernel options) and `fsutil` -> `tensor` -> `graph` (the
+//! tape) -> `ops/*` (each op with its shader; `ops::OPS` is the registry) -> `optim` (Adam over named tensors) ->
+//! `model` (the U-Net), `data`, `postprocess` -> `validate`, `evaluate`, `args` -> `train`, `predict`, the commands
+//! -> `main.rs`.
 
 pub mod check;
 pub mod network_check;
@@ -21,7 +24,9 @@ pub use gpu::{Gpu, GpuOptions};
 pub use model::parse_size;
 pub use graph::{Tape, Var};
 pub use tensor::Tensor;
+pub use args::{parse_batch_arg, parse_width_arg};
 
+pub mod args;
 pub mod bench;
 pub mod demo;
 pub mod evaluate;
@@ -31,19 +36,3 @@ pub mod optim;
 pub mod predict;
 pub mod train;
 pub mod validate;
-
-/// `--width` (clap value parser): one of the divisors the network supports, so a bad value is a usage error.
-pub fn parse_width_arg(s: &str) -> Result<usize, String> {
-    let w: usize = s.trim().parse().map_err(|_| format!("'{s}' is not a number; use 1, 2, 4, 8 or 16"))?;
-    model::check_width(w).map_err(|e| e.to_string())?;
-    Ok(w)
-}
-
-/// `--batch` (clap value parser): a whole number of at least 1.
-pub fn parse_batch_arg(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(b) if b >= 1 => Ok(b),
-        _ => Err(format!("'{s}' is not a batch size; use a whole number of at least 1")),
-    }
-}
-
