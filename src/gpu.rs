@@ -2,12 +2,18 @@
 //! the kernel choice per device, a buffer pool, and batched dispatch.
 //!
 //! How a kernel runs, end to end:
-//! 1. At start-up `Gpu::new` parses every `shaders/<op>.wgsl` with naga (a parse error names the file), reflects each
-//!    entry point (workgroup size, which `@binding`s it uses) and creates the shader modules; each entry point's
-//!    pipeline is created the first time it is dispatched (`pipeline`, timed: `pipeline_times`), so start-up takes
-//!    well under a second on every adapter and a compiler that is slow on some kernel only pays for those it runs.
-//! 2. A launcher in `src/ops/<op>.rs` calls `gpu.dispatch(entry, &params, &[buffers...], groups)`. The `Params`
-//!    struct is copied into a slot of a uniform ring (binding 0); storage buffers are bindings 1.. in order.
+//! 1. At start-up `Gpu::new` parses every shader file its caller hands it (the op registry, `ops::shaders()`) with
+//!    naga (a parse error names the file), reflects each entry point (workgroup size, and the name and `@binding` of
+//!    every global it uses) and creates the shader modules; each entry point's pipeline is created the first time it
+//!    is dispatched (`pipeline`, timed: `pipeline_times`), so start-up takes well under a second on every adapter and
+//!    a compiler that is slow on some kernel only pays for those it runs.
+//! 2. A launcher in `src/ops/<op>.rs` calls `gpu.dispatch(entry, &params, &[("x", x.bind()), ...], groups)`: buffers
+//!    by the names the WGSL declares (binding numbers live only in the WGSL). The `Params` struct is copied into a
+//!    slot of a uniform ring (binding 0).
+//!
+//! Kernel choice: the device holds one `KernelOptions` (family, vec4, a split limit for tests) that every launcher
+//! asks, changed for a scope with `Gpu::scoped`, plus the entry points it does not run (`disable`: validation
+//! failures, `SLOW_TO_BUILD`).
 //! 3. Dispatches accumulate in one command encoder; `flush()` submits them. Nothing waits on the GPU until a value
 //!    is read back (`read_f32`), so a whole training step is recorded without a CPU-GPU round trip.
 //!
