@@ -20,7 +20,8 @@ use fluke::ops::conv2d::{self, cpu, Geom, Params};
 use fluke::Tensor;
 
 /// (label, batch, Cin, H, W, Cout, k, stride, pad): input shapes at a 192x384 image.
-const SHAPES: &[(&str, usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+type Shape = (&'static str, usize, usize, usize, usize, usize, usize, usize, usize);
+const SHAPES: &[Shape] = &[
     ("enc 64ch 48x96", 4, 64, 48, 96, 64, 3, 1, 1),
     ("enc 128ch 24x48", 4, 128, 24, 48, 128, 3, 1, 1),
     ("enc 256ch 12x24", 4, 256, 12, 24, 256, 3, 1, 1),

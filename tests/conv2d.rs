@@ -261,7 +261,7 @@ fn a_failing_kernel_is_replaced_by_its_portable_twin() {
     let c = fluke::model::summary::ConvShape { cin: 256, cout: 256, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
     let first = fluke::validate::check_geometry(&g, &c, 2, 7);
     let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3")).expect("a 3x3 forward ran");
-    let rep = fluke::validate::validate_geometries(&g, &[c.clone()], 2, &Default::default(), Some(fast));
+    let rep = fluke::validate::validate_geometries(&g, std::slice::from_ref(&c), 2, &Default::default(), Some(fast));
     if fast.contains("subgroup") {
         assert_eq!(rep.replaced, vec![fast.to_string()]);
         assert!(!g.allowed(fast));

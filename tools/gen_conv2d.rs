@@ -873,7 +873,8 @@ let ob = (cb - co) * ohw / 4u;"
         ),
     };
     // x of kernel row ky at column t of the row segment (t = s*j + kx; t = 0 is column s*ox - 1).
-    let (iy, xload, xcol, col): (&str, String, &str, Box<dyn Fn(usize, usize) -> String>) = if s == 1 {
+    type Col = Box<dyn Fn(usize, usize) -> String>;
+    let (iy, xload, xcol, col): (&str, String, &str, Col) = if s == 1 {
         (
             "i32(oy) - 1",
             (0..3)
@@ -919,8 +920,7 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
     };
     let xload = format!("// Kernel row ky: x columns {} of input row iy + ky.\n{xload}", if s == 1 { "ox-1 .. ox+4" } else { "2ox-1 .. 2ox+7" });
     let mut fma = Vec::new();
-    for j in 0..4 {
-        let c = XYZW[j];
+    for (j, c) in XYZW.iter().enumerate() {
         fma.push(grid((0..4).map(|gi| format!("let h{j}_{gi} = vec4<f32>({});", (0..4).map(|i| format!("g{}.{c}", 4 * gi + i)).collect::<Vec<_>>().join(", "))), 2));
         for t in 0..9 {
             let (ky, kx) = (t / 3, t % 3);

@@ -49,7 +49,7 @@ pub fn batch_runs_with(op: &str, n: usize, item_bytes: &[u64], limit: u64, align
     );
     for &b in item_bytes {
         assert!(
-            b % align == 0,
+            b.is_multiple_of(align),
             "{op}: the batch must be split to fit the {limit}-byte binding limit, but a batch item of {b} bytes is not \
              a multiple of the {align}-byte binding offset alignment; use a smaller batch"
         );
@@ -67,7 +67,7 @@ fn split(op: &str, n: usize, item_bytes: &[u64], limit: u64, align: u64) -> Vec<
     let per = item_bytes
         .iter()
         .map(|&b| {
-            let slack = if b % align == 0 { 0 } else { align.saturating_sub(4) };
+            let slack = if b.is_multiple_of(align) { 0 } else { align.saturating_sub(4) };
             assert!(
                 b.max(1) + slack <= limit,
                 "{op}: one batch item needs a {b}-byte binding (+{slack} for its offset), over the storage binding \

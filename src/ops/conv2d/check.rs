@@ -25,6 +25,7 @@ pub struct Case {
 }
 
 impl Case {
+    #[allow(clippy::too_many_arguments)]
     pub const fn new(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, pad: usize, bias: bool) -> Case {
         Case { n, cin, h, w, cout, k, stride, pad, bias }
     }

@@ -54,10 +54,10 @@ pub fn backward_input(gy: &[f64], w: &[f64], w_shape: &[usize], x_shape: &[usize
                             continue;
                         }
                         let grow = &gy[((n * g.cout + co) * g.oh + oy) * g.ow..][..g.ow];
-                        for ox in 0..g.ow {
+                        for (ox, &gv) in grow.iter().enumerate() {
                             let ix = (ox * g.stride + kx) as isize - g.pad as isize;
                             if ix >= 0 && ix < g.w as isize {
-                                plane[iy as usize * g.w + ix as usize] += wv * grow[ox];
+                                plane[iy as usize * g.w + ix as usize] += wv * gv;
                             }
                         }
                     }
@@ -85,10 +85,10 @@ pub fn backward_weight(x: &[f64], x_shape: &[usize], gy: &[f64], w_shape: &[usiz
                         }
                         let row = &x[((n * g.cin + ci) * g.h + iy as usize) * g.w..][..g.w];
                         let grow = &gy[((n * g.cout + co) * g.oh + oy) * g.ow..][..g.ow];
-                        for ox in 0..g.ow {
+                        for (ox, &gv) in grow.iter().enumerate() {
                             let ix = (ox * g.stride + kx) as isize - g.pad as isize;
                             if ix >= 0 && ix < g.w as isize {
-                                acc += grow[ox] * row[ix as usize];
+                                acc += gv * row[ix as usize];
                             }
                         }
                     }

@@ -82,7 +82,7 @@ fn subgroups_ok(gpu: &Gpu) -> bool {
 /// Whether batch runs of rows that are a multiple of 4 floats start 16-byte aligned: the adapter's binding offset
 /// alignment is a multiple of 16 bytes (runs begin at whole images, bound from an aligned element).
 fn vec4_ok(gpu: &Gpu) -> bool {
-    gpu.limits.min_storage_buffer_offset_alignment % 16 == 0
+    gpu.limits.min_storage_buffer_offset_alignment.is_multiple_of(16)
 }
 
 /// Rule 4: the kernel `choose` picks with subgroups when they may run, unless this device replaced that subgroup
@@ -107,14 +107,14 @@ pub(super) fn forward(gpu: &Gpu, g: &Geom) -> Option<Blocked> {
 /// strided vec4 kernels; other 3x3 stride-1 layers the scalar 3x3 kernel; everything else the generic one.
 fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
-    let vec4 = vec4_ok && is3 && g.pad == 1 && g.w % 4 == 0;
+    let vec4 = vec4_ok && is3 && g.pad == 1 && g.w.is_multiple_of(4);
     // 3x3 stride 2 pad 1 with W = 2*OW (the encoder's downsampling convolutions).
-    if vec4_ok && g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w % 4 == 0 {
+    if vec4_ok && g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w.is_multiple_of(4) {
         let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
         return Blocked::new(entry, 16, true, subgroups);
     }
     // Rows of 12, 24, 36 ... pixels: 12-pixel blocks waste nothing where 16-pixel blocks would waste a quarter.
-    if vec4 && subgroups && g.ow % 12 == 0 && g.ow % 16 != 0 {
+    if vec4 && subgroups && g.ow.is_multiple_of(12) && !g.ow.is_multiple_of(16) {
         return Blocked { px: 12, ..Blocked::new("conv2d_forward_3x3_subgroup12", 16, true, true) };
     }
     match (is3, vec4) {
@@ -139,7 +139,7 @@ pub(super) fn input_grad(gpu: &Gpu, g: &Geom) -> Option<InputGrad> {
         let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh - 1 - g.pad, ..*g };
         return allowed(gpu, |k: &Blocked| k.entry, |sg| forward_for(&gt, sg, vec4)).map(|k| InputGrad::Flipped(gt, k));
     }
-    let v4 = vec4 && g.ow % 4 == 0 && g.kw.div_ceil(g.stride) <= 4;
+    let v4 = vec4 && g.ow.is_multiple_of(4) && g.kw.div_ceil(g.stride) <= 4;
     let choose = |sg: bool| match (v4, sg) {
         (true, true) => Blocked::new("conv2d_backward_input_strided_subgroup", 16, true, true),
         (true, false) => Blocked::new("conv2d_backward_input_strided_vec4", 16, true, false),
@@ -159,10 +159,10 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
     }
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
-    let vec4 = vec4_ok(gpu) && (is3 || is3s2) && g.pad == 1 && g.ow % 4 == 0;
+    let vec4 = vec4_ok(gpu) && (is3 || is3s2) && g.pad == 1 && g.ow.is_multiple_of(4);
     let choose = |sg: bool| {
         if vec4 {
-            let sg = sg && g.cin % gpu.subgroup_max_size() as usize == 0;
+            let sg = sg && g.cin.is_multiple_of(gpu.subgroup_max_size() as usize);
             let entry = match (is3s2, sg) {
                 (false, true) => "conv2d_backward_weight_3x3_subgroup",
                 (false, false) => "conv2d_backward_weight_3x3_vec4",

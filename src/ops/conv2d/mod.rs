@@ -212,7 +212,7 @@ fn forward_blocked(g: &Geom, k: &Blocked, p: Params, x: Bind, bias: Bind, y: Bin
 /// multiple of 16 bytes, `kernels::vec4_ok`) allows.
 fn check_aligned(entry: &str, vec4: bool, off: u32, bind: &Bind) {
     if vec4 {
-        assert!(off % 4 == 0 && bind.offset % 16 == 0, "conv2d: {entry}: input run not 16-byte aligned");
+        assert!(off.is_multiple_of(4) && bind.offset.is_multiple_of(16), "conv2d: {entry}: input run not 16-byte aligned");
     }
 }
 
@@ -220,7 +220,7 @@ fn check_aligned(entry: &str, vec4: bool, off: u32, bind: &Bind) {
 /// to whole blocks (shaders/conv2d_pack.wgsl; `cpu::packed_weights` builds the same layouts): w [Cout, Cin, KH, KW]
 /// -> [Cout/cw, Cin*KH*KW, cw], or `flipped` (the input gradient's) [Cin/cw, Cout*KH*KW, cw].
 pub fn pack_weights(w: &Tensor, cw: usize, flipped: bool) -> Tensor {
-    assert!(w.shape.len() == 4 && cw % 4 == 0, "conv2d_pack_weight: w must be [Cout, Cin, KH, KW] and cw a multiple of 4");
+    assert!(w.shape.len() == 4 && cw.is_multiple_of(4), "conv2d_pack_weight: w must be [Cout, Cin, KH, KW] and cw a multiple of 4");
     let (cout, cin, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
     let (channels, kk, entry) = if flipped {
         (cin, cout * kh * kw, "conv2d_pack_weight_flipped_vec4")
