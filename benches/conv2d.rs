@@ -125,6 +125,9 @@ fn lab_packing(gpu: &Arc<Gpu>, wanted: &dyn Fn(&str) -> bool) {
     let ws = [512usize, 512, 3, 3];
     let wv = rand_vec(ws.iter().product(), 5);
     let w = Tensor::from_slice(gpu, &ws, &wv);
+    if !wanted("lab pack conv2d_pack_weight") {
+        return;
+    }
     println!("\nlab: weight packing, w {ws:?}, blocks of 16 channels");
     for flipped in [false, true] {
         let want = f64s(&cpu::packed_weights(&wv, ws, 16, flipped));
@@ -133,9 +136,6 @@ fn lab_packing(gpu: &Arc<Gpu>, wanted: &dyn Fn(&str) -> bool) {
         } else {
             ("conv2d_pack_weight", "conv2d_pack_weight_vec4")
         };
-        if !wanted(&format!("lab pack {scalar}")) {
-            continue;
-        }
         let packed = Tensor::empty(gpu, &[want.len()]);
         let p = Params { cin: 512, cout: 512, kh: 3, kw: 3, m: 512, cw: 16, ..Default::default() };
         let run_scalar = || gpu.dispatch_1d(scalar, &p, &[("wt", w.bind()), ("out", packed.bind())], want.len() as u64);

@@ -538,7 +538,8 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
         let iy = i32(oy) - 1;
         for (var q = 0u; q < w4; q++) {
             let ox = i32(q * 4u);
-            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, the rest by broadcast.
+            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the
+            // rest by broadcast.
             let la = gy4[gb + oa + q];
             let lb = gy4[gb + ob + q];
             let g0 = subgroupBroadcast(la, 0u); let g1 = subgroupBroadcast(la, 1u); let g2 = subgroupBroadcast(la, 2u);
@@ -660,7 +661,8 @@ fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, 
         let iy = 2 * i32(oy) - 1;
         for (var q = 0u; q < w4; q++) {
             let ox = i32(q * 4u);
-            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, the rest by broadcast.
+            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the
+            // rest by broadcast.
             let la = gy4[gb + oa + q];
             let lb = gy4[gb + ob + q];
             let g0 = subgroupBroadcast(la, 0u); let g1 = subgroupBroadcast(la, 1u); let g2 = subgroupBroadcast(la, 2u);

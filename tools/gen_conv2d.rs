@@ -866,7 +866,8 @@ let oa = (ca - co) * ohw / 4u;
 let ob = (cb - co) * ohw / 4u;"
                 .to_string(),
             format!(
-                "// gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, the rest by broadcast.\n\
+                "// gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the\n\
+                 // rest by broadcast.\n\
                  let la = gy4[gb + oa + q];\nlet lb = gy4[gb + ob + q];\n{}",
                 grid((0..16).map(|c| format!("let g{c} = subgroupBroadcast({}, {}u);", if c < 8 { "la" } else { "lb" }, c % 8)), 3)
             ),
