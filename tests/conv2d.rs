@@ -2,8 +2,8 @@
 //! slicing under an artificial binding limit, PyTorch golden values, and full-size reductions.
 
 use fluke::check::{assert_all_pass, compare, dot, f64s, finite_diff, rand_vec};
-use fluke::ops::conv2d::{self, cpu, Case, Launch, Variant};
 use fluke::gpu::Family;
+use fluke::ops::conv2d::{self, cpu, Case};
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 
@@ -32,7 +32,7 @@ fn cpu_backward_matches_finite_differences() {
     }
 }
 
-/// Every entry point (naive and tiled) against the oracle on odd shapes, including the larger `full` cases.
+/// Every entry point (each kernel family) against the oracle on odd shapes, including the larger `full` cases.
 #[test]
 fn gpu_matches_oracle_on_odd_shapes() {
     assert_all_pass(&conv2d::self_check(&gpu(), true));
@@ -63,16 +63,17 @@ fn batch_slicing_under_a_small_binding_limit() {
     ] {
         // Room for about 2 images of the larger of x and y per binding.
         let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
-        for variant in [Variant::Naive, Variant::TiledPortable, Variant::Tiled] {
+        for family in [Family::Naive, Family::Portable, Family::Auto] {
+            let _family = g.scoped(|o| o.family = family);
             // The same checks without the limit, to count the unsliced dispatches.
             let before = g.dispatches_total();
-            conv2d::check_case(&g, &c, Launch { variant, max_binding: None }, "unsliced");
+            conv2d::check_case(&g, &c, "unsliced");
             let unsliced = g.dispatches_total() - before;
-            let l = Launch { variant, max_binding: Some(2 * img + 300) };
+            let _limit = g.scoped(|o| o.max_binding = Some(2 * img + 300));
             let before = g.dispatches_total();
-            res.extend(conv2d::check_case(&g, &c, l, "sliced"));
+            res.extend(conv2d::check_case(&g, &c, "sliced"));
             let sliced = g.dispatches_total() - before;
-            assert!(sliced > unsliced, "{variant:?}: the small limit did not split the batch ({sliced} vs {unsliced} dispatches)");
+            assert!(sliced > unsliced, "{family:?}: the small limit did not split the batch ({sliced} vs {unsliced} dispatches)");
         }
     }
     assert_all_pass(&res);
@@ -97,7 +98,7 @@ fn autograd_wrapper_matches_launchers() {
 }
 
 /// PyTorch golden values (tools/golden_conv2d.py: F.conv2d in float64, stored as f32): forward and the gradients of
-/// L = sum(y * gy) for x, w and b, for both kernel variants. Tolerance: |d| <= 1e-4 + 1e-4 |torch| (sums of at most
+/// L = sum(y * gy) for x, w and b, for every kernel family. Tolerance: |d| <= 1e-4 + 1e-4 |torch| (sums of at most
 /// ~150 products of N(0,1) values in f32).
 #[test]
 fn matches_pytorch_golden() {
@@ -121,17 +122,17 @@ fn matches_pytorch_golden() {
         };
         let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
         let b = has_bias.then(|| t("b").0);
-        for variant in [Variant::Naive, Variant::TiledPortable, Variant::Tiled, Variant::Auto] {
-            let l = Launch { variant, max_binding: None };
-            let what = format!("{name} {variant:?}");
-            let y = conv2d::conv2d_forward_with(&x, &w, b.as_ref(), stride, pad, l).to_vec();
+        for family in [Family::Naive, Family::Portable, Family::Auto] {
+            let _family = g.scoped(|o| o.family = family);
+            let what = format!("{name} {family:?}");
+            let y = conv2d::conv2d_forward(&x, &w, b.as_ref(), stride, pad).to_vec();
             res.push(compare("conv2d_forward", &what, &y, &y_want, 1e-4, 1e-4));
-            let gx = conv2d::conv2d_backward_input_with(&gy, &w, &x.shape, stride, pad, l).to_vec();
+            let gx = conv2d::conv2d_backward_input(&gy, &w, &x.shape, stride, pad).to_vec();
             res.push(compare("conv2d_backward_input", &what, &gx, &gx_want, 1e-4, 1e-4));
-            let gw = conv2d::conv2d_backward_weight_with(&x, &gy, &w.shape, stride, pad, l).to_vec();
+            let gw = conv2d::conv2d_backward_weight(&x, &gy, &w.shape, stride, pad).to_vec();
             res.push(compare("conv2d_backward_weight", &what, &gw, &gw_want, 1e-4, 1e-4));
             if has_bias {
-                let gb = conv2d::conv2d_backward_bias_with(&gy, l).to_vec();
+                let gb = conv2d::conv2d_backward_bias(&gy).to_vec();
                 res.push(compare("conv2d_backward_bias", &what, &gb, &t("gb").1, 1e-4, 1e-4));
             }
         }
@@ -153,35 +154,35 @@ fn full_size_weight_and_bias_reductions() {
     assert_all_pass(&res);
 }
 
-/// The launchers pick the kernels they claim: at a U-Net-like 3x3 shape (Cin % 8 == 0, W % 4 == 0) `Tiled` runs the
-/// subgroup twins where the device has subgroups and `TiledPortable` the vec4 kernels, so the oracle checks above
-/// cover both families (a silent fallback would test one kernel twice).
+/// The launchers pick the kernels they claim: at a U-Net-like 3x3 shape (Cin % 8 == 0, W % 4 == 0) the auto family
+/// runs the subgroup twins where the device has subgroups and the portable family the vec4 kernels, so the oracle
+/// checks above cover both families (a silent fallback would test one kernel twice).
 #[test]
 fn tiled_variants_dispatch_the_expected_kernels() {
     let g = gpu();
     let (xs, ws) = ([2usize, 16, 6, 8], [16usize, 16, 3, 3]);
     let x = Tensor::from_slice(&g, &xs, &rand_vec(2 * 16 * 6 * 8, 11));
     let w = Tensor::from_slice(&g, &ws, &rand_vec(16 * 16 * 9, 12));
-    let run = |variant| {
-        let l = Launch { variant, max_binding: None };
+    let run = |family| {
+        let _family = g.scoped(|o| o.family = family);
         g.set_profiling(true);
-        let y = conv2d::conv2d_forward_with(&x, &w, None, 1, 1, l);
-        conv2d::conv2d_backward_input_with(&y, &w, &xs, 1, 1, l);
-        conv2d::conv2d_backward_weight_with(&x, &y, &ws, 1, 1, l);
+        let y = conv2d::conv2d_forward(&x, &w, None, 1, 1);
+        conv2d::conv2d_backward_input(&y, &w, &xs, 1, 1);
+        conv2d::conv2d_backward_weight(&x, &y, &ws, 1, 1);
         // Stride 2: gy [2, 16, 3, 4], rows of 4 floats.
-        let y2 = conv2d::conv2d_forward_with(&x, &w, None, 2, 1, l);
-        conv2d::conv2d_backward_input_with(&y2, &w, &xs, 2, 1, l);
-        conv2d::conv2d_backward_weight_with(&x, &y2, &ws, 2, 1, l);
+        let y2 = conv2d::conv2d_forward(&x, &w, None, 2, 1);
+        conv2d::conv2d_backward_input(&y2, &w, &xs, 2, 1);
+        conv2d::conv2d_backward_weight(&x, &y2, &ws, 2, 1);
         let names: Vec<&str> = g.take_profile().iter().map(|e| e.0).collect();
         g.set_profiling(false);
         names
     };
-    let portable = run(Variant::TiledPortable);
+    let portable = run(Family::Portable);
     for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4", "conv2d_backward_weight_3x3s2_vec4", "conv2d_forward_3x3s2_vec4"] {
-        assert!(portable.contains(&e), "TiledPortable did not run {e}: {portable:?}");
+        assert!(portable.contains(&e), "the portable family did not run {e}: {portable:?}");
     }
-    assert!(!portable.iter().any(|e| e.contains("subgroup")), "TiledPortable ran a subgroup kernel: {portable:?}");
-    let tiled = run(Variant::Tiled);
+    assert!(!portable.iter().any(|e| e.contains("subgroup")), "the portable family ran a subgroup kernel: {portable:?}");
+    let tiled = run(Family::Auto);
     if g.has_subgroups() {
         for e in [
             "conv2d_forward_3x3_subgroup",
@@ -190,18 +191,19 @@ fn tiled_variants_dispatch_the_expected_kernels() {
             "conv2d_backward_weight_3x3s2_subgroup",
             "conv2d_forward_3x3s2_subgroup",
         ] {
-            assert!(tiled.contains(&e), "Tiled did not run {e} on a device with subgroups: {tiled:?}");
+            assert!(tiled.contains(&e), "the auto family did not run {e} on a device with subgroups: {tiled:?}");
         }
         // Rows of 12 pixels take the 12-pixel subgroup forward.
         let x12 = Tensor::from_slice(&g, &[1, 8, 3, 12], &rand_vec(8 * 3 * 12, 13));
         let w12 = Tensor::from_slice(&g, &[8, 8, 3, 3], &rand_vec(8 * 8 * 9, 14));
         g.set_profiling(true);
-        conv2d::conv2d_forward_with(&x12, &w12, None, 1, 1, Launch { variant: Variant::Tiled, max_binding: None });
+        let _auto = g.scoped(|o| o.family = Family::Auto);
+        conv2d::conv2d_forward(&x12, &w12, None, 1, 1);
         let names: Vec<&str> = g.take_profile().iter().map(|e| e.0).collect();
         g.set_profiling(false);
         assert!(names.contains(&"conv2d_forward_3x3_subgroup12"), "rows of 12 did not run the 12-pixel kernel: {names:?}");
     } else {
-        println!("device has no subgroups: Tiled runs the portable kernels ({tiled:?})");
+        println!("device has no subgroups: the auto family runs the portable kernels ({tiled:?})");
     }
 }
 
@@ -249,14 +251,17 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
 }
 
 /// A kernel that fails validation is replaced by its portable twin on that device, and the twin is then checked.
+/// On a device of its own: a replacement lasts as long as the device, and the tests that share the binary's device
+/// must still find the subgroup kernels there (they failed when this test happened to run first).
 #[test]
 fn a_failing_kernel_is_replaced_by_its_portable_twin() {
-    let g = gpu();
+    let _turn = gpu();
+    let g = fluke::gpu::Gpu::new(&fluke::testing::options_from_env(), &fluke::ops::shaders()).expect("a GPU adapter");
     // The 256-channel 12x24 layer of the default size.
     let c = fluke::model::summary::ConvShape { cin: 256, cout: 256, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
     let first = fluke::validate::check_geometry(&g, &c, 2, 7);
     let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3")).expect("a 3x3 forward ran");
-    let rep = fluke::validate::validate_geometries(&g, &[c.clone()], 2, &Default::default(), Some(fast));
+    let rep = fluke::validate::validate_geometries(&g, std::slice::from_ref(&c), 2, &Default::default(), Some(fast));
     if fast.contains("subgroup") {
         assert_eq!(rep.replaced, vec![fast.to_string()]);
         assert!(!g.allowed(fast));

@@ -7,19 +7,18 @@
 //! pipelines: SwiftShader takes minutes on the large kernels, and Tint parses, validates and checks uniformity at
 //! module creation) and POSTs every message back. Any `error` fails the test; warnings are printed.
 //!
-//! Modules: each file except conv2d_subgroup.wgsl alone, on a device without optional features (as fluke compiles
-//! them on any device); and `enable subgroups;` + conv2d.wgsl + conv2d_subgroup.wgsl as one module (fluke compiles
-//! conv2d_subgroup.wgsl appended to conv2d.wgsl; Tint needs the `enable`, naga rejects it) on a device with the
-//! `subgroups` feature. Tint stops at a module's first subgroup-uniformity error, so the subgroup module is compiled a
-//! second time under `diagnostic(warning, subgroup_uniformity);`, where Tint warns once per function: those warnings
-//! count as errors too, and list every function at fault. If the adapter lacks `subgroups`, the test says so loudly,
-//! checks every other file, and accepts only errors about subgroups from the subgroup module (Tint stops at the
+//! Modules: every registered shader source as fluke hands it to the device (`fluke::ops::OPS`: a file alone, or a
+//! fast conv2d file after conv2d_prelude.wgsl), the portable ones on a device without optional features (as fluke
+//! compiles them on any device), the subgroup ones with `enable subgroups;` in front (Tint needs it, naga rejects it)
+//! on a device with the `subgroups` feature. Tint stops at a module's first subgroup-uniformity error, so each
+//! subgroup module is compiled a second time under `diagnostic(warning, subgroup_uniformity);`, where Tint warns once
+//! per function: those warnings count as errors too, and list every function at fault. If the adapter lacks `subgroups`, the test says so loudly,
+//! checks every other file, and accepts only errors about subgroups from the subgroup modules (Tint stops at the
 //! `enable`, so that is all it can tell); FLUKE_TINT_NO_SUBGROUPS=1 takes that path on any adapter.
 //!
 //! Needs Chromium (`apt-get install -y chromium`; another binary via FLUKE_CHROMIUM=path). It fails, never skips,
 //! when Chromium is missing or WebGPU does not come up.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -27,11 +26,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use fluke::gpu::ShaderFile;
+
 /// Flags that give headless Chromium WebGPU on SwiftShader here: `--no-sandbox` because CI runs as root.
 const CHROMIUM_FLAGS: &[&str] = &["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu"];
 const TIMEOUT: Duration = Duration::from_secs(120);
-const SUBGROUP_FILE: &str = "conv2d_subgroup.wgsl";
-const SUBGROUP_BASE: &str = "conv2d.wgsl";
 const SUBGROUP_ENABLE: &str = "enable subgroups;\n";
 const SUBGROUP_RELAX: &str = "diagnostic(warning, subgroup_uniformity);\n";
 const RELAXED_TAG: &str = "an error, reported as a warning by";
@@ -122,45 +121,45 @@ fn enclosing_fn(src: &str, line: usize) -> Option<String> {
     None
 }
 
+/// The modules fluke compiles, from the op registry (`fluke::ops::OPS`): each registered source as it is handed to
+/// the device (a fast conv2d file after its prelude), and each subgroup file also with Tint's `enable` in front and a
+/// second time relaxed (see `Module::relaxed`). Every file in shaders/ is registered (tests/shaders.rs), so this is
+/// every shader.
 fn modules() -> Vec<Module> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "wgsl") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            files.insert(name, src);
-        }
-    }
-    assert!(files.len() > 1, "{}: expected the WGSL shaders there", dir.display());
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("shaders/{name}: {e}"));
+    let registered: Vec<ShaderFile> = fluke::ops::OPS.iter().flat_map(|o| o.shaders.iter().copied()).collect();
+    assert!(registered.len() > 1, "expected the registered WGSL shaders");
     let mut out = Vec::new();
-    for (name, src) in &files {
-        if name != SUBGROUP_FILE {
-            let parts = vec![(name.clone(), 1, src.clone())];
-            out.push(Module { name: name.clone(), code: src.clone(), subgroups: false, relaxed: false, parts });
+    for sf in &registered {
+        // The source is [prelude] + the file: name the prelude by the registered file whose text it is.
+        let text = read(sf.file);
+        let prefix = sf.source.strip_suffix(text.as_str()).unwrap_or_else(|| panic!("{}: registered source is stale", sf.file));
+        let mut files: Vec<(String, String)> = Vec::new();
+        if !prefix.is_empty() {
+            let prelude = registered
+                .iter()
+                .find(|p| p.source == prefix)
+                .unwrap_or_else(|| panic!("{}: compiled after text that is no registered file", sf.file));
+            files.push((prelude.file.to_string(), prefix.to_string()));
         }
-    }
-    if let Some(sub) = files.get(SUBGROUP_FILE) {
-        let base = files
-            .get(SUBGROUP_BASE)
-            .unwrap_or_else(|| panic!("{SUBGROUP_FILE} is compiled appended to {SUBGROUP_BASE}, which is missing"));
-        for relaxed in [false, true] {
-            // As src/ops/conv2d.rs: concat!(conv2d.wgsl, conv2d_subgroup.wgsl), with Tint's `enable` in front.
-            let head = if relaxed { format!("{SUBGROUP_ENABLE}{SUBGROUP_RELAX}") } else { SUBGROUP_ENABLE.to_string() };
-            let base_start = 1 + head.matches('\n').count();
-            let sub_start = base_start + base.matches('\n').count();
+        files.push((sf.file.to_string(), text));
+        let name = files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" + ");
+        let heads: Vec<(String, bool)> = if sf.subgroups {
+            vec![(SUBGROUP_ENABLE.to_string(), false), (format!("{SUBGROUP_ENABLE}{SUBGROUP_RELAX}"), true)]
+        } else {
+            vec![(String::new(), false)]
+        };
+        for (head, relaxed) in heads {
+            let mut parts = Vec::new();
+            let mut line = 1 + head.matches('\n').count();
+            for (f, src) in &files {
+                parts.push((f.clone(), line, src.clone()));
+                line += src.matches('\n').count();
+            }
             let suffix = if relaxed { ", subgroup_uniformity as warning" } else { "" };
-            out.push(Module {
-                name: format!("{SUBGROUP_BASE} + {SUBGROUP_FILE}{suffix}"),
-                code: format!("{head}{base}{sub}"),
-                subgroups: true,
-                relaxed,
-                parts: vec![
-                    (SUBGROUP_BASE.into(), base_start, base.clone()),
-                    (SUBGROUP_FILE.into(), sub_start, sub.clone()),
-                ],
-            });
+            let code = format!("{head}{}", sf.source);
+            out.push(Module { name: format!("{name}{suffix}"), code, subgroups: sf.subgroups, relaxed, parts });
         }
     }
     out
@@ -333,8 +332,8 @@ fn every_shader_compiles_with_tint() {
             "the WebGPU adapter in headless Chromium does not offer `subgroups`"
         };
         println!(
-            "\n!!!!!!!! WARNING: {why}: {SUBGROUP_FILE} is NOT checked by Tint (only that its module fails for want of \
-             the subgroups feature alone) !!!!!!!!\n"
+            "\n!!!!!!!! WARNING: {why}: the subgroup shaders are NOT checked by Tint (only that their modules fail for \
+             want of the subgroups feature alone) !!!!!!!!\n"
         );
     }
 
