@@ -734,29 +734,6 @@ impl Gpu {
         self.kernel(entry).slots.iter().map(|s| s.bind.clone()).collect()
     }
 
-    /// Transition shim (removed when every launcher binds by name): buffers in binding order 1, 2, ...
-    pub fn dispatch_by_position<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], groups: [u32; 3]) {
-        let k = self.kernel(entry);
-        let resolved: Vec<(u32, Bind)> = k
-            .slots
-            .iter()
-            .map(|s| {
-                let b = bufs.get(s.binding as usize - 1).unwrap_or_else(|| {
-                    panic!("{entry}: shader uses @binding({}) but the launcher passed {} buffers", s.binding, bufs.len())
-                });
-                (s.binding, *b)
-            })
-            .collect();
-        self.dispatch_resolved(k, params, &resolved, groups);
-    }
-
-    /// Transition shim of `dispatch_1d` (see `dispatch_by_position`).
-    pub fn dispatch_1d_by_position<P: bytemuck::Pod>(&self, entry: &str, params: &P, bufs: &[Bind], n: u64) {
-        let wg = self.kernel(entry).workgroup_size;
-        let groups = self.groups_1d(n, wg[0] * wg[1] * wg[2]);
-        self.dispatch_by_position(entry, params, bufs, groups);
-    }
-
     fn dispatch_resolved<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let wall_profiling = {
             let st = self.st();
