@@ -2,7 +2,7 @@
 // compiles conv2d_pack.wgsl, conv2d_tiled.wgsl, conv2d_vec4.wgsl and conv2d_subgroup.wgsl each with this file in
 // front. The math, the index conventions and the batch runs are those of conv2d.wgsl (read it first).
 //
-// Params is conv2d.wgsl's struct, copied: tests/shaders.rs checks both copies against the Rust mirror field for field.
+// Params is conv2d.wgsl's struct, copied: tests/ops/shaders.rs checks both copies against the Rust mirror field for field.
 //
 // Bindings (a kernel binds the ones it uses, by name; a vec4 view such as x4 is bound by its tensor's name, x):
 //   0 p      Params (uniform)

@@ -10,12 +10,12 @@
 //  - Lane layouts keep each subgroup inside one channel block: the forwards and the input gradient pad each block's
 //    pixel blocks to p.tile_len lanes (a multiple of the subgroup size); the weight gradients need Cin to be a
 //    multiple of the subgroup size and put the tiles on the grid's y.
-//  - The broadcasts sit in subgroup-uniform control flow (loop bounds depend on the workgroup only; tests/tint.rs
+//  - The broadcasts sit in subgroup-uniform control flow (loop bounds depend on the workgroup only; tests/ops/tint.rs
 //    checks it with Chrome's Tint) and read lanes 0..7 only, so any subgroup of 8 lanes or more works.
 // Each entry point computes the same sums in the same order as its portable twin in conv2d_vec4.wgsl, which the
 // launchers run on devices without subgroups and which validation (src/validate.rs) puts in its place on a driver
 // where this one is wrong. (naga rejects `enable subgroups;`, which it does not need: a validator capability gates
-// these builtins. Tint needs it: tests/tint.rs adds it.)
+// these builtins. Tint needs it: tests/ops/tint.rs adds it.)
 
 // Forward, 3x3 stride 1 pad 1 with W % 4 == 0: 16 pixels of a row x 16 output channels, weights packed in blocks
 // of 16 channels. The twelve weight vectors of each (ci, ky) (3 taps x 16 channels), which every lane of a subgroup

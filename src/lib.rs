@@ -1,7 +1,7 @@
 //! fluke: a from-scratch GPU compute engine (wgpu + hand-written WGSL, hand-written backward passes, a small tape)
 //! that trains and runs a SE-ResNet34 U-Net for whale-fluke segmentation on any Vulkan, Metal or DX12 GPU.
 //!
-//! Reading order, which is also the layering (a module uses only modules above it in this list; tests/layers.rs
+//! Reading order, which is also the layering (a module uses only modules above it in this list; tests/ops/layers.rs
 //! checks it): `gpu` (device, pipelines, named dispatch, kernel options) and `fsutil` -> `tensor` -> `graph` (the
 //! tape) -> `ops/*` (each op with its shader; `ops::OPS` is the registry) -> `optim` (Adam over named tensors) ->
 //! `model` (the U-Net), `data`, `postprocess` -> `validate`, `evaluate`, `args` -> `train`, `predict`, the commands

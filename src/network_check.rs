@@ -71,7 +71,7 @@ pub fn network_forward_check(gpu: &std::sync::Arc<crate::Gpu>, width: usize, hei
 
 /// One backward pass of the whole network (2x3x96x192, eval-mode BN, BCE + Dice, closed-form weights) against
 /// PyTorch's float64 gradients of every parameter (tests/golden/unet_sizes.safetensors, built in): per tensor the
-/// sampled error within 5x PyTorch float32's own error (at least 1e-2), as tests/model_sizes.rs.
+/// sampled error within 5x PyTorch float32's own error (at least 1e-2), as tests/network/model_sizes.rs.
 pub fn network_gradient_check(gpu: &std::sync::Arc<crate::Gpu>) -> bool {
     const GOLD: &[u8] = include_bytes!("../tests/golden/unet_sizes.safetensors");
     let t0 = std::time::Instant::now();

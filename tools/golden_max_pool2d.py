@@ -3,7 +3,7 @@
 Run from the crate root:  DIR/bin/python tools/golden_max_pool2d.py
 Environment: a Python with torch and safetensors; `bash ../shared/reference/setup.sh DIR` makes one, a venv in DIR
 with the versions pinned in ../shared/reference/requirements.txt.
-Writes tests/golden/max_pool2d.safetensors, read by tests/max_pool2d.rs. For each case `cI`:
+Writes tests/golden/max_pool2d.safetensors, read by tests/ops/max_pool2d.rs. For each case `cI`:
   cI.meta   [k, s, p, ceil_mode]            (float32)
   cI.x      input [N, C, H, W]              values without ties (a scaled permutation), so argmax is unambiguous
   cI.y      F.max_pool2d(x, k, s, p, ceil_mode=...)

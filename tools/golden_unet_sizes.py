@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch goldens for the whole U-Net at the sizes people run (tests/model_sizes.rs).
+"""PyTorch goldens for the whole U-Net at the sizes people run (tests/network/model_sizes.rs).
 
 The model and its closed-form weights are those of tools/golden_unet.py (smp Unet "tu-legacy_seresnet34",
 decoder_channels=(256,128,64,32,16), classes=1; `fill_value` there, reproduced by `UNet::fill_golden`). Cases:

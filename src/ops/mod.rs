@@ -17,7 +17,7 @@ macro_rules! params {
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Default, Debug)]
         pub struct $name { $($(#[$fm])* pub $f: $t),* }
         impl $name {
-            /// (field, byte offset) of every field, checked against the WGSL struct by tests/shaders.rs.
+            /// (field, byte offset) of every field, checked against the WGSL struct by tests/ops/shaders.rs.
             pub const FIELDS: &'static [(&'static str, usize)] = &[$((stringify!($f), std::mem::offset_of!($name, $f))),*];
         }
     };
@@ -39,7 +39,7 @@ pub mod sigmoid;
 pub mod upsample2x;
 
 /// One row per op: everything the runtime and the checks need to know about it. Adding an op means adding its
-/// module above and its row here; tests/shaders.rs fails when a file in shaders/ is in no row.
+/// module above and its row here; tests/ops/shaders.rs fails when a file in shaders/ is in no row.
 pub struct Op {
     /// The op's name: `src/ops/<name>.rs`, `shaders/<name>*.wgsl`.
     pub name: &'static str,

@@ -1,7 +1,7 @@
 //! conv2d's self-check: every direction against the f64 oracle (`cpu`) on odd shapes, for each kernel family the
-//! device can run, plus the packing kernels against their reference layout; `self_check` is what tests/conv2d.rs
+//! device can run, plus the packing kernels against their reference layout; `self_check` is what tests/ops/conv2d.rs
 //! and `fluke check` run. A family is forced through the device's kernel options (`Gpu::scoped`), and a small
-//! binding limit the same way (tests/conv2d.rs), so these checks run exactly the launchers' code.
+//! binding limit the same way (tests/ops/conv2d.rs), so these checks run exactly the launchers' code.
 
 use std::sync::Arc;
 
@@ -161,7 +161,7 @@ pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
 /// Weight and bias gradients at the U-Net's full reduction lengths (N*OH*OW = 294,912 positions) against the f64
 /// oracle: the decoder's 16->16 3x3 at batch 4, 192x384, a batch-16 96x192 layer (64 channels in the model, 8 here)
 /// and its stride-2 1x1 shortcut, with the device's kernels (and the naive ones for the first). Run by
-/// tests/conv2d.rs.
+/// tests/ops/conv2d.rs.
 pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
     let cases: &[([usize; 4], usize, usize, usize, usize)] =
         &[([4, 16, 192, 384], 16, 3, 1, 1), ([16, 8, 96, 192], 8, 3, 1, 1), ([16, 8, 96, 192], 8, 1, 2, 0)];

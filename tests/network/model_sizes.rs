@@ -12,7 +12,7 @@
 //! mode this network's gradients are ill-conditioned in float32 at these sizes (PyTorch's own float32 run is a
 //! median 7-8% and up to 118% of max |grad| off the float64 reference in some SE biases: ReLU and max-pool decisions
 //! that flip with rounding), so each tensor's bound is 10x PyTorch's float32 error for that tensor (the larger
-//! of its sample and sum-of-squares errors), at least 1e-2 (tests/model.rs's 2e-3 failed on
+//! of its sample and sum-of-squares errors), at least 1e-2 (tests/network/model.rs's 2e-3 failed on
 //! SwiftShader and the naive family: see `check_grads`), and the median over all tensors must stay within 3x PyTorch's median. Trajectory: each
 //! step's loss within 3x PyTorch float32's distance from float64 (at least 1e-3 of the loss), and the loss must
 //! fall by at least 0.03 over the 10 steps (float64: 0.072).
@@ -132,7 +132,7 @@ fn check_grads(gold: &Gold, tag: &str, what: &str, torch_key: &str, model: &UNet
     // Floor 1e-2 of the tensor's largest gradient. Measured in eval mode at 2x96x192, where decoder.blocks.3's
     // gradients are the most sensitive to summation order: the tiled kernels on lavapipe 1e-4..8e-4, the naive family
     // 2.03e-3 (decoder.blocks.3.conv1.0.weight) and 4.2e-3 (conv1.1.weight), SwiftShader 2.09e-3 and 5.1e-3
-    // (decoder.blocks.3.conv2.0/.1.weight), PyTorch float32 3e-4..7e-4 there. (A floor of 2e-3, tests/model.rs's,
+    // (decoder.blocks.3.conv2.0/.1.weight), PyTorch float32 3e-4..7e-4 there. (A floor of 2e-3, tests/network/model.rs's,
     // failed those.) A wrong kernel is off by the gradient's own size (errors near 1); the median check below is
     // the sensitive one.
     let floor = 1e-2;

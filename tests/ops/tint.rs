@@ -123,7 +123,7 @@ fn enclosing_fn(src: &str, line: usize) -> Option<String> {
 
 /// The modules fluke compiles, from the op registry (`fluke::ops::OPS`): each registered source as it is handed to
 /// the device (a fast conv2d file after its prelude), and each subgroup file also with Tint's `enable` in front and a
-/// second time relaxed (see `Module::relaxed`). Every file in shaders/ is registered (tests/shaders.rs), so this is
+/// second time relaxed (see `Module::relaxed`). Every file in shaders/ is registered (tests/ops/shaders.rs), so this is
 /// every shader.
 fn modules() -> Vec<Module> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");

@@ -24,7 +24,7 @@ const ALLOWED_UP: &[(&str, &str)] = &[("graph", "ops")]; // the tape sums fan-in
 
 fn layer(m: &str) -> usize {
     LAYERS.iter().position(|l| l.contains(&m)).unwrap_or_else(|| {
-        panic!("src/{m}: a module in no layer of tests/layers.rs: add it to LAYERS (and to the README's reading order)")
+        panic!("src/{m}: a module in no layer of tests/ops/layers.rs: add it to LAYERS (and to the README's reading order)")
     })
 }
 

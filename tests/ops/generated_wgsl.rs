@@ -3,7 +3,7 @@
 //! output, or the generator without regenerating). `FLUKE_REGENERATE=1 cargo test --test generated_wgsl` writes the
 //! files instead.
 
-#[path = "../tools/gen_conv2d.rs"]
+#[path = "../../tools/gen_conv2d.rs"]
 mod gen;
 
 #[test]
@@ -36,7 +36,7 @@ fn generated_shaders_are_fresh() {
 /// Each generated file parses and validates on its own terms, as the registry compiles it (after the prelude).
 #[test]
 fn generated_shaders_validate_after_the_prelude() {
-    let prelude = include_str!("../shaders/conv2d_prelude.wgsl");
+    let prelude = include_str!("../../shaders/conv2d_prelude.wgsl");
     for (path, text) in gen::files() {
         let src = format!("{prelude}{text}");
         fluke::gpu::parse_shader(path, &src).unwrap_or_else(|e| panic!("{e}"));

@@ -10,13 +10,12 @@
 //! Concurrency: a second `fluke train` on a folder in use is refused with one line naming the lock and the pid;
 //! two runs on different folders both finish.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const EPOCHS: &str = "6";
 

@@ -128,7 +128,7 @@ fn lock_holder_child() {
 fn spawn_holder(dir: &Path) -> std::process::Child {
     use std::io::BufRead;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_holder_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "fsutil::lock_holder_child", "--ignored", "--nocapture", "--test-threads", "1"])
         .env(HOLD_ENV, dir)
         .stdout(std::process::Stdio::piped())
         .spawn()

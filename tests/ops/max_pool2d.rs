@@ -10,7 +10,7 @@ use fluke::testing::gpu;
 use fluke::{Tape, Tensor};
 use safetensors::SafeTensors;
 
-const GOLDEN: &[u8] = include_bytes!("golden/max_pool2d.safetensors");
+const GOLDEN: &[u8] = include_bytes!("../golden/max_pool2d.safetensors");
 
 /// A golden tensor as (shape, f32 values).
 fn golden(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {

@@ -4,12 +4,11 @@
 //!
 //! `cargo test --test cli_errors -- --nocapture | grep '^ROW'` prints the messages as a markdown table.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 
 /// A data set and a trained tiny checkpoint shared by the tests of this file (made once).
 struct Fixture {

@@ -30,7 +30,7 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn state_dict_layout_matches_smp_exactly() {
-    let tsv = include_str!("fixtures/state_dict_legacy_seresnet34.tsv");
+    let tsv = include_str!("../fixtures/state_dict_legacy_seresnet34.tsv");
     let ours = spec::state_dict_spec(&UNetConfig::default());
     let theirs: Vec<(String, String, String)> = tsv
         .lines()
