@@ -553,7 +553,7 @@ impl Gpu {
     }
 
     /// Never run an entry point on this device from now on: a subgroup kernel gives way to its portable twin, a
-    /// portable one to the naive kernel (the launchers' `allowed` in conv2d.rs).
+    /// portable one to the naive kernel (the rules in `src/ops/conv2d/kernels.rs`).
     pub fn disable(&self, entry: &str) {
         lock(&self.choice).disabled.insert(entry.to_string());
     }
