@@ -29,7 +29,7 @@
 //! once per run; the weight and bias gradients write the partial sums of each run's tiles into one scratch tensor
 //! [tiles, M], and a last pass sums the tiles in a fixed order (deterministic). Tests force a family or a small
 //! binding limit through the device's kernel options (`Gpu::scoped`), and check every family against the same f64
-//! oracle; benches/conv2d.rs times every family per shape. `FLUKE_NO_SUBGROUPS=1` turns the subgroup twins off (for
+//! oracle; benches/conv2d.rs times every family per shape. `--no-subgroups` (`GpuOptions::subgroups`) turns the subgroup twins off (for
 //! comparisons, or a driver that miscompiles subgroup operations).
 
 mod check;
