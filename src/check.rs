@@ -103,3 +103,16 @@ pub fn assert_all_pass(results: &[CheckResult]) {
             .join("\n")
     );
 }
+
+/// The one entry point `gpu` ran since profiling started or was last read (`Gpu::take_profile`; profiling stays on),
+/// asserted to be `want` (`what` names the case in the panic), as a label: "vec4" or "scalar". The self-checks label
+/// their rows with it, so a row says which kernel it really checked.
+pub fn kernel_label(gpu: &crate::gpu::Gpu, what: &str, want: &str) -> &'static str {
+    let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+    assert_eq!(ran, [want], "{what}: ran {ran:?}, not {want}");
+    if want.ends_with("_vec4") {
+        "vec4"
+    } else {
+        "scalar"
+    }
+}

@@ -132,9 +132,7 @@ pub fn check_steps(gpu: &Arc<Gpu>, n: usize, steps: u32, seed: u64, lr: f32) -> 
         adam_step(&p, &g, &m, &v, lr, b1, b2, eps, step);
         cpu::adam_step(&mut pc, &f64s(&gv), &mut mc, &mut vc, lr as f64, b1 as f64, b2 as f64, eps as f64, step);
         let pv = p.to_vec();
-        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        assert_eq!(ran, [want], "adam_step: [{n}] step {step} ran {ran:?}, not {want}");
-        let l = format!("[{n}] {} step {step}", if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" });
+        let l = format!("[{n}] {} step {step}", crate::check::kernel_label(gpu, &format!("adam_step [{n}] step {step}"), want));
         out.push(compare("adam_step (p)", &l, &pv, &pc, 1e-6, 1e-6));
         out.push(compare("adam_step (m)", &l, &m.to_vec(), &mc, 1e-7, 1e-5));
         out.push(compare("adam_step (v)", &l, &v.to_vec(), &vc, 1e-9, 1e-5));

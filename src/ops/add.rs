@@ -73,9 +73,7 @@ pub fn self_check(gpu: &std::sync::Arc<Gpu>, full: bool) -> Vec<CheckResult> {
         let a = rand_vec(n, 1);
         let b = rand_vec(n, 2);
         let y = add_forward(&Tensor::from_slice(gpu, &[n], &a), &Tensor::from_slice(gpu, &[n], &b)).to_vec();
-        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        assert_eq!(ran, [want], "add_forward: [{n}] with vec4 {vec4} ran {ran:?}, not {want}");
-        let label = format!("[{n}] {}", if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" });
+        let label = format!("[{n}] {}", crate::check::kernel_label(gpu, &format!("add_forward [{n}] with vec4 {vec4}"), want));
         out.push(compare("add_forward", &label, &y, &cpu::add_forward(&f64s(&a), &f64s(&b)), 1e-6, 1e-6));
     }
     gpu.set_profiling(false);

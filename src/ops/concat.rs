@@ -141,11 +141,7 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
     }
     gpu.set_profiling(true);
     // The one entry point the last launch ran, asserted to be `want`, as "vec4" or "scalar".
-    let ran = |want: &str| {
-        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        assert_eq!(ran, [want], "concat self_check: ran {ran:?}, not {want}");
-        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
-    };
+    let ran = |want: &str| crate::check::kernel_label(gpu, "concat self_check", want);
     for (n, ca, cb, h, w, vec4) in shapes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
         // Whole tensors (offset 0): the shape alone decides.

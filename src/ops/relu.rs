@@ -91,11 +91,7 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
     }
     gpu.set_profiling(true);
     // The one entry point the last launch ran, asserted to be `want`, as "vec4" or "scalar".
-    let ran = |want: &str| {
-        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        assert_eq!(ran, [want], "relu self_check: ran {ran:?}, not {want}");
-        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
-    };
+    let ran = |want: &str| crate::check::kernel_label(gpu, "relu self_check", want);
     for (n, vec4) in sizes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
         let v4 = if vec4_range_ok(gpu, 0, n) { "_vec4" } else { "" };

@@ -140,11 +140,7 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
     }
     gpu.set_profiling(true);
     // The entry point the last launches ran (one, however many runs), asserted to be `want`, as "vec4" or "scalar".
-    let ran = |want: &str| {
-        let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        assert_eq!(ran, [want], "upsample2x self_check: ran {ran:?}, not {want}");
-        if ran[0].ends_with("_vec4") { "vec4" } else { "scalar" }
-    };
+    let ran = |want: &str| crate::check::kernel_label(gpu, "upsample2x self_check", want);
     for (n, c, h, w, vec4) in shapes {
         let _guard = gpu.scoped(|o| o.vec4 = vec4);
         // Batch runs start at whole items of 4 * C * H * W bytes: 16-byte aligned whenever W % 4 == 0.
