@@ -419,7 +419,7 @@ impl Gpu {
 
     /// Largest storage binding in bytes (lavapipe: 128 MiB).
     pub fn max_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size as u64
+        self.limits.max_storage_buffer_binding_size
     }
 
     /// Whether the subgroup kernel variants were compiled and may run (the device has `Features::SUBGROUP`, requested
@@ -800,7 +800,7 @@ impl Gpu {
         let entry = k.name;
         let pbytes = bytemuck::bytes_of(params);
         assert!(pbytes.len() as u64 <= PARAM_SLOT, "{entry}: Params larger than {PARAM_SLOT} bytes");
-        if groups.iter().any(|&g| g == 0) {
+        if groups.contains(&0) {
             return;
         }
         let ring_full = self.st().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;

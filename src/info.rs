@@ -26,7 +26,7 @@ pub fn print_gpu(gpu: &Gpu) {
     println!("  driver             {} {}", i.driver, i.driver_info);
     println!("  vendor/device id   {:#06x}/{:#06x}", i.vendor, i.device);
     println!("  max buffer size    {} MiB", l.max_buffer_size >> 20);
-    println!("  max storage binding {} MiB", (l.max_storage_buffer_binding_size as u64) >> 20);
+    println!("  max storage binding {} MiB", l.max_storage_buffer_binding_size >> 20);
     println!("  max workgroup mem  {} KiB", l.max_compute_workgroup_storage_size >> 10);
     println!("  max invocations/wg {}", l.max_compute_invocations_per_workgroup);
     println!("  max workgroups/dim {}", l.max_compute_workgroups_per_dimension);

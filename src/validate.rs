@@ -169,7 +169,7 @@ impl Geo {
         // Output position o reads input o*s - p + t: o = (i + p - t) / s when divisible and inside.
         let out_of = |i: usize, t: usize, n: usize| -> Option<usize> {
             let q = i as isize + self.p as isize - t as isize;
-            (q >= 0 && q as usize % self.s == 0 && (q as usize / self.s) < n).then(|| q as usize / self.s)
+            (q >= 0 && (q as usize).is_multiple_of(self.s) && (q as usize / self.s) < n).then(|| q as usize / self.s)
         };
         for co in 0..self.cout {
             for ky in 0..self.k {

@@ -63,7 +63,7 @@ pub fn check_width(width_div: usize) -> Result<()> {
 
 /// Input sizes must be multiples of 32 (five 2x downsamplings), and at least 32.
 pub fn check_input_size(width: u32, height: u32) -> Result<()> {
-    if width < 32 || height < 32 || width % 32 != 0 || height % 32 != 0 {
+    if width < 32 || height < 32 || !width.is_multiple_of(32) || !height.is_multiple_of(32) {
         bail!(
             "size {width}x{height} is not supported: width and height must be multiples of 32 and at least 32 \
              (the U-Net halves the size five times); try {}x{}",

@@ -5,6 +5,7 @@
 //!   converts a `.pth`).
 //! - Encoder only: a bare timm `legacy_seresnet34` state dict (keys without `encoder.model.`; `last_linear.*`
 //!   ignored), which is how ImageNet-pretrained weights come in. Decoder and head keep their initialisation.
+//!
 //! Tensors stored as f32, f16, bf16 or f64 are accepted (converted with the `half` crate). Missing, unexpected or
 //! mis-shaped tensors give one error listing each by name with expected and found shape.
 //! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width mismatch is named as such.
@@ -167,7 +168,7 @@ impl UNet {
         let mut unexpected_keys: Vec<&String> = file
             .tensors
             .keys()
-            .filter(|k| !expected_keys.contains(*k) && !(mode == LoadMode::TimmEncoder && k.starts_with("last_linear.")))
+            .filter(|k| !(expected_keys.contains(*k) || mode == LoadMode::TimmEncoder && k.starts_with("last_linear.")))
             .collect();
         unexpected_keys.sort();
         let unexpected: Vec<String> =
