@@ -12,6 +12,7 @@ fn main() {
     let env = |k: &str| std::env::var(k).ok();
     let num = |k: &str, default: usize| env(k).map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{k}={v} is not a number")));
     let args = fluke::bench::BenchArgs {
+        compare: None,
         size: env("FLUKE_BENCH_SIZE").unwrap_or(d.size),
         batch: num("FLUKE_BENCH_BATCH", d.batch),
         steps: num("FLUKE_BENCH_STEPS", d.steps),

@@ -8,6 +8,13 @@
 //!   batched as in training. Without them (`timing: "wall"`) each dispatch is submitted and waited for alone and the
 //!   CPU clock around it is recorded, which adds the submission and wait overhead to every row.
 //!
+//! Roofline: before anything else, `ops::roofline` measures what this adapter attains: a register-only FMA kernel
+//! (GFLOP/s) and a vec4 copy (GB/s, bytes read + written). No spec sheet is needed, so it works on lavapipe as on a
+//! GPU. Every kernel row with a FLOP and byte count shows its share of both peaks and the bound it sits on: memory
+//! when its arithmetic intensity (FLOPs per byte) is below the ridge point (peak GFLOP/s / peak GB/s), else compute.
+//!
+//! `fluke bench --compare A.json B.json` prints two runs side by side (another adapter, driver, or a change).
+//!
 //! Per-kernel rows:
 //! - every entry point of one profiled training step: calls per step and ms;
 //! - conv2d directions (forward, input gradient, weight gradient) timed alone at every distinct convolution shape of
@@ -20,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::gpu::Gpu;
 use crate::model::summary::{conv_layers, ConvShape};
@@ -50,6 +57,9 @@ pub struct BenchArgs {
     /// Skip the per-shape conv2d table
     #[arg(long)]
     pub no_kernels: bool,
+    /// Print two JSON results of `fluke bench --json` side by side instead of running (no GPU needed)
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
+    pub compare: Option<Vec<PathBuf>>,
 }
 
 impl Default for BenchArgs {
@@ -62,11 +72,12 @@ impl Default for BenchArgs {
             width: UNetConfig::default().width_div,
             json: None,
             no_kernels: false,
+            compare: None,
         }
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct KernelRow {
     pub name: String,
     pub shape: String,
@@ -74,11 +85,73 @@ pub struct KernelRow {
     pub ms: f64,
     pub gflops: Option<f64>,
     pub gbps: Option<f64>,
+    /// Shares of the measured peaks (`Roofline`), in percent, and "compute" or "memory" (see the module doc).
+    #[serde(default)]
+    pub pct_peak_gflops: Option<f64>,
+    #[serde(default)]
+    pub pct_peak_gbps: Option<f64>,
+    #[serde(default)]
+    pub bound: Option<String>,
 }
 
-#[derive(Serialize, Debug)]
+/// What this adapter attains, measured by `ops::roofline`'s kernels.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug)]
+pub struct Roofline {
+    pub peak_gflops: f64,
+    pub peak_gbps: f64,
+}
+
+impl Roofline {
+    /// FLOPs per byte above which a kernel can reach the compute peak.
+    pub fn ridge(&self) -> f64 {
+        self.peak_gflops / self.peak_gbps
+    }
+
+    /// Fill a row's shares of the peaks and its bound (rows without FLOP and byte counts are left as they are).
+    pub fn annotate(&self, k: &mut KernelRow) {
+        if let (Some(f), Some(b)) = (k.gflops, k.gbps) {
+            k.pct_peak_gflops = Some(100.0 * f / self.peak_gflops);
+            k.pct_peak_gbps = Some(100.0 * b / self.peak_gbps);
+            k.bound = Some(if f / b < self.ridge() { "memory" } else { "compute" }.into());
+        }
+    }
+}
+
+/// Measure the roofline: the FMA kernel over 1M invocations x 256 steps (537 MFLOP) and the copy of 32 MiB.
+pub fn measure_roofline(gpu: &Arc<Gpu>) -> Roofline {
+    use crate::ops::roofline;
+    let (n, iters) = (1 << 20, 256);
+    let fma_s = time_it(gpu, 5, || {
+        let _ = roofline::roofline_fma(gpu, n, iters);
+    });
+    let elems = 8 << 20;
+    let x = Tensor::zeros(gpu, &[elems]);
+    let y = Tensor::zeros(gpu, &[elems]);
+    let copy_s = time_it(gpu, 5, || roofline::roofline_copy(&x, &y));
+    Roofline { peak_gflops: roofline::fma_flops(n, iters) / fma_s / 1e9, peak_gbps: (elems as f64 * 8.0) / copy_s / 1e9 }
+}
+
+/// The CPU behind a software adapter (lavapipe, llvmpipe, SwiftShader run on it): /proc/cpuinfo's model name.
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
+
+#[derive(Serialize, Deserialize, Debug)]
 pub struct BenchReport {
     pub adapter: String,
+    #[serde(default)]
+    pub backend: String,
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub device_type: String,
+    /// On CPU adapters: the CPU model the kernels really run on.
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub roofline: Option<Roofline>,
     pub size: [u32; 2],
     pub batch: usize,
     pub width_div: usize,
@@ -89,7 +162,7 @@ pub struct BenchReport {
     /// Shader parsing at start-up plus every pipeline created by the end of the run (they are created at first use).
     pub pipeline_compile_s: f64,
     pub peak_gpu_bytes: u64,
-    pub timing: &'static str,
+    pub timing: String,
     pub kernels: Vec<KernelRow>,
 }
 
@@ -164,6 +237,9 @@ pub fn conv_table(gpu: &Arc<Gpu>, cfg: &UNetConfig, batch: usize, w: usize, h: u
                 ms: secs * 1e3 * calls as f64,
                 gflops: Some(flops / secs / 1e9),
                 gbps: Some(bytes / secs / 1e9),
+                pct_peak_gflops: None,
+                pct_peak_gbps: None,
+                bound: None,
             })
         };
         let s = time_it(gpu, reps, || {
@@ -197,6 +273,13 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     );
     let model = UNet::new(gpu, cfg, 0);
     model.check_fits(a.batch, w, h)?;
+    let roof = measure_roofline(gpu);
+    eprintln!(
+        "roofline (measured): {:.1} GFLOP/s (register FMAs), {:.1} GB/s (vec4 copy), ridge {:.2} FLOP/byte",
+        roof.peak_gflops,
+        roof.peak_gbps,
+        roof.ridge()
+    );
     let mut opt = Adam::new(model.params(), 1e-3);
     let (x, t) = synthetic_batch(gpu, a.batch, wu, hu);
 
@@ -248,14 +331,32 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     );
     let mut kernels: Vec<KernelRow> = profile
         .into_iter()
-        .map(|(name, calls, secs)| KernelRow { name: name.into(), shape: "training step (all shapes)".into(), calls, ms: secs * 1e3, gflops: None, gbps: None })
+        .map(|(name, calls, secs)| KernelRow {
+            name: name.into(),
+            shape: "training step (all shapes)".into(),
+            calls,
+            ms: secs * 1e3,
+            gflops: None,
+            gbps: None,
+            pct_peak_gflops: None,
+            pct_peak_gbps: None,
+            bound: None,
+        })
         .collect();
     if !a.no_kernels {
         eprintln!("conv2d at every shape of the network (batch {}):", a.batch);
         kernels.extend(conv_table(gpu, &cfg, a.batch, wu, hu));
     }
+    for k in &mut kernels {
+        roof.annotate(k);
+    }
     let report = BenchReport {
         adapter: gpu.info.name.clone(),
+        backend: format!("{:?}", gpu.info.backend),
+        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info).trim().to_string(),
+        device_type: format!("{:?}", gpu.info.device_type),
+        cpu: if gpu.is_cpu() { cpu_model() } else { None },
+        roofline: Some(roof),
         size: [w, h],
         batch: a.batch,
         width_div: a.width,
@@ -265,14 +366,38 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
         first_step_s,
         pipeline_compile_s: gpu.compile_seconds + gpu.pipeline_seconds(),
         peak_gpu_bytes: peak,
-        timing,
+        timing: timing.to_string(),
         kernels,
     };
-    println!("{:<32} {:<40} {:>6} {:>10} {:>9} {:>8}", "kernel", "shape", "calls", "ms/step", "GFLOP/s", "GB/s");
+    println!(
+        "{:<32} {:<40} {:>6} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8}",
+        "kernel", "shape", "calls", "ms/step", "GFLOP/s", "GB/s", "%flops", "%bw", "bound"
+    );
     for k in &report.kernels {
         let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
-        println!("{:<32} {:<40} {:>6} {:>10.2} {:>9} {:>8}", k.name, k.shape, k.calls, k.ms, f(k.gflops), f(k.gbps));
+        let pc = |v: Option<f64>| v.map(|x| format!("{x:.0}%")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<32} {:<40} {:>6} {:>10.2} {:>9} {:>8} {:>7} {:>7} {:>8}",
+            k.name,
+            k.shape,
+            k.calls,
+            k.ms,
+            f(k.gflops),
+            f(k.gbps),
+            pc(k.pct_peak_gflops),
+            pc(k.pct_peak_gbps),
+            k.bound.as_deref().unwrap_or("-")
+        );
     }
+    let bounds = |b: &str| report.kernels.iter().filter(|k| k.bound.as_deref() == Some(b)).count();
+    println!(
+        "roofline: {:.1} GFLOP/s, {:.1} GB/s (ridge {:.2} FLOP/byte); of the rows with FLOP counts {} sit on the compute bound, {} on the memory bound",
+        roof.peak_gflops,
+        roof.peak_gbps,
+        roof.ridge(),
+        bounds("compute"),
+        bounds("memory")
+    );
     println!(
         "train step {:.3} s ({:.2} img/s), inference {:.2} img/s, first step {:.2} s, peak GPU memory {} MiB, timing: {}",
         report.train_step_s,
@@ -288,4 +413,47 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
         eprintln!("wrote {}", p.display());
     }
     Ok(report)
+}
+
+/// `fluke bench --compare A.json B.json`: the two runs' machines, whole-step figures, roofline and every kernel row
+/// they share (matched by name and shape), with B's speed relative to A's.
+pub fn compare(a_path: &std::path::Path, b_path: &std::path::Path) -> Result<String> {
+    use anyhow::Context;
+    use std::fmt::Write;
+    let read = |p: &std::path::Path| -> Result<BenchReport> {
+        let bytes = std::fs::read(p).with_context(|| format!("{}: cannot read (fix: pass a file written by `fluke bench --json`)", p.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not a `fluke bench --json` result", p.display()))
+    };
+    let (a, b) = (read(a_path)?, read(b_path)?);
+    let mut out = String::new();
+    let machine = |r: &BenchReport| {
+        let cpu = r.cpu.as_deref().map(|c| format!(" on {c}")).unwrap_or_default();
+        format!("{} ({}, {}{}), {}x{} batch {} width/{}", r.adapter, r.backend, r.driver, cpu, r.size[0], r.size[1], r.batch, r.width_div)
+    };
+    writeln!(out, "A: {}  [{}]", machine(&a), a_path.display())?;
+    writeln!(out, "B: {}  [{}]", machine(&b), b_path.display())?;
+    let row = |out: &mut String, what: &str, x: f64, y: f64, higher_is_better: bool| -> std::fmt::Result {
+        let ratio = if higher_is_better { y / x } else { x / y };
+        writeln!(out, "{what:<28} {x:>12.3} {y:>12.3} {:>9.2}x", ratio)
+    };
+    writeln!(out, "{:<28} {:>12} {:>12} {:>10}", "", "A", "B", "B vs A")?;
+    row(&mut out, "train step (s)", a.train_step_s, b.train_step_s, false)?;
+    row(&mut out, "train images/s", a.train_images_per_s, b.train_images_per_s, true)?;
+    row(&mut out, "inference images/s", a.infer_images_per_s, b.infer_images_per_s, true)?;
+    row(&mut out, "first step (s)", a.first_step_s, b.first_step_s, false)?;
+    row(&mut out, "peak GPU memory (MiB)", (a.peak_gpu_bytes >> 20) as f64, (b.peak_gpu_bytes >> 20) as f64, false)?;
+    if let (Some(ra), Some(rb)) = (a.roofline, b.roofline) {
+        row(&mut out, "roofline GFLOP/s", ra.peak_gflops, rb.peak_gflops, true)?;
+        row(&mut out, "roofline GB/s", ra.peak_gbps, rb.peak_gbps, true)?;
+    }
+    writeln!(out, "{:<32} {:<40} {:>10} {:>10} {:>8}", "kernel", "shape", "A ms", "B ms", "B vs A")?;
+    let mut shared = 0;
+    for ka in &a.kernels {
+        if let Some(kb) = b.kernels.iter().find(|k| k.name == ka.name && k.shape == ka.shape) {
+            shared += 1;
+            writeln!(out, "{:<32} {:<40} {:>10.2} {:>10.2} {:>7.2}x", ka.name, ka.shape, ka.ms, kb.ms, ka.ms / kb.ms)?;
+        }
+    }
+    writeln!(out, "{shared} kernel rows in both runs (B vs A > 1: B is faster)")?;
+    Ok(out)
 }

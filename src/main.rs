@@ -410,6 +410,10 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Bench(a) => {
+            if let Some(files) = &a.compare {
+                print!("{}", fluke::bench::compare(&files[0], &files[1])?);
+                return Ok(0);
+            }
             let gpu = open_gpu(&cli.gpu)?;
             fluke::bench::run(&gpu, &a)?;
             Ok(0)

@@ -34,6 +34,7 @@ pub mod conv2d;
 pub mod global_avg_pool;
 pub mod max_pool2d;
 pub mod relu;
+pub mod roofline;
 pub mod runs;
 pub mod sigmoid;
 pub mod upsample2x;
@@ -76,6 +77,7 @@ pub const OPS: &[Op] = &[
     op!(global_avg_pool),
     op!(max_pool2d),
     op!(relu),
+    op!(roofline),
     op!(sigmoid),
     op!(upsample2x),
 ];

@@ -7,4 +7,5 @@ mod data;
 mod fsutil;
 mod fuzz_images;
 mod fuzz_weights;
+mod bench_compare;
 mod postprocess;
