@@ -47,7 +47,7 @@ pub fn roofline_fma(gpu: &Arc<Gpu>, n: usize, iters: u32) -> Tensor {
 
 /// y = x, through vec4 loads and stores; x's element count must be a multiple of 4.
 pub fn roofline_copy(x: &Tensor, y: &Tensor) {
-    assert!(x.numel() % 4 == 0 && x.shape == y.shape, "roofline_copy: x {:?} and y {:?} must match, with a multiple of 4 elements", x.shape, y.shape);
+    assert!(x.numel().is_multiple_of(4) && x.shape == y.shape, "roofline_copy: x {:?} and y {:?} must match, with a multiple of 4 elements", x.shape, y.shape);
     let n4 = x.numel() / 4;
     let p = Params { n: n4 as u32, iters: 0, _pad: [0; 2] };
     x.gpu().dispatch_1d("roofline_copy", &p, &[("x", x.bind()), ("y", y.bind())], n4 as u64);

@@ -63,7 +63,7 @@ fn a_file_that_is_not_a_bench_result_is_named() {
 #[test]
 fn the_roofline_names_the_bound_by_the_ridge_point() {
     let r = Roofline { peak_gflops: 100.0, peak_gbps: 10.0 }; // ridge 10 FLOP/byte
-    let mut row = |gflops: f64, gbps: f64| {
+    let row = |gflops: f64, gbps: f64| {
         let mut k = report("x", 1.0, 1.0).kernels.remove(0);
         k.gflops = Some(gflops);
         k.gbps = Some(gbps);
