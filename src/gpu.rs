@@ -729,11 +729,6 @@ impl Gpu {
         self.dispatch(entry, params, bufs, groups);
     }
 
-    /// The names of the storage buffers an entry point takes (what `dispatch` must be given), by binding.
-    pub fn buffer_names(&self, entry: &str) -> Vec<String> {
-        self.kernel(entry).slots.iter().map(|s| s.bind.clone()).collect()
-    }
-
     fn dispatch_resolved<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let wall_profiling = {
             let st = self.st();

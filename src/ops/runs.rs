@@ -19,11 +19,6 @@
 use crate::gpu::{Bind, Gpu};
 use crate::tensor::Tensor;
 
-/// The binding limit the launchers split against: the adapter's, or the device's kernel options' smaller test limit.
-fn limit(gpu: &Gpu) -> u64 {
-    gpu.split_limit()
-}
-
 /// Runs `(first, count)` of `numel` elements, each at most `limit` bytes and starting at a multiple of `align` bytes.
 pub fn elem_runs_with(numel: usize, limit: u64, align: u64) -> Vec<(usize, usize)> {
     if (numel as u64) * 4 <= limit {
@@ -135,17 +130,17 @@ pub fn batch_spans_with(op: &str, n: usize, item_elems: &[usize], limit: u64, al
 
 /// `elem_runs_with` at this adapter's limits.
 pub fn elem_runs(gpu: &Gpu, numel: usize) -> Vec<(usize, usize)> {
-    elem_runs_with(numel, limit(gpu), gpu.limits.min_storage_buffer_offset_alignment as u64)
+    elem_runs_with(numel, gpu.split_limit(), gpu.limits.min_storage_buffer_offset_alignment as u64)
 }
 
 /// `batch_runs_with` at this adapter's limits.
 pub fn batch_runs(gpu: &Gpu, op: &str, n: usize, item_bytes: &[u64]) -> Vec<(usize, usize)> {
-    batch_runs_with(op, n, item_bytes, limit(gpu), gpu.limits.min_storage_buffer_offset_alignment as u64)
+    batch_runs_with(op, n, item_bytes, gpu.split_limit(), gpu.limits.min_storage_buffer_offset_alignment as u64)
 }
 
 /// `batch_spans_with` at this adapter's limits.
 pub fn batch_spans(gpu: &Gpu, op: &str, n: usize, item_elems: &[usize]) -> Vec<BatchRun> {
-    batch_spans_with(op, n, item_elems, limit(gpu), gpu.limits.min_storage_buffer_offset_alignment as u64)
+    batch_spans_with(op, n, item_elems, gpu.split_limit(), gpu.limits.min_storage_buffer_offset_alignment as u64)
 }
 
 #[cfg(test)]
