@@ -619,6 +619,130 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
     put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
 }
 
+// As `conv2d_backward_weight_3x3_subgroup` in workgroups of 16: for layers whose tiles have fewer than 64 lanes
+// (Cin * ceil(Cout/16) = 16 or 32, the full-resolution decoder and the head), which in workgroups of 64 would
+// leave the rest of each workgroup computing on clamped lanes and storing nothing (3/4 of the work at 16 lanes).
+@compute @workgroup_size(16)
+fn conv2d_backward_weight_3x3_subgroup_wg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    let per_tile = p.cin * ((p.cout + 15u) / 16u);
+    // Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the subgroup
+    // operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
+    let tile = wid.y;
+    let ok = wid.x * 16u + lid < per_tile;
+    let lc = min(wid.x * 16u + lid, per_tile - 1u);
+    let ci = lc % p.cin;
+    let co0 = (lc / p.cin) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    let co = min(co0, last);
+    // This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
+    let ca = min(co0 + sid % 8u, last);
+    let cb = min(co0 + 8u + sid % 8u, last);
+    let oa = (ca - co) * ohw / 4u;
+    let ob = (cb - co) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+        let iy = i32(oy) - 1;
+        for (var q = 0u; q < w4; q++) {
+            let ox = i32(q * 4u);
+            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the
+            // rest by broadcast.
+            let la = gy4[gb + oa + q];
+            let lb = gy4[gb + ob + q];
+            let g0 = subgroupBroadcast(la, 0u); let g1 = subgroupBroadcast(la, 1u); let g2 = subgroupBroadcast(la, 2u);
+            let g3 = subgroupBroadcast(la, 3u); let g4 = subgroupBroadcast(la, 4u); let g5 = subgroupBroadcast(la, 5u);
+            let g6 = subgroupBroadcast(la, 6u); let g7 = subgroupBroadcast(la, 7u); let g8 = subgroupBroadcast(lb, 0u);
+            let g9 = subgroupBroadcast(lb, 1u); let g10 = subgroupBroadcast(lb, 2u); let g11 = subgroupBroadcast(lb, 3u);
+            let g12 = subgroupBroadcast(lb, 4u); let g13 = subgroupBroadcast(lb, 5u); let g14 = subgroupBroadcast(lb, 6u);
+            let g15 = subgroupBroadcast(lb, 7u);
+            // Kernel row ky: x columns ox-1 .. ox+4 of input row iy + ky.
+            let y0 = iy + 0; let ok0 = y0 >= 0 && y0 < i32(p.h);
+            let e0 = xat(xb, y0, ox - 1); let f0 = xat(xb, y0, ox + 4);
+            let v0 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y0, ok0)) * p.w) / 4u + q], ok0);
+            let y1 = iy + 1; let ok1 = y1 >= 0 && y1 < i32(p.h);
+            let e1 = xat(xb, y1, ox - 1); let f1 = xat(xb, y1, ox + 4);
+            let v1 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y1, ok1)) * p.w) / 4u + q], ok1);
+            let y2 = iy + 2; let ok2 = y2 >= 0 && y2 < i32(p.h);
+            let e2 = xat(xb, y2, ox - 1); let f2 = xat(xb, y2, ox + 4);
+            let v2 = select(vec4<f32>(0.0), x4[(xb + u32(select(0, y2, ok2)) * p.w) / 4u + q], ok2);
+            // Position j, tap (ky, kx): acc{ky*3+kx}_{g} += gy[channels 4g .. 4g+3, ox + j] * x[oy - 1 + ky, ox + j + kx - 1].
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x); let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x); let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * e0; acc0_1 += h0_1 * e0; acc0_2 += h0_2 * e0; acc0_3 += h0_3 * e0;
+            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
+            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
+            acc3_0 += h0_0 * e1; acc3_1 += h0_1 * e1; acc3_2 += h0_2 * e1; acc3_3 += h0_3 * e1;
+            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
+            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
+            acc6_0 += h0_0 * e2; acc6_1 += h0_1 * e2; acc6_2 += h0_2 * e2; acc6_3 += h0_3 * e2;
+            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
+            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y); let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y); let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.x; acc0_1 += h1_1 * v0.x; acc0_2 += h1_2 * v0.x; acc0_3 += h1_3 * v0.x;
+            acc1_0 += h1_0 * v0.y; acc1_1 += h1_1 * v0.y; acc1_2 += h1_2 * v0.y; acc1_3 += h1_3 * v0.y;
+            acc2_0 += h1_0 * v0.z; acc2_1 += h1_1 * v0.z; acc2_2 += h1_2 * v0.z; acc2_3 += h1_3 * v0.z;
+            acc3_0 += h1_0 * v1.x; acc3_1 += h1_1 * v1.x; acc3_2 += h1_2 * v1.x; acc3_3 += h1_3 * v1.x;
+            acc4_0 += h1_0 * v1.y; acc4_1 += h1_1 * v1.y; acc4_2 += h1_2 * v1.y; acc4_3 += h1_3 * v1.y;
+            acc5_0 += h1_0 * v1.z; acc5_1 += h1_1 * v1.z; acc5_2 += h1_2 * v1.z; acc5_3 += h1_3 * v1.z;
+            acc6_0 += h1_0 * v2.x; acc6_1 += h1_1 * v2.x; acc6_2 += h1_2 * v2.x; acc6_3 += h1_3 * v2.x;
+            acc7_0 += h1_0 * v2.y; acc7_1 += h1_1 * v2.y; acc7_2 += h1_2 * v2.y; acc7_3 += h1_3 * v2.y;
+            acc8_0 += h1_0 * v2.z; acc8_1 += h1_1 * v2.z; acc8_2 += h1_2 * v2.z; acc8_3 += h1_3 * v2.z;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z); let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z); let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * v0.y; acc0_1 += h2_1 * v0.y; acc0_2 += h2_2 * v0.y; acc0_3 += h2_3 * v0.y;
+            acc1_0 += h2_0 * v0.z; acc1_1 += h2_1 * v0.z; acc1_2 += h2_2 * v0.z; acc1_3 += h2_3 * v0.z;
+            acc2_0 += h2_0 * v0.w; acc2_1 += h2_1 * v0.w; acc2_2 += h2_2 * v0.w; acc2_3 += h2_3 * v0.w;
+            acc3_0 += h2_0 * v1.y; acc3_1 += h2_1 * v1.y; acc3_2 += h2_2 * v1.y; acc3_3 += h2_3 * v1.y;
+            acc4_0 += h2_0 * v1.z; acc4_1 += h2_1 * v1.z; acc4_2 += h2_2 * v1.z; acc4_3 += h2_3 * v1.z;
+            acc5_0 += h2_0 * v1.w; acc5_1 += h2_1 * v1.w; acc5_2 += h2_2 * v1.w; acc5_3 += h2_3 * v1.w;
+            acc6_0 += h2_0 * v2.y; acc6_1 += h2_1 * v2.y; acc6_2 += h2_2 * v2.y; acc6_3 += h2_3 * v2.y;
+            acc7_0 += h2_0 * v2.z; acc7_1 += h2_1 * v2.z; acc7_2 += h2_2 * v2.z; acc7_3 += h2_3 * v2.z;
+            acc8_0 += h2_0 * v2.w; acc8_1 += h2_1 * v2.w; acc8_2 += h2_2 * v2.w; acc8_3 += h2_3 * v2.w;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w); let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w); let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * v0.z; acc0_1 += h3_1 * v0.z; acc0_2 += h3_2 * v0.z; acc0_3 += h3_3 * v0.z;
+            acc1_0 += h3_0 * v0.w; acc1_1 += h3_1 * v0.w; acc1_2 += h3_2 * v0.w; acc1_3 += h3_3 * v0.w;
+            acc2_0 += h3_0 * f0; acc2_1 += h3_1 * f0; acc2_2 += h3_2 * f0; acc2_3 += h3_3 * f0;
+            acc3_0 += h3_0 * v1.z; acc3_1 += h3_1 * v1.z; acc3_2 += h3_2 * v1.z; acc3_3 += h3_3 * v1.z;
+            acc4_0 += h3_0 * v1.w; acc4_1 += h3_1 * v1.w; acc4_2 += h3_2 * v1.w; acc4_3 += h3_3 * v1.w;
+            acc5_0 += h3_0 * f1; acc5_1 += h3_1 * f1; acc5_2 += h3_2 * f1; acc5_3 += h3_3 * f1;
+            acc6_0 += h3_0 * v2.z; acc6_1 += h3_1 * v2.z; acc6_2 += h3_2 * v2.z; acc6_3 += h3_3 * v2.z;
+            acc7_0 += h3_0 * v2.w; acc7_1 += h3_1 * v2.w; acc7_2 += h3_2 * v2.w; acc7_3 += h3_3 * v2.w;
+            acc8_0 += h3_0 * f2; acc8_1 += h3_1 * f2; acc8_2 += h3_2 * f2; acc8_3 += h3_3 * f2;
+        }
+    }
+    if (!ok) { return; }
+    // part[t, ((co0 + c)*Cin + ci)*9 + tap] for the block's channels.
+    let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 9u;
+    put16(o + 0u, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o + 1u, p.cin * 9u, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put16(o + 2u, p.cin * 9u, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put16(o + 3u, p.cin * 9u, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);
+    put16(o + 4u, p.cin * 9u, p.cout - co0, acc4_0, acc4_1, acc4_2, acc4_3);
+    put16(o + 5u, p.cin * 9u, p.cout - co0, acc5_0, acc5_1, acc5_2, acc5_3);
+    put16(o + 6u, p.cin * 9u, p.cout - co0, acc6_0, acc6_1, acc6_2, acc6_3);
+    put16(o + 7u, p.cin * 9u, p.cout - co0, acc7_0, acc7_1, acc7_2, acc7_3);
+    put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
+}
+
 // Weight gradient, 3x3 stride 2 pad 1: `conv2d_backward_weight_3x3s2_vec4` (conv2d_vec4.wgsl) with the gy vectors
 // shared across the subgroup as in `conv2d_backward_weight_3x3_subgroup`.
 @compute @workgroup_size(64)

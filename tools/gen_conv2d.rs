@@ -47,8 +47,8 @@ fn vec4_file() -> String {
             rows(&Rows { name: "conv2d_forward_3x3_vec4", groups: 2, px: 16, stride: 1, vec4: true, share: Share::Load }),
             rows(&Rows { name: "conv2d_forward_3x3s2_vec4", groups: 4, px: 16, stride: 2, vec4: true, share: Share::Load }),
             strided(Share::Load),
-            weight_rows(1, Share::Load),
-            weight_rows(2, Share::Load),
+            weight_rows(1, Share::Load, 64),
+            weight_rows(2, Share::Load, 64),
         ],
     )
 }
@@ -62,8 +62,9 @@ fn subgroup_file() -> String {
             rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg }),
             strided(sg),
-            weight_rows(1, sg),
-            weight_rows(2, sg),
+            weight_rows(1, sg, 64),
+            weight_rows(1, sg, 16),
+            weight_rows(2, sg, 64),
         ],
     )
 }
@@ -758,7 +759,7 @@ let pb = select(0u, lane % p.tile_len, ok);",
 
 const WEIGHT_ROWS: &str = "
 $doc
-@compute @workgroup_size(64)
+@compute @workgroup_size($wg)
 fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32$sid) {
     let per_tile = p.cin * ((p.cout + 15u) / 16u);
@@ -794,9 +795,9 @@ fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 }
 ";
 
-fn weight_rows(s: usize, share: Share) -> String {
-    let (name, doc) = match (s, share) {
-        (1, Share::Load) => (
+fn weight_rows(s: usize, share: Share, wg: usize) -> String {
+    let (name, doc) = match (s, share, wg) {
+        (1, Share::Load, 64) => (
             "conv2d_backward_weight_3x3_vec4",
             "\
 // Weight gradient, 3x3 stride 1 pad 1 with OW % 4 == 0 (the U-Net's 3x3 layers), pass 1: invocation (ci, block of
@@ -807,14 +808,14 @@ fn weight_rows(s: usize, share: Share) -> String {
 // `conv2d_backward_weight_3x3` needs 44 loads for 288). Channels past Cout read channel Cout-1 and are never stored.
 // Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.",
         ),
-        (2, Share::Load) => (
+        (2, Share::Load, 64) => (
             "conv2d_backward_weight_3x3s2_vec4",
             "\
 // Weight gradient, 3x3 stride 2 pad 1 with W = 2*OW and OW % 4 == 0 (the encoder's downsampling convolutions):
 // `conv2d_backward_weight_3x3_vec4` with the input columns of four consecutive positions (2ox-1 .. 2ox+7) loaded as
 // one scalar and two vec4 per kernel row.",
         ),
-        (1, Share::Broadcast) => (
+        (1, Share::Broadcast, 64) => (
             "conv2d_backward_weight_3x3_subgroup",
             "\
 // Weight gradient, 3x3 stride 1 pad 1, OW % 4 == 0, Cin a multiple of the subgroup size: as
@@ -823,13 +824,20 @@ fn weight_rows(s: usize, share: Share) -> String {
 // and subgroupBroadcast hands every lane all 16. Per step: 2 vec4 gy loads + 3 vec4 and 6 scalar x loads per lane
 // feed 576 multiply-adds.",
         ),
-        (2, Share::Broadcast) => (
+        (2, Share::Broadcast, 64) => (
             "conv2d_backward_weight_3x3s2_subgroup",
             "\
 // Weight gradient, 3x3 stride 2 pad 1: `conv2d_backward_weight_3x3s2_vec4` (conv2d_vec4.wgsl) with the gy vectors
 // shared across the subgroup as in `conv2d_backward_weight_3x3_subgroup`.",
         ),
-        _ => panic!("weight_rows: stride {s}"),
+        (1, Share::Broadcast, 16) => (
+            "conv2d_backward_weight_3x3_subgroup_wg16",
+            "\
+// As `conv2d_backward_weight_3x3_subgroup` in workgroups of 16: for layers whose tiles have fewer than 64 lanes
+// (Cin * ceil(Cout/16) = 16 or 32, the full-resolution decoder and the head), which in workgroups of 64 would
+// leave the rest of each workgroup computing on clamped lanes and storing nothing (3/4 of the work at 16 lanes).",
+        ),
+        _ => panic!("weight_rows: stride {s}, workgroup {wg}"),
     };
     let (lanes, offsets, gload) = match share {
         Share::Load => (
@@ -855,9 +863,9 @@ let lc = flat % per_tile;"
 // Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the subgroup
 // operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
 let tile = wid.y;
-let ok = wid.x * WG + lid < per_tile;
-let lc = min(wid.x * WG + lid, per_tile - 1u);"
-                .to_string(),
+let ok = wid.x * $wgu + lid < per_tile;
+let lc = min(wid.x * $wgu + lid, per_tile - 1u);"
+                .replace("$wgu", &if wg == 64 { "WG".to_string() } else { format!("{wg}u") }),
             "\
 // This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
 let ca = min(co0 + sid % 8u, last);
@@ -935,6 +943,7 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
         &[
             ("doc", doc.into()),
             ("name", name.into()),
+            ("wg", wg.to_string()),
             ("sid", sid.into()),
             ("lanes", lanes),
             ("offsets", offsets),

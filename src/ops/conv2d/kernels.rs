@@ -59,6 +59,8 @@ pub(super) struct WeightKernel {
     /// Tiles on the grid's y and a tile's lanes on x (uniform loop bounds per workgroup); else one 1-D grid of
     /// tiles x lanes.
     pub tiles_on_y: bool,
+    /// Invocations per workgroup (the entry point's @workgroup_size).
+    pub wg: usize,
 }
 
 /// How the input gradient runs.
@@ -163,18 +165,22 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
     let choose = |sg: bool| {
         if vec4 {
             let sg = sg && g.cin.is_multiple_of(gpu.subgroup_max_size() as usize);
-            let entry = match (is3s2, sg) {
-                (false, true) => "conv2d_backward_weight_3x3_subgroup",
-                (false, false) => "conv2d_backward_weight_3x3_vec4",
-                (true, true) => "conv2d_backward_weight_3x3s2_subgroup",
-                (true, false) => "conv2d_backward_weight_3x3s2_vec4",
+            let lanes = g.cin * g.cout.div_ceil(16);
+            // Tiles of fewer lanes than a multiple of 64 (the full-resolution decoder: 16 or 32) take workgroups of 16.
+            let wg = if sg && !is3s2 && !lanes.is_multiple_of(64) { 16 } else { 64 };
+            let entry = match (is3s2, sg, wg) {
+                (false, true, 16) => "conv2d_backward_weight_3x3_subgroup_wg16",
+                (false, true, _) => "conv2d_backward_weight_3x3_subgroup",
+                (false, false, _) => "conv2d_backward_weight_3x3_vec4",
+                (true, true, _) => "conv2d_backward_weight_3x3s2_subgroup",
+                (true, false, _) => "conv2d_backward_weight_3x3s2_vec4",
             };
-            WeightKernel { entry, lanes: g.cin * g.cout.div_ceil(16), vec4: true, tiles_on_y: sg }
+            WeightKernel { entry, lanes, vec4: true, tiles_on_y: sg, wg }
         } else if is3 {
-            WeightKernel { entry: "conv2d_backward_weight_3x3", lanes: g.cin * g.cout.div_ceil(8), vec4: false, tiles_on_y: true }
+            WeightKernel { entry: "conv2d_backward_weight_3x3", lanes: g.cin * g.cout.div_ceil(8), vec4: false, tiles_on_y: true, wg: 64 }
         } else {
             let lanes = (g.cin * g.kh * g.kw).div_ceil(8) * g.cout.div_ceil(4);
-            WeightKernel { entry: "conv2d_backward_weight_tiled", lanes, vec4: false, tiles_on_y: true }
+            WeightKernel { entry: "conv2d_backward_weight_tiled", lanes, vec4: false, tiles_on_y: true, wg: 64 }
         }
     };
     allowed(gpu, |k: &WeightKernel| k.entry, choose)

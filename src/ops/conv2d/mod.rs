@@ -324,9 +324,9 @@ pub fn conv2d_backward_weight(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride
                     ..g.params(r.count)
                 };
                 let groups = if k.tiles_on_y {
-                    [k.lanes.div_ceil(64) as u32, tiles as u32, 1]
+                    [k.lanes.div_ceil(k.wg) as u32, tiles as u32, 1]
                 } else {
-                    gpu.groups_1d((k.lanes * tiles) as u64, 64)
+                    gpu.groups_1d((k.lanes * tiles) as u64, k.wg as u32)
                 };
                 gpu.dispatch(k.entry, &p, &[("x", bx), ("gy", bgy), ("out", part.bind())], groups);
                 t0 += tiles;
