@@ -580,3 +580,424 @@ fn conv2d_backward_weight_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
     put16(o + 7u, p.cin * 9u, p.cout - co0, acc7_0, acc7_1, acc7_2, acc7_3);
     put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
 }
+
+// Weight gradient, 3x3 stride 1 pad 1 with W % 4 == 0 and few output channels (the head: Cout = 1), pass 1:
+// invocation (ci, co) owns the 9 outputs gw[co, ci, 0..2, 0..2] and sweeps a strip of 16 columns down a band of
+// output rows. Tile wid.y = (image n, band of R = p.tile_len output rows, strip), strip fastest; part row t holds
+// its sums. Each input row iy meets three gy rows (oy = iy+1, iy, iy-1 for ky = 0, 1, 2), held in registers as the
+// sweep moves down: per input row 4 vec4 x loads and 2 edge scalars feed 144 multiply-adds (the 16-channel kernels,
+// at Cout = 1, compute 16 channels to keep one). A workgroup is 16 ci of one (co, tile), so every gy address is the
+// same across it: one load for the workgroup, not one per lane (no subgroup operations needed). Positions past OW
+// and rows past the band read gy as 0. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx]. Loop count R + 2.
+@compute @workgroup_size(16)
+fn conv2d_backward_weight_3x3_strip(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // wid.x = (co, group of 16 ci), ci fastest: co depends on the workgroup only.
+    let cgroups = (p.cin + 15u) / 16u;
+    let co = wid.x / cgroups;
+    let cl = (wid.x % cgroups) * 16u + lid;
+    let ok = cl < p.cin;
+    let ci = min(cl, p.cin - 1u);
+    let strips = (p.ow + 16 - 1u) / 16u;
+    let bands = (p.oh + p.tile_len - 1u) / p.tile_len;
+    let tile = wid.y;
+    let n = tile / (bands * strips);
+    let oy0 = ((tile / strips) % bands) * p.tile_len;
+    let oy1 = min(oy0 + p.tile_len, p.oh);
+    let ox0 = (tile % strips) * 16u;
+    let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+    let gb = p.off_gy + (n * p.cout + co) * p.oh * p.ow + ox0;
+    // Vector i covers columns ox0 + 4i .. ox0 + 4i + 3 (W = OW, a multiple of 4: inside or past the row as a whole).
+    let m0 = ox0 < p.ow; let m1 = ox0 + 4u < p.ow; let m2 = ox0 + 8u < p.ow; let m3 = ox0 + 12u < p.ow;
+    let z = vec4<f32>(0.0);
+    var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0); var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0); var acc6 = vec4<f32>(0.0); var acc7 = vec4<f32>(0.0); var acc8 = vec4<f32>(0.0);
+    // gy rows oy = iy - 1 (ga) and iy (gb) of the sweep's current input row iy; none before the band.
+    var ga0 = vec4<f32>(0.0); var ga1 = vec4<f32>(0.0); var ga2 = vec4<f32>(0.0); var ga3 = vec4<f32>(0.0);
+    var gb0 = vec4<f32>(0.0); var gb1 = vec4<f32>(0.0); var gb2 = vec4<f32>(0.0); var gb3 = vec4<f32>(0.0);
+    for (var iy = i32(oy0) - 1; iy <= i32(oy1); iy++) {
+        // gy row iy + 1 (gc), 0 past the band.
+        let gok = iy + 1 < i32(oy1);
+        let gq = (gb + u32(select(i32(oy0), iy + 1, gok)) * p.ow) / 4u;
+        let gc0 = select(z, gy4[gq + 0u], gok && m0); let gc1 = select(z, gy4[gq + 1u], gok && m1);
+        let gc2 = select(z, gy4[gq + 2u], gok && m2); let gc3 = select(z, gy4[gq + 3u], gok && m3);
+        // x row iy, columns ox0 - 1 .. ox0 + 16 (0 outside the image): l{i} / q{i} / r{i} are vector i shifted for
+        // taps kx = 0, 1, 2.
+        let row_ok = iy >= 0 && iy < i32(p.h);
+        let q = select(0u, (xb + u32(iy) * p.w + ox0) / 4u, row_ok);
+        let xl = xat(xb, iy, i32(ox0) - 1); let xr = xat(xb, iy, i32(ox0) + 16);
+        let q0 = select(z, x4[q + 0u], row_ok && m0); let q1 = select(z, x4[q + 1u], row_ok && m1);
+        let q2 = select(z, x4[q + 2u], row_ok && m2); let q3 = select(z, x4[q + 3u], row_ok && m3);
+        let l0 = vec4<f32>(xl, q0.x, q0.y, q0.z); let r0 = vec4<f32>(q0.y, q0.z, q0.w, q1.x);
+        let l1 = vec4<f32>(q0.w, q1.x, q1.y, q1.z); let r1 = vec4<f32>(q1.y, q1.z, q1.w, q2.x);
+        let l2 = vec4<f32>(q1.w, q2.x, q2.y, q2.z); let r2 = vec4<f32>(q2.y, q2.z, q2.w, q3.x);
+        let l3 = vec4<f32>(q2.w, q3.x, q3.y, q3.z); let r3 = vec4<f32>(q3.y, q3.z, q3.w, xr);
+        // acc{ky*3 + kx} += gy[oy = iy + 1 - ky, position] * x[iy, position + kx - 1], four positions per vector.
+        acc0 += gc0 * l0 + gc1 * l1 + gc2 * l2 + gc3 * l3;
+        acc1 += gc0 * q0 + gc1 * q1 + gc2 * q2 + gc3 * q3;
+        acc2 += gc0 * r0 + gc1 * r1 + gc2 * r2 + gc3 * r3;
+        acc3 += gb0 * l0 + gb1 * l1 + gb2 * l2 + gb3 * l3;
+        acc4 += gb0 * q0 + gb1 * q1 + gb2 * q2 + gb3 * q3;
+        acc5 += gb0 * r0 + gb1 * r1 + gb2 * r2 + gb3 * r3;
+        acc6 += ga0 * l0 + ga1 * l1 + ga2 * l2 + ga3 * l3;
+        acc7 += ga0 * q0 + ga1 * q1 + ga2 * q2 + ga3 * q3;
+        acc8 += ga0 * r0 + ga1 * r1 + ga2 * r2 + ga3 * r3;
+        ga0 = gb0; gb0 = gc0; ga1 = gb1; gb1 = gc1; ga2 = gb2; gb2 = gc2; ga3 = gb3; gb3 = gc3;
+    }
+    if (!ok) { return; }
+    // part[t, ((co*Cin + ci)*3 + ky)*3 + kx]: the four positions' sums of each tap added.
+    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 9u;
+    let one = vec4<f32>(1.0);
+    out[o + 0u] = dot(acc0, one); out[o + 1u] = dot(acc1, one); out[o + 2u] = dot(acc2, one);
+    out[o + 3u] = dot(acc3, one); out[o + 4u] = dot(acc4, one); out[o + 5u] = dot(acc5, one);
+    out[o + 6u] = dot(acc6, one); out[o + 7u] = dot(acc7, one); out[o + 8u] = dot(acc8, one);
+}
+
+// Forward, 7x7 stride 2 pad 3 with W % 4 == 0 (the stem: 3 input channels, 64 output channels): invocation = 16
+// pixels of an output row x 16 channels (64 vec4 accumulators a{pixel}_{group}). The channel block is the grid's y,
+// so the weights are the same for the whole workgroup: their loads are one load per workgroup, not one per lane
+// (no subgroup operations needed). Per (ci, ky) the 37 input columns under the 16 pixels (2*ox0-3 .. 2*ox0+33)
+// come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x loads and 28 uniform
+// vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128). Weights packed
+// in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7.
+@compute @workgroup_size(64)
+fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // Pixel blocks on x (lanes past the last compute on the last block and store nothing), channel block on y.
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let pb = wid.x * WG + lid;
+    let b = block_of(select(pb, pl, pb >= pl), 16u);
+    let cblk = wid.y;
+    let wrow = cblk * p.cin * 49u;   // this block's packed weight rows (4 vec4 per tap)
+    let y0 = 2 * i32(b.oy) - 3;
+    let c0 = 2 * i32(b.ox0) - 4;     // first column of the vec4 loads (a multiple of 4)
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 7; ky++) {
+            let iy = y0 + ky;
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            // Vector i: columns c0 + 4i .. c0 + 4i + 3, all inside the row or all outside (W % 4 == 0).
+            let rq = (i32(base) + select(0, iy, row_ok) * i32(p.w) + c0) / 4;
+            let ok0 = row_ok && c0 + 0 >= 0 && c0 + 0 < i32(p.w); let v0 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 0, ok0))], ok0);
+            let ok1 = row_ok && c0 + 4 >= 0 && c0 + 4 < i32(p.w); let v1 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 1, ok1))], ok1);
+            let ok2 = row_ok && c0 + 8 >= 0 && c0 + 8 < i32(p.w); let v2 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 2, ok2))], ok2);
+            let ok3 = row_ok && c0 + 12 >= 0 && c0 + 12 < i32(p.w); let v3 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 3, ok3))], ok3);
+            let ok4 = row_ok && c0 + 16 >= 0 && c0 + 16 < i32(p.w); let v4 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 4, ok4))], ok4);
+            let ok5 = row_ok && c0 + 20 >= 0 && c0 + 20 < i32(p.w); let v5 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 5, ok5))], ok5);
+            let ok6 = row_ok && c0 + 24 >= 0 && c0 + 24 < i32(p.w); let v6 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 6, ok6))], ok6);
+            let ok7 = row_ok && c0 + 28 >= 0 && c0 + 28 < i32(p.w); let v7 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 7, ok7))], ok7);
+            let ok8 = row_ok && c0 + 32 >= 0 && c0 + 32 < i32(p.w); let v8 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 8, ok8))], ok8);
+            let ok9 = row_ok && c0 + 36 >= 0 && c0 + 36 < i32(p.w); let v9 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 9, ok9))], ok9);
+            let k = (wrow + ci * 49u + u32(ky) * 7u) * 4u;
+            // Tap kx = 0: its 16 channels' weights, then the 16 pixels.
+            let w0_0 = wp[k + 0u]; let w0_1 = wp[k + 1u]; let w0_2 = wp[k + 2u]; let w0_3 = wp[k + 3u];
+            a0_0 += w0_0 * v0.y; a0_1 += w0_1 * v0.y; a0_2 += w0_2 * v0.y; a0_3 += w0_3 * v0.y;
+            a1_0 += w0_0 * v0.w; a1_1 += w0_1 * v0.w; a1_2 += w0_2 * v0.w; a1_3 += w0_3 * v0.w;
+            a2_0 += w0_0 * v1.y; a2_1 += w0_1 * v1.y; a2_2 += w0_2 * v1.y; a2_3 += w0_3 * v1.y;
+            a3_0 += w0_0 * v1.w; a3_1 += w0_1 * v1.w; a3_2 += w0_2 * v1.w; a3_3 += w0_3 * v1.w;
+            a4_0 += w0_0 * v2.y; a4_1 += w0_1 * v2.y; a4_2 += w0_2 * v2.y; a4_3 += w0_3 * v2.y;
+            a5_0 += w0_0 * v2.w; a5_1 += w0_1 * v2.w; a5_2 += w0_2 * v2.w; a5_3 += w0_3 * v2.w;
+            a6_0 += w0_0 * v3.y; a6_1 += w0_1 * v3.y; a6_2 += w0_2 * v3.y; a6_3 += w0_3 * v3.y;
+            a7_0 += w0_0 * v3.w; a7_1 += w0_1 * v3.w; a7_2 += w0_2 * v3.w; a7_3 += w0_3 * v3.w;
+            a8_0 += w0_0 * v4.y; a8_1 += w0_1 * v4.y; a8_2 += w0_2 * v4.y; a8_3 += w0_3 * v4.y;
+            a9_0 += w0_0 * v4.w; a9_1 += w0_1 * v4.w; a9_2 += w0_2 * v4.w; a9_3 += w0_3 * v4.w;
+            a10_0 += w0_0 * v5.y; a10_1 += w0_1 * v5.y; a10_2 += w0_2 * v5.y; a10_3 += w0_3 * v5.y;
+            a11_0 += w0_0 * v5.w; a11_1 += w0_1 * v5.w; a11_2 += w0_2 * v5.w; a11_3 += w0_3 * v5.w;
+            a12_0 += w0_0 * v6.y; a12_1 += w0_1 * v6.y; a12_2 += w0_2 * v6.y; a12_3 += w0_3 * v6.y;
+            a13_0 += w0_0 * v6.w; a13_1 += w0_1 * v6.w; a13_2 += w0_2 * v6.w; a13_3 += w0_3 * v6.w;
+            a14_0 += w0_0 * v7.y; a14_1 += w0_1 * v7.y; a14_2 += w0_2 * v7.y; a14_3 += w0_3 * v7.y;
+            a15_0 += w0_0 * v7.w; a15_1 += w0_1 * v7.w; a15_2 += w0_2 * v7.w; a15_3 += w0_3 * v7.w;
+            // Tap kx = 1: its 16 channels' weights, then the 16 pixels.
+            let w1_0 = wp[k + 4u]; let w1_1 = wp[k + 5u]; let w1_2 = wp[k + 6u]; let w1_3 = wp[k + 7u];
+            a0_0 += w1_0 * v0.z; a0_1 += w1_1 * v0.z; a0_2 += w1_2 * v0.z; a0_3 += w1_3 * v0.z;
+            a1_0 += w1_0 * v1.x; a1_1 += w1_1 * v1.x; a1_2 += w1_2 * v1.x; a1_3 += w1_3 * v1.x;
+            a2_0 += w1_0 * v1.z; a2_1 += w1_1 * v1.z; a2_2 += w1_2 * v1.z; a2_3 += w1_3 * v1.z;
+            a3_0 += w1_0 * v2.x; a3_1 += w1_1 * v2.x; a3_2 += w1_2 * v2.x; a3_3 += w1_3 * v2.x;
+            a4_0 += w1_0 * v2.z; a4_1 += w1_1 * v2.z; a4_2 += w1_2 * v2.z; a4_3 += w1_3 * v2.z;
+            a5_0 += w1_0 * v3.x; a5_1 += w1_1 * v3.x; a5_2 += w1_2 * v3.x; a5_3 += w1_3 * v3.x;
+            a6_0 += w1_0 * v3.z; a6_1 += w1_1 * v3.z; a6_2 += w1_2 * v3.z; a6_3 += w1_3 * v3.z;
+            a7_0 += w1_0 * v4.x; a7_1 += w1_1 * v4.x; a7_2 += w1_2 * v4.x; a7_3 += w1_3 * v4.x;
+            a8_0 += w1_0 * v4.z; a8_1 += w1_1 * v4.z; a8_2 += w1_2 * v4.z; a8_3 += w1_3 * v4.z;
+            a9_0 += w1_0 * v5.x; a9_1 += w1_1 * v5.x; a9_2 += w1_2 * v5.x; a9_3 += w1_3 * v5.x;
+            a10_0 += w1_0 * v5.z; a10_1 += w1_1 * v5.z; a10_2 += w1_2 * v5.z; a10_3 += w1_3 * v5.z;
+            a11_0 += w1_0 * v6.x; a11_1 += w1_1 * v6.x; a11_2 += w1_2 * v6.x; a11_3 += w1_3 * v6.x;
+            a12_0 += w1_0 * v6.z; a12_1 += w1_1 * v6.z; a12_2 += w1_2 * v6.z; a12_3 += w1_3 * v6.z;
+            a13_0 += w1_0 * v7.x; a13_1 += w1_1 * v7.x; a13_2 += w1_2 * v7.x; a13_3 += w1_3 * v7.x;
+            a14_0 += w1_0 * v7.z; a14_1 += w1_1 * v7.z; a14_2 += w1_2 * v7.z; a14_3 += w1_3 * v7.z;
+            a15_0 += w1_0 * v8.x; a15_1 += w1_1 * v8.x; a15_2 += w1_2 * v8.x; a15_3 += w1_3 * v8.x;
+            // Tap kx = 2: its 16 channels' weights, then the 16 pixels.
+            let w2_0 = wp[k + 8u]; let w2_1 = wp[k + 9u]; let w2_2 = wp[k + 10u]; let w2_3 = wp[k + 11u];
+            a0_0 += w2_0 * v0.w; a0_1 += w2_1 * v0.w; a0_2 += w2_2 * v0.w; a0_3 += w2_3 * v0.w;
+            a1_0 += w2_0 * v1.y; a1_1 += w2_1 * v1.y; a1_2 += w2_2 * v1.y; a1_3 += w2_3 * v1.y;
+            a2_0 += w2_0 * v1.w; a2_1 += w2_1 * v1.w; a2_2 += w2_2 * v1.w; a2_3 += w2_3 * v1.w;
+            a3_0 += w2_0 * v2.y; a3_1 += w2_1 * v2.y; a3_2 += w2_2 * v2.y; a3_3 += w2_3 * v2.y;
+            a4_0 += w2_0 * v2.w; a4_1 += w2_1 * v2.w; a4_2 += w2_2 * v2.w; a4_3 += w2_3 * v2.w;
+            a5_0 += w2_0 * v3.y; a5_1 += w2_1 * v3.y; a5_2 += w2_2 * v3.y; a5_3 += w2_3 * v3.y;
+            a6_0 += w2_0 * v3.w; a6_1 += w2_1 * v3.w; a6_2 += w2_2 * v3.w; a6_3 += w2_3 * v3.w;
+            a7_0 += w2_0 * v4.y; a7_1 += w2_1 * v4.y; a7_2 += w2_2 * v4.y; a7_3 += w2_3 * v4.y;
+            a8_0 += w2_0 * v4.w; a8_1 += w2_1 * v4.w; a8_2 += w2_2 * v4.w; a8_3 += w2_3 * v4.w;
+            a9_0 += w2_0 * v5.y; a9_1 += w2_1 * v5.y; a9_2 += w2_2 * v5.y; a9_3 += w2_3 * v5.y;
+            a10_0 += w2_0 * v5.w; a10_1 += w2_1 * v5.w; a10_2 += w2_2 * v5.w; a10_3 += w2_3 * v5.w;
+            a11_0 += w2_0 * v6.y; a11_1 += w2_1 * v6.y; a11_2 += w2_2 * v6.y; a11_3 += w2_3 * v6.y;
+            a12_0 += w2_0 * v6.w; a12_1 += w2_1 * v6.w; a12_2 += w2_2 * v6.w; a12_3 += w2_3 * v6.w;
+            a13_0 += w2_0 * v7.y; a13_1 += w2_1 * v7.y; a13_2 += w2_2 * v7.y; a13_3 += w2_3 * v7.y;
+            a14_0 += w2_0 * v7.w; a14_1 += w2_1 * v7.w; a14_2 += w2_2 * v7.w; a14_3 += w2_3 * v7.w;
+            a15_0 += w2_0 * v8.y; a15_1 += w2_1 * v8.y; a15_2 += w2_2 * v8.y; a15_3 += w2_3 * v8.y;
+            // Tap kx = 3: its 16 channels' weights, then the 16 pixels.
+            let w3_0 = wp[k + 12u]; let w3_1 = wp[k + 13u]; let w3_2 = wp[k + 14u]; let w3_3 = wp[k + 15u];
+            a0_0 += w3_0 * v1.x; a0_1 += w3_1 * v1.x; a0_2 += w3_2 * v1.x; a0_3 += w3_3 * v1.x;
+            a1_0 += w3_0 * v1.z; a1_1 += w3_1 * v1.z; a1_2 += w3_2 * v1.z; a1_3 += w3_3 * v1.z;
+            a2_0 += w3_0 * v2.x; a2_1 += w3_1 * v2.x; a2_2 += w3_2 * v2.x; a2_3 += w3_3 * v2.x;
+            a3_0 += w3_0 * v2.z; a3_1 += w3_1 * v2.z; a3_2 += w3_2 * v2.z; a3_3 += w3_3 * v2.z;
+            a4_0 += w3_0 * v3.x; a4_1 += w3_1 * v3.x; a4_2 += w3_2 * v3.x; a4_3 += w3_3 * v3.x;
+            a5_0 += w3_0 * v3.z; a5_1 += w3_1 * v3.z; a5_2 += w3_2 * v3.z; a5_3 += w3_3 * v3.z;
+            a6_0 += w3_0 * v4.x; a6_1 += w3_1 * v4.x; a6_2 += w3_2 * v4.x; a6_3 += w3_3 * v4.x;
+            a7_0 += w3_0 * v4.z; a7_1 += w3_1 * v4.z; a7_2 += w3_2 * v4.z; a7_3 += w3_3 * v4.z;
+            a8_0 += w3_0 * v5.x; a8_1 += w3_1 * v5.x; a8_2 += w3_2 * v5.x; a8_3 += w3_3 * v5.x;
+            a9_0 += w3_0 * v5.z; a9_1 += w3_1 * v5.z; a9_2 += w3_2 * v5.z; a9_3 += w3_3 * v5.z;
+            a10_0 += w3_0 * v6.x; a10_1 += w3_1 * v6.x; a10_2 += w3_2 * v6.x; a10_3 += w3_3 * v6.x;
+            a11_0 += w3_0 * v6.z; a11_1 += w3_1 * v6.z; a11_2 += w3_2 * v6.z; a11_3 += w3_3 * v6.z;
+            a12_0 += w3_0 * v7.x; a12_1 += w3_1 * v7.x; a12_2 += w3_2 * v7.x; a12_3 += w3_3 * v7.x;
+            a13_0 += w3_0 * v7.z; a13_1 += w3_1 * v7.z; a13_2 += w3_2 * v7.z; a13_3 += w3_3 * v7.z;
+            a14_0 += w3_0 * v8.x; a14_1 += w3_1 * v8.x; a14_2 += w3_2 * v8.x; a14_3 += w3_3 * v8.x;
+            a15_0 += w3_0 * v8.z; a15_1 += w3_1 * v8.z; a15_2 += w3_2 * v8.z; a15_3 += w3_3 * v8.z;
+            // Tap kx = 4: its 16 channels' weights, then the 16 pixels.
+            let w4_0 = wp[k + 16u]; let w4_1 = wp[k + 17u]; let w4_2 = wp[k + 18u]; let w4_3 = wp[k + 19u];
+            a0_0 += w4_0 * v1.y; a0_1 += w4_1 * v1.y; a0_2 += w4_2 * v1.y; a0_3 += w4_3 * v1.y;
+            a1_0 += w4_0 * v1.w; a1_1 += w4_1 * v1.w; a1_2 += w4_2 * v1.w; a1_3 += w4_3 * v1.w;
+            a2_0 += w4_0 * v2.y; a2_1 += w4_1 * v2.y; a2_2 += w4_2 * v2.y; a2_3 += w4_3 * v2.y;
+            a3_0 += w4_0 * v2.w; a3_1 += w4_1 * v2.w; a3_2 += w4_2 * v2.w; a3_3 += w4_3 * v2.w;
+            a4_0 += w4_0 * v3.y; a4_1 += w4_1 * v3.y; a4_2 += w4_2 * v3.y; a4_3 += w4_3 * v3.y;
+            a5_0 += w4_0 * v3.w; a5_1 += w4_1 * v3.w; a5_2 += w4_2 * v3.w; a5_3 += w4_3 * v3.w;
+            a6_0 += w4_0 * v4.y; a6_1 += w4_1 * v4.y; a6_2 += w4_2 * v4.y; a6_3 += w4_3 * v4.y;
+            a7_0 += w4_0 * v4.w; a7_1 += w4_1 * v4.w; a7_2 += w4_2 * v4.w; a7_3 += w4_3 * v4.w;
+            a8_0 += w4_0 * v5.y; a8_1 += w4_1 * v5.y; a8_2 += w4_2 * v5.y; a8_3 += w4_3 * v5.y;
+            a9_0 += w4_0 * v5.w; a9_1 += w4_1 * v5.w; a9_2 += w4_2 * v5.w; a9_3 += w4_3 * v5.w;
+            a10_0 += w4_0 * v6.y; a10_1 += w4_1 * v6.y; a10_2 += w4_2 * v6.y; a10_3 += w4_3 * v6.y;
+            a11_0 += w4_0 * v6.w; a11_1 += w4_1 * v6.w; a11_2 += w4_2 * v6.w; a11_3 += w4_3 * v6.w;
+            a12_0 += w4_0 * v7.y; a12_1 += w4_1 * v7.y; a12_2 += w4_2 * v7.y; a12_3 += w4_3 * v7.y;
+            a13_0 += w4_0 * v7.w; a13_1 += w4_1 * v7.w; a13_2 += w4_2 * v7.w; a13_3 += w4_3 * v7.w;
+            a14_0 += w4_0 * v8.y; a14_1 += w4_1 * v8.y; a14_2 += w4_2 * v8.y; a14_3 += w4_3 * v8.y;
+            a15_0 += w4_0 * v8.w; a15_1 += w4_1 * v8.w; a15_2 += w4_2 * v8.w; a15_3 += w4_3 * v8.w;
+            // Tap kx = 5: its 16 channels' weights, then the 16 pixels.
+            let w5_0 = wp[k + 20u]; let w5_1 = wp[k + 21u]; let w5_2 = wp[k + 22u]; let w5_3 = wp[k + 23u];
+            a0_0 += w5_0 * v1.z; a0_1 += w5_1 * v1.z; a0_2 += w5_2 * v1.z; a0_3 += w5_3 * v1.z;
+            a1_0 += w5_0 * v2.x; a1_1 += w5_1 * v2.x; a1_2 += w5_2 * v2.x; a1_3 += w5_3 * v2.x;
+            a2_0 += w5_0 * v2.z; a2_1 += w5_1 * v2.z; a2_2 += w5_2 * v2.z; a2_3 += w5_3 * v2.z;
+            a3_0 += w5_0 * v3.x; a3_1 += w5_1 * v3.x; a3_2 += w5_2 * v3.x; a3_3 += w5_3 * v3.x;
+            a4_0 += w5_0 * v3.z; a4_1 += w5_1 * v3.z; a4_2 += w5_2 * v3.z; a4_3 += w5_3 * v3.z;
+            a5_0 += w5_0 * v4.x; a5_1 += w5_1 * v4.x; a5_2 += w5_2 * v4.x; a5_3 += w5_3 * v4.x;
+            a6_0 += w5_0 * v4.z; a6_1 += w5_1 * v4.z; a6_2 += w5_2 * v4.z; a6_3 += w5_3 * v4.z;
+            a7_0 += w5_0 * v5.x; a7_1 += w5_1 * v5.x; a7_2 += w5_2 * v5.x; a7_3 += w5_3 * v5.x;
+            a8_0 += w5_0 * v5.z; a8_1 += w5_1 * v5.z; a8_2 += w5_2 * v5.z; a8_3 += w5_3 * v5.z;
+            a9_0 += w5_0 * v6.x; a9_1 += w5_1 * v6.x; a9_2 += w5_2 * v6.x; a9_3 += w5_3 * v6.x;
+            a10_0 += w5_0 * v6.z; a10_1 += w5_1 * v6.z; a10_2 += w5_2 * v6.z; a10_3 += w5_3 * v6.z;
+            a11_0 += w5_0 * v7.x; a11_1 += w5_1 * v7.x; a11_2 += w5_2 * v7.x; a11_3 += w5_3 * v7.x;
+            a12_0 += w5_0 * v7.z; a12_1 += w5_1 * v7.z; a12_2 += w5_2 * v7.z; a12_3 += w5_3 * v7.z;
+            a13_0 += w5_0 * v8.x; a13_1 += w5_1 * v8.x; a13_2 += w5_2 * v8.x; a13_3 += w5_3 * v8.x;
+            a14_0 += w5_0 * v8.z; a14_1 += w5_1 * v8.z; a14_2 += w5_2 * v8.z; a14_3 += w5_3 * v8.z;
+            a15_0 += w5_0 * v9.x; a15_1 += w5_1 * v9.x; a15_2 += w5_2 * v9.x; a15_3 += w5_3 * v9.x;
+            // Tap kx = 6: its 16 channels' weights, then the 16 pixels.
+            let w6_0 = wp[k + 24u]; let w6_1 = wp[k + 25u]; let w6_2 = wp[k + 26u]; let w6_3 = wp[k + 27u];
+            a0_0 += w6_0 * v1.w; a0_1 += w6_1 * v1.w; a0_2 += w6_2 * v1.w; a0_3 += w6_3 * v1.w;
+            a1_0 += w6_0 * v2.y; a1_1 += w6_1 * v2.y; a1_2 += w6_2 * v2.y; a1_3 += w6_3 * v2.y;
+            a2_0 += w6_0 * v2.w; a2_1 += w6_1 * v2.w; a2_2 += w6_2 * v2.w; a2_3 += w6_3 * v2.w;
+            a3_0 += w6_0 * v3.y; a3_1 += w6_1 * v3.y; a3_2 += w6_2 * v3.y; a3_3 += w6_3 * v3.y;
+            a4_0 += w6_0 * v3.w; a4_1 += w6_1 * v3.w; a4_2 += w6_2 * v3.w; a4_3 += w6_3 * v3.w;
+            a5_0 += w6_0 * v4.y; a5_1 += w6_1 * v4.y; a5_2 += w6_2 * v4.y; a5_3 += w6_3 * v4.y;
+            a6_0 += w6_0 * v4.w; a6_1 += w6_1 * v4.w; a6_2 += w6_2 * v4.w; a6_3 += w6_3 * v4.w;
+            a7_0 += w6_0 * v5.y; a7_1 += w6_1 * v5.y; a7_2 += w6_2 * v5.y; a7_3 += w6_3 * v5.y;
+            a8_0 += w6_0 * v5.w; a8_1 += w6_1 * v5.w; a8_2 += w6_2 * v5.w; a8_3 += w6_3 * v5.w;
+            a9_0 += w6_0 * v6.y; a9_1 += w6_1 * v6.y; a9_2 += w6_2 * v6.y; a9_3 += w6_3 * v6.y;
+            a10_0 += w6_0 * v6.w; a10_1 += w6_1 * v6.w; a10_2 += w6_2 * v6.w; a10_3 += w6_3 * v6.w;
+            a11_0 += w6_0 * v7.y; a11_1 += w6_1 * v7.y; a11_2 += w6_2 * v7.y; a11_3 += w6_3 * v7.y;
+            a12_0 += w6_0 * v7.w; a12_1 += w6_1 * v7.w; a12_2 += w6_2 * v7.w; a12_3 += w6_3 * v7.w;
+            a13_0 += w6_0 * v8.y; a13_1 += w6_1 * v8.y; a13_2 += w6_2 * v8.y; a13_3 += w6_3 * v8.y;
+            a14_0 += w6_0 * v8.w; a14_1 += w6_1 * v8.w; a14_2 += w6_2 * v8.w; a14_3 += w6_3 * v8.w;
+            a15_0 += w6_0 * v9.y; a15_1 += w6_1 * v9.y; a15_2 += w6_2 * v9.y; a15_3 += w6_3 * v9.y;
+        }
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    let bv0 = bias4(co0); let bv1 = bias4(co0 + 4u); let bv2 = bias4(co0 + 8u); let bv3 = bias4(co0 + 12u);
+    put_px16(b, 0u, co0, a0_0 + bv0, a0_1 + bv1, a0_2 + bv2, a0_3 + bv3);
+    put_px16(b, 1u, co0, a1_0 + bv0, a1_1 + bv1, a1_2 + bv2, a1_3 + bv3);
+    put_px16(b, 2u, co0, a2_0 + bv0, a2_1 + bv1, a2_2 + bv2, a2_3 + bv3);
+    put_px16(b, 3u, co0, a3_0 + bv0, a3_1 + bv1, a3_2 + bv2, a3_3 + bv3);
+    put_px16(b, 4u, co0, a4_0 + bv0, a4_1 + bv1, a4_2 + bv2, a4_3 + bv3);
+    put_px16(b, 5u, co0, a5_0 + bv0, a5_1 + bv1, a5_2 + bv2, a5_3 + bv3);
+    put_px16(b, 6u, co0, a6_0 + bv0, a6_1 + bv1, a6_2 + bv2, a6_3 + bv3);
+    put_px16(b, 7u, co0, a7_0 + bv0, a7_1 + bv1, a7_2 + bv2, a7_3 + bv3);
+    put_px16(b, 8u, co0, a8_0 + bv0, a8_1 + bv1, a8_2 + bv2, a8_3 + bv3);
+    put_px16(b, 9u, co0, a9_0 + bv0, a9_1 + bv1, a9_2 + bv2, a9_3 + bv3);
+    put_px16(b, 10u, co0, a10_0 + bv0, a10_1 + bv1, a10_2 + bv2, a10_3 + bv3);
+    put_px16(b, 11u, co0, a11_0 + bv0, a11_1 + bv1, a11_2 + bv2, a11_3 + bv3);
+    put_px16(b, 12u, co0, a12_0 + bv0, a12_1 + bv1, a12_2 + bv2, a12_3 + bv3);
+    put_px16(b, 13u, co0, a13_0 + bv0, a13_1 + bv1, a13_2 + bv2, a13_3 + bv3);
+    put_px16(b, 14u, co0, a14_0 + bv0, a14_1 + bv1, a14_2 + bv2, a14_3 + bv3);
+    put_px16(b, 15u, co0, a15_0 + bv0, a15_1 + bv1, a15_2 + bv2, a15_3 + bv3);
+}
+
+// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (co, ci) owns
+// the 49 outputs gw[co, ci, 0..6, 0..6] (accumulators a{ky}_{kx}) and sums the positions of its tile, output rows
+// [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four positions per step. A workgroup is 64 output
+// channels of one (ci, tile), so the x it reads is the same across it (one load per workgroup, not one per lane,
+// no subgroup operations needed) and only gy is loaded per lane: per step one vec4 gy load (the four positions of
+// this channel) and, per kernel row, 4 uniform vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions'
+// 7-wide windows) feed 196 multiply-adds (the generic `conv2d_backward_weight_tiled`: 12 loads per 32). Writes
+// part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Tiles on y.
+    let cgroups = (p.cout + 63u) / 64u;
+    let ci = wid.x / cgroups;
+    let cl = (wid.x % cgroups) * 64u + lid;
+    let ok = cl < p.cout;
+    let co = min(cl, p.cout - 1u);
+    let tile = wid.y;
+    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0;
+    var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0;
+    var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0;
+    var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0;
+    var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0;
+    var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0;
+    var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0;
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        let xb = i32(p.off_x + (n * p.cin + ci) * p.h * p.w);
+        let iy = 2 * i32(oy) - 3;
+        for (var q = 0u; q < w4; q++) {
+            // gy of this channel at positions ox = 4q .. 4q+3.
+            let g = gy4[gb + q];
+            // Column 2*(4q + j) - 3 + kx = c0 + t of position j, tap kx: t = 2j + kx + 1, component t % 4 of v{t / 4}.
+            let c0 = 8 * i32(q) - 4;
+            // Kernel row 0: input row iy + 0, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y0 = iy + 0; let ok0 = y0 >= 0 && y0 < i32(p.h);
+            let q0 = (xb + select(0, y0, ok0) * i32(p.w) + c0) / 4;
+            let v0_0 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 0, ok0 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok0 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v0_1 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 1, ok0 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok0 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v0_2 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 2, ok0 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok0 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v0_3 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 3, ok0 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok0 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a0_0 += g.x * v0_0.y + g.y * v0_0.w + g.z * v0_1.y + g.w * v0_1.w;
+            a0_1 += g.x * v0_0.z + g.y * v0_1.x + g.z * v0_1.z + g.w * v0_2.x;
+            a0_2 += g.x * v0_0.w + g.y * v0_1.y + g.z * v0_1.w + g.w * v0_2.y;
+            a0_3 += g.x * v0_1.x + g.y * v0_1.z + g.z * v0_2.x + g.w * v0_2.z;
+            a0_4 += g.x * v0_1.y + g.y * v0_1.w + g.z * v0_2.y + g.w * v0_2.w;
+            a0_5 += g.x * v0_1.z + g.y * v0_2.x + g.z * v0_2.z + g.w * v0_3.x;
+            a0_6 += g.x * v0_1.w + g.y * v0_2.y + g.z * v0_2.w + g.w * v0_3.y;
+            // Kernel row 1: input row iy + 1, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y1 = iy + 1; let ok1 = y1 >= 0 && y1 < i32(p.h);
+            let q1 = (xb + select(0, y1, ok1) * i32(p.w) + c0) / 4;
+            let v1_0 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 0, ok1 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok1 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v1_1 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 1, ok1 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok1 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v1_2 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 2, ok1 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok1 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v1_3 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 3, ok1 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok1 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a1_0 += g.x * v1_0.y + g.y * v1_0.w + g.z * v1_1.y + g.w * v1_1.w;
+            a1_1 += g.x * v1_0.z + g.y * v1_1.x + g.z * v1_1.z + g.w * v1_2.x;
+            a1_2 += g.x * v1_0.w + g.y * v1_1.y + g.z * v1_1.w + g.w * v1_2.y;
+            a1_3 += g.x * v1_1.x + g.y * v1_1.z + g.z * v1_2.x + g.w * v1_2.z;
+            a1_4 += g.x * v1_1.y + g.y * v1_1.w + g.z * v1_2.y + g.w * v1_2.w;
+            a1_5 += g.x * v1_1.z + g.y * v1_2.x + g.z * v1_2.z + g.w * v1_3.x;
+            a1_6 += g.x * v1_1.w + g.y * v1_2.y + g.z * v1_2.w + g.w * v1_3.y;
+            // Kernel row 2: input row iy + 2, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y2 = iy + 2; let ok2 = y2 >= 0 && y2 < i32(p.h);
+            let q2 = (xb + select(0, y2, ok2) * i32(p.w) + c0) / 4;
+            let v2_0 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 0, ok2 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok2 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v2_1 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 1, ok2 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok2 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v2_2 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 2, ok2 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok2 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v2_3 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 3, ok2 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok2 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a2_0 += g.x * v2_0.y + g.y * v2_0.w + g.z * v2_1.y + g.w * v2_1.w;
+            a2_1 += g.x * v2_0.z + g.y * v2_1.x + g.z * v2_1.z + g.w * v2_2.x;
+            a2_2 += g.x * v2_0.w + g.y * v2_1.y + g.z * v2_1.w + g.w * v2_2.y;
+            a2_3 += g.x * v2_1.x + g.y * v2_1.z + g.z * v2_2.x + g.w * v2_2.z;
+            a2_4 += g.x * v2_1.y + g.y * v2_1.w + g.z * v2_2.y + g.w * v2_2.w;
+            a2_5 += g.x * v2_1.z + g.y * v2_2.x + g.z * v2_2.z + g.w * v2_3.x;
+            a2_6 += g.x * v2_1.w + g.y * v2_2.y + g.z * v2_2.w + g.w * v2_3.y;
+            // Kernel row 3: input row iy + 3, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y3 = iy + 3; let ok3 = y3 >= 0 && y3 < i32(p.h);
+            let q3 = (xb + select(0, y3, ok3) * i32(p.w) + c0) / 4;
+            let v3_0 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 0, ok3 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok3 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v3_1 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 1, ok3 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok3 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v3_2 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 2, ok3 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok3 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v3_3 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 3, ok3 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok3 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a3_0 += g.x * v3_0.y + g.y * v3_0.w + g.z * v3_1.y + g.w * v3_1.w;
+            a3_1 += g.x * v3_0.z + g.y * v3_1.x + g.z * v3_1.z + g.w * v3_2.x;
+            a3_2 += g.x * v3_0.w + g.y * v3_1.y + g.z * v3_1.w + g.w * v3_2.y;
+            a3_3 += g.x * v3_1.x + g.y * v3_1.z + g.z * v3_2.x + g.w * v3_2.z;
+            a3_4 += g.x * v3_1.y + g.y * v3_1.w + g.z * v3_2.y + g.w * v3_2.w;
+            a3_5 += g.x * v3_1.z + g.y * v3_2.x + g.z * v3_2.z + g.w * v3_3.x;
+            a3_6 += g.x * v3_1.w + g.y * v3_2.y + g.z * v3_2.w + g.w * v3_3.y;
+            // Kernel row 4: input row iy + 4, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y4 = iy + 4; let ok4 = y4 >= 0 && y4 < i32(p.h);
+            let q4 = (xb + select(0, y4, ok4) * i32(p.w) + c0) / 4;
+            let v4_0 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 0, ok4 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok4 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v4_1 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 1, ok4 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok4 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v4_2 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 2, ok4 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok4 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v4_3 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 3, ok4 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok4 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a4_0 += g.x * v4_0.y + g.y * v4_0.w + g.z * v4_1.y + g.w * v4_1.w;
+            a4_1 += g.x * v4_0.z + g.y * v4_1.x + g.z * v4_1.z + g.w * v4_2.x;
+            a4_2 += g.x * v4_0.w + g.y * v4_1.y + g.z * v4_1.w + g.w * v4_2.y;
+            a4_3 += g.x * v4_1.x + g.y * v4_1.z + g.z * v4_2.x + g.w * v4_2.z;
+            a4_4 += g.x * v4_1.y + g.y * v4_1.w + g.z * v4_2.y + g.w * v4_2.w;
+            a4_5 += g.x * v4_1.z + g.y * v4_2.x + g.z * v4_2.z + g.w * v4_3.x;
+            a4_6 += g.x * v4_1.w + g.y * v4_2.y + g.z * v4_2.w + g.w * v4_3.y;
+            // Kernel row 5: input row iy + 5, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y5 = iy + 5; let ok5 = y5 >= 0 && y5 < i32(p.h);
+            let q5 = (xb + select(0, y5, ok5) * i32(p.w) + c0) / 4;
+            let v5_0 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 0, ok5 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok5 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v5_1 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 1, ok5 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok5 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v5_2 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 2, ok5 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok5 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v5_3 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 3, ok5 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok5 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a5_0 += g.x * v5_0.y + g.y * v5_0.w + g.z * v5_1.y + g.w * v5_1.w;
+            a5_1 += g.x * v5_0.z + g.y * v5_1.x + g.z * v5_1.z + g.w * v5_2.x;
+            a5_2 += g.x * v5_0.w + g.y * v5_1.y + g.z * v5_1.w + g.w * v5_2.y;
+            a5_3 += g.x * v5_1.x + g.y * v5_1.z + g.z * v5_2.x + g.w * v5_2.z;
+            a5_4 += g.x * v5_1.y + g.y * v5_1.w + g.z * v5_2.y + g.w * v5_2.w;
+            a5_5 += g.x * v5_1.z + g.y * v5_2.x + g.z * v5_2.z + g.w * v5_3.x;
+            a5_6 += g.x * v5_1.w + g.y * v5_2.y + g.z * v5_2.w + g.w * v5_3.y;
+            // Kernel row 6: input row iy + 6, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
+            let y6 = iy + 6; let ok6 = y6 >= 0 && y6 < i32(p.h);
+            let q6 = (xb + select(0, y6, ok6) * i32(p.w) + c0) / 4;
+            let v6_0 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 0, ok6 && c0 + 0 >= 0 && c0 + 0 < i32(p.w)))], ok6 && c0 + 0 >= 0 && c0 + 0 < i32(p.w));
+            let v6_1 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 1, ok6 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok6 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
+            let v6_2 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 2, ok6 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok6 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
+            let v6_3 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 3, ok6 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok6 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
+            a6_0 += g.x * v6_0.y + g.y * v6_0.w + g.z * v6_1.y + g.w * v6_1.w;
+            a6_1 += g.x * v6_0.z + g.y * v6_1.x + g.z * v6_1.z + g.w * v6_2.x;
+            a6_2 += g.x * v6_0.w + g.y * v6_1.y + g.z * v6_1.w + g.w * v6_2.y;
+            a6_3 += g.x * v6_1.x + g.y * v6_1.z + g.z * v6_2.x + g.w * v6_2.z;
+            a6_4 += g.x * v6_1.y + g.y * v6_1.w + g.z * v6_2.y + g.w * v6_2.w;
+            a6_5 += g.x * v6_1.z + g.y * v6_2.x + g.z * v6_2.z + g.w * v6_3.x;
+            a6_6 += g.x * v6_1.w + g.y * v6_2.y + g.z * v6_2.w + g.w * v6_3.y;
+        }
+    }
+    if (!ok) { return; }
+    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx].
+    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 49u;
+    out[o + 0u] = a0_0; out[o + 1u] = a0_1; out[o + 2u] = a0_2; out[o + 3u] = a0_3; out[o + 4u] = a0_4; out[o + 5u] = a0_5; out[o + 6u] = a0_6;
+    out[o + 7u] = a1_0; out[o + 8u] = a1_1; out[o + 9u] = a1_2; out[o + 10u] = a1_3; out[o + 11u] = a1_4; out[o + 12u] = a1_5; out[o + 13u] = a1_6;
+    out[o + 14u] = a2_0; out[o + 15u] = a2_1; out[o + 16u] = a2_2; out[o + 17u] = a2_3; out[o + 18u] = a2_4; out[o + 19u] = a2_5; out[o + 20u] = a2_6;
+    out[o + 21u] = a3_0; out[o + 22u] = a3_1; out[o + 23u] = a3_2; out[o + 24u] = a3_3; out[o + 25u] = a3_4; out[o + 26u] = a3_5; out[o + 27u] = a3_6;
+    out[o + 28u] = a4_0; out[o + 29u] = a4_1; out[o + 30u] = a4_2; out[o + 31u] = a4_3; out[o + 32u] = a4_4; out[o + 33u] = a4_5; out[o + 34u] = a4_6;
+    out[o + 35u] = a5_0; out[o + 36u] = a5_1; out[o + 37u] = a5_2; out[o + 38u] = a5_3; out[o + 39u] = a5_4; out[o + 40u] = a5_5; out[o + 41u] = a5_6;
+    out[o + 42u] = a6_0; out[o + 43u] = a6_1; out[o + 44u] = a6_2; out[o + 45u] = a6_3; out[o + 46u] = a6_4; out[o + 47u] = a6_5; out[o + 48u] = a6_6;
+}

@@ -49,6 +49,9 @@ fn vec4_file() -> String {
             strided(Share::Load),
             weight_rows(1, Share::Load, 64),
             weight_rows(2, Share::Load, 64),
+            weight_strip(16),
+            stem_forward(),
+            stem_weight(),
         ],
     )
 }
@@ -960,6 +963,255 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
+        ],
+    )
+}
+
+// ------------------------------------------------------------------------------------------------ the stem, 7x7 stride 2
+
+const STEM_FORWARD: &str = "
+// Forward, 7x7 stride 2 pad 3 with W % 4 == 0 (the stem: 3 input channels, 64 output channels): invocation = 16
+// pixels of an output row x 16 channels (64 vec4 accumulators a{pixel}_{group}). The channel block is the grid's y,
+// so the weights are the same for the whole workgroup: their loads are one load per workgroup, not one per lane
+// (no subgroup operations needed). Per (ci, ky) the 37 input columns under the 16 pixels (2*ox0-3 .. 2*ox0+33)
+// come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x loads and 28 uniform
+// vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128). Weights packed
+// in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7.
+@compute @workgroup_size(64)
+fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // Pixel blocks on x (lanes past the last compute on the last block and store nothing), channel block on y.
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let pb = wid.x * WG + lid;
+    let b = block_of(select(pb, pl, pb >= pl), 16u);
+    let cblk = wid.y;
+    let wrow = cblk * p.cin * 49u;   // this block's packed weight rows (4 vec4 per tap)
+    let y0 = 2 * i32(b.oy) - 3;
+    let c0 = 2 * i32(b.ox0) - 4;     // first column of the vec4 loads (a multiple of 4)
+    $acc
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 7; ky++) {
+            let iy = y0 + ky;
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            // Vector i: columns c0 + 4i .. c0 + 4i + 3, all inside the row or all outside (W % 4 == 0).
+            let rq = (i32(base) + select(0, iy, row_ok) * i32(p.w) + c0) / 4;
+            $xload
+            let k = (wrow + ci * 49u + u32(ky) * 7u) * 4u;
+            $taps
+        }
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    $store
+}
+";
+
+fn stem_forward() -> String {
+    let xload = grid(
+        (0..10).map(|i| format!("let ok{i} = row_ok && c0 + {} >= 0 && c0 + {} < i32(p.w); let v{i} = select(vec4<f32>(0.0), x4[u32(select(0, rq + {i}, ok{i}))], ok{i});", 4 * i, 4 * i)),
+        1,
+    );
+    // Pixel j, tap kx reads input column 2*(ox0 + j) - 3 + kx = c0 + t with t = 2j + kx + 1: component t % 4 of v{t / 4}.
+    let taps = (0..7)
+        .map(|kx| {
+            let w = grid((0..4).map(|g| format!("let w{kx}_{g} = wp[k + {}u];", 4 * kx + g)), 4);
+            let fma = grid(
+                (0..16).map(|j| {
+                    let t = 2 * j + kx + 1;
+                    let xv = format!("v{}.{}", t / 4, XYZW[t % 4]);
+                    (0..4).map(|g| format!("a{j}_{g} += w{kx}_{g} * {xv};")).collect::<Vec<_>>().join(" ")
+                }),
+                1,
+            );
+            format!("// Tap kx = {kx}: its 16 channels' weights, then the 16 pixels.\n{w}\n{fma}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fill(STEM_FORWARD, &[("acc", accumulators("a", 16, 4)), ("xload", xload), ("taps", taps), ("store", store_px(16, 4))])
+}
+
+const STEM_WEIGHT: &str = "
+// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (co, ci) owns
+// the 49 outputs gw[co, ci, 0..6, 0..6] (accumulators a{ky}_{kx}) and sums the positions of its tile, output rows
+// [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four positions per step. A workgroup is 64 output
+// channels of one (ci, tile), so the x it reads is the same across it (one load per workgroup, not one per lane,
+// no subgroup operations needed) and only gy is loaded per lane: per step one vec4 gy load (the four positions of
+// this channel) and, per kernel row, 4 uniform vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions'
+// 7-wide windows) feed 196 multiply-adds (the generic `conv2d_backward_weight_tiled`: 12 loads per 32). Writes
+// part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Tiles on y.
+    let cgroups = (p.cout + 63u) / 64u;
+    let ci = wid.x / cgroups;
+    let cl = (wid.x % cgroups) * 64u + lid;
+    let ok = cl < p.cout;
+    let co = min(cl, p.cout - 1u);
+    let tile = wid.y;
+    $acc
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        let xb = i32(p.off_x + (n * p.cin + ci) * p.h * p.w);
+        let iy = 2 * i32(oy) - 3;
+        for (var q = 0u; q < w4; q++) {
+            // gy of this channel at positions ox = 4q .. 4q+3.
+            let g = gy4[gb + q];
+            // Column 2*(4q + j) - 3 + kx = c0 + t of position j, tap kx: t = 2j + kx + 1, component t % 4 of v{t / 4}.
+            let c0 = 8 * i32(q) - 4;
+            $rows
+        }
+    }
+    if (!ok) { return; }
+    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx].
+    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 49u;
+    $store
+}
+";
+
+fn stem_weight() -> String {
+    let rows = (0..7)
+        .map(|ky| {
+            let head = format!(
+                "// Kernel row {ky}: input row iy + {ky}, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).\n\
+                 let y{ky} = iy + {ky}; let ok{ky} = y{ky} >= 0 && y{ky} < i32(p.h);\n\
+                 let q{ky} = (xb + select(0, y{ky}, ok{ky}) * i32(p.w) + c0) / 4;"
+            );
+            let loads = grid(
+                (0..4).map(|i| {
+                    format!(
+                        "let v{ky}_{i} = select(vec4<f32>(0.0), x4[u32(select(0, q{ky} + {i}, ok{ky} && c0 + {} >= 0 && c0 + {} < i32(p.w)))], ok{ky} && c0 + {} >= 0 && c0 + {} < i32(p.w));",
+                        4 * i,
+                        4 * i,
+                        4 * i,
+                        4 * i
+                    )
+                }),
+                1,
+            );
+            let fma = grid(
+                (0..7).map(|kx| {
+                    let terms = (0..4)
+                        .map(|j| {
+                            let t = 2 * j + kx + 1;
+                            format!("g.{} * v{ky}_{}.{}", XYZW[j], t / 4, XYZW[t % 4])
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" + ");
+                    format!("a{ky}_{kx} += {terms};")
+                }),
+                1,
+            );
+            format!("{head}\n{loads}\n{fma}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fill(
+        STEM_WEIGHT,
+        &[
+            ("acc", grid((0..49).map(|t| format!("var a{}_{} = 0.0;", t / 7, t % 7)), 7)),
+            ("rows", rows),
+            ("store", grid((0..49).map(|t| format!("out[o + {t}u] = a{}_{};", t / 7, t % 7)), 7)),
+        ],
+    )
+}
+
+// ------------------------------------------------------------------------------------------------ weight grad, 3x3 strips
+
+const WEIGHT_STRIP: &str = "
+// Weight gradient, 3x3 stride 1 pad 1 with W % 4 == 0 and few output channels (the head: Cout = 1), pass 1:
+// invocation (ci, co) owns the 9 outputs gw[co, ci, 0..2, 0..2] and sweeps a strip of 16 columns down a band of
+// output rows. Tile wid.y = (image n, band of R = p.tile_len output rows, strip), strip fastest; part row t holds
+// its sums. Each input row iy meets three gy rows (oy = iy+1, iy, iy-1 for ky = 0, 1, 2), held in registers as the
+// sweep moves down: per input row 4 vec4 x loads and 2 edge scalars feed 144 multiply-adds (the 16-channel kernels,
+// at Cout = 1, compute 16 channels to keep one). A workgroup is 16 ci of one (co, tile), so every gy address is the
+// same across it: one load for the workgroup, not one per lane (no subgroup operations needed). Positions past OW
+// and rows past the band read gy as 0. Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx]. Loop count R + 2.
+@compute @workgroup_size(16)
+fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // wid.x = (co, group of 16 ci), ci fastest: co depends on the workgroup only.
+    let cgroups = (p.cin + 15u) / 16u;
+    let co = wid.x / cgroups;
+    let cl = (wid.x % cgroups) * 16u + lid;
+    let ok = cl < p.cin;
+    let ci = min(cl, p.cin - 1u);
+    let strips = (p.ow + $cols - 1u) / $colsu;
+    let bands = (p.oh + p.tile_len - 1u) / p.tile_len;
+    let tile = wid.y;
+    let n = tile / (bands * strips);
+    let oy0 = ((tile / strips) % bands) * p.tile_len;
+    let oy1 = min(oy0 + p.tile_len, p.oh);
+    let ox0 = (tile % strips) * $colsu;
+    let xb = p.off_x + (n * p.cin + ci) * p.h * p.w;
+    let gb = p.off_gy + (n * p.cout + co) * p.oh * p.ow + ox0;
+    // Vector i covers columns ox0 + 4i .. ox0 + 4i + 3 (W = OW, a multiple of 4: inside or past the row as a whole).
+    $masks
+    let z = vec4<f32>(0.0);
+    $acc
+    // gy rows oy = iy - 1 (ga) and iy (gb) of the sweep's current input row iy; none before the band.
+    $grows
+    for (var iy = i32(oy0) - 1; iy <= i32(oy1); iy++) {
+        // gy row iy + 1 (gc), 0 past the band.
+        let gok = iy + 1 < i32(oy1);
+        let gq = (gb + u32(select(i32(oy0), iy + 1, gok)) * p.ow) / 4u;
+        $gload
+        // x row iy, columns ox0 - 1 .. ox0 + $cols (0 outside the image): l{i} / q{i} / r{i} are vector i shifted for
+        // taps kx = 0, 1, 2.
+        let row_ok = iy >= 0 && iy < i32(p.h);
+        let q = select(0u, (xb + u32(iy) * p.w + ox0) / 4u, row_ok);
+        let xl = xat(xb, iy, i32(ox0) - 1); let xr = xat(xb, iy, i32(ox0) + $cols);
+        $xload
+        $shift
+        // acc{ky*3 + kx} += gy[oy = iy + 1 - ky, position] * x[iy, position + kx - 1], four positions per vector.
+        $fma
+        $roll
+    }
+    if (!ok) { return; }
+    // part[t, ((co*Cin + ci)*3 + ky)*3 + kx]: the four positions' sums of each tap added.
+    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 9u;
+    let one = vec4<f32>(1.0);
+    $store
+}
+";
+
+fn weight_strip(cols: usize) -> String {
+    let nv = cols / 4;
+    let v = |pre: &str| (0..nv).map(|i| format!("{pre}{i}")).collect::<Vec<_>>();
+    // Shifted x vectors: l{i} = columns 4i-1 .. 4i+2 of the strip, r{i} = 4i+1 .. 4i+4 (q{i} = 4i .. 4i+3).
+    let prev = |i: usize| if i == 0 { "xl".to_string() } else { format!("q{}.w", i - 1) };
+    let next = |i: usize| if i == nv - 1 { "xr".to_string() } else { format!("q{}.x", i + 1) };
+    let shift = (0..nv)
+        .map(|i| format!("let l{i} = vec4<f32>({}, q{i}.x, q{i}.y, q{i}.z); let r{i} = vec4<f32>(q{i}.y, q{i}.z, q{i}.w, {});", prev(i), next(i)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows = ["gc", "gb", "ga"];
+    let fma = (0..9)
+        .map(|t| {
+            let (ky, kx) = (t / 3, t % 3);
+            let xs = ["l", "q", "r"][kx];
+            format!("acc{t} += {};", (0..nv).map(|i| format!("{}{i} * {xs}{i}", rows[ky])).collect::<Vec<_>>().join(" + "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fill(
+        WEIGHT_STRIP,
+        &[
+            ("cols", cols.to_string()),
+            ("colsu", format!("{cols}u")),
+            ("name", if cols == 16 { "conv2d_backward_weight_3x3_strip".into() } else { format!("conv2d_backward_weight_3x3_strip{cols}") }),
+            ("masks", grid((0..nv).map(|i| format!("let m{i} = {} < p.ow;", plus("ox0", 4 * i))), 4)),
+            ("acc", grid((0..9).map(|t| format!("var acc{t} = vec4<f32>(0.0);")), 5)),
+            ("grows", grid(v("ga").into_iter().chain(v("gb")).map(|g| format!("var {g} = vec4<f32>(0.0);")), 4)),
+            ("gload", grid((0..nv).map(|i| format!("let gc{i} = select(z, gy4[gq + {i}u], gok && m{i});")), 2)),
+            ("xload", grid((0..nv).map(|i| format!("let q{i} = select(z, x4[q + {i}u], row_ok && m{i});")), 2)),
+            ("shift", shift),
+            ("fma", fma),
+            ("roll", grid((0..nv).map(|i| format!("ga{i} = gb{i}; gb{i} = gc{i};")), 4)),
+            ("store", grid((0..9).map(|t| format!("out[o + {t}u] = dot(acc{t}, one);")), 3)),
         ],
     )
 }

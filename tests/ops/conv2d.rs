@@ -186,7 +186,8 @@ fn tiled_variants_dispatch_the_expected_kernels() {
     if g.has_subgroups() {
         for e in [
             "conv2d_forward_3x3_subgroup",
-            "conv2d_backward_weight_3x3_subgroup",
+            // 16 lanes per tile (Cin 16 x one block of 16 channels): the 16-invocation workgroups.
+            "conv2d_backward_weight_3x3_subgroup_wg16",
             "conv2d_backward_input_strided_subgroup",
             "conv2d_backward_weight_3x3s2_subgroup",
             "conv2d_forward_3x3s2_subgroup",
@@ -240,11 +241,26 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
     println!("kernels exercised: {used:?}");
     assert!(failures.is_empty(), "{} directions wrong:\n{}", failures.len(), failures.join("\n"));
     // Each family really ran (a silent fallback would test one kernel three times).
-    for e in ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward_3x3_vec4", "conv2d_backward_input_strided_vec4"] {
+    for e in [
+        "conv2d_forward",
+        "conv2d_backward_input",
+        "conv2d_backward_weight",
+        "conv2d_forward_3x3_vec4",
+        "conv2d_backward_input_strided_vec4",
+        "conv2d_backward_weight_3x3_strip",
+        "conv2d_forward_7x7s2_vec4",
+        "conv2d_backward_weight_7x7s2_vec4",
+    ] {
         assert!(used.contains(e), "{e} never ran: {used:?}");
     }
     if g.has_subgroups() {
-        for e in ["conv2d_forward_3x3_subgroup", "conv2d_forward_3x3_subgroup12", "conv2d_backward_weight_3x3_subgroup", "conv2d_forward_3x3s2_subgroup"] {
+        for e in [
+            "conv2d_forward_3x3_subgroup",
+            "conv2d_forward_3x3_subgroup12",
+            "conv2d_backward_weight_3x3_subgroup",
+            "conv2d_backward_weight_3x3_subgroup_wg16",
+            "conv2d_forward_3x3s2_subgroup",
+        ] {
             assert!(used.contains(e), "{e} never ran on a device with subgroups: {used:?}");
         }
     }

@@ -60,6 +60,11 @@ pub const CASES: &[Case] = &[
     Case::new(2, 5, 6, 8, 20, 1, 2, 0, true),
     // 3x3 stride 2 pad 1 with W = 2*OW and Cin % 8 == 0: the strided weight-gradient kernels (subgroup twin too).
     Case::new(2, 8, 8, 16, 12, 3, 2, 1, true),
+    // Cout <= 4, W % 4 == 0: the strip weight gradient, with a partial strip (20 columns), Cin past one group of
+    // 16, and 70 rows (two bands of 64).
+    Case::new(2, 5, 9, 20, 1, 3, 1, 1, true),
+    Case::new(1, 17, 6, 12, 3, 3, 1, 1, false),
+    Case::new(1, 3, 70, 8, 1, 3, 1, 1, false),
 ];
 
 /// Larger odd shapes (`full`): channel counts past the tile sizes of the fast kernels.

@@ -9,6 +9,10 @@
 //! 3. The shape picks the register-blocked kernel (`forward`, `input_grad`, `weight_grad` below): the 3x3 kernels
 //!    where the kernel is 3x3, vec4 loads where rows are a multiple of 4 floats (and the adapter's binding offsets
 //!    keep batch runs 16-byte aligned), 16-channel blocks where they pay, the generic `_tiled` kernels otherwise.
+//!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups share the operand
+//!    every lane needs (weights, rows of x: one load per workgroup); 3x3 weight gradients with Cout <= 4 (the head)
+//!    run in strips, one channel per invocation; subgroup 3x3 weight gradients whose tiles are not a multiple of 64
+//!    lanes run in workgroups of 16.
 //! 4. The device may not run an entry point (`Gpu::allowed`): a subgroup kernel that failed validation on this
 //!    driver (src/validate.rs) gives way to its portable twin; a kernel the adapter's compiler cannot build in
 //!    seconds (SwiftShader: `SLOW_TO_BUILD` in src/gpu.rs) to the naive one.
@@ -31,11 +35,14 @@ pub(super) struct Blocked {
     /// Shares loads across a subgroup: each channel block's pixel blocks are padded to whole subgroups
     /// (p.tile_len), so that no subgroup straddles two channel blocks.
     pub subgroup: bool,
+    /// Channel blocks on the grid's y, pixel blocks on x (the weights' addresses depend on the workgroup only);
+    /// else one 1-D grid of lanes.
+    pub blocks_on_y: bool,
 }
 
 impl Blocked {
     const fn new(entry: &'static str, cw: usize, vec4: bool, subgroup: bool) -> Blocked {
-        Blocked { entry, cw, px: 16, vec4, subgroup }
+        Blocked { entry, cw, px: 16, vec4, subgroup, blocks_on_y: false }
     }
 
     /// Lanes per channel block for `blocks` pixel blocks (the kernel's p.tile_len when it is a subgroup kernel).
@@ -61,6 +68,11 @@ pub(super) struct WeightKernel {
     pub tiles_on_y: bool,
     /// Invocations per workgroup (the entry point's @workgroup_size).
     pub wg: usize,
+    /// Tiles are (image, band of output rows, strip of 16 columns), lanes (co, ci) on the grid's x in workgroups of
+    /// 16 ci (`conv2d_backward_weight_3x3_strip`); else tiles are bands of the run's flattened (n, oy) rows.
+    pub strips: bool,
+    /// Columns per strip.
+    pub cols: usize,
 }
 
 /// How the input gradient runs.
@@ -106,7 +118,8 @@ pub(super) fn forward(gpu: &Gpu, g: &Geom) -> Option<Blocked> {
 
 /// The blocked forward for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take the
 /// vec4 kernels, or with subgroups their twin (16 channels per invocation); 3x3 stride 2 pad 1 with W = 2*OW the
-/// strided vec4 kernels; other 3x3 stride-1 layers the scalar 3x3 kernel; everything else the generic one.
+/// strided vec4 kernels; 7x7 stride 2 pad 3 with W % 4 == 0 (the stem) its own vec4 kernel; other 3x3 stride-1
+/// layers the scalar 3x3 kernel; everything else the generic one.
 fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     let vec4 = vec4_ok && is3 && g.pad == 1 && g.w.is_multiple_of(4);
@@ -114,6 +127,10 @@ fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     if vec4_ok && g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w.is_multiple_of(4) {
         let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
         return Blocked::new(entry, 16, true, subgroups);
+    }
+    // 7x7 stride 2 pad 3 (the stem).
+    if vec4_ok && g.kh == 7 && g.kw == 7 && g.stride == 2 && g.pad == 3 && g.w.is_multiple_of(4) {
+        return Blocked { blocks_on_y: true, ..Blocked::new("conv2d_forward_7x7s2_vec4", 16, true, false) };
     }
     // Rows of 12, 24, 36 ... pixels: 12-pixel blocks waste nothing where 16-pixel blocks would waste a quarter.
     if vec4 && subgroups && g.ow.is_multiple_of(12) && !g.ow.is_multiple_of(16) {
@@ -150,6 +167,10 @@ pub(super) fn input_grad(gpu: &Gpu, g: &Geom) -> Option<InputGrad> {
     allowed(gpu, |k: &Blocked| k.entry, choose).map(InputGrad::Strided)
 }
 
+/// Output channels up to which the 3x3 weight gradient runs in strips, one channel per invocation, rather than in
+/// blocks of 16 channels.
+const NARROW: usize = 4;
+
 /// The weight gradient's pass 1 kernel; None: the naive one. 3x3 pad 1 layers with rows of 4k floats (stride 1, or
 /// stride 2 with W = 2*OW) take the vec4 kernels (invocation = (ci, 16 output channels) x 9 taps), whose subgroup
 /// twins need each subgroup inside one (tile, channel block): Cin a multiple of the subgroup size. Other 3x3
@@ -162,8 +183,14 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
     let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
     let vec4 = vec4_ok(gpu) && (is3 || is3s2) && g.pad == 1 && g.ow.is_multiple_of(4);
+    let stem = vec4_ok(gpu) && g.kh == 7 && g.kw == 7 && g.stride == 2 && g.pad == 3 && g.w.is_multiple_of(4) && g.ow.is_multiple_of(4);
     let choose = |sg: bool| {
-        if vec4 {
+        if stem {
+            let lanes = g.cin * g.cout.next_multiple_of(64);
+            WeightKernel { entry: "conv2d_backward_weight_7x7s2_vec4", lanes, vec4: true, tiles_on_y: true, wg: 64, strips: false, cols: 0 }
+        } else if vec4 && is3 && g.cout <= NARROW {
+            WeightKernel { entry: "conv2d_backward_weight_3x3_strip", lanes: g.cin.next_multiple_of(16) * g.cout, vec4: true, tiles_on_y: true, wg: 16, strips: true, cols: 16 }
+        } else if vec4 {
             let sg = sg && g.cin.is_multiple_of(gpu.subgroup_max_size() as usize);
             let lanes = g.cin * g.cout.div_ceil(16);
             // Tiles of fewer lanes than a multiple of 64 (the full-resolution decoder: 16 or 32) take workgroups of 16.
@@ -175,12 +202,12 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
                 (true, true, _) => "conv2d_backward_weight_3x3s2_subgroup",
                 (true, false, _) => "conv2d_backward_weight_3x3s2_vec4",
             };
-            WeightKernel { entry, lanes, vec4: true, tiles_on_y: sg, wg }
+            WeightKernel { entry, lanes, vec4: true, tiles_on_y: sg, wg, strips: false, cols: 0 }
         } else if is3 {
-            WeightKernel { entry: "conv2d_backward_weight_3x3", lanes: g.cin * g.cout.div_ceil(8), vec4: false, tiles_on_y: true, wg: 64 }
+            WeightKernel { entry: "conv2d_backward_weight_3x3", lanes: g.cin * g.cout.div_ceil(8), vec4: false, tiles_on_y: true, wg: 64, strips: false, cols: 0 }
         } else {
             let lanes = (g.cin * g.kh * g.kw).div_ceil(8) * g.cout.div_ceil(4);
-            WeightKernel { entry: "conv2d_backward_weight_tiled", lanes, vec4: false, tiles_on_y: true, wg: 64 }
+            WeightKernel { entry: "conv2d_backward_weight_tiled", lanes, vec4: false, tiles_on_y: true, wg: 64, strips: false, cols: 0 }
         }
     };
     allowed(gpu, |k: &WeightKernel| k.entry, choose)

@@ -203,7 +203,13 @@ fn forward_blocked(g: &Geom, k: &Blocked, p: Params, x: Bind, bias: Bind, y: Bin
     let per_blk = k.lanes_per_block(gpu, p.n as usize * g.oh * g.ow.div_ceil(k.px));
     check_aligned(k.entry, k.vec4, p.off_x, &x);
     let p = Params { m: cpad as u32, cw: k.cw as u32, tile_len: per_blk as u32, ..p };
-    let groups = gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64);
+    let groups = if k.blocks_on_y {
+        let gx = per_blk.div_ceil(64) as u32;
+        assert!(gx <= gpu.limits.max_compute_workgroups_per_dimension, "{}: {per_blk} pixel blocks in one run", k.entry);
+        [gx, (cpad / k.cw) as u32, 1]
+    } else {
+        gpu.groups_1d((per_blk * (cpad / k.cw)) as u64, 64)
+    };
     gpu.dispatch(k.entry, &p, &[("x", x), ("bias", bias), ("out", y), ("wp", wp.bind())], groups);
 }
 
@@ -302,6 +308,35 @@ pub fn conv2d_backward_weight(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride
     // Pass 1 writes each run's tiles into consecutive rows of `part` [tiles, M], bound whole (it fits one binding:
     // `tile_len_for`) with the run's first row at off_out.
     let part = match kernels::weight_grad(gpu, &g) {
+        Some(k) if k.strips => {
+            // Tiles (image, band of `rows` output rows, strip of 16 columns) of each run; loop count rows + 2.
+            let rows = g.oh.min(64);
+            let per_img = g.oh.div_ceil(rows) * g.ow.div_ceil(k.cols);
+            let part = Tensor::empty(gpu, &[g.n * per_img, m]);
+            assert!((g.n * per_img * m * 4) as u64 <= gpu.max_binding(), "{op}: partial sums [{}, {m}] do not fit a binding", g.n * per_img);
+            let mut t0 = 0;
+            for r in &runs {
+                let (sx, sgy) = (r.spans[0], r.spans[1]);
+                let tiles = r.count * per_img;
+                let (bx, bgy) = (sx.bind(x), sgy.bind(gy));
+                check_aligned(k.entry, k.vec4, sx.offset(), &bx);
+                check_aligned(k.entry, k.vec4, sgy.offset(), &bgy);
+                let p = Params {
+                    tiles: tiles as u32,
+                    tile_len: rows as u32,
+                    m: m as u32,
+                    off_x: sx.offset(),
+                    off_gy: sgy.offset(),
+                    off_out: (t0 * m) as u32,
+                    ..g.params(r.count)
+                };
+                assert!(tiles as u32 <= gpu.limits.max_compute_workgroups_per_dimension, "{op}: {tiles} strip tiles in one run");
+                let groups = [k.lanes.div_ceil(k.wg) as u32, tiles as u32, 1];
+                gpu.dispatch(k.entry, &p, &[("x", bx), ("gy", bgy), ("out", part.bind())], groups);
+                t0 += tiles;
+            }
+            part
+        }
         Some(k) => {
             // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
             let rows = tile_len_for(op, g.n * g.oh, run_len * g.oh, m, (2048 / g.ow).max(1), gpu.max_binding());
