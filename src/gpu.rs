@@ -301,6 +301,10 @@ const SLOW_TO_BUILD: &[(&str, &[&str])] = &[(
         "conv2d_backward_input_tiled",
         "conv2d_backward_weight_3x3",
         "conv2d_backward_weight_tiled",
+        // Not measured to completion: `fluke info --pipelines` had not built them after 5 minutes. The stem ran
+        // the naive kernels here before them too (the generic kernels above).
+        "conv2d_forward_7x7s2_vec4",
+        "conv2d_backward_weight_7x7s2_vec4",
     ],
 )];
 
