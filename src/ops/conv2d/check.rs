@@ -134,12 +134,16 @@ fn pack_checks(gpu: &Arc<Gpu>) -> Vec<CheckResult> {
     out
 }
 
-/// The kernel families this device can run, each with its check tag: naive and auto everywhere, and portable where
-/// auto runs subgroup twins (without subgroups auto runs exactly the portable kernels).
+/// The kernel families this device can run, each with its check tag: naive and auto everywhere, portable where auto
+/// runs other kernels (subgroup twins, or the GEMM kernels on a GPU; on a CPU adapter without subgroups auto runs
+/// exactly the portable kernels), and gemm where auto does not run it (CPU adapters).
 pub fn families(gpu: &Gpu) -> Vec<(Family, &'static str)> {
     let mut f = vec![(Family::Naive, "naive"), (Family::Auto, "auto")];
-    if gpu.has_subgroups() {
+    if gpu.has_subgroups() || !gpu.is_cpu() {
         f.push((Family::Portable, "portable"));
+    }
+    if gpu.is_cpu() {
+        f.push((Family::Gemm, "gemm"));
     }
     f
 }
