@@ -190,9 +190,11 @@ pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
         let gb = conv2d_backward_bias(&tgy).to_vec();
         res.push(compare("conv2d_backward_bias", &what, &gb, &want_b, atol, rtol));
         if i == 0 {
-            let _naive = g.scoped(|o| o.family = Family::Naive);
-            let gw = conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
-            res.push(compare("conv2d_backward_weight", &format!("{what} naive"), &gw, &want_w, atol, rtol));
+            for (family, tag) in [(Family::Naive, "naive"), (Family::Gemm, "gemm")] {
+                let _family = g.scoped(|o| o.family = family);
+                let gw = conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
+                res.push(compare("conv2d_backward_weight", &format!("{what} {tag}"), &gw, &want_w, atol, rtol));
+            }
         }
     }
     res
