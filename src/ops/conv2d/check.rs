@@ -164,7 +164,7 @@ pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
 
 /// Weight and bias gradients at the U-Net's full reduction lengths (N*OH*OW = 294,912 positions) against the f64
 /// oracle: the decoder's 16->16 3x3 at batch 4, 192x384, a batch-16 96x192 layer (64 channels in the model, 8 here)
-/// and its stride-2 1x1 shortcut, with the device's kernels (and the naive ones for the first). Run by
+/// and its stride-2 1x1 shortcut, with the device's kernels (and the naive and GEMM ones for the first). Run by
 /// tests/ops/conv2d.rs.
 pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
     let cases: &[([usize; 4], usize, usize, usize, usize)] =
