@@ -7,7 +7,8 @@
 //!   FLUKE_BENCH_SECS=3 cargo bench ...        # longer best-of window per row (noisy, shared machines)
 //!
 //! Families (`Gpu::scoped`): Naive (one invocation per output), Portable (register-blocked, no subgroup operations)
-//! and Auto (the same with subgroup twins where the device has subgroups).
+//! Auto (the same with subgroup twins where the device has subgroups; the GEMM kernels on GPUs) and Gemm (implicit
+//! GEMM through workgroup memory, shaders/conv2d_gemm.wgsl, forced).
 //!
 //! FLOPs = 2 * N * Cout * OH * OW * Cin * KH * KW for each of forward, input gradient and weight gradient.
 
@@ -84,7 +85,7 @@ fn main() {
     println!("adapter: {} ({:?}), shaders parsed in {:.2} s", gpu.info.name, gpu.info.device_type, gpu.compile_seconds);
     println!("{:<22} {:<7} {:<8} {:>10} {:>9} {:>10}  kernel", "shape", "pass", "family", "ms", "GFLOP/s", "max rel");
     for &(label, n, cin, h, w, cout, k, s, pad) in SHAPES {
-        let families = [Family::Naive, Family::Portable, Family::Auto];
+        let families = [Family::Naive, Family::Portable, Family::Auto, Family::Gemm];
         for (pass, family) in ["fwd", "bwd_in", "bwd_w"].into_iter().flat_map(|p| families.map(|f| (p, f))) {
             let name = format!("{label} {pass} {family:?}");
             if !wanted(&name) {

@@ -182,12 +182,16 @@ pub struct Gpu {
 /// Which kernels the launchers pick, per device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
-    /// The fastest kernel that is valid on this device (the default).
+    /// The fastest kernel that is valid on this device (the default): the GEMM kernels on adapters that are not CPUs,
+    /// the register-blocked ones (with their subgroup twins) on CPU adapters.
     Auto,
     /// The register-blocked kernels without subgroup operations.
     Portable,
     /// The one-output-per-invocation baselines and the scalar elementwise kernels.
     Naive,
+    /// The implicit-GEMM convolutions with tiles staged in workgroup memory (shaders/conv2d_gemm.wgsl), the kernels a
+    /// real GPU wants, forced on any adapter.
+    Gemm,
 }
 
 #[derive(Clone, Debug)]
@@ -452,7 +456,8 @@ impl Gpu {
         }
     }
 
-    /// Whether the adapter is a CPU (software rasteriser such as lavapipe). For messages only: no kernel is chosen by it.
+    /// Whether the adapter is a CPU (software rasteriser such as lavapipe): `Family::Auto` runs the GEMM convolutions
+    /// on adapters that are not (the rule is in src/ops/conv2d/kernels.rs).
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }

@@ -39,6 +39,9 @@ pub fn print_gpu(gpu: &Gpu) {
         gpu.info.subgroup_min_size,
         gpu.info.subgroup_max_size
     );
+    // Which conv2d family `auto` runs here (the rule: src/ops/conv2d/kernels.rs).
+    let conv = if gpu.is_cpu() { "register-blocked (a CPU adapter)" } else { "implicit GEMM, conv2d_gemm.wgsl (not a CPU adapter)" };
+    println!("  conv2d kernels     {conv}");
     println!(
         "  pipelines          {} entry points, shaders parsed in {:.2} s; each pipeline is created at first use",
         gpu.entry_points().len(),

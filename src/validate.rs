@@ -216,8 +216,8 @@ pub struct Report {
     pub unmended: Vec<Verdict>,
 }
 
-/// Validate every convolution of the network at this size, replacing failing subgroup kernels by their portable
-/// twins (re-checked). Geometries in `skip` are not run.
+/// Validate every convolution of the network at this size, replacing failing subgroup and GEMM kernels by their
+/// portable twins (re-checked). Geometries in `skip` are not run.
 pub fn validate(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
     validate_geometries(gpu, &geometries(cfg, width, height), n, skip, None)
 }
@@ -232,13 +232,14 @@ pub fn validate_geometries(gpu: &Arc<Gpu>, geoms: &[ConvShape], n: usize, skip: 
         }
         let seed = 1000 + 10 * i as u64;
         let mut vs = check_geometry_faulty(gpu, c, n, seed, fault);
-        // Replace each subgroup kernel that ran in a failing direction, then check again (until nothing changes).
+        // Replace each subgroup or GEMM kernel that ran in a failing direction (by its portable twin, or the
+        // register-blocked kernel of that direction), then check again (until nothing changes).
         loop {
             let mut bad: Vec<&'static str> = vs
                 .iter()
                 .filter(|v| !v.pass)
                 .flat_map(|v| v.entries.iter().copied())
-                .filter(|e| e.contains("subgroup") && gpu.allowed(e))
+                .filter(|e| (e.contains("subgroup") || e.ends_with("_gemm")) && gpu.allowed(e))
                 .collect();
             bad.sort();
             bad.dedup();

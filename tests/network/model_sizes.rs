@@ -206,6 +206,16 @@ fn portable_kernels_match_pytorch_at_96x192_and_192x384() {
     check_case(&gold, "b1_192x384", 1, 192, 384, true);
 }
 
+/// The implicit-GEMM kernels (what `Family::Auto` runs on GPUs), forced here on whatever adapter the tests run on.
+#[test]
+fn gemm_kernels_match_pytorch_at_96x192_and_192x384() {
+    let gold = golden();
+    let g = gpu();
+    let _f = g.scoped(|o| o.family = Family::Gemm);
+    check_case(&gold, "b2_96x192", 2, 96, 192, true);
+    check_case(&gold, "b1_192x384", 1, 192, 384, true);
+}
+
 /// The naive kernels' backward takes minutes at 192x384 on lavapipe (their weight gradient is one output per
 /// invocation over every position): gradients at 96x192, the forward (logits, loss, Dice, running statistics) at
 /// both sizes.

@@ -63,7 +63,7 @@ fn batch_slicing_under_a_small_binding_limit() {
     ] {
         // Room for about 2 images of the larger of x and y per binding.
         let img = (c.cin * c.h * c.w).max(c.cout * c.h * c.w) as u64 * 4;
-        for family in [Family::Naive, Family::Portable, Family::Auto] {
+        for family in [Family::Naive, Family::Portable, Family::Auto, Family::Gemm] {
             let _family = g.scoped(|o| o.family = family);
             // The same checks without the limit, to count the unsliced dispatches.
             let before = g.dispatches_total();
@@ -122,7 +122,7 @@ fn matches_pytorch_golden() {
         };
         let ((x, _), (w, _), (gy, _), (_, y_want), (_, gx_want), (_, gw_want)) = (t("x"), t("w"), t("gy"), t("y"), t("gx"), t("gw"));
         let b = has_bias.then(|| t("b").0);
-        for family in [Family::Naive, Family::Portable, Family::Auto] {
+        for family in [Family::Naive, Family::Portable, Family::Auto, Family::Gemm] {
             let _family = g.scoped(|o| o.family = family);
             let what = format!("{name} {family:?}");
             let y = conv2d::conv2d_forward(&x, &w, b.as_ref(), stride, pad).to_vec();
@@ -155,8 +155,9 @@ fn full_size_weight_and_bias_reductions() {
 }
 
 /// The launchers pick the kernels they claim: at a U-Net-like 3x3 shape (Cin % 8 == 0, W % 4 == 0) the auto family
-/// runs the subgroup twins where the device has subgroups and the portable family the vec4 kernels, so the oracle
-/// checks above cover both families (a silent fallback would test one kernel twice).
+/// runs the subgroup twins where the device has subgroups, the portable family the vec4 kernels and the gemm family
+/// only the GEMM kernels, so the oracle checks above cover every family (a silent fallback would test one kernel
+/// twice).
 #[test]
 fn tiled_variants_dispatch_the_expected_kernels() {
     let g = gpu();
@@ -182,8 +183,15 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         assert!(portable.contains(&e), "the portable family did not run {e}: {portable:?}");
     }
     assert!(!portable.iter().any(|e| e.contains("subgroup")), "the portable family ran a subgroup kernel: {portable:?}");
+    let gemm = run(Family::Gemm);
+    for e in ["conv2d_forward_gemm", "conv2d_backward_input_gemm", "conv2d_backward_weight_gemm"] {
+        assert!(gemm.contains(&e), "the gemm family did not run {e}: {gemm:?}");
+    }
+    assert!(gemm.iter().all(|e| e.ends_with("_gemm") || *e == "conv2d_backward_reduce"), "the gemm family ran other kernels: {gemm:?}");
     let tiled = run(Family::Auto);
-    if g.has_subgroups() {
+    if !g.is_cpu() {
+        assert_eq!(tiled, gemm, "auto on a GPU should run the GEMM kernels");
+    } else if g.has_subgroups() {
         for e in [
             "conv2d_forward_3x3_subgroup",
             // 16 lanes per tile (Cin 16 x one block of 16 channels): the 16-invocation workgroups.
@@ -220,9 +228,14 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
     let mut used = std::collections::BTreeSet::new();
     let sizes = vec![(192, 96), (384, 192), (352, 160)];
     let mut families = vec![(Family::Auto, sizes.clone())];
-    // Without subgroups the auto family picks exactly the portable kernels: checking them twice only costs time.
-    if g.has_subgroups() {
+    // Without subgroups the auto family picks exactly the portable kernels on a CPU adapter: checking them twice only
+    // costs time.
+    if g.has_subgroups() || !g.is_cpu() {
         families.push((Family::Portable, sizes));
+    }
+    // The GEMM kernels at every size where auto does not run them (CPU adapters); on a GPU auto is them.
+    if g.is_cpu() {
+        families.push((Family::Gemm, vec![(192, 96), (384, 192), (352, 160)]));
     }
     families.push((Family::Naive, vec![(192, 96)]));
     for (family, sizes) in families {
@@ -251,9 +264,13 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
         "conv2d_forward_7x7s2_vec4",
         "conv2d_backward_weight_7x7s2_vec4",
     ] {
+        // Except kernels this adapter's compiler cannot build in time (SLOW_TO_BUILD: the stem's on SwiftShader).
+        assert!(used.contains(e) || !g.allowed(e), "{e} never ran: {used:?}");
+    }
+    for e in ["conv2d_forward_gemm", "conv2d_backward_input_gemm", "conv2d_backward_weight_gemm"] {
         assert!(used.contains(e), "{e} never ran: {used:?}");
     }
-    if g.has_subgroups() {
+    if g.has_subgroups() && g.is_cpu() {
         for e in [
             "conv2d_forward_3x3_subgroup",
             "conv2d_forward_3x3_subgroup12",
@@ -276,9 +293,15 @@ fn a_failing_kernel_is_replaced_by_its_portable_twin() {
     // The 256-channel 12x24 layer of the default size.
     let c = fluke::model::summary::ConvShape { cin: 256, cout: 256, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
     let first = fluke::validate::check_geometry(&g, &c, 2, 7);
-    let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3")).expect("a 3x3 forward ran");
+    let fast = first[0].entries.iter().copied().find(|e| e.starts_with("conv2d_forward_3x3") || e.ends_with("_gemm")).expect("a fast forward ran");
     let rep = fluke::validate::validate_geometries(&g, std::slice::from_ref(&c), 2, &Default::default(), Some(fast));
-    if fast.contains("subgroup") {
+    if fast.ends_with("_gemm") {
+        // A GPU: auto runs the GEMM kernels; a failing one gives way to the register-blocked kernel.
+        assert_eq!(rep.replaced, vec![fast.to_string()]);
+        assert!(rep.unmended.is_empty(), "the register-blocked kernel failed: {:?}", rep.unmended);
+        let again = fluke::validate::check_geometry(&g, &c, 2, 7);
+        assert!(again[0].entries.iter().any(|e| e.starts_with("conv2d_forward_3x3")), "{:?}", again[0].entries);
+    } else if fast.contains("subgroup") {
         assert_eq!(rep.replaced, vec![fast.to_string()]);
         assert!(!g.allowed(fast));
         assert!(rep.unmended.is_empty(), "the portable twin failed: {:?}", rep.unmended);
@@ -290,4 +313,25 @@ fn a_failing_kernel_is_replaced_by_its_portable_twin() {
         assert!(rep.replaced.is_empty());
         assert!(!rep.unmended.is_empty(), "an injected failure was not reported");
     }
+}
+
+/// The same for the GEMM family: a failing GEMM kernel gives way to the register-blocked kernel of its direction
+/// (rule 4 of src/ops/conv2d/kernels.rs), which is then checked. On a device of its own (see above).
+#[test]
+fn a_failing_gemm_kernel_gives_way_to_the_register_blocked_kernel() {
+    let _turn = gpu();
+    let g = fluke::gpu::Gpu::new(&fluke::testing::options_from_env(), &fluke::ops::shaders()).expect("a GPU adapter");
+    let _f = g.scoped(|o| o.family = Family::Gemm);
+    let c = fluke::model::summary::ConvShape { cin: 32, cout: 24, k: 3, stride: 1, pad: 1, h: 12, w: 24, bias: false };
+    let first = fluke::validate::check_geometry(&g, &c, 2, 7);
+    assert_eq!(first[0].entries, ["conv2d_forward_gemm"], "the gemm family ran other kernels");
+    let rep = fluke::validate::validate_geometries(&g, std::slice::from_ref(&c), 2, &Default::default(), Some("conv2d_forward_gemm"));
+    assert_eq!(rep.replaced, vec!["conv2d_forward_gemm".to_string()]);
+    assert!(!g.allowed("conv2d_forward_gemm"));
+    assert!(rep.unmended.is_empty(), "the register-blocked kernel failed: {:?}", rep.unmended);
+    let again = fluke::validate::check_geometry(&g, &c, 2, 7);
+    assert!(again[0].entries.iter().any(|e| e.starts_with("conv2d_forward_3x3")), "{:?}", again[0].entries);
+    // The other directions still run their GEMM kernels.
+    assert!(again[1].entries.contains(&"conv2d_backward_input_gemm") && again[2].entries.contains(&"conv2d_backward_weight_gemm"));
+    assert!(again.iter().all(|v| v.pass));
 }

@@ -139,12 +139,16 @@ fn pack_checks(gpu: &Arc<Gpu>) -> Vec<CheckResult> {
     out
 }
 
-/// The kernel families this device can run, each with its check tag: naive and auto everywhere, and portable where
-/// auto runs subgroup twins (without subgroups auto runs exactly the portable kernels).
+/// The kernel families this device can run, each with its check tag: naive and auto everywhere, portable where auto
+/// runs other kernels (subgroup twins, or the GEMM kernels on a GPU; on a CPU adapter without subgroups auto runs
+/// exactly the portable kernels), and gemm where auto does not run it (CPU adapters).
 pub fn families(gpu: &Gpu) -> Vec<(Family, &'static str)> {
     let mut f = vec![(Family::Naive, "naive"), (Family::Auto, "auto")];
-    if gpu.has_subgroups() {
+    if gpu.has_subgroups() || !gpu.is_cpu() {
         f.push((Family::Portable, "portable"));
+    }
+    if gpu.is_cpu() {
+        f.push((Family::Gemm, "gemm"));
     }
     f
 }
@@ -165,7 +169,7 @@ pub fn self_check(gpu: &Arc<Gpu>, full: bool) -> Vec<CheckResult> {
 
 /// Weight and bias gradients at the U-Net's full reduction lengths (N*OH*OW = 294,912 positions) against the f64
 /// oracle: the decoder's 16->16 3x3 at batch 4, 192x384, a batch-16 96x192 layer (64 channels in the model, 8 here)
-/// and its stride-2 1x1 shortcut, with the device's kernels (and the naive ones for the first). Run by
+/// and its stride-2 1x1 shortcut, with the device's kernels (and the naive and GEMM ones for the first). Run by
 /// tests/ops/conv2d.rs.
 pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
     let cases: &[([usize; 4], usize, usize, usize, usize)] =
@@ -191,9 +195,11 @@ pub fn full_size_checks(g: &Arc<Gpu>) -> Vec<CheckResult> {
         let gb = conv2d_backward_bias(&tgy).to_vec();
         res.push(compare("conv2d_backward_bias", &what, &gb, &want_b, atol, rtol));
         if i == 0 {
-            let _naive = g.scoped(|o| o.family = Family::Naive);
-            let gw = conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
-            res.push(compare("conv2d_backward_weight", &format!("{what} naive"), &gw, &want_w, atol, rtol));
+            for (family, tag) in [(Family::Naive, "naive"), (Family::Gemm, "gemm")] {
+                let _family = g.scoped(|o| o.family = family);
+                let gw = conv2d_backward_weight(&tx, &tgy, &ws, stride, pad).to_vec();
+                res.push(compare("conv2d_backward_weight", &format!("{what} {tag}"), &gw, &want_w, atol, rtol));
+            }
         }
     }
     res

@@ -3,7 +3,8 @@
 //!
 //! 1. The family (`Gpu::family`): `Naive` runs the one-invocation-per-output kernels of conv2d.wgsl everywhere;
 //!    `Portable` the register-blocked kernels of conv2d_tiled.wgsl and conv2d_vec4.wgsl; `Auto` those, with their
-//!    subgroup twins (conv2d_subgroup.wgsl) where the device has subgroups and the twin's lane layout holds.
+//!    subgroup twins (conv2d_subgroup.wgsl) where the device has subgroups and the twin's lane layout holds;
+//!    `Gemm` and `Auto` on GPUs the implicit-GEMM kernels (rule 5).
 //! 2. 1x1 outputs (the SE "FC" convolutions on [N, C, 1, 1]) run naive in every family: a 16-pixel row block would
 //!    hold one pixel, and one invocation per output spreads better.
 //! 3. The shape picks the register-blocked kernel (`forward`, `input_grad`, `weight_grad` below): the 3x3 kernels
@@ -17,7 +18,15 @@
 //!    driver (src/validate.rs) gives way to its portable twin; a kernel the adapter's compiler cannot build in
 //!    seconds (SwiftShader: `SLOW_TO_BUILD` in src/gpu.rs) to the naive one.
 //!
-//! The same rules serve lavapipe and real GPUs: both are limited by loads, which the register blocks cut by 5-10x.
+//! 5. The GEMM kernels (conv2d_gemm.wgsl, launched from `gemm.rs`; `gemm` below) come before rules 2-3: `Gemm` runs
+//!    them for every shape and direction (1x1 maps too); `Auto` runs them on adapters that are not CPUs (wgpu's
+//!    `DeviceType` other than `Cpu`: `Gpu::is_cpu`) and the kernels of rules 1-3 on CPU adapters (lavapipe, GL on
+//!    llvmpipe, SwiftShader). A GEMM entry point the device does not run (rule 4) gives way to what rules 1-3 pick.
+//!
+//! Why two families: the register-blocked kernels (up to 256 accumulators per invocation, no workgroup memory) suit
+//! llvmpipe, whose threads run a whole workgroup each with large caches, and are limited by loads, which the
+//! register blocks cut by 5-10x. On a GPU they spill registers and starve occupancy; the GEMM kernels keep 16
+//! accumulators per invocation and reuse each loaded value 64 times from workgroup memory instead.
 
 use super::Geom;
 use crate::gpu::{Family, Gpu};
@@ -211,4 +220,15 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
         }
     };
     allowed(gpu, |k: &WeightKernel| k.entry, choose)
+}
+
+/// Rule 5: whether the implicit-GEMM kernel `entry` runs: the family asks for it (`Gemm`, or `Auto` on an adapter
+/// that is not a CPU) and the device runs it.
+pub(super) fn gemm(gpu: &Gpu, entry: &str) -> bool {
+    let wanted = match gpu.family() {
+        Family::Gemm => true,
+        Family::Auto => !gpu.is_cpu(),
+        Family::Portable | Family::Naive => false,
+    };
+    wanted && gpu.allowed(entry)
 }

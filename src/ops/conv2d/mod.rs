@@ -34,6 +34,7 @@
 
 mod check;
 pub mod cpu;
+mod gemm;
 mod kernels;
 
 use crate::gpu::{Bind, ShaderFile};
@@ -67,6 +68,7 @@ pub const SHADERS: &[ShaderFile] = &[
     after_prelude!("conv2d_tiled.wgsl", false),
     after_prelude!("conv2d_vec4.wgsl", false),
     after_prelude!("conv2d_subgroup.wgsl", true),
+    after_prelude!("conv2d_gemm.wgsl", false),
 ];
 
 crate::ops::params! {
@@ -173,6 +175,9 @@ pub fn conv2d_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize,
         assert_eq!(b.shape, [g.cout], "{op}: bias must be [{}], got {:?}", g.cout, b.shape);
     }
     let gpu = x.gpu();
+    if kernels::gemm(gpu, "conv2d_forward_gemm") {
+        return gemm::conv2d_forward_gemm(x, w, b, &g);
+    }
     let y = Tensor::empty(gpu, &g.y_shape());
     let has_bias = b.is_some() as u32;
     // Without a bias the kernels' `bias` is bound to w and never read (has_bias = 0).
@@ -247,6 +252,9 @@ pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride:
     let g = Geom::new(op, x_shape, &w.shape, stride, pad);
     assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
     let gpu = gy.gpu();
+    if kernels::gemm(gpu, "conv2d_backward_input_gemm") {
+        return gemm::conv2d_backward_input_gemm(gy, w, &g);
+    }
     let gx = Tensor::empty(gpu, x_shape);
     // Spans of gy (read) and gx (written) per run.
     let runs = batch_spans(gpu, op, g.n, &[g.y_img(), g.x_img()]);
@@ -302,6 +310,9 @@ pub fn conv2d_backward_weight(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride
     let g = Geom::new(op, &x.shape, w_shape, stride, pad);
     assert_eq!(gy.shape, g.y_shape(), "{op}: gy shape {:?} does not match the forward output {:?}", gy.shape, g.y_shape());
     let gpu = x.gpu();
+    if kernels::gemm(gpu, "conv2d_backward_weight_gemm") {
+        return gemm::conv2d_backward_weight_gemm(x, gy, &g);
+    }
     let m = g.cout * g.cin * g.kh * g.kw;
     let runs = batch_spans(gpu, op, g.n, &[g.x_img(), g.y_img()]);
     let run_len = runs[0].count;
