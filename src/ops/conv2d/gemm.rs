@@ -15,7 +15,7 @@
 //!
 //! The launchers are named like their entry points; `kernels::gemm` says when they run (the rule is in kernels.rs).
 
-use super::{reduce_tiles, tile_len_for, total_tiles, Geom, Params};
+use super::{reduce_tiles, tile_len_for, weight_partials, Geom, Params};
 use crate::gpu::Gpu;
 use crate::ops::runs::batch_spans;
 use crate::tensor::Tensor;
@@ -79,24 +79,9 @@ pub(super) fn conv2d_backward_weight_gemm(x: &Tensor, gy: &Tensor, g: &Geom) -> 
     let run_len = runs[0].count;
     // Tiles of at least 2,048 positions: 128 chunks of 16 per invocation, and C tiles x position tiles workgroups.
     let tile_len = tile_len_for(entry, g.n * hw, run_len * hw, m, 2048, gpu.max_binding());
-    let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, run_len * hw, tile_len), m]);
-    let mut t0 = 0;
-    for r in &runs {
-        let (sx, sgy) = (r.spans[0], r.spans[1]);
-        let tiles = (r.count * hw).div_ceil(tile_len);
-        let p = Params {
-            tiles: tiles as u32,
-            tile_len: tile_len as u32,
-            m: m as u32,
-            off_x: sx.offset(),
-            off_gy: sgy.offset(),
-            off_out: (t0 * m) as u32,
-            ..g.params(r.count)
-        };
-        let groups = tiles * cols.div_ceil(TILE) * g.cout.div_ceil(TILE);
-        let bufs = [("x", sx.bind(x)), ("gy", sgy.bind(gy)), ("out", part.bind())];
-        gpu.dispatch(entry, &p, &bufs, grid(gpu, groups));
-        t0 += tiles;
-    }
+    let part = weight_partials(entry, g, x, gy, &runs, (tile_len, |n| (n * hw).div_ceil(tile_len)), |p, bufs| {
+        let groups = p.tiles as usize * cols.div_ceil(TILE) * g.cout.div_ceil(TILE);
+        gpu.dispatch(entry, p, bufs, grid(gpu, groups));
+    });
     reduce_tiles(&part, &g.w_shape())
 }

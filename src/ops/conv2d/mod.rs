@@ -39,7 +39,7 @@ mod kernels;
 
 use crate::gpu::{Bind, ShaderFile};
 use crate::graph::{Tape, Var};
-use crate::ops::runs::batch_spans;
+use crate::ops::runs::{batch_spans, BatchRun};
 use crate::tensor::Tensor;
 
 pub use check::{check_case, families, full_size_checks, self_check, Case, CASES, CASES_FULL};
@@ -316,92 +316,40 @@ pub fn conv2d_backward_weight(x: &Tensor, gy: &Tensor, w_shape: &[usize], stride
     let m = g.cout * g.cin * g.kh * g.kw;
     let runs = batch_spans(gpu, op, g.n, &[g.x_img(), g.y_img()]);
     let run_len = runs[0].count;
-    // Pass 1 writes each run's tiles into consecutive rows of `part` [tiles, M], bound whole (it fits one binding:
-    // `tile_len_for`) with the run's first row at off_out.
     let part = match kernels::weight_grad(gpu, &g) {
         Some(k) if k.strips => {
-            // Tiles (image, band of `rows` output rows, strip of 16 columns) of each run; loop count rows + 2.
+            // Tiles (image, band of `rows` output rows, strip of k.cols columns); loop count rows + 2.
             let rows = g.oh.min(64);
             let per_img = g.oh.div_ceil(rows) * g.ow.div_ceil(k.cols);
-            let part = Tensor::empty(gpu, &[g.n * per_img, m]);
-            assert!((g.n * per_img * m * 4) as u64 <= gpu.max_binding(), "{op}: partial sums [{}, {m}] do not fit a binding", g.n * per_img);
-            let mut t0 = 0;
-            for r in &runs {
-                let (sx, sgy) = (r.spans[0], r.spans[1]);
-                let tiles = r.count * per_img;
-                let (bx, bgy) = (sx.bind(x), sgy.bind(gy));
-                check_aligned(k.entry, k.vec4, sx.offset(), &bx);
-                check_aligned(k.entry, k.vec4, sgy.offset(), &bgy);
-                let p = Params {
-                    tiles: tiles as u32,
-                    tile_len: rows as u32,
-                    m: m as u32,
-                    off_x: sx.offset(),
-                    off_gy: sgy.offset(),
-                    off_out: (t0 * m) as u32,
-                    ..g.params(r.count)
-                };
-                assert!(tiles as u32 <= gpu.limits.max_compute_workgroups_per_dimension, "{op}: {tiles} strip tiles in one run");
-                let groups = [k.lanes.div_ceil(k.wg) as u32, tiles as u32, 1];
-                gpu.dispatch(k.entry, &p, &[("x", bx), ("gy", bgy), ("out", part.bind())], groups);
-                t0 += tiles;
-            }
-            part
+            weight_partials(op, &g, x, gy, &runs, (rows, |n| n * per_img), |p, bufs| {
+                check_aligned(k.entry, k.vec4, p.off_x, &bufs[0].1);
+                check_aligned(k.entry, k.vec4, p.off_gy, &bufs[1].1);
+                assert!(p.tiles <= gpu.limits.max_compute_workgroups_per_dimension, "{op}: {} strip tiles in one run", p.tiles);
+                gpu.dispatch(k.entry, p, bufs, [k.lanes.div_ceil(k.wg) as u32, p.tiles, 1]);
+            })
         }
         Some(k) => {
             // Tiles of R output rows (about 2,048 positions: loop count R*OW + R per invocation).
             let rows = tile_len_for(op, g.n * g.oh, run_len * g.oh, m, (2048 / g.ow).max(1), gpu.max_binding());
             assert!(rows * (g.ow + 1) < 40_000, "{op}: rows of {} positions are too long for one tile", g.ow);
-            let part = Tensor::empty(gpu, &[total_tiles(g.n * g.oh, run_len * g.oh, rows), m]);
-            let mut t0 = 0;
-            for r in &runs {
-                let (sx, sgy) = (r.spans[0], r.spans[1]);
-                let tiles = (r.count * g.oh).div_ceil(rows);
-                let (bx, bgy) = (sx.bind(x), sgy.bind(gy));
-                check_aligned(k.entry, k.vec4, sx.offset(), &bx);
-                check_aligned(k.entry, k.vec4, sgy.offset(), &bgy);
-                let p = Params {
-                    tiles: tiles as u32,
-                    tile_len: rows as u32,
-                    m: m as u32,
-                    off_x: sx.offset(),
-                    off_gy: sgy.offset(),
-                    off_out: (t0 * m) as u32,
-                    ..g.params(r.count)
-                };
+            weight_partials(op, &g, x, gy, &runs, (rows, |n| (n * g.oh).div_ceil(rows)), |p, bufs| {
+                check_aligned(k.entry, k.vec4, p.off_x, &bufs[0].1);
+                check_aligned(k.entry, k.vec4, p.off_gy, &bufs[1].1);
                 let groups = if k.tiles_on_y {
-                    [k.lanes.div_ceil(k.wg) as u32, tiles as u32, 1]
+                    [k.lanes.div_ceil(k.wg) as u32, p.tiles, 1]
                 } else {
-                    gpu.groups_1d((k.lanes * tiles) as u64, k.wg as u32)
+                    gpu.groups_1d((k.lanes * p.tiles as usize) as u64, k.wg as u32)
                 };
-                gpu.dispatch(k.entry, &p, &[("x", bx), ("gy", bgy), ("out", part.bind())], groups);
-                t0 += tiles;
-            }
-            part
+                gpu.dispatch(k.entry, p, bufs, groups);
+            })
         }
         None => {
             // Tiles of 2,048 positions (n, oy, ox); one invocation per (tile, output).
             let hw = g.oh * g.ow;
             let tile_len = tile_len_for(op, g.n * hw, run_len * hw, m, 2048, gpu.max_binding());
-            let part = Tensor::empty(gpu, &[total_tiles(g.n * hw, run_len * hw, tile_len), m]);
-            let mut t0 = 0;
-            for r in &runs {
-                let (sx, sgy) = (r.spans[0], r.spans[1]);
-                let tiles = (r.count * hw).div_ceil(tile_len);
-                let p = Params {
-                    tiles: tiles as u32,
-                    tile_len: tile_len as u32,
-                    m: m as u32,
-                    off_x: sx.offset(),
-                    off_gy: sgy.offset(),
-                    off_out: (t0 * m) as u32,
-                    ..g.params(r.count)
-                };
-                let bufs = [("x", sx.bind(x)), ("gy", sgy.bind(gy)), ("out", part.bind())];
-                gpu.dispatch_1d("conv2d_backward_weight", &p, &bufs, (tiles * m) as u64);
-                t0 += tiles;
-            }
-            part
+            weight_partials(op, &g, x, gy, &runs, (tile_len, |n| (n * hw).div_ceil(tile_len)), |p, bufs| {
+                gpu.dispatch_1d("conv2d_backward_weight", p, bufs, p.tiles as u64 * p.m as u64);
+            })
         }
     };
     reduce_tiles(&part, w_shape)
@@ -437,6 +385,44 @@ pub fn conv2d_backward_bias(gy: &Tensor) -> Tensor {
         t0 += tiles;
     }
     reduce_tiles(&part, &[cout])
+}
+
+/// Pass 1 of every weight gradient (each family's launcher gives the tiling and the dispatch): the batch's runs,
+/// each cut into `tiles_of(images in the run)` tiles of `tile_len` (rows or positions, as the kernel counts them),
+/// whose partial sums fill consecutive rows of `part` [tiles, M], bound whole with the run's first row at off_out.
+/// `launch` gets one run's Params (offsets, tiles, tile_len, M filled in) and its bindings (x, gy, out) in the order
+/// the WGSL declares them. `reduce_tiles` is pass 2.
+pub(super) fn weight_partials(
+    op: &str,
+    g: &Geom,
+    x: &Tensor,
+    gy: &Tensor,
+    runs: &[BatchRun],
+    (tile_len, tiles_of): (usize, impl Fn(usize) -> usize),
+    mut launch: impl FnMut(&Params, &[(&str, Bind)]),
+) -> Tensor {
+    let gpu = x.gpu();
+    let m = g.cout * g.cin * g.kh * g.kw;
+    let rows: usize = runs.iter().map(|r| tiles_of(r.count)).sum();
+    assert!((rows * m * 4) as u64 <= gpu.max_binding(), "{op}: partial sums [{rows}, {m}] do not fit a binding");
+    let part = Tensor::empty(gpu, &[rows, m]);
+    let mut t0 = 0;
+    for r in runs {
+        let (sx, sgy) = (r.spans[0], r.spans[1]);
+        let tiles = tiles_of(r.count);
+        let p = Params {
+            tiles: tiles as u32,
+            tile_len: tile_len as u32,
+            m: m as u32,
+            off_x: sx.offset(),
+            off_gy: sgy.offset(),
+            off_out: (t0 * m) as u32,
+            ..g.params(r.count)
+        };
+        launch(&p, &[("x", sx.bind(x)), ("gy", sgy.bind(gy)), ("out", part.bind())]);
+        t0 += tiles;
+    }
+    part
 }
 
 /// Pass 2 of the weight and bias gradients: out[m] = sum over the rows of part [tiles, M], in row order.
