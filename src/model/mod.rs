@@ -19,6 +19,7 @@
 //! Keras model first maps it back to the raw 0-255 pixels, in BGR or RGB order, that its `bn_data` layer expects.
 
 pub mod cpu;
+pub mod h5;
 pub mod keras;
 pub mod spec;
 pub mod summary;

@@ -8,7 +8,11 @@
 //!
 //! Tensors stored as f32, f16, bf16 or f64 are accepted (converted with the `half` crate). Missing, unexpected or
 //! mis-shaped tensors give one error listing each by name with expected and found shape.
-//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width mismatch is named as such.
+//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width or architecture mismatch is named as such.
+//!
+//! The Keras architecture (`keras.rs`): fluke's checkpoints of it hold Keras names with fluke's layouts (OIHW
+//! kernels) plus `fluke.input_order`; Keras `.h5` files (`h5.rs`, detected from the bytes) load directly, the
+//! whole U-Net or the ImageNet encoder (`seresnet34_imagenet_1000_no_top.h5`, no `decoder_stage*` weights).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,8 +20,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 
-use super::{spec::Kind, UNet, UNetConfig};
+use super::{keras, spec::Kind, Arch, UNet, UNetConfig};
 
+/// `fluke.arch` of the smp architecture (kept for the files fluke wrote before there were two).
 pub const ARCH: &str = "unet-legacy_seresnet34";
 const ENCODER_PREFIX: &str = "encoder.model.";
 
@@ -34,13 +39,42 @@ pub struct WeightFile {
     pub metadata: HashMap<String, String>,
 }
 
-const FIX: &str = "pass a .safetensors file written by fluke, smp or timm (convert a .pth with tools/to_safetensors.py)";
+const FIX: &str = "pass a .safetensors file written by fluke, smp or timm, or a Keras .h5 of the notebook's model (convert a .pth with tools/to_safetensors.py)";
 
-/// Read a safetensors file; every failure names the file and the fix.
+/// Read a weight file (safetensors, or Keras HDF5 detected from its first bytes); every failure names the file and
+/// the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
-    parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+    parse_any_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// Any format fluke reads, told apart by the bytes, not the file name.
+pub fn parse_any_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
+    if bytes.starts_with(super::h5::MAGIC) {
+        return super::h5::parse_keras_h5(bytes).map_err(|e| anyhow!("Keras .h5: {e}"));
+    }
+    parse_weight_bytes(bytes)
+}
+
+/// The architecture a file holds: its `fluke.arch`, else told by its names (Keras names end in `:0`).
+pub fn file_arch(file: &WeightFile) -> Result<Arch> {
+    if let Some(a) = file.metadata.get("fluke.arch") {
+        return Arch::from_id(a).ok_or_else(|| anyhow!("metadata fluke.arch = '{a}' is not an architecture fluke knows (smp-legacy_seresnet34, keras-seresnet34)"));
+    }
+    Ok(if file.tensors.keys().any(|k| k.ends_with(":0")) { Arch::Keras } else { Arch::Smp })
+}
+
+/// The input order a Keras-architecture file records (BGR, the notebook's, when it records none).
+pub fn recorded_input_order(file: &WeightFile) -> Result<keras::InputOrder> {
+    match file.metadata.get(keras::INPUT_ORDER_KEY) {
+        Some(s) => keras::InputOrder::parse(s),
+        None => Ok(keras::InputOrder::Bgr),
+    }
+}
+
+fn is_keras_decoder(name: &str) -> bool {
+    name.starts_with("decoder_stage") || name.starts_with("final_conv")
 }
 
 /// Parse safetensors bytes (separate from I/O so the fuzzer can drive it).
@@ -66,6 +100,12 @@ pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
     Ok(WeightFile { tensors, metadata })
 }
 
+/// Width divisor of a Keras file, from its stem (conv0 has 64 / k output channels); None when it has none.
+fn keras_width(file: &WeightFile) -> Option<usize> {
+    let c = file.tensors.get("conv0/kernel:0")?.shape.first().copied()?;
+    (c > 0 && 64 % c == 0 && super::check_width(64 / c).is_ok()).then_some(64 / c)
+}
+
 /// Width divisor recorded in a fluke checkpoint (None for files from PyTorch).
 pub fn recorded_width(file: &WeightFile) -> Option<usize> {
     file.metadata.get("fluke.width_div").and_then(|s| s.parse().ok())
@@ -76,13 +116,13 @@ pub fn recorded_width(file: &WeightFile) -> Option<usize> {
 pub enum LoadMode {
     /// A full smp/fluke state dict: every tensor must be present.
     Full,
-    /// A bare timm `legacy_seresnet34` classifier: the encoder only.
+    /// The encoder only: a bare timm `legacy_seresnet34` classifier, or a Keras seresnet34 without its top.
     TimmEncoder,
 }
 
 /// Decide whether a file is a full state dict or a bare timm encoder.
 pub fn detect_mode(file: &WeightFile) -> LoadMode {
-    if file.tensors.keys().any(|k| k.starts_with("encoder.") || k.starts_with("decoder.")) {
+    if file.tensors.keys().any(|k| k.starts_with("encoder.") || k.starts_with("decoder.") || is_keras_decoder(k)) {
         LoadMode::Full
     } else {
         LoadMode::TimmEncoder
@@ -106,7 +146,8 @@ impl UNet {
     /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
     pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
-        let width = recorded_width(&file).unwrap_or(1);
+        let width = recorded_width(&file).or_else(|| keras_width(&file)).unwrap_or(1);
+        let arch = file_arch(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
         let mode = detect_mode(&file);
@@ -119,8 +160,11 @@ impl UNet {
                 path.display()
             );
         }
-        let mut m = UNet::new(gpu, UNetConfig::new(width), 0);
+        let mut m = UNet::new(gpu, UNetConfig::with_arch(width, arch), 0);
         m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if arch == Arch::Keras {
+            m.input_order = recorded_input_order(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         Ok((m, recorded_size(&file)))
     }
 
@@ -129,11 +173,23 @@ impl UNet {
         let file = read_weight_file(path)?;
         let mode = detect_mode(&file);
         self.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if self.cfg.arch == Arch::Keras && file.metadata.contains_key(keras::INPUT_ORDER_KEY) {
+            self.input_order = recorded_input_order(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         Ok(mode)
     }
 
     /// Check every name and shape first, then write: a bad file leaves the model untouched.
     pub fn load_weight_file(&mut self, file: &WeightFile, mode: LoadMode) -> Result<()> {
+        let arch = file_arch(file)?;
+        if arch != self.cfg.arch {
+            bail!(
+                "the file holds a {} model but this model is {}; pass --arch {}",
+                arch.cli_name(),
+                self.cfg.arch.cli_name(),
+                arch.cli_name()
+            );
+        }
         if let Some(k) = recorded_width(file) {
             if k != self.cfg.width_div {
                 bail!(
@@ -144,9 +200,10 @@ impl UNet {
             }
         }
         let key_of = |name: &str| -> Option<String> {
-            match mode {
-                LoadMode::Full => Some(name.to_string()),
-                LoadMode::TimmEncoder => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
+            match (mode, arch) {
+                (LoadMode::Full, _) => Some(name.to_string()),
+                (LoadMode::TimmEncoder, Arch::Smp) => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
+                (LoadMode::TimmEncoder, Arch::Keras) => (!is_keras_decoder(name)).then(|| name.to_string()),
             }
         };
         // Three lists: missing, unexpected, mis-shaped. Each is cut at 15 so that a file of another architecture
@@ -184,8 +241,9 @@ impl UNet {
                 }
             }
             bail!(
-                "weights do not fit U-Net({ARCH}, width divisor {}) [{n} problem(s): {} missing, {} unexpected, {} \
+                "weights do not fit U-Net({}, width divisor {}) [{n} problem(s): {} missing, {} unexpected, {} \
                  mis-shaped]: {}",
+                self.cfg.arch.cli_name(),
                 self.cfg.width_div,
                 missing.len(),
                 unexpected.len(),
@@ -235,7 +293,10 @@ impl UNet {
             .collect();
         let mut meta = extra.clone();
         meta.insert("format".into(), "pt".into());
-        meta.insert("fluke.arch".into(), ARCH.into());
+        meta.insert("fluke.arch".into(), self.cfg.arch.id().into());
+        if self.cfg.arch == Arch::Keras {
+            meta.insert(keras::INPUT_ORDER_KEY.into(), self.input_order.name().into());
+        }
         meta.insert("fluke.width_div".into(), self.cfg.width_div.to_string());
         Ok(safetensors::serialize(views, Some(meta))?)
     }

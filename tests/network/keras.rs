@@ -136,3 +136,65 @@ fn keras_forward_and_loss_match_keras() {
         assert!(e < 1e-5, "{name} after one training-mode call differs from Keras by {e:.3e}");
     }
 }
+
+/// Every float tensor of `m` equals `want`'s, bit for bit.
+fn assert_same_tensors(m: &UNet, want: &UNet, what: &str) {
+    for e in &want.entries {
+        let (a, b) = (m.tensor(&e.name).to_vec(), want.tensor(&e.name).to_vec());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{what}: {} differs", e.name);
+    }
+}
+
+#[test]
+fn keras_h5_loads_with_names_layouts_and_se_order() {
+    // tests/fixtures/keras_w16.h5: the layout of a real tf.keras save_weights file (tools/golden_keras.py copies
+    // its groups, attributes and variable-length strings) at width divisor 16, filled with the golden formula.
+    let g = gpu();
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_w16.h5"));
+    let m = UNet::from_file(&g, path).unwrap();
+    assert_eq!(m.cfg, keras_cfg(16));
+    assert_eq!(m.input_order, keras::InputOrder::Bgr);
+    let mut want = UNet::new(&g, keras_cfg(16), 0);
+    want.fill_golden();
+    assert_same_tensors(&m, &want, "keras_w16.h5");
+    // Saved by fluke and read back: the same tensors, the architecture and the input order recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.safetensors");
+    let mut m = m;
+    m.input_order = keras::InputOrder::Rgb;
+    m.save(&out, &HashMap::new()).unwrap();
+    let back = UNet::from_file(&g, &out).unwrap();
+    assert_eq!(back.cfg, keras_cfg(16));
+    assert_eq!(back.input_order, keras::InputOrder::Rgb);
+    assert_same_tensors(&back, &want, "fluke checkpoint of the Keras model");
+    // Into a model of the other architecture: one clear error naming the fix.
+    let mut smp = UNet::new(&g, UNetConfig::new(16), 0);
+    let err = smp.load(path).unwrap_err().to_string();
+    assert!(err.contains("keras_w16.h5") && err.contains("--arch keras-seresnet34"), "{err}");
+}
+
+#[test]
+fn notebook_sized_h5_from_keras_gives_kerass_output() {
+    // The full-size file tf.keras wrote itself (~98 MB, not committed): `tools/golden_keras.py --save-h5 F`, then
+    // FLUKE_KERAS_H5=F. Without it this test says so and checks nothing.
+    let Ok(path) = std::env::var("FLUKE_KERAS_H5") else {
+        eprintln!("FLUKE_KERAS_H5 not set: skipping the full-size Keras .h5 check");
+        return;
+    };
+    let g = gpu();
+    let gold = golden();
+    let m = UNet::from_file(&g, std::path::Path::new(&path)).unwrap();
+    let mut want = UNet::new(&g, keras_cfg(1), 0);
+    want.fill_golden();
+    // The file holds float32 of the float64 formula: equal to fluke's float32 fill.
+    assert_same_tensors(&m, &want, &path);
+    let (s, raw) = &gold["mid.x"];
+    let x = Tensor::from_slice(&g, s, &keras::from_raw(raw, s[0], s[2] * s[3], keras::InputOrder::Bgr));
+    let tape = Tape::inference();
+    let vars = m.param_vars(&tape);
+    let z = m.forward(&tape, &vars, &Var::constant(x), false).t.to_vec();
+    let e = rel_err(&z, &gold["mid.eval"].1);
+    let own = gold["mid.keras_f32_error.eval"].1[0] as f64;
+    println!("logits from the .h5 vs Keras: max error / scale = {e:.2e} (Keras' own float32 {own:.2e})");
+    assert!(e < bound(own), "logits differ from Keras by {e:.3e} (bound {:.1e})", bound(own));
+}
