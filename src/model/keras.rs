@@ -39,7 +39,8 @@ pub const MOMENTUM: f32 = 0.01;
 pub const INPUT_ORDER_KEY: &str = "fluke.input_order";
 
 /// Pixel order the model's first layer sees.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InputOrder {
     /// Blue, green, red (what `cv2.imread` gives; the notebook's weights).
     #[default]

@@ -168,6 +168,17 @@ impl UNet {
         Ok((m, recorded_size(&file)))
     }
 
+    /// `--input-order`: only the Keras architecture has one.
+    pub fn set_input_order(&mut self, order: Option<keras::InputOrder>, path: &Path) -> Result<()> {
+        if let Some(o) = order {
+            if self.cfg.arch != Arch::Keras {
+                bail!("{}: --input-order applies to keras-seresnet34 models; this one is {}", path.display(), self.cfg.arch.cli_name());
+            }
+            self.input_order = o;
+        }
+        Ok(())
+    }
+
     /// Load weights from a file into this model (full or encoder-only, detected).
     pub fn load(&mut self, path: &Path) -> Result<LoadMode> {
         let file = read_weight_file(path)?;

@@ -198,3 +198,35 @@ fn notebook_sized_h5_from_keras_gives_kerass_output() {
     println!("logits from the .h5 vs Keras: max error / scale = {e:.2e} (Keras' own float32 {own:.2e})");
     assert!(e < bound(own), "logits differ from Keras by {e:.3e} (bound {:.1e})", bound(own));
 }
+
+#[test]
+fn keras_encoder_only_file_initialises_only_the_encoder() {
+    // What seresnet34_imagenet_1000_no_top.h5 holds: the encoder's layers, no decoder_stage* or final_conv.
+    let g = gpu();
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_w16.h5")).unwrap();
+    let mut f = weights::parse_any_weight_bytes(&bytes).unwrap();
+    f.tensors.retain(|k, _| !(k.starts_with("decoder_stage") || k.starts_with("final_conv")));
+    assert_eq!(weights::detect_mode(&f), weights::LoadMode::TimmEncoder);
+    let mut m = UNet::new(&g, keras_cfg(16), 7);
+    let fresh = UNet::new(&g, keras_cfg(16), 7);
+    m.load_weight_file(&f, weights::LoadMode::TimmEncoder).unwrap();
+    let mut golden = UNet::new(&g, keras_cfg(16), 0);
+    golden.fill_golden();
+    for e in &m.entries {
+        let got = m.tensor(&e.name).to_vec();
+        let is_decoder = e.name.starts_with("decoder_stage") || e.name.starts_with("final_conv");
+        let want = if is_decoder { fresh.tensor(&e.name).to_vec() } else { golden.tensor(&e.name).to_vec() };
+        assert_eq!(got, want, "{} ({})", e.name, if is_decoder { "decoder: kept" } else { "encoder: loaded" });
+    }
+    // A full checkpoint is what predict needs: an encoder alone is refused there with the fix.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("enc.safetensors");
+    let views: Vec<(String, safetensors::tensor::TensorView)> = f
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), bytemuck::cast_slice(&t.data)).unwrap()))
+        .collect();
+    std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+    let err = UNet::from_file(&g, &p).err().unwrap().to_string();
+    assert!(err.contains("--init"), "{err}");
+}
