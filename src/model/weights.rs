@@ -1,8 +1,11 @@
-//! Weights in safetensors, read and written.
+//! Weights read from safetensors or PyTorch `.pth` files, written as safetensors.
 //!
+//! The format is told from the first bytes, never the file name: a zip archive (`PK\x03\x04`, torch >= 1.6) or a
+//! legacy torch pickle (PROTO + torch's magic number) goes to `pth.rs`, which reads the tensors without running
+//! anything in the pickle; anything else is parsed as safetensors.
 //! - Full state dict (fluke's own checkpoints and smp's): the 342 names of `spec.rs`, f32 tensors plus int64
-//!   `num_batches_tracked` scalars. A model trained in PyTorch loads here and the reverse (`tools/to_safetensors.py`
-//!   converts a `.pth`).
+//!   `num_batches_tracked` scalars. A model trained in PyTorch loads here (its `.pth` directly) and the reverse
+//!   (`fluke export` writes safetensors; `tools/to_safetensors.py` is an optional Python route).
 //! - Encoder only: a bare timm `legacy_seresnet34` state dict (keys without `encoder.model.`; `last_linear.*`
 //!   ignored), which is how ImageNet-pretrained weights come in. Decoder and head keep their initialisation.
 //!
@@ -28,23 +31,32 @@ pub struct Loaded {
     pub is_int: bool,
 }
 
-/// Everything in a safetensors file.
+/// Everything in a weight file (safetensors or .pth; a .pth has no metadata).
 pub struct WeightFile {
     pub tensors: HashMap<String, Loaded>,
     pub metadata: HashMap<String, String>,
 }
 
-const FIX: &str = "pass a .safetensors file written by fluke, smp or timm (convert a .pth with tools/to_safetensors.py)";
+const FIX: &str = "pass a .safetensors file or a PyTorch .pth state dict written by fluke, smp or timm";
 
-/// Read a safetensors file; every failure names the file and the fix.
+/// Read a weight file (safetensors or .pth, detected from its bytes); every failure names the file and the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
-    parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+    parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
 
-/// Parse safetensors bytes (separate from I/O so the fuzzer can drive it).
+/// Parse a weight file's bytes, safetensors or .pth by their first bytes (separate from I/O so the fuzzer can
+/// drive it).
 pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
+    if super::pth::detect_pth(bytes).is_some() {
+        return super::pth::parse_pth_bytes(bytes).map_err(|e| anyhow!("PyTorch checkpoint: {e:#}"));
+    }
+    parse_safetensors_bytes(bytes)
+}
+
+/// Parse safetensors bytes.
+pub fn parse_safetensors_bytes(bytes: &[u8]) -> Result<WeightFile> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("not a valid safetensors file ({e}); {FIX}"))?;
     let metadata = SafeTensors::read_metadata(bytes)
         .ok()
@@ -69,6 +81,14 @@ pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
 /// Width divisor recorded in a fluke checkpoint (None for files from PyTorch).
 pub fn recorded_width(file: &WeightFile) -> Option<usize> {
     file.metadata.get("fluke.width_div").and_then(|s| s.parse().ok())
+}
+
+/// Width divisor of a file without fluke metadata (a .pth, an smp safetensors), from its stem convolution's output
+/// channels (64 / k); None when that tensor is absent or fits no supported width (then loading names the problem).
+pub fn inferred_width(file: &WeightFile) -> Option<usize> {
+    let stem = file.tensors.get("encoder.model.layer0.conv1.weight")?;
+    let c = *stem.shape.first()?;
+    (c > 0 && 64 % c == 0 && super::check_width(64 / c).is_ok()).then(|| 64 / c)
 }
 
 /// What part of the model a file initialises.
@@ -106,7 +126,7 @@ impl UNet {
     /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
     pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
-        let width = recorded_width(&file).unwrap_or(1);
+        let width = recorded_width(&file).or_else(|| inferred_width(&file)).unwrap_or(1);
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
         let mode = detect_mode(&file);

@@ -7,5 +7,6 @@ mod data;
 mod fsutil;
 mod fuzz_images;
 mod fuzz_weights;
+mod pth;
 mod bench_compare;
 mod postprocess;

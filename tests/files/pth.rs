@@ -1,0 +1,104 @@
+//! PyTorch .pth files read directly (src/model/pth.rs) against the safetensors golden they were saved from.
+//!
+//! Fixtures: tools/make_pth_fixtures.py (torch.save of the golden fill of tools/golden_unet.py on the smp state-dict
+//! layout at width divisor 16, in both torch containers, f32/f16/bf16, strided and offset views, a trainer wrapper,
+//! and two pickles that call os.system). Every tensor must come out bit-identical to tests/fixtures/unet_w16.safetensors
+//! (rounded to f16/bf16 for those files, which is what torch's `.to(dtype)` did).
+
+use std::path::{Path, PathBuf};
+
+use fluke::model::pth::{detect_pth, PthFormat};
+use fluke::model::weights::{parse_safetensors_bytes, read_weight_file, WeightFile};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn golden() -> WeightFile {
+    parse_safetensors_bytes(&std::fs::read(fixture("unet_w16.safetensors")).unwrap()).unwrap()
+}
+
+/// Every name, shape, int flag and value bit of `got` equals `golden` with floats passed through `round`.
+fn assert_same(file: &str, got: &WeightFile, golden: &WeightFile, round: fn(f32) -> f32) {
+    let mut a: Vec<&String> = got.tensors.keys().collect();
+    let mut b: Vec<&String> = golden.tensors.keys().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "{file}: tensor names differ");
+    assert_eq!(a.len(), 342, "{file}: the smp state dict has 342 tensors");
+    let mut ints = 0;
+    for (name, g) in &golden.tensors {
+        let t = &got.tensors[name];
+        assert_eq!(t.shape, g.shape, "{file}: {name} shape");
+        assert_eq!(t.is_int, g.is_int, "{file}: {name} int flag");
+        ints += t.is_int as usize;
+        assert_eq!(t.data.len(), g.data.len(), "{file}: {name} length");
+        for (i, (x, y)) in t.data.iter().zip(&g.data).enumerate() {
+            let want = if g.is_int { *y } else { round(*y) };
+            assert_eq!(x.to_bits(), want.to_bits(), "{file}: {name}[{i}] = {x}, golden {want}");
+        }
+    }
+    assert_eq!(ints, 46, "{file}: one num_batches_tracked per batch norm (46)");
+}
+
+#[test]
+fn every_pth_fixture_matches_the_golden_bit_for_bit() {
+    let g = golden();
+    // The counters are 7 + their state-dict index: a reader that dropped ints to 0 would fail here.
+    assert_eq!(g.tensors["encoder.model.layer0.bn1.num_batches_tracked"].data, vec![7.0 + 5.0]);
+    let exact: fn(f32) -> f32 = |x| x;
+    let f16: fn(f32) -> f32 = |x| half::f16::from_f32(x).to_f32();
+    let bf16: fn(f32) -> f32 = |x| half::bf16::from_f32(x).to_f32();
+    for (file, format, round) in [
+        ("unet_w16_zip.pth", PthFormat::Zip, exact),
+        ("unet_w16_legacy.pth", PthFormat::Legacy, exact),
+        ("unet_w16_f16_zip.pth", PthFormat::Zip, f16),
+        ("unet_w16_bf16_legacy.pth", PthFormat::Legacy, bf16),
+        ("unet_w16_wrapped.pth", PthFormat::Zip, exact),
+    ] {
+        let bytes = std::fs::read(fixture(file)).unwrap();
+        assert_eq!(detect_pth(&bytes), Some(format), "{file}: format");
+        let got = read_weight_file(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e:#}"));
+        assert_same(file, &got, &g, round);
+    }
+    // The rounding is not the identity: the f16 check above would catch a reader that skipped it.
+    let w = &g.tensors["encoder.model.layer1.0.conv1.weight"].data;
+    assert!(w.iter().any(|&x| f16(x) != x) && w.iter().any(|&x| bf16(x) != f16(x)));
+}
+
+#[test]
+fn the_format_comes_from_the_bytes_not_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = golden();
+    // A .pth named .safetensors, and a safetensors named .pth, both load.
+    let a = dir.path().join("weights.safetensors");
+    std::fs::copy(fixture("unet_w16_legacy.pth"), &a).unwrap();
+    assert_same("legacy as .safetensors", &read_weight_file(&a).unwrap(), &g, |x| x);
+    let b = dir.path().join("weights.pth");
+    std::fs::copy(fixture("unet_w16.safetensors"), &b).unwrap();
+    assert_same("safetensors as .pth", &read_weight_file(&b).unwrap(), &g, |x| x);
+}
+
+#[test]
+fn a_pickle_that_calls_code_is_refused_naming_it() {
+    for file in ["malicious_zip.pth", "malicious_legacy.pth"] {
+        let e = format!("{:#}", read_weight_file(&fixture(file)).err().unwrap_or_else(|| panic!("{file} was accepted")));
+        assert!(e.contains(file), "{file}: the error names the file: {e}");
+        assert!(e.contains("posix.system") || e.contains("os.system"), "{file}: the error names the global: {e}");
+        assert!(e.contains("torch.save(model.state_dict(), path)"), "{file}: the error gives the fix: {e}");
+        assert!(!e.contains('\n'), "{file}: one line: {e}");
+    }
+}
+
+#[test]
+fn small_corpus_files_hold_what_the_script_saved() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    for file in ["small_zip.pth", "small_legacy.pth"] {
+        let f = read_weight_file(&dir.join(file)).unwrap();
+        let a = &f.tensors["a.weight"];
+        assert_eq!(a.shape, vec![3, 4], "{file}");
+        assert_eq!(a.data, (0..12).map(|i| i as f32 * 0.5).collect::<Vec<_>>(), "{file}");
+        let n = &f.tensors["bn.num_batches_tracked"];
+        assert!(n.is_int && n.shape.is_empty() && n.data == vec![7.0], "{file}");
+    }
+}
