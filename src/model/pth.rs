@@ -156,7 +156,78 @@ struct TensorRef {
     stride: Vec<u64>,
 }
 
-type Dict = Rc<RefCell<Vec<(Value, Value)>>>;
+type Dict = Rc<RefCell<Pairs>>;
+
+/// The items of a tuple or list. Dropped without recursion (see `dismantle`), so a pickle nesting a million lists
+/// cannot overflow the stack when its value is freed.
+#[derive(Debug, Default)]
+struct Items(Vec<Value>);
+/// The entries of a dict, in insertion order (a key set twice keeps both; the later one wins when read).
+#[derive(Debug, Default)]
+struct Pairs(Vec<(Value, Value)>);
+
+/// Free values iteratively: a container this is the last owner of gives its children to the work list instead of
+/// dropping them inside its own drop.
+fn dismantle(mut work: Vec<Value>) {
+    while let Some(v) = work.pop() {
+        match v {
+            Value::Tuple(rc) => {
+                if let Ok(mut items) = Rc::try_unwrap(rc) {
+                    work.append(&mut items.0);
+                }
+            }
+            Value::List(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    work.append(&mut cell.into_inner().0);
+                }
+            }
+            Value::Dict(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    for (k, v) in std::mem::take(&mut cell.into_inner().0) {
+                        work.push(k);
+                        work.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Drop for Items {
+    fn drop(&mut self) {
+        dismantle(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for Pairs {
+    fn drop(&mut self) {
+        dismantle(std::mem::take(&mut self.0).into_iter().flat_map(|(k, v)| [k, v]).collect());
+    }
+}
+
+impl std::ops::Deref for Items {
+    type Target = Vec<Value>;
+    fn deref(&self) -> &Vec<Value> {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Items {
+    fn deref_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.0
+    }
+}
+impl std::ops::Deref for Pairs {
+    type Target = Vec<(Value, Value)>;
+    fn deref(&self) -> &Vec<(Value, Value)> {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Pairs {
+    fn deref_mut(&mut self) -> &mut Vec<(Value, Value)> {
+        &mut self.0
+    }
+}
 
 /// A pickle value. Lists and dicts are shared (memo references see later SETITEMs, as in Python).
 #[derive(Clone, Debug)]
@@ -168,8 +239,8 @@ enum Value {
     BigInt(Rc<Vec<u8>>),
     Float(f64),
     Str(Rc<str>),
-    Tuple(Rc<Vec<Value>>),
-    List(Rc<RefCell<Vec<Value>>>),
+    Tuple(Rc<Items>),
+    List(Rc<RefCell<Items>>),
     Dict(Dict),
     Global(Global),
     Storage(Rc<StorageRef>),
@@ -426,19 +497,19 @@ impl<'a> Machine<'a> {
                     let s: String = self.take(n)?.iter().map(|&c| c as char).collect();
                     self.stack.push(Value::Str(Rc::from(s)))
                 }
-                b')' => self.stack.push(Value::Tuple(Rc::new(Vec::new()))),
+                b')' => self.stack.push(Value::Tuple(Rc::default())),
                 b't' => {
                     let v = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(Rc::new(v)))
+                    self.stack.push(Value::Tuple(Rc::new(Items(v))))
                 }
                 0x85..=0x87 => {
                     let v = self.pop_n((op - 0x84) as usize)?;
-                    self.stack.push(Value::Tuple(Rc::new(v)))
+                    self.stack.push(Value::Tuple(Rc::new(Items(v))))
                 }
-                b']' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b']' => self.stack.push(Value::List(Rc::default())),
                 b'l' => {
                     let v = self.pop_mark()?;
-                    self.stack.push(Value::List(Rc::new(RefCell::new(v))))
+                    self.stack.push(Value::List(Rc::new(RefCell::new(Items(v)))))
                 }
                 b'a' => {
                     let v = self.pop()?;
@@ -448,10 +519,10 @@ impl<'a> Machine<'a> {
                     let v = self.pop_mark()?;
                     self.append(v)?
                 }
-                b'}' => self.stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
+                b'}' => self.stack.push(Value::Dict(Rc::default())),
                 b'd' => {
                     let v = self.pop_mark()?;
-                    self.stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new()))));
+                    self.stack.push(Value::Dict(Rc::default()));
                     self.set_items(v)?
                 }
                 b's' => {
@@ -556,7 +627,7 @@ fn reduce(f: &Value, args: &Value) -> Result<Value> {
     let Value::Tuple(a) = args else { bail!("the pickle calls a function with a {} of arguments; the file is damaged", args.kind()) };
     let Value::Global(g) = f else { bail!("the pickle calls a {}, not a function; {FIX}", f.kind()) };
     match g {
-        Global::OrderedDict if a.is_empty() => Ok(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
+        Global::OrderedDict if a.is_empty() => Ok(Value::Dict(Rc::default())),
         Global::RebuildTensorV2 if a.len() == 6 || a.len() == 7 => {
             let Value::Storage(s) = &a[0] else { bail!("a tensor is rebuilt from a {}, not a storage; {FIX}", a[0].kind()) };
             let size = a[2].as_u64s("a tensor's size")?;

@@ -8,5 +8,6 @@ mod fsutil;
 mod fuzz_images;
 mod fuzz_weights;
 mod pth;
+mod fuzz_pth;
 mod bench_compare;
 mod postprocess;
