@@ -80,7 +80,7 @@ enum Cmd {
     Train(TrainArgs),
     /// Dice and IoU of a model over a labelled set (per image CSV)
     Eval {
-        /// A fluke or smp checkpoint (.safetensors)
+        /// A fluke or smp checkpoint (.safetensors or .pth)
         #[arg(long)]
         weights: PathBuf,
         /// Folder of photos
@@ -100,6 +100,15 @@ enum Cmd {
     },
     /// Predict masks, overlays, cut-outs, crops and a contact sheet for photos
     Predict(PredictArgs),
+    /// Write a model's weights as safetensors, read from a .pth or a .safetensors (the names are the model's own)
+    Export {
+        /// A fluke, smp or PyTorch checkpoint: .safetensors or .pth (zip or legacy), told apart by their bytes
+        #[arg(long)]
+        weights: PathBuf,
+        /// The .safetensors file to write (atomically: a temporary name, then renamed)
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a procedural fluke data set (images/ and masks/)
     Synth {
         /// Folder to write; the photos go to OUT/images, the masks to OUT/masks
@@ -397,6 +406,12 @@ fn run(cli: Cli) -> Result<i32> {
             };
             let s = fluke::predict::predict(&gpu, &cfg)?;
             Ok(if s.failed > 0 { 2 } else { 0 })
+        }
+        Cmd::Export { weights, out } => {
+            let gpu = open_gpu(&cli.gpu)?;
+            let n = fluke::model::UNet::export(&gpu, &weights, &out)?;
+            println!("wrote {} ({n} tensors) from {}", out.display(), weights.display());
+            Ok(0)
         }
         Cmd::Synth { out, count, seed } => {
             fluke::data::synth::write_dataset(&out, count, seed).with_context(|| format!("{}: synth failed", out.display()))?;

@@ -134,7 +134,7 @@ impl UNet {
         if mode != LoadMode::Full {
             bail!(
                 "{}: holds no U-Net decoder (no encoder.*/decoder.* tensors: an ImageNet encoder or another model); \
-                 predict and eval need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
+                 predict, eval and export need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
                  to `fluke train --init`)",
                 path.display()
             );
@@ -258,6 +258,19 @@ impl UNet {
         meta.insert("fluke.arch".into(), ARCH.into());
         meta.insert("fluke.width_div".into(), self.cfg.width_div.to_string());
         Ok(safetensors::serialize(views, Some(meta))?)
+    }
+
+    /// `fluke export`: load a checkpoint as predict does (either format, width from its metadata or its shapes) and
+    /// save it as safetensors under the model's own names (`self.entries`, the architecture's state-dict layout),
+    /// keeping the input size it records. Returns the number of tensors written.
+    pub fn export(gpu: &std::sync::Arc<crate::gpu::Gpu>, weights: &Path, out: &Path) -> Result<usize> {
+        let (model, size) = UNet::from_checkpoint(gpu, weights)?;
+        let mut extra = HashMap::new();
+        if let Some(wh) = size {
+            extra.insert(SIZE_KEY.to_string(), super::format_size(wh));
+        }
+        model.save(out, &extra)?;
+        Ok(model.entries.len())
     }
 
     /// Save the full state dict atomically (temporary file, fsync, rename).
