@@ -324,7 +324,7 @@ impl<'a> Machine<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
         let Some(end) = end else {
-            bail!("the pickle ends early (needs {n} bytes at byte {}, has {}); the file is truncated", self.pos, self.data.len() - self.pos)
+            bail!("the pickle ends early (needs {n} bytes at byte {}, has {}); the file is truncated: copy or save it again", self.pos, self.data.len() - self.pos)
         };
         let s = &self.data[self.pos..end];
         self.pos = end;
@@ -775,7 +775,7 @@ fn collect(top: &Value, mut storage_bytes: impl FnMut(&StorageRef) -> Result<Rc<
 // The two containers.
 
 fn parse_zip(bytes: &[u8]) -> Result<WeightFile> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a readable zip archive ({e}); the file is damaged or truncated"))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a readable zip archive ({e}); the file is damaged or truncated: copy or save it again"))?;
     // The pickle is `<root>/data.pkl`, root being whatever name the file was saved under.
     let pkl = zip
         .file_names()
@@ -829,10 +829,10 @@ fn parse_legacy(bytes: &[u8]) -> Result<WeightFile> {
     for k in keys.borrow().iter() {
         let Value::Str(k) = k else { bail!("a storage key is a {}, not a string; the file is damaged", k.kind()) };
         let Some(&elem) = storages.get(&**k) else { bail!("storage {k} is listed but no tensor names it; the file is damaged") };
-        let head = bytes.get(pos..pos + 8).ok_or_else(|| anyhow!("storage {k} is cut off (the file is truncated)"))?;
+        let head = bytes.get(pos..pos + 8).ok_or_else(|| anyhow!("storage {k} is cut off (the file is truncated: copy or save it again)"))?;
         let n = u64::from_le_bytes(head.try_into().unwrap());
         let len = n.checked_mul(elem.size() as u64).filter(|&l| l <= (bytes.len() - pos - 8) as u64);
-        let Some(len) = len else { bail!("storage {k} claims {n} elements, more than the file holds (the file is truncated)") };
+        let Some(len) = len else { bail!("storage {k} claims {n} elements, more than the file holds (the file is truncated: copy or save it again)") };
         records.insert(k.to_string(), &bytes[pos + 8..pos + 8 + len as usize]);
         pos += 8 + len as usize;
     }

@@ -243,8 +243,19 @@ fn bad_weight_files_are_one_line_for_predict_eval_and_init() {
     let jpeg = d.join("photo.safetensors");
     std::fs::copy(first_with_ext(&f.images, "jpg"), &jpeg).unwrap();
     let missing = d.join("missing.safetensors");
-    let cases: [(&str, &Path, &[&str]); 3] = [
+    // PyTorch files cut short, in both containers (tools/make_pth_fixtures.py).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cut_pth = |name: &str| {
+        let b = std::fs::read(fixtures.join(format!("unet_w16_{name}.pth"))).unwrap();
+        let p = d.join(format!("cut_{name}.pth"));
+        std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+        p
+    };
+    let (cut_zip, cut_legacy) = (cut_pth("zip"), cut_pth("legacy"));
+    let cases: [(&str, &Path, &[&str]); 5] = [
         ("truncated weight file", &truncated, &["truncated.safetensors", "safetensors"]),
+        ("truncated .pth (zip)", &cut_zip, &["cut_zip.pth", "PyTorch checkpoint", "truncated"]),
+        ("truncated .pth (legacy)", &cut_legacy, &["cut_legacy.pth", "PyTorch checkpoint", "truncated"]),
         ("non-safetensors weight file (a JPEG)", &jpeg, &["photo.safetensors", "safetensors"]),
         ("missing weight file", &missing, &["missing.safetensors", "path"]),
     ];
