@@ -17,6 +17,7 @@
 pub mod cpu;
 pub mod pth;
 pub mod spec;
+pub mod stored_zip;
 pub mod summary;
 pub mod weights;
 

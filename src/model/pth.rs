@@ -40,7 +40,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
 use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -775,31 +774,29 @@ fn collect(top: &Value, mut storage_bytes: impl FnMut(&StorageRef) -> Result<Rc<
 // The two containers.
 
 fn parse_zip(bytes: &[u8]) -> Result<WeightFile> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| anyhow!("not a readable zip archive ({e}); the file is damaged or truncated: copy or save it again"))?;
+    let zip = super::stored_zip::StoredZip::parse(bytes)
+        .map_err(|e| anyhow!("not a readable zip archive ({e}); the file is damaged or truncated: copy or save it again"))?;
     // The pickle is `<root>/data.pkl`, root being whatever name the file was saved under.
     let pkl = zip
-        .file_names()
-        .filter_map(|n| n.ok().map(|n| n.to_string()))
+        .names()
         .find(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
+        .map(str::to_string)
         .ok_or_else(|| anyhow!("a zip archive without <name>/data.pkl, so not a torch.save file; {FIX}"))?;
     let root = pkl.trim_end_matches("data.pkl").to_string();
-    let mut read = |name: &str| -> Result<Vec<u8>> {
-        let mut f = zip.by_name(name).with_context(|| format!("record {name} is missing from the archive; the file is damaged"))?;
-        if f.size() > bytes.len() as u64 {
-            bail!("record {name} claims {} bytes, more than the file holds; the file is damaged", f.size());
-        }
-        let mut buf = Vec::with_capacity(f.size() as usize);
-        f.read_to_end(&mut buf).with_context(|| format!("record {name} cannot be read (torch stores records uncompressed); the file is damaged"))?;
-        Ok(buf)
+    let read = |name: &str| -> Result<&[u8]> {
+        zip.get(name)
+            .ok_or_else(|| anyhow!("record {name} is missing from the archive; the file is damaged: copy or save it again"))?
+            .map_err(|e| anyhow!("{e}; the file is damaged: copy or save it again"))
     };
-    if let Ok(order) = read(&format!("{root}byteorder")) {
+    if let Some(order) = zip.get(&format!("{root}byteorder")) {
+        let order = order.map_err(|e| anyhow!("{e}; the file is damaged: copy or save it again"))?;
         if order != b"little" {
-            bail!("the checkpoint was saved on a big-endian machine (byteorder {:?}); fluke reads little-endian files; {FIX}", String::from_utf8_lossy(&order));
+            bail!("the checkpoint was saved on a big-endian machine (byteorder {:?}); fluke reads little-endian files; {FIX}", String::from_utf8_lossy(order));
         }
     }
     let pickle = read(&pkl)?;
     let mut storages = HashMap::new();
-    let top = run_pickle(&pickle, &mut 0, &mut storages).with_context(|| format!("in {pkl}"))?;
+    let top = run_pickle(pickle, &mut 0, &mut storages).with_context(|| format!("in {pkl}"))?;
     collect(&top, |s| Ok(Rc::from(read(&format!("{root}data/{}", s.key))?)))
 }
 
