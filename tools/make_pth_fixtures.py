@@ -18,7 +18,11 @@ Writes into tests/fixtures/:
                                tensor a view at element offset 5 of a larger storage (offsets, shared records)
   malicious_zip.pth, malicious_legacy.pth   a dict whose value pickles as a call of os.system: must be refused
 and into tests/corpus/ (seeds of the fuzzer, tests/files/fuzz_pth.rs): small_zip.pth, small_legacy.pth, a 3x4
-f32 tensor "a.weight" = 0.5 * arange(12) and an int64 "bn.num_batches_tracked" = 7.
+f32 tensor "a.weight" = 0.5 * arange(12) and an int64 "bn.num_batches_tracked" = 7; the same dict as
+small_proto4_legacy.pth (pickle protocol 4: FRAME, MEMOIZE, STACK_GLOBAL), small_model_wrap_zip.pth (under "model",
+beside an int), small_param_zip.pth ("a.weight" an nn.Parameter, plus "x" = arange(12).reshape(3, 4).t(), a
+transposed view). `--corpus-only` rewrites just these (the zip records hold a random serialization id, so every
+run changes every file's bytes).
 
 Usage, from the crate root: ~/.fluke-ref-venv/bin/python tools/make_pth_fixtures.py
 (a Python with torch, segmentation_models_pytorch and safetensors: ../shared/reference/setup.sh makes one).
@@ -93,11 +97,26 @@ class Shell:
         return (os.system, ("echo fluke-was-tricked",))
 
 
+def write_corpus(legacy):
+    small = collections.OrderedDict([("a.weight", torch.arange(12, dtype=torch.float32).reshape(3, 4) * 0.5),
+                                     ("bn.num_batches_tracked", torch.tensor(7))])
+    torch.save(small, "tests/corpus/small_zip.pth")
+    torch.save(small, "tests/corpus/small_legacy.pth", **legacy)
+    torch.save(small, "tests/corpus/small_proto4_legacy.pth", pickle_protocol=4, **legacy)
+    torch.save({"model": small, "epoch": 3}, "tests/corpus/small_model_wrap_zip.pth")
+    par = {"a.weight": torch.nn.Parameter(small["a.weight"].clone()), "bn.num_batches_tracked": small["bn.num_batches_tracked"],
+           "x": torch.arange(12, dtype=torch.float32).reshape(3, 4).t()}
+    torch.save(par, "tests/corpus/small_param_zip.pth")
+
+
 def main():
+    legacy = dict(_use_new_zipfile_serialization=False)
+    write_corpus(legacy)
+    if "--corpus-only" in sys.argv:
+        return
     os.makedirs(OUT, exist_ok=True)
     sd = state_dict()
     save_file({k: v.contiguous() for k, v in sd.items()}, f"{OUT}/unet_w16.safetensors", metadata={"format": "pt"})
-    legacy = dict(_use_new_zipfile_serialization=False)
     torch.save(sd, f"{OUT}/unet_w16_zip.pth")
     torch.save(sd, f"{OUT}/unet_w16_legacy.pth", **legacy)
     torch.save(as_dtype(sd, torch.float16), f"{OUT}/unet_w16_f16_zip.pth")
@@ -106,10 +125,6 @@ def main():
     torch.save(wrapped, f"{OUT}/unet_w16_wrapped.pth")
     torch.save({"a.weight": torch.zeros(2), "evil": Shell()}, f"{OUT}/malicious_zip.pth")
     torch.save({"a.weight": torch.zeros(2), "evil": Shell()}, f"{OUT}/malicious_legacy.pth", **legacy)
-    small = collections.OrderedDict([("a.weight", torch.arange(12, dtype=torch.float32).reshape(3, 4) * 0.5),
-                                     ("bn.num_batches_tracked", torch.tensor(7))])
-    torch.save(small, "tests/corpus/small_zip.pth")
-    torch.save(small, "tests/corpus/small_legacy.pth", **legacy)
     # The files must load back in PyTorch as what was saved (the safe loader refuses the malicious ones).
     for name in ["unet_w16_zip", "unet_w16_legacy", "unet_w16_f16_zip", "unet_w16_bf16_legacy", "unet_w16_wrapped"]:
         back = torch.load(f"{OUT}/{name}.pth", weights_only=True)

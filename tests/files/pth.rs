@@ -93,12 +93,19 @@ fn a_pickle_that_calls_code_is_refused_naming_it() {
 #[test]
 fn small_corpus_files_hold_what_the_script_saved() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    for file in ["small_zip.pth", "small_legacy.pth"] {
-        let f = read_weight_file(&dir.join(file)).unwrap();
+    for file in ["small_zip.pth", "small_legacy.pth", "small_proto4_legacy.pth", "small_model_wrap_zip.pth", "small_param_zip.pth"] {
+        let f = read_weight_file(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e:#}"));
         let a = &f.tensors["a.weight"];
         assert_eq!(a.shape, vec![3, 4], "{file}");
         assert_eq!(a.data, (0..12).map(|i| i as f32 * 0.5).collect::<Vec<_>>(), "{file}");
         let n = &f.tensors["bn.num_batches_tracked"];
         assert!(n.is_int && n.shape.is_empty() && n.data == vec![7.0], "{file}");
+        assert_eq!(f.tensors.len(), if file == "small_param_zip.pth" { 3 } else { 2 }, "{file}: the wrapper's int is no tensor");
     }
+    // x = arange(12).reshape(3, 4).t(): shape [4, 3], strides (1, 4) into its storage, gathered in C order.
+    let x = &read_weight_file(&dir.join("small_param_zip.pth")).unwrap().tensors["x"];
+    assert_eq!(x.shape, vec![4, 3]);
+    assert_eq!(x.data, vec![0.0, 4.0, 8.0, 1.0, 5.0, 9.0, 2.0, 6.0, 10.0, 3.0, 7.0, 11.0]);
+    // Protocol 4 frames its pickles: the file has the FRAME opcode the reader skips.
+    assert_eq!(std::fs::read(dir.join("small_proto4_legacy.pth")).unwrap()[2], 0x95);
 }
