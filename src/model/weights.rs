@@ -11,7 +11,8 @@
 //!
 //! Tensors stored as f32, f16, bf16 or f64 are accepted (converted with the `half` crate). Missing, unexpected or
 //! mis-shaped tensors give one error listing each by name with expected and found shape.
-//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width mismatch is named as such.
+//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width mismatch is named as such; a file without it
+//! (from PyTorch) gets its width from its stem convolution's shape (`inferred_width`).
 
 use std::collections::HashMap;
 use std::path::Path;
