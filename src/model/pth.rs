@@ -24,7 +24,8 @@
 //! - `collections.OrderedDict` called with no arguments -> an empty dict (a state dict is one; BUILD then sets its
 //!   `_metadata` attribute, which is ignored);
 //! - `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])` -> a tensor
-//!   record (a view of a storage: element offset, sizes, strides); `torch._utils._rebuild_parameter(tensor, ...)`
+//!   record (a view of a storage: element offset, sizes, strides), and its torch < 0.4 form `_rebuild_tensor(storage,
+//!   offset, size, stride)`; `torch._utils._rebuild_parameter(tensor, ...)`
 //!   -> that tensor;
 //! - `torch.FloatStorage`, `HalfStorage`, `BFloat16Storage`, `DoubleStorage`, `LongStorage`, `IntStorage` (read) and
 //!   `ByteStorage`, `CharStorage`, `ShortStorage`, `BoolStorage` (recognised, not converted: an error only if such a
@@ -133,6 +134,8 @@ impl Elem {
 enum Global {
     OrderedDict,
     RebuildTensorV2,
+    /// `_rebuild_tensor`, the same without requires_grad and hooks (files from torch < 0.4).
+    RebuildTensor,
     RebuildParameter,
     Storage(Elem),
 }
@@ -293,6 +296,7 @@ fn resolve_global(module: &str, name: &str) -> Result<Global> {
     Ok(match (module, name) {
         ("collections", "OrderedDict") => Global::OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensorV2,
+        ("torch._utils", "_rebuild_tensor") => Global::RebuildTensor,
         ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
         ("torch", s) if Elem::from_storage_name(s).is_some() => Global::Storage(Elem::from_storage_name(s).unwrap()),
         _ => {
@@ -627,7 +631,9 @@ fn reduce(f: &Value, args: &Value) -> Result<Value> {
     let Value::Global(g) = f else { bail!("the pickle calls a {}, not a function; {FIX}", f.kind()) };
     match g {
         Global::OrderedDict if a.is_empty() => Ok(Value::Dict(Rc::default())),
-        Global::RebuildTensorV2 if a.len() == 6 || a.len() == 7 => {
+        Global::RebuildTensorV2 | Global::RebuildTensor
+            if (*g == Global::RebuildTensorV2 && (a.len() == 6 || a.len() == 7)) || (*g == Global::RebuildTensor && a.len() == 4) =>
+        {
             let Value::Storage(s) = &a[0] else { bail!("a tensor is rebuilt from a {}, not a storage; {FIX}", a[0].kind()) };
             let size = a[2].as_u64s("a tensor's size")?;
             let stride = a[3].as_u64s("a tensor's stride")?;

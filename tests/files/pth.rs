@@ -109,3 +109,39 @@ fn small_corpus_files_hold_what_the_script_saved() {
     // Protocol 4 frames its pickles: the file has the FRAME opcode the reader skips.
     assert_eq!(std::fs::read(dir.join("small_proto4_legacy.pth")).unwrap()[2], 0x95);
 }
+
+/// A legacy file written byte by byte (the layout of src/model/pth.rs's header), with torch < 0.4's
+/// `_rebuild_tensor` and a strided view: w = storage[1::2] of a 7-element storage, shape [3], stride [2], offset 1.
+#[test]
+fn a_hand_written_legacy_file_with_the_oldest_tensor_rebuild() {
+    let str8 = |s: &str| [vec![0x8c, s.len() as u8], s.as_bytes().to_vec()].concat();
+    let mut f = vec![0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.']; // magic
+    f.extend_from_slice(&[0x80, 0x02, b'M', 0xe9, 0x03, b'.']); // protocol version 1001
+    f.extend_from_slice(&[0x80, 0x02, b'}', b'.']); // sys_info (empty: little-endian assumed)
+    // {"w": _rebuild_tensor(("storage", FloatStorage, "k0", "cpu", 7, None) as a persistent id, 1, (3,), (2,))}
+    f.extend_from_slice(&[0x80, 0x02, b'}']);
+    f.extend(str8("w"));
+    f.extend_from_slice(b"ctorch._utils\n_rebuild_tensor\n((");
+    f.extend(str8("storage"));
+    f.extend_from_slice(b"ctorch\nFloatStorage\n");
+    f.extend(str8("k0"));
+    f.extend(str8("cpu"));
+    f.extend_from_slice(&[b'K', 7, b'N', b't', b'Q', b'K', 1, b'K', 3, 0x85, b'K', 2, 0x85, b't', b'R', b's', b'.']);
+    f.extend_from_slice(&[0x80, 0x02, b']']); // the storage keys: ["k0"]
+    f.extend(str8("k0"));
+    f.extend_from_slice(&[b'a', b'.']);
+    f.extend_from_slice(&7u64.to_le_bytes()); // the storage: 7 elements, 0.0 .. 6.0
+    for i in 0..7 {
+        f.extend_from_slice(&(i as f32).to_le_bytes());
+    }
+    let w = fluke::model::pth::parse_pth_bytes(&f).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(w.tensors["w"].shape, vec![3]);
+    assert_eq!(w.tensors["w"].data, vec![1.0, 3.0, 5.0]);
+    // The same view of a 5-element storage: its last element (index 5) lies past the end, an error.
+    let mut short = f.clone();
+    let at = short.len() - 7 * 4 - 8;
+    short[at..at + 8].copy_from_slice(&5u64.to_le_bytes());
+    short.truncate(short.len() - 2 * 4);
+    let e = format!("{:#}", fluke::model::pth::parse_pth_bytes(&short).err().expect("a view past its storage"));
+    assert!(e.contains("reaches past its storage of 5 elements"), "{e}");
+}
