@@ -83,7 +83,7 @@ enum Cmd {
     Train(TrainArgs),
     /// Dice and IoU of a model over a labelled set (per image CSV)
     Eval {
-        /// A fluke or smp checkpoint (.safetensors) or a Keras .h5 of the notebook's model
+        /// A fluke or smp checkpoint (.safetensors or .pth) or a Keras .h5 of the notebook's model
         #[arg(long)]
         weights: PathBuf,
         /// Keras models only: override the pixel order the checkpoint records (bgr or rgb)
@@ -106,6 +106,16 @@ enum Cmd {
     },
     /// Predict masks, overlays, cut-outs, crops and a contact sheet for photos
     Predict(PredictArgs),
+    /// Write a model's weights as safetensors, read from a .pth, .h5 or .safetensors (smp names for the smp
+    /// architecture, Keras names for the Keras one)
+    Export {
+        /// A fluke, smp, PyTorch or Keras checkpoint: .safetensors, .pth (zip or legacy) or .h5, told apart by their bytes
+        #[arg(long)]
+        weights: PathBuf,
+        /// The .safetensors file to write (atomically: a temporary name, then renamed)
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a procedural fluke data set (images/ and masks/)
     Synth {
         /// Folder to write; the photos go to OUT/images, the masks to OUT/masks
@@ -221,7 +231,7 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    /// A fluke or smp checkpoint (.safetensors) or a Keras .h5 of the notebook's model
+    /// A fluke or smp checkpoint (.safetensors or .pth) or a Keras .h5 of the notebook's model
     #[arg(long)]
     weights: PathBuf,
     /// Keras models only: override the pixel order the checkpoint records (bgr or rgb)
@@ -418,6 +428,12 @@ fn run(cli: Cli) -> Result<i32> {
             };
             let s = fluke::predict::predict(&gpu, &cfg)?;
             Ok(if s.failed > 0 { 2 } else { 0 })
+        }
+        Cmd::Export { weights, out } => {
+            let gpu = open_gpu(&cli.gpu)?;
+            let n = fluke::model::UNet::export(&gpu, &weights, &out)?;
+            println!("wrote {} ({n} tensors) from {}", out.display(), weights.display());
+            Ok(0)
         }
         Cmd::Synth { out, count, seed } => {
             fluke::data::synth::write_dataset(&out, count, seed).with_context(|| format!("{}: synth failed", out.display()))?;

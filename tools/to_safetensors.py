@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Convert a PyTorch checkpoint (.pth/.pt) into a .safetensors file fluke can load.
+"""Convert a PyTorch checkpoint (.pth/.pt) into a .safetensors file (optional: fluke reads .pth files itself, and
+`fluke export --weights IN.pth --out OUT.safetensors` does this conversion without Python).
 
 Accepted inputs:
   - a full smp state_dict: segmentation_models_pytorch.Unet("tu-legacy_seresnet34", decoder_channels=(256,128,64,32,16),

@@ -21,7 +21,9 @@
 pub mod cpu;
 pub mod h5;
 pub mod keras;
+pub mod pth;
 pub mod spec;
+pub mod stored_zip;
 pub mod summary;
 pub mod weights;
 

@@ -1,14 +1,19 @@
-//! Weights in safetensors, read and written.
+//! Weights read from safetensors or PyTorch `.pth` files, written as safetensors.
 //!
+//! The format is told from the first bytes, never the file name: a zip archive (`PK\x03\x04`, torch >= 1.6) or a
+//! legacy torch pickle (PROTO + torch's magic number) goes to `pth.rs`, which reads the tensors without running
+//! anything in the pickle; anything else is parsed as safetensors.
 //! - Full state dict (fluke's own checkpoints and smp's): the 342 names of `spec.rs`, f32 tensors plus int64
-//!   `num_batches_tracked` scalars. A model trained in PyTorch loads here and the reverse (`tools/to_safetensors.py`
-//!   converts a `.pth`).
+//!   `num_batches_tracked` scalars. A model trained in PyTorch loads here (its `.pth` directly) and the reverse
+//!   (`fluke export` writes safetensors; `tools/to_safetensors.py` is an optional Python route).
 //! - Encoder only: a bare timm `legacy_seresnet34` state dict (keys without `encoder.model.`; `last_linear.*`
 //!   ignored), which is how ImageNet-pretrained weights come in. Decoder and head keep their initialisation.
 //!
 //! Tensors stored as f32, f16, bf16 or f64 are accepted (converted with the `half` crate). Missing, unexpected or
 //! mis-shaped tensors give one error listing each by name with expected and found shape.
-//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width or architecture mismatch is named as such.
+//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width or architecture mismatch is named as such; a
+//! file without them (from PyTorch or Keras) gets its architecture from its names and its width from its stem
+//! convolution's shape (`inferred_width`).
 //!
 //! The Keras architecture (`keras.rs`): fluke's checkpoints of it hold Keras names with fluke's layouts (OIHW
 //! kernels) plus `fluke.input_order`; Keras `.h5` files (`h5.rs`, detected from the bytes) load directly, the
@@ -33,28 +38,20 @@ pub struct Loaded {
     pub is_int: bool,
 }
 
-/// Everything in a safetensors file.
+/// Everything in a weight file (safetensors or .pth; a .pth has no metadata).
 pub struct WeightFile {
     pub tensors: HashMap<String, Loaded>,
     pub metadata: HashMap<String, String>,
 }
 
-const FIX: &str = "pass a .safetensors file written by fluke, smp or timm, or a Keras .h5 of the notebook's model (convert a .pth with tools/to_safetensors.py)";
+const FIX: &str = "pass a .safetensors file or a PyTorch .pth state dict written by fluke, smp or timm, or a Keras .h5 of the notebook's model";
 
-/// Read a weight file (safetensors, or Keras HDF5 detected from its first bytes); every failure names the file and
+/// Read a weight file (safetensors, .pth or Keras .h5, detected from its bytes); every failure names the file and
 /// the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
-    parse_any_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
-}
-
-/// Any format fluke reads, told apart by the bytes, not the file name.
-pub fn parse_any_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
-    if bytes.starts_with(super::h5::MAGIC) {
-        return super::h5::parse_keras_h5(bytes).map_err(|e| anyhow!("Keras .h5: {e}"));
-    }
-    parse_weight_bytes(bytes)
+    parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
 
 /// The architecture a file holds: its `fluke.arch`, else told by its names (Keras names end in `:0`).
@@ -77,8 +74,20 @@ fn is_keras_decoder(name: &str) -> bool {
     name.starts_with("decoder_stage") || name.starts_with("final_conv")
 }
 
-/// Parse safetensors bytes (separate from I/O so the fuzzer can drive it).
+/// Parse a weight file's bytes, safetensors or .pth by their first bytes (separate from I/O so the fuzzer can
+/// drive it).
 pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
+    if bytes.starts_with(super::h5::MAGIC) {
+        return super::h5::parse_keras_h5(bytes).map_err(|e| anyhow!("Keras .h5: {e:#}"));
+    }
+    if super::pth::detect_pth(bytes).is_some() {
+        return super::pth::parse_pth_bytes(bytes).map_err(|e| anyhow!("PyTorch checkpoint: {e:#}"));
+    }
+    parse_safetensors_bytes(bytes)
+}
+
+/// Parse safetensors bytes.
+pub fn parse_safetensors_bytes(bytes: &[u8]) -> Result<WeightFile> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("not a valid safetensors file ({e}); {FIX}"))?;
     let metadata = SafeTensors::read_metadata(bytes)
         .ok()
@@ -100,15 +109,17 @@ pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
     Ok(WeightFile { tensors, metadata })
 }
 
-/// Width divisor of a Keras file, from its stem (conv0 has 64 / k output channels); None when it has none.
-fn keras_width(file: &WeightFile) -> Option<usize> {
-    let c = file.tensors.get("conv0/kernel:0")?.shape.first().copied()?;
-    (c > 0 && 64 % c == 0 && super::check_width(64 / c).is_ok()).then_some(64 / c)
-}
-
 /// Width divisor recorded in a fluke checkpoint (None for files from PyTorch).
 pub fn recorded_width(file: &WeightFile) -> Option<usize> {
     file.metadata.get("fluke.width_div").and_then(|s| s.parse().ok())
+}
+
+/// Width divisor of a file without fluke metadata (a .pth, an smp safetensors), from its stem convolution's output
+/// channels (64 / k); None when that tensor is absent or fits no supported width (then loading names the problem).
+pub fn inferred_width(file: &WeightFile) -> Option<usize> {
+    let stem = file.tensors.get("encoder.model.layer0.conv1.weight").or_else(|| file.tensors.get("conv0/kernel:0"))?;
+    let c = *stem.shape.first()?;
+    (c > 0 && 64 % c == 0 && super::check_width(64 / c).is_ok()).then(|| 64 / c)
 }
 
 /// What part of the model a file initialises.
@@ -146,7 +157,7 @@ impl UNet {
     /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
     pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
-        let width = recorded_width(&file).or_else(|| keras_width(&file)).unwrap_or(1);
+        let width = recorded_width(&file).or_else(|| inferred_width(&file)).unwrap_or(1);
         let arch = file_arch(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
@@ -155,7 +166,7 @@ impl UNet {
         if mode != LoadMode::Full {
             bail!(
                 "{}: holds no U-Net decoder (no encoder.*/decoder.* tensors: an ImageNet encoder or another model); \
-                 predict and eval need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
+                 predict, eval and export need a full checkpoint, e.g. best.safetensors from `fluke train` (an encoder goes \
                  to `fluke train --init`)",
                 path.display()
             );
@@ -310,6 +321,19 @@ impl UNet {
         }
         meta.insert("fluke.width_div".into(), self.cfg.width_div.to_string());
         Ok(safetensors::serialize(views, Some(meta))?)
+    }
+
+    /// `fluke export`: load a checkpoint as predict does (either format, width from its metadata or its shapes) and
+    /// save it as safetensors under the model's own names (`self.entries`, the architecture's state-dict layout),
+    /// keeping the input size it records. Returns the number of tensors written.
+    pub fn export(gpu: &std::sync::Arc<crate::gpu::Gpu>, weights: &Path, out: &Path) -> Result<usize> {
+        let (model, size) = UNet::from_checkpoint(gpu, weights)?;
+        let mut extra = HashMap::new();
+        if let Some(wh) = size {
+            extra.insert(SIZE_KEY.to_string(), super::format_size(wh));
+        }
+        model.save(out, &extra)?;
+        Ok(model.entries.len())
     }
 
     /// Save the full state dict atomically (temporary file, fsync, rename).

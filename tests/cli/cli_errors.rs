@@ -243,8 +243,19 @@ fn bad_weight_files_are_one_line_for_predict_eval_and_init() {
     let jpeg = d.join("photo.safetensors");
     std::fs::copy(first_with_ext(&f.images, "jpg"), &jpeg).unwrap();
     let missing = d.join("missing.safetensors");
-    let cases: [(&str, &Path, &[&str]); 3] = [
+    // PyTorch files cut short, in both containers (tools/make_pth_fixtures.py).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cut_pth = |name: &str| {
+        let b = std::fs::read(fixtures.join(format!("unet_w16_{name}.pth"))).unwrap();
+        let p = d.join(format!("cut_{name}.pth"));
+        std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+        p
+    };
+    let (cut_zip, cut_legacy) = (cut_pth("zip"), cut_pth("legacy"));
+    let cases: [(&str, &Path, &[&str]); 5] = [
         ("truncated weight file", &truncated, &["truncated.safetensors", "safetensors"]),
+        ("truncated .pth (zip)", &cut_zip, &["cut_zip.pth", "PyTorch checkpoint", "truncated"]),
+        ("truncated .pth (legacy)", &cut_legacy, &["cut_legacy.pth", "PyTorch checkpoint", "truncated"]),
         ("non-safetensors weight file (a JPEG)", &jpeg, &["photo.safetensors", "safetensors"]),
         ("missing weight file", &missing, &["missing.safetensors", "path"]),
     ];
@@ -275,12 +286,20 @@ fn weights_of_another_width_or_architecture_are_named() {
     let l = one_line_error(&o, &["last.safetensors", "width divisor 16", "--width 16"]);
     row("checkpoint of another width (train --init)", &l, "cli_errors::weights_of_another_width_or_architecture_are_named");
 
-    // Same file without fluke's metadata: predict assumes the full width and lists the mis-shaped tensors.
+    // Same file without fluke's metadata (as from PyTorch): the width comes from the stem's shape ([4, 3, 7, 7]:
+    // 64 / 4 = 16), so predict runs; with one tensor mis-shaped besides, predict lists it.
     let bare = d.join("no-meta.safetensors");
     rewrite_weights(&f.ckpt, &bare, |_, meta| meta.clear());
-    let o = fluke(&["predict", "--weights", s(&bare), "--input", s(&f.images), "--out", s(&d.join("p"))]);
-    let l = one_line_error(&o, &["no-meta.safetensors", "expected shape [64, 3, 7, 7], found [4, 3, 7, 7]"]);
-    row("checkpoint of another width, no metadata (predict)", &l, "cli_errors::weights_of_another_width_or_architecture_are_named");
+    let o = fluke(&["predict", "--weights", s(&bare), "--input", s(&f.images), "--out", s(&d.join("p")), "--size", "64x32"]);
+    assert!(o.status.success(), "a width-16 file without metadata: {}", stderr(&o));
+    let bad = d.join("no-meta-misshaped.safetensors");
+    rewrite_weights(&f.ckpt, &bad, |ts, meta| {
+        meta.clear();
+        ts.iter_mut().find(|t| t.0 == "segmentation_head.0.weight").unwrap().1.shape = vec![1, 9, 1, 1];
+    });
+    let o = fluke(&["predict", "--weights", s(&bad), "--input", s(&f.images), "--out", s(&d.join("p2"))]);
+    let l = one_line_error(&o, &["no-meta-misshaped.safetensors", "width divisor 16", "segmentation_head.0.weight: expected shape [1, 1, 3, 3], found [1, 9, 1, 1]"]);
+    row("mis-shaped tensor, no metadata (predict)", &l, "cli_errors::weights_of_another_width_or_architecture_are_named");
 
     // Another architecture: other tensor names.
     let other = d.join("other-arch.safetensors");

@@ -8,3 +8,4 @@ mod common;
 
 mod cli_errors;
 mod crash;
+mod export;

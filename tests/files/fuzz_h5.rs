@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use fluke::model::weights::parse_any_weight_bytes;
+use fluke::model::weights::parse_weight_bytes;
 
 fn fixture() -> &'static [u8] {
     static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -14,7 +14,7 @@ fn fixture() -> &'static [u8] {
 
 #[test]
 fn the_fixture_parses_with_every_weight() {
-    let f = parse_any_weight_bytes(fixture()).unwrap();
+    let f = parse_weight_bytes(fixture()).unwrap();
     assert_eq!(f.tensors.len(), 292);
     assert_eq!(f.tensors["conv0/kernel:0"].shape, vec![4, 3, 7, 7], "HWIO [7,7,3,4] read as OIHW");
     assert_eq!(f.metadata["fluke.arch"], "unet-keras-seresnet34");
@@ -25,7 +25,7 @@ fn truncations_are_errors_not_panics() {
     let v = fixture();
     let step = (v.len() / 97).max(1);
     for cut in (0..v.len()).step_by(step) {
-        let r = parse_any_weight_bytes(&v[..cut]);
+        let r = parse_weight_bytes(&v[..cut]);
         assert!(r.is_err(), "truncated at {cut} of {} parsed", v.len());
     }
 }
@@ -39,13 +39,13 @@ proptest! {
         let n = v.len();
         v[pos % n] = val;
         v[head % n] = val2;
-        let _ = parse_any_weight_bytes(&v);
+        let _ = parse_weight_bytes(&v);
     }
 
     #[test]
     fn random_bytes_after_the_signature_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let mut v = fluke::model::h5::MAGIC.to_vec();
         v.extend(tail);
-        prop_assert!(parse_any_weight_bytes(&v).is_err());
+        prop_assert!(parse_weight_bytes(&v).is_err());
     }
 }

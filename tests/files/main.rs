@@ -8,5 +8,7 @@ mod fsutil;
 mod fuzz_images;
 mod fuzz_weights;
 mod fuzz_h5;
+mod pth;
+mod fuzz_pth;
 mod bench_compare;
 mod postprocess;

@@ -204,7 +204,7 @@ fn keras_encoder_only_file_initialises_only_the_encoder() {
     // What seresnet34_imagenet_1000_no_top.h5 holds: the encoder's layers, no decoder_stage* or final_conv.
     let g = gpu();
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_w16.h5")).unwrap();
-    let mut f = weights::parse_any_weight_bytes(&bytes).unwrap();
+    let mut f = weights::parse_weight_bytes(&bytes).unwrap();
     f.tensors.retain(|k, _| !(k.starts_with("decoder_stage") || k.starts_with("final_conv")));
     assert_eq!(weights::detect_mode(&f), weights::LoadMode::TimmEncoder);
     let mut m = UNet::new(&g, keras_cfg(16), 7);
