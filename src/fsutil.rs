@@ -29,7 +29,7 @@
 //! locked means nothing, and is simply locked by the next run.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -235,7 +235,7 @@ fn names_file(path: &Path, file: &File) -> Result<bool> {
         let open = file.metadata().with_context(|| format!("stat of lock {}", path.display()))?;
         match fs::metadata(path) {
             Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e).with_context(|| format!("stat of lock {}", path.display())),
         }
     }

@@ -41,6 +41,8 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use timestamps::Timestamps;
 
+use crate::platform;
+
 /// How to pick an adapter, and which kernels run on it. Built once by the caller (main.rs from the command line and
 /// the environment, `testing::gpu` for tests); the runtime reads no environment variable itself.
 #[derive(Clone, Debug)]
@@ -57,11 +59,15 @@ pub struct GpuOptions {
     /// The file where the first-use kernel check (`validate.rs`) keeps its verdicts for this device; None: checked
     /// once per process, nothing written.
     pub kernel_cache: Option<std::path::PathBuf>,
+    /// The adapter's name when the backend reports none: wgpu's WebGPU backend passes only `adapter.info.description`,
+    /// which Chrome leaves empty, so the page passes "vendor architecture" (SwiftShader: "google swiftshader"),
+    /// which `SLOW_TO_BUILD` and messages need.
+    pub name_if_unnamed: Option<String>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default(), kernel_cache: None }
+        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default(), kernel_cache: None, name_if_unnamed: None }
     }
 }
 
@@ -251,14 +257,20 @@ pub const NO_ADAPTER_FIX: &str = "no GPU adapter found: install a Vulkan, Metal 
 install Mesa's software driver with `apt-get install mesa-vulkan-drivers` (lavapipe)";
 
 /// List the adapters wgpu can see (for `fluke info` and error messages).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn enumerate_adapters(backend: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
+    platform::block_on(enumerate_adapters_async(backend))
+}
+
+/// `enumerate_adapters`, awaited (in a browser: the one adapter the page's `navigator.gpu` offers).
+pub async fn enumerate_adapters_async(backend: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = desc_backends(backend)?;
     let instance = wgpu::Instance::new(desc);
-    Ok(pollster::block_on(instance.enumerate_adapters(desc_backends(backend)?)))
+    Ok(instance.enumerate_adapters(desc_backends(backend)?).await)
 }
 
-/// Default: the primary backends (Vulkan, Metal, DX12); OpenGL only when asked for (`--backend gl`), since its
+/// Default: the primary backends (Vulkan, Metal, DX12, and WebGPU in a browser); OpenGL only when asked for (`--backend gl`), since its
 /// probing is noisy on headless machines.
 fn desc_backends(backend: Option<&str>) -> Result<wgpu::Backends> {
     match backend {
@@ -326,11 +338,17 @@ impl Drop for OptionsGuard {
 
 impl Gpu {
     /// Pick an adapter, open a device with its real limits and parse every shader in `shaders` (the caller's op
-    /// registry, `ops::shaders()`); pipelines are created at first use.
+    /// registry, `ops::shaders()`); pipelines are created at first use. Blocks: native only (`new_async`).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
+        platform::block_on(Self::new_async(opts, shaders))
+    }
+
+    /// `new`, awaited: the start-up a browser page runs (a tab cannot block on the adapter and device requests).
+    pub async fn new_async(opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
         let wanted = opts.adapter.clone().filter(|s| !s.is_empty());
         let backend = opts.backend.clone().filter(|s| !s.is_empty());
-        let adapters = enumerate_adapters(backend.as_deref())?;
+        let adapters = enumerate_adapters_async(backend.as_deref()).await?;
         if adapters.is_empty() {
             bail!("{NO_ADAPTER_FIX}");
         }
@@ -348,11 +366,14 @@ impl Gpu {
             }
             None => adapters.iter().min_by_key(|a| adapter_rank(&a.get_info())).unwrap().clone(),
         };
-        Self::with_adapter(adapter, opts, shaders)
+        Self::with_adapter(adapter, opts, shaders).await
     }
 
-    fn with_adapter(adapter: wgpu::Adapter, opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
-        let info = adapter.get_info();
+    async fn with_adapter(adapter: wgpu::Adapter, opts: &GpuOptions, shaders: &[ShaderFile]) -> Result<Arc<Gpu>> {
+        let mut info = adapter.get_info();
+        if info.name.trim().is_empty() {
+            info.name = opts.name_if_unnamed.clone().unwrap_or_default();
+        }
         let limits = adapter.limits();
         // Ask for timestamp queries when present (kernel timings in `fluke bench`); never required.
         // Subgroup operations when present: the shader files marked `subgroups` use them (faster variants on
@@ -362,22 +383,24 @@ impl Gpu {
             wanted.remove(wgpu::Features::SUBGROUP);
         }
         let features = adapter.features() & wanted;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        let (device, queue) = adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("fluke"),
             required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
-        }))
+        })
+        .await
         .with_context(|| format!("could not open device on adapter '{}'", info.name))?;
         let timestamp_period = queue.get_timestamp_period();
         device.on_uncaptured_error(std::sync::Arc::new(|e| {
             eprintln!("fluke: GPU error: {e}");
+            platform::record_gpu_error(e.to_string());
         }));
 
-        let t0 = std::time::Instant::now();
-        let kernels = compile_all(&device, shaders, features.contains(wgpu::Features::SUBGROUP))?;
+        let t0 = platform::Instant::now();
+        let kernels = compile_all(&device, shaders, features.contains(wgpu::Features::SUBGROUP)).await?;
         let compile_seconds = t0.elapsed().as_secs_f64();
 
         let info_name = info.name.to_lowercase();
@@ -486,7 +509,7 @@ impl Gpu {
     /// A pipeline the device rejects panics naming the shader file and the entry point.
     fn pipeline<'k>(&self, k: &'k Kernel) -> &'k wgpu::ComputePipeline {
         k.pipeline.get_or_init(|| {
-            let t0 = std::time::Instant::now();
+            let t0 = platform::Instant::now();
             let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.name),
@@ -496,8 +519,9 @@ impl Gpu {
                 compilation_options: Default::default(),
                 cache: None,
             });
-            if let Some(e) = pollster::block_on(scope.pop()) {
-                panic!("shaders/{}: entry point {}: pipeline creation failed: {e}", k.file, k.name);
+            let what = format!("shaders/{}: entry point {}: pipeline creation failed", k.file, k.name);
+            if let Some(e) = platform::scope_error(scope, what.clone()) {
+                panic!("{what}: {e}");
             }
             *lock(&k.create_seconds) = t0.elapsed().as_secs_f64();
             pipeline
@@ -568,12 +592,14 @@ impl Gpu {
     }
 
     /// The kernel options and disabled entry points, to put back later with `restore_choice` (the test harness
-    /// gives each test the device as the previous test found it).
+    /// gives each test the device as the previous test found it; `testing` is native-only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn choice_snapshot(&self) -> (KernelOptions, std::collections::BTreeSet<String>) {
         let c = lock(&self.choice);
         (c.opts, c.disabled.clone())
     }
 
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn restore_choice(&self, snap: (KernelOptions, std::collections::BTreeSet<String>)) {
         let mut c = lock(&self.choice);
         c.opts = snap.0;
@@ -625,8 +651,15 @@ impl Gpu {
         }
     }
 
-    /// Read a buffer back to the CPU (submits pending work and waits).
+    /// Read a buffer back to the CPU (submits pending work and waits). Blocks: in a browser use `read_f32_async`
+    /// (this panics there unless nothing had to be waited for, see `platform::block_on`).
     pub fn read_f32(&self, buf: &GpuBuf, len: usize) -> Vec<f32> {
+        platform::block_on(self.read_f32_async(buf, len))
+    }
+
+    /// `read_f32`, awaited: the one readback path. Natively the device is polled until the copy is done, so the
+    /// map has already completed when it is awaited; in a browser the await yields to the page until it has.
+    pub async fn read_f32_async(&self, buf: &GpuBuf, len: usize) -> Vec<f32> {
         let bytes = (len * 4) as u64;
         if bytes == 0 {
             return Vec::new();
@@ -649,12 +682,10 @@ impl Gpu {
         self.with_encoder(|enc| enc.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, bytes));
         self.flush();
         let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("read_f32: device lost while waiting");
-        rx.recv().expect("read_f32: map callback dropped").expect("read_f32: buffer map failed");
+        let (tx, rx) = platform::oneshot();
+        slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        platform::wait_for_gpu(&self.device);
+        rx.await.expect("read_f32: buffer map failed");
         let out = {
             let view = slice.get_mapped_range().expect("read_f32: mapped range");
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
@@ -746,7 +777,7 @@ impl Gpu {
         if wall_profiling {
             // No timestamps: time this dispatch alone on the CPU clock: drain what is pending, record, submit, wait.
             self.sync();
-            let t0 = std::time::Instant::now();
+            let t0 = platform::Instant::now();
             self.record_dispatch(k, params, bufs, groups);
             self.sync();
             let dt = t0.elapsed().as_secs_f64();
@@ -898,7 +929,7 @@ impl Gpu {
     /// Submit and wait until the GPU is idle.
     pub fn sync(&self) {
         self.flush();
-        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("sync: device lost");
+        platform::wait_for_gpu(&self.device);
     }
 }
 
@@ -944,7 +975,7 @@ pub fn parse_shader(file: &str, src: &str) -> Result<(naga::Module, naga::valid:
     Ok((module, info))
 }
 
-fn compile_all(device: &wgpu::Device, shaders: &[ShaderFile], subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
+async fn compile_all(device: &wgpu::Device, shaders: &[ShaderFile], subgroups: bool) -> Result<HashMap<&'static str, Kernel>> {
     let mut kernels = HashMap::new();
     // Files without subgroup operations first: a subgroup file that concatenates its op's file as a prelude then
     // finds that file's entry points compiled already and skips its copies of them.
@@ -958,7 +989,7 @@ fn compile_all(device: &wgpu::Device, shaders: &[ShaderFile], subgroups: bool) -
             label: Some(file),
             source: wgpu::ShaderSource::Wgsl(src.into()),
         }));
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.pop().await {
             bail!("shaders/{file}: shader module rejected by the device: {e}");
         }
         for (i, ep) in module.entry_points.iter().enumerate() {

@@ -122,21 +122,28 @@ pub struct PredictSummary {
     pub empty: usize,
 }
 
-/// Probabilities [N, H*W] for a batch of normalised inputs, with TTA.
+/// Probabilities [N, H*W] for a batch of normalised inputs, with TTA. Blocks (native; see `platform::block_on`);
+/// `predict_batch_async` is the same computation, awaited (the browser page).
 pub fn predict_batch(model: &UNet, inputs: &[Vec<f32>], w: u32, h: u32, flip: bool, blur: bool) -> Vec<Vec<f32>> {
-    let gpu = &model.gpu;
+    crate::platform::block_on(predict_batch_async(model, inputs, w, h, flip, blur))
+}
+
+/// Model probabilities [N*H*W] of one batch [N, 3, H, W] of normalised inputs.
+async fn run_model(model: &UNet, batch: Vec<f32>, n: usize, h: usize, w: usize) -> Vec<f32> {
+    let x = Tensor::from_slice(&model.gpu, &[n, 3, h, w], &batch);
+    model.predict(&x).to_vec_async().await
+}
+
+/// `predict_batch`, awaited.
+pub async fn predict_batch_async(model: &UNet, inputs: &[Vec<f32>], w: u32, h: u32, flip: bool, blur: bool) -> Vec<Vec<f32>> {
     let (wu, hu) = (w as usize, h as usize);
     let n = inputs.len();
-    let run = |batch: Vec<f32>| -> Vec<f32> {
-        let x = Tensor::from_slice(gpu, &[n, 3, hu, wu], &batch);
-        model.predict(&x).to_vec()
-    };
     let flat: Vec<f32> = inputs.concat();
-    let mut acc = run(flat);
+    let mut acc = run_model(model, flat, n, hu, wu).await;
     let mut k = 1.0;
     if flip {
         let flipped: Vec<f32> = inputs.iter().flat_map(|x| post::hflip_chw(x, 3, hu, wu)).collect();
-        let p = run(flipped);
+        let p = run_model(model, flipped, n, hu, wu).await;
         for i in 0..n {
             let back = post::hflip_chw(&p[i * hu * wu..(i + 1) * hu * wu], 1, hu, wu);
             for (a, b) in acc[i * hu * wu..(i + 1) * hu * wu].iter_mut().zip(back) {
@@ -147,7 +154,7 @@ pub fn predict_batch(model: &UNet, inputs: &[Vec<f32>], w: u32, h: u32, flip: bo
     }
     if blur {
         let blurred: Vec<f32> = inputs.iter().flat_map(|x| post::blur3x3_chw(x, 3, hu, wu)).collect();
-        let p = run(blurred);
+        let p = run_model(model, blurred, n, hu, wu).await;
         for (a, b) in acc.iter_mut().zip(p) {
             *a += b;
         }
@@ -338,26 +345,53 @@ struct Row {
     bbox: Option<(u32, u32, u32, u32)>,
 }
 
-fn write_outputs(cfg: &PredictConfig, stem: &str, photo: &image::RgbImage, probs: &[f32], w: u32, h: u32, sheet: &mut Vec<image::RgbImage>) -> Result<Row> {
-    let (ow, oh) = photo.dimensions();
+/// What one photo's probabilities (model size) become at the photo's size: the binary mask at `threshold`, the
+/// crop mask at the lower `crop_threshold` and the crop's box. Shared by `fluke predict` and the browser page, so
+/// both cut the same mask from the same probabilities.
+pub struct PhotoMasks {
+    /// 0/1 per photo pixel, row-major.
+    pub mask: Vec<u8>,
+    /// Mask pixels / photo pixels.
+    pub fraction: f64,
+    /// 8-connected components of `mask`.
+    pub components: usize,
+    /// 0/1 at the crop threshold (the tight crop keeps these pixels).
+    pub crop_mask: Vec<u8>,
+    /// Half-open box of every crop-mask pixel; None when there is none.
+    pub bbox: Option<post::BBox>,
+}
+
+pub fn photo_masks(probs: &[f32], w: u32, h: u32, photo_w: u32, photo_h: u32, threshold: f32, crop_threshold: f32, keep_largest: bool) -> PhotoMasks {
+    let (ow, oh) = (photo_w, photo_h);
     let full = post::resize_probs(probs, w, h, ow, oh);
-    let mut mask = post::threshold(&full, cfg.threshold);
-    if cfg.keep_largest {
+    let mut mask = post::threshold(&full, threshold);
+    if keep_largest {
         post::keep_largest(&mut mask, ow, oh);
     }
     let (_, comps) = post::connected_components(&mask, ow, oh);
     let fraction = mask.iter().filter(|&&m| m > 0).count() as f64 / mask.len().max(1) as f64;
-    let out = |suffix: &str| cfg.out.join(format!("{stem}_{suffix}"));
-    let mask_img = image::GrayImage::from_raw(ow, oh, mask.iter().map(|&m| if m > 0 { 255 } else { 0 }).collect()).unwrap();
-    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageLuma8(mask_img), &out("mask.png"))?;
-    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(post::overlay(photo, &mask)), &out("overlay.png"))?;
-    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgba8(post::rgba(photo, &mask)), &out("rgba.png"))?;
     // The tight crop uses the (lower) crop threshold, as the notebook.
-    let mut crop_mask = post::threshold(&full, cfg.crop_threshold);
-    if cfg.keep_largest {
+    let mut crop_mask = post::threshold(&full, crop_threshold);
+    if keep_largest {
         post::keep_largest(&mut crop_mask, ow, oh);
     }
     let bbox = post::union_bbox(&crop_mask, ow, oh);
+    PhotoMasks { mask, fraction, components: comps.len(), crop_mask, bbox }
+}
+
+/// The mask as a grayscale image (0 or 255), as `<stem>_mask.png` stores it.
+pub fn mask_image(mask: &[u8], w: u32, h: u32) -> image::GrayImage {
+    image::GrayImage::from_raw(w, h, mask.iter().map(|&m| if m > 0 { 255 } else { 0 }).collect()).expect("mask_image: mask is not w*h")
+}
+
+fn write_outputs(cfg: &PredictConfig, stem: &str, photo: &image::RgbImage, probs: &[f32], w: u32, h: u32, sheet: &mut Vec<image::RgbImage>) -> Result<Row> {
+    let (ow, oh) = photo.dimensions();
+    let PhotoMasks { mask, fraction, components, crop_mask, bbox } =
+        photo_masks(probs, w, h, ow, oh, cfg.threshold, cfg.crop_threshold, cfg.keep_largest);
+    let out = |suffix: &str| cfg.out.join(format!("{stem}_{suffix}"));
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageLuma8(mask_image(&mask, ow, oh)), &out("mask.png"))?;
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(post::overlay(photo, &mask)), &out("overlay.png"))?;
+    crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgba8(post::rgba(photo, &mask)), &out("rgba.png"))?;
     if let Some(b) = bbox {
         let crop = post::crop_on_white(photo, &crop_mask, b);
         crate::fsutil::save_png_atomic(&image::DynamicImage::ImageRgb8(crop.clone()), &out("crop.png"))?;
@@ -378,5 +412,5 @@ fn write_outputs(cfg: &PredictConfig, stem: &str, photo: &image::RgbImage, probs
     if cfg.save_probs {
         post::write_npy_f32(&out("probs.npy"), probs, &[h as usize, w as usize])?;
     }
-    Ok(Row { fraction, components: comps.len(), bbox: bbox.map(|b| (b.x0, b.y0, b.x1, b.y1)) })
+    Ok(Row { fraction, components, bbox: bbox.map(|b| (b.x0, b.y0, b.x1, b.y1)) })
 }

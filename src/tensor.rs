@@ -45,6 +45,11 @@ impl Tensor {
         self.gpu().read_f32(&self.buf, self.numel())
     }
 
+    /// `to_vec`, awaited (the readback a browser page uses; `Gpu::read_f32_async`).
+    pub async fn to_vec_async(&self) -> Vec<f32> {
+        self.gpu().read_f32_async(&self.buf, self.numel()).await
+    }
+
     pub fn gpu(&self) -> &Arc<Gpu> {
         self.buf.gpu()
     }

@@ -36,16 +36,26 @@ pub const MASK_THRESHOLD: u8 = 108;
 /// reports success, which would give `predict` a half-grey photo without a word (same rule as `scan_pairs`).
 fn open(path: &Path, what: &str) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot open {what} {}", path.display()))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+    decode(&bytes, &path.display().to_string(), what)
+}
+
+/// `open` of bytes already in memory (a file a browser page was given); `name` is what errors call it.
+fn decode(bytes: &[u8], name: &str, what: &str) -> Result<DynamicImage> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+        .with_context(|| format!("cannot read {what} {name}"))?;
     if reader.format() == Some(image::ImageFormat::Jpeg) {
         let tail = &bytes[bytes.len().saturating_sub(4096)..];
         if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
-            anyhow::bail!("cannot decode {what} {}: the JPEG is truncated (it has no end-of-image marker)", path.display());
+            anyhow::bail!("cannot decode {what} {name}: the JPEG is truncated (it has no end-of-image marker)");
         }
     }
-    reader.decode().with_context(|| format!("cannot decode {what} {}", path.display()))
+    reader.decode().with_context(|| format!("cannot decode {what} {name}"))
+}
+
+/// `load_rgb` of a photo's bytes (the browser page: the same decoder and conversion as `fluke predict`).
+pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<Rgb32FImage> {
+    Ok(decode(bytes, name, "photo")?.into_rgb32f())
 }
 
 /// Decode a photo to interleaved RGB f32 in [0, 1]. Grayscale photos become 3 equal channels; alpha is dropped;

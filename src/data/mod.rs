@@ -29,7 +29,7 @@ pub mod synth;
 
 pub use augment::{augment, Augment};
 pub use image_io::{
-    load_mask, load_rgb, normalize, prepare_image, prepare_mask, resample_plane, resize_mask, resize_rgb, to_gray8,
+    load_mask, decode_rgb, load_rgb, normalize, prepare_image, prepare_mask, resample_plane, resize_mask, resize_rgb, to_gray8,
     to_rgb8, Filter,
 };
 pub use loader::{len_batches, Batch, Loader, Sample, SampleCache};

@@ -75,12 +75,11 @@ impl Timestamps {
         }
         let bytes = 2 * self.pending.len() as u64 * QUERY_BYTES;
         let slice = self.readback.slice(..bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device.poll(wgpu::PollType::wait_indefinitely()).expect("profile: device lost while waiting for timestamps");
-        rx.recv().expect("profile: map callback dropped").expect("profile: timestamp readback map failed");
+        // Profiling is for `fluke bench` (native): it blocks, through the platform seam like every other wait.
+        let (tx, rx) = crate::platform::oneshot();
+        slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        crate::platform::wait_for_gpu(device);
+        crate::platform::block_on(rx).expect("profile: timestamp readback map failed");
         let out = {
             let view = slice.get_mapped_range().expect("profile: timestamp mapped range");
             // Copied out rather than cast: the mapped range carries no alignment promise for u64.

@@ -157,8 +157,18 @@ impl UNet {
     /// `from_file`, also returning the input size the checkpoint records (read from the same single parse).
     pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
-        let width = recorded_width(&file).or_else(|| inferred_width(&file)).unwrap_or(1);
-        let arch = file_arch(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        Self::from_weight_file(gpu, &file, path)
+    }
+
+    /// `from_checkpoint` of a file's bytes already in memory (a browser page); `name` is what errors call it.
+    pub fn from_checkpoint_bytes(gpu: &std::sync::Arc<crate::gpu::Gpu>, bytes: &[u8], name: &str) -> Result<(UNet, Option<(u32, u32)>)> {
+        let file = parse_weight_bytes(bytes).map_err(|e| anyhow!("{name}: {e}"))?;
+        Self::from_weight_file(gpu, &file, Path::new(name))
+    }
+
+    fn from_weight_file(gpu: &std::sync::Arc<crate::gpu::Gpu>, file: &WeightFile, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
+        let width = recorded_width(file).or_else(|| inferred_width(file)).unwrap_or(1);
+        let arch = file_arch(file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
         let mode = detect_mode(&file);
@@ -172,11 +182,11 @@ impl UNet {
             );
         }
         let mut m = UNet::new(gpu, UNetConfig::with_arch(width, arch), 0);
-        m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        m.load_weight_file(file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         if arch == Arch::Keras {
-            m.input_order = recorded_input_order(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            m.input_order = recorded_input_order(file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         }
-        Ok((m, recorded_size(&file)))
+        Ok((m, recorded_size(file)))
     }
 
     /// `--input-order`: only the Keras architecture has one.

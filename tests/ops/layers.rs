@@ -8,6 +8,7 @@ use std::path::Path;
 
 /// Low to high. A module may use modules of its own layer (if that makes no loop) and of lower ones.
 const LAYERS: &[&[&str]] = &[
+    &["platform"],
     &["gpu", "fsutil", "check"],
     &["tensor"],
     &["graph"],
@@ -16,7 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["model", "data", "postprocess", "plot"],
     &["validate", "evaluate", "args"],
     &["train", "predict", "network_check", "bench", "info", "demo", "testing"],
-    &["lib", "main"],
+    // web: src/web/, the browser page's crate (over the library as `fluke::`, like main).
+    &["lib", "main", "web"],
 ];
 
 /// Arrows up a layer that the design allows, with the reason.

@@ -1,0 +1,205 @@
+//! fluke in a browser: the few calls the page (`index.html`, `fluke.js`) makes into the library, over
+//! wasm-bindgen. Everything runs in the visitor's tab on the visitor's GPU (WebGPU); no byte leaves the machine.
+//!
+//! The page's flow, and the library call behind each step:
+//! 1. `start()`: `Gpu::new_async` (the adapter and device requests are promises in a browser).
+//! 2. `Fluke::load_model(bytes, name)`: `UNet::from_checkpoint_bytes`, the loader of `fluke predict` (fluke's and
+//!    smp's checkpoints; anything else is refused naming the file), then `check_fits` for one photo at the
+//!    checkpoint's size, whose message names the size or batch that would fit.
+//! 3. `Fluke::predict(bytes, name, tta)`: the photo decoded as `fluke predict` decodes it (`data::decode_rgb`,
+//!    `data::prepare_image`), `predict::predict_batch_async` (the same test-time augmentation, awaited instead of
+//!    blocking), `predict::photo_masks` (the same thresholds, components and crop box), and the PNGs
+//!    `fluke predict` writes: mask, overlay, RGBA cut-out, crop.
+//!
+//! The first-use kernel check of `fluke predict` (`validate::ensure`) does not run here: it reads results back
+//! synchronously many times. The page's CI test compares its mask with `fluke predict`'s instead (tests/web).
+//!
+//! Native builds of this crate are empty (the whole file is for `wasm32`), so `cargo build --workspace` works.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use fluke::model::UNet;
+use fluke::platform::Instant;
+use fluke::{Gpu, GpuOptions};
+use wasm_bindgen::prelude::*;
+
+/// A started engine: the device, and the model once one is loaded.
+#[wasm_bindgen]
+pub struct Fluke {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    gpu: Arc<Gpu>,
+    model: RefCell<Option<Rc<Loaded>>>,
+}
+
+struct Loaded {
+    model: UNet,
+    /// Model input size (width, height): the checkpoint's, else fluke's default.
+    size: (u32, u32),
+    name: String,
+    params: usize,
+}
+
+/// One photo's results: a JSON summary and the files `fluke predict` would write, as PNG bytes.
+#[wasm_bindgen]
+pub struct PhotoResult {
+    json: String,
+    mask_png: Vec<u8>,
+    overlay_png: Vec<u8>,
+    rgba_png: Vec<u8>,
+    crop_png: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl PhotoResult {
+    /// {file, width, height, fluke_fraction, components, bbox [x0, y0, x1, y1] or null, ms}.
+    pub fn json(&self) -> String {
+        self.json.clone()
+    }
+    /// The binary mask (0/255 grayscale) at the photo's size.
+    pub fn mask_png(&self) -> Vec<u8> {
+        self.mask_png.clone()
+    }
+    /// The photo with the mask tinted over it.
+    pub fn overlay_png(&self) -> Vec<u8> {
+        self.overlay_png.clone()
+    }
+    /// The photo with the mask as its alpha channel.
+    pub fn rgba_png(&self) -> Vec<u8> {
+        self.rgba_png.clone()
+    }
+    /// The tight crop on white; empty when no pixel reaches the crop threshold.
+    pub fn crop_png(&self) -> Vec<u8> {
+        self.crop_png.clone()
+    }
+}
+
+/// The error as one line for the page: "a: b: c" (anyhow's chain).
+fn js_err(e: anyhow::Error) -> JsError {
+    JsError::new(&format!("{e:#}"))
+}
+
+thread_local! {
+    /// The message of the last Rust panic (a panic reaches JavaScript only as "RuntimeError: unreachable").
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The last panic's message, for the page to show instead of "unreachable" (empty when none happened).
+#[wasm_bindgen]
+pub fn last_panic() -> String {
+    LAST_PANIC.with(|p| p.borrow().clone().unwrap_or_default())
+}
+
+/// Open the visitor's WebGPU adapter and device and parse every shader. `adapter_name`: what the page read from
+/// `adapter.info` ("vendor architecture"), used when wgpu reports no name (`GpuOptions::name_if_unnamed`).
+#[wasm_bindgen]
+pub async fn start(adapter_name: String) -> Result<Fluke, JsError> {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string();
+        web_sys::console::error_1(&JsValue::from_str(&msg));
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+    }));
+    let opts = GpuOptions { name_if_unnamed: Some(adapter_name), ..GpuOptions::default() };
+    let gpu = Gpu::new_async(&opts, &fluke::ops::shaders()).await.map_err(js_err)?;
+    Ok(Fluke { inner: Rc::new(Inner { gpu, model: RefCell::new(None) }) })
+}
+
+fn png(img: image::DynamicImage) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).context("PNG encoding failed")?;
+    Ok(out)
+}
+
+#[wasm_bindgen]
+impl Fluke {
+    /// JSON: {name, description, backend, device_type, max_storage_binding_mib, max_buffer_mib}.
+    pub fn adapter(&self) -> String {
+        let g = &self.inner.gpu;
+        serde_json::json!({
+            "name": g.info.name,
+            "backend": format!("{:?}", g.info.backend),
+            "device_type": format!("{:?}", g.info.device_type),
+            "max_storage_binding_mib": g.limits.max_storage_buffer_binding_size >> 20,
+            "max_buffer_mib": g.limits.max_buffer_size >> 20,
+        })
+        .to_string()
+    }
+
+    /// Load a checkpoint from its bytes; JSON {name, width_div, size: [w, h], params, bytes}. A file that is not a
+    /// fluke/smp U-Net, or a size the adapter cannot hold, is an error naming the file and the fix.
+    pub fn load_model(&self, bytes: &[u8], name: &str) -> Result<String, JsError> {
+        let gpu = &self.inner.gpu;
+        let (model, meta) = UNet::from_checkpoint_bytes(gpu, bytes, name).map_err(js_err)?;
+        let size = meta.unwrap_or(fluke::data::DEFAULT_SIZE);
+        model
+            .check_fits(1, size.0, size.1)
+            .map_err(|e| anyhow!("{name}: this GPU cannot run the model at {}x{}: {e}", size.0, size.1))
+            .map_err(js_err)?;
+        let params: usize = model.params().map(|(_, t)| t.numel()).sum();
+        let info = serde_json::json!({
+            "name": name,
+            "width_div": model.cfg.width_div,
+            "size": [size.0, size.1],
+            "params": params,
+            "bytes": bytes.len(),
+        });
+        *self.inner.model.borrow_mut() = Some(Rc::new(Loaded { model, size, name: name.to_string(), params }));
+        Ok(info.to_string())
+    }
+
+    /// Predict one photo from its bytes with `tta` ("none", "flip", "blur", "flip,blur"), resolving to a
+    /// `PhotoResult`. Thresholds are `fluke predict`'s defaults (0.5, crop 0.25).
+    pub fn predict(&self, bytes: Vec<u8>, name: String, tta: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            predict_photo(&inner, &bytes, &name, &tta).await.map(JsValue::from).map_err(|e| js_err(e).into())
+        })
+    }
+}
+
+async fn predict_photo(inner: &Inner, bytes: &[u8], name: &str, tta: &str) -> Result<PhotoResult> {
+    let loaded = inner.model.borrow().clone().context("load a model first")?;
+    let (flip, blur) = fluke::predict::parse_tta(tta)?;
+    let defaults = fluke::predict::PredictConfig::default();
+    let t0 = Instant::now();
+    let img = fluke::data::decode_rgb(bytes, name)?;
+    let (w, h) = loaded.size;
+    let chw = fluke::data::prepare_image(&img, w, h);
+    let photo = image::DynamicImage::ImageRgb32F(img).to_rgb8();
+    let (ow, oh) = photo.dimensions();
+    let probs = fluke::predict::predict_batch_async(&loaded.model, &[chw], w, h, flip, blur).await.remove(0);
+    if let Some(e) = fluke::platform::take_gpu_error() {
+        anyhow::bail!("the GPU reported an error while running {}: {e}", loaded.name);
+    }
+    let m = fluke::predict::photo_masks(&probs, w, h, ow, oh, defaults.threshold, defaults.crop_threshold, false);
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    let crop_png = match m.bbox {
+        Some(b) => png(image::DynamicImage::ImageRgb8(fluke::postprocess::crop_on_white(&photo, &m.crop_mask, b)))?,
+        None => Vec::new(),
+    };
+    let json = serde_json::json!({
+        "file": name,
+        "width": ow,
+        "height": oh,
+        "fluke_fraction": m.fraction,
+        "components": m.components,
+        "bbox": m.bbox.map(|b| [b.x0, b.y0, b.x1, b.y1]),
+        "model": {"name": loaded.name, "size": [w, h], "width_div": loaded.model.cfg.width_div, "params": loaded.params},
+        "adapter": inner.gpu.info.name,
+        "tta": fluke::predict::tta_text(flip, blur),
+        "ms": ms,
+    });
+    Ok(PhotoResult {
+        json: json.to_string(),
+        mask_png: png(image::DynamicImage::ImageLuma8(fluke::predict::mask_image(&m.mask, ow, oh)))?,
+        overlay_png: png(image::DynamicImage::ImageRgb8(fluke::postprocess::overlay(&photo, &m.mask)))?,
+        rgba_png: png(image::DynamicImage::ImageRgba8(fluke::postprocess::rgba(&photo, &m.mask)))?,
+        crop_png,
+    })
+}
