@@ -15,6 +15,7 @@
 //! Parameter names and shapes: `spec.rs`. BN eps 1e-5, momentum 0.1 (PyTorch).
 
 pub mod cpu;
+mod pickle;
 pub mod pth;
 pub mod spec;
 pub mod stored_zip;
