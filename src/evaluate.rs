@@ -105,8 +105,19 @@ pub fn evaluate(model: &UNet, pairs: &[Pair], w: u32, h: u32, batch: usize, keep
 }
 
 /// `fluke eval`: print set metrics, write per-image CSV.
-pub fn eval_command(gpu: &Arc<Gpu>, weights: &Path, images: &Path, masks: &Path, size: Option<(u32, u32)>, batch: usize, csv: &Path) -> Result<()> {
-    let (model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
+#[allow(clippy::too_many_arguments)]
+pub fn eval_command(
+    gpu: &Arc<Gpu>,
+    weights: &Path,
+    input_order: Option<crate::model::keras::InputOrder>,
+    images: &Path,
+    masks: &Path,
+    size: Option<(u32, u32)>,
+    batch: usize,
+    csv: &Path,
+) -> Result<()> {
+    let (mut model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
+    model.set_input_order(input_order, weights)?;
     let (w, h) = size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(batch, w, h)?;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, batch)?;

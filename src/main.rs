@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use fluke::data::DEFAULT_SIZE;
-use fluke::model::{format_size, UNetConfig};
+use fluke::model::{format_size, keras::InputOrder, Arch, UNetConfig};
 use fluke::predict::{tta_text, PredictConfig};
 use fluke::train::TrainConfig;
 use fluke::{parse_batch_arg as parse_batch, parse_width_arg as parse_width, Gpu, GpuOptions};
@@ -63,6 +63,9 @@ enum Cmd {
         /// Width divisor for --model (1 = the real network; 1, 2, 4, 8 or 16)
         #[arg(long, default_value_t = UNetConfig::default().width_div, value_parser = parse_width)]
         width: usize,
+        /// Architecture for --model
+        #[arg(long, value_enum, default_value_t = Arch::Smp)]
+        arch: Arch,
         /// Create every pipeline this adapter may run and list their creation times, slowest first
         #[arg(long)]
         pipelines: bool,
@@ -80,9 +83,12 @@ enum Cmd {
     Train(TrainArgs),
     /// Dice and IoU of a model over a labelled set (per image CSV)
     Eval {
-        /// A fluke or smp checkpoint (.safetensors or .pth)
+        /// A fluke or smp checkpoint (.safetensors or .pth) or a Keras .h5 of the notebook's model
         #[arg(long)]
         weights: PathBuf,
+        /// Keras models only: override the pixel order the checkpoint records (bgr or rgb)
+        #[arg(long, value_enum)]
+        input_order: Option<InputOrder>,
         /// Folder of photos
         #[arg(long)]
         images: PathBuf,
@@ -100,9 +106,10 @@ enum Cmd {
     },
     /// Predict masks, overlays, cut-outs, crops and a contact sheet for photos
     Predict(PredictArgs),
-    /// Write a model's weights as safetensors, read from a .pth or a .safetensors (the names are the model's own)
+    /// Write a model's weights as safetensors, read from a .pth, .h5 or .safetensors (smp names for the smp
+    /// architecture, Keras names for the Keras one)
     Export {
-        /// A fluke, smp or PyTorch checkpoint: .safetensors or .pth (zip or legacy), told apart by their bytes
+        /// A fluke, smp, PyTorch or Keras checkpoint: .safetensors, .pth (zip or legacy) or .h5, told apart by their bytes
         #[arg(long)]
         weights: PathBuf,
         /// The .safetensors file to write (atomically: a temporary name, then renamed)
@@ -202,7 +209,16 @@ struct TrainArgs {
     /// Width divisor: every channel count divided by this (1 = the real network; 4 or 8 for quick runs)
     #[arg(long, default_value_t = TrainConfig::default().width_div, value_parser = parse_width)]
     width: usize,
-    /// Start from weights: a fluke/smp checkpoint or an ImageNet timm legacy_seresnet34 encoder
+    /// Which U-Net: smp's (timm legacy_seresnet34 encoder, ImageNet-normalised RGB) or the notebook's Keras
+    /// segmentation_models Unet('seresnet34') (pre-activation encoder on raw 0-255 pixels)
+    #[arg(long, value_enum, default_value_t = Arch::Smp)]
+    arch: Arch,
+    /// keras-seresnet34 only: the pixel order the model sees (default bgr, as the notebook's cv2.imread; rgb for
+    /// weights trained on RGB)
+    #[arg(long, value_enum)]
+    input_order: Option<InputOrder>,
+    /// Start from weights: a fluke/smp checkpoint, an ImageNet timm legacy_seresnet34 encoder, or for
+    /// --arch keras-seresnet34 a Keras .h5 (the notebook's, or seresnet34_imagenet_1000_no_top.h5)
     #[arg(long)]
     init: Option<PathBuf>,
     /// Any data problem is fatal
@@ -215,9 +231,12 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct PredictArgs {
-    /// A fluke or smp checkpoint (.safetensors)
+    /// A fluke or smp checkpoint (.safetensors or .pth) or a Keras .h5 of the notebook's model
     #[arg(long)]
     weights: PathBuf,
+    /// Keras models only: override the pixel order the checkpoint records (bgr or rgb)
+    #[arg(long, value_enum)]
+    input_order: Option<InputOrder>,
     /// A photo or a folder of photos
     #[arg(long)]
     input: PathBuf,
@@ -319,10 +338,10 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Cmd::Info { model, size, width, pipelines, only } => {
+        Cmd::Info { model, size, width, arch, pipelines, only } => {
             if model {
                 let (w, h) = size_arg(&size)?;
-                let cfg = fluke::model::UNetConfig::new(width);
+                let cfg = fluke::model::UNetConfig::with_arch(width, arch);
                 print!("{}", fluke::model::summary::render(&cfg, w as usize, h as usize));
             } else {
                 fluke::info::print_adapters(&cli.gpu.backend)?;
@@ -370,6 +389,8 @@ fn run(cli: Cli) -> Result<i32> {
                     seed: a.seed,
                     augment: TrainConfig::default().augment && !a.no_augment,
                     width_div: a.width,
+                    arch: a.arch,
+                    input_order: a.input_order,
                     init: a.init,
                     strict: a.strict,
                     max_steps_per_epoch: a.max_steps,
@@ -379,11 +400,11 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Cmd::Eval { weights, images, masks, size, batch, csv } => {
+        Cmd::Eval { weights, input_order, images, masks, size, batch, csv } => {
             let gpu = open_gpu(&cli.gpu)?;
             let size = size.map(|s| size_arg(&s)).transpose()?;
             let csv = csv.unwrap_or_else(|| weights.with_file_name("eval.csv"));
-            fluke::evaluate::eval_command(&gpu, &weights, &images, &masks, size, batch, &csv)?;
+            fluke::evaluate::eval_command(&gpu, &weights, input_order, &images, &masks, size, batch, &csv)?;
             Ok(0)
         }
         Cmd::Predict(a) => {
@@ -391,6 +412,7 @@ fn run(cli: Cli) -> Result<i32> {
             let (flip, blur) = fluke::predict::parse_tta(&a.tta)?;
             let cfg = PredictConfig {
                 weights: a.weights,
+                input_order: a.input_order,
                 input: a.input,
                 out: a.out,
                 size: a.size.map(|s| size_arg(&s)).transpose()?,

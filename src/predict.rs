@@ -27,6 +27,8 @@ use crate::tensor::Tensor;
 #[derive(Clone, Debug)]
 pub struct PredictConfig {
     pub weights: PathBuf,
+    /// Keras architecture: override the input order the checkpoint records.
+    pub input_order: Option<crate::model::keras::InputOrder>,
     pub input: PathBuf,
     pub out: PathBuf,
     /// Model input size; None = the size stored in the checkpoint, else `data::DEFAULT_SIZE`.
@@ -48,6 +50,7 @@ impl Default for PredictConfig {
     fn default() -> Self {
         PredictConfig {
             weights: PathBuf::new(),
+            input_order: None,
             input: PathBuf::new(),
             out: PathBuf::from("predictions"),
             size: None,
@@ -207,7 +210,8 @@ fn csv_field(s: &str) -> String {
 
 /// Run prediction over a file or folder.
 pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
-    let (model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
+    let (mut model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
+    model.set_input_order(cfg.input_order, &cfg.weights)?;
     let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, cfg.batch)?;

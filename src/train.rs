@@ -57,6 +57,12 @@ pub struct TrainConfig {
     pub seed: u64,
     pub augment: bool,
     pub width_div: usize,
+    /// Which U-Net (runs written before there were two are smp's).
+    #[serde(default)]
+    pub arch: crate::model::Arch,
+    /// Keras architecture: the pixel order of its input (None: BGR, or what --init's checkpoint records).
+    #[serde(default)]
+    pub input_order: Option<crate::model::keras::InputOrder>,
     pub init: Option<PathBuf>,
     pub strict: bool,
     /// Stop each epoch after this many steps (demos and tests); None = the whole set.
@@ -87,6 +93,8 @@ impl Default for TrainConfig {
             seed: 0,
             augment: true,
             width_div: UNetConfig::default().width_div,
+            arch: crate::model::Arch::Smp,
+            input_order: None,
             init: None,
             strict: false,
             max_steps_per_epoch: None,
@@ -303,7 +311,7 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     }
 
     // Model and optimizer.
-    let mut model = UNet::new(gpu, UNetConfig::new(cfg.width_div), cfg.seed);
+    let mut model = UNet::new(gpu, UNetConfig::with_arch(cfg.width_div, cfg.arch), cfg.seed);
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
     crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
     let mut opt = Adam::new(model.params(), cfg.lr);
@@ -339,12 +347,15 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
             let mode = model.load(init)?;
             eprintln!("initialised from {} ({mode:?})", init.display());
         }
+        if let Some(order) = cfg.input_order {
+            model.input_order = order;
+        }
         crate::fsutil::atomic_write(&files.config(), serde_json::to_string_pretty(cfg)?.as_bytes())?;
     }
     let meta: HashMap<String, String> = [(crate::model::weights::SIZE_KEY.to_string(), format!("{}x{}", cfg.width, cfg.height))].into();
     eprintln!(
-        "training on {} ({:?}): {} train / {} val images at {}x{}, batch {}, width divisor {}",
-        gpu.info.name, gpu.info.backend, train_pairs.len(), val_pairs.len(), cfg.width, cfg.height, cfg.batch, cfg.width_div
+        "training on {} ({:?}): {} train / {} val images at {}x{}, batch {}, {} width divisor {}",
+        gpu.info.name, gpu.info.backend, train_pairs.len(), val_pairs.len(), cfg.width, cfg.height, cfg.batch, cfg.arch.cli_name(), cfg.width_div
     );
 
     while state.epoch < cfg.epochs && !state.stopped_early {

@@ -13,8 +13,14 @@
 //! head: conv 3x3 16->1 with bias -> logits [N,1,H,W]; sigmoid gives the mask probability
 //! ```
 //! Parameter names and shapes: `spec.rs`. BN eps 1e-5, momentum 0.1 (PyTorch).
+//!
+//! The second architecture, the notebook's Keras model (`Arch::Keras`), is `keras.rs`: same decoder and head,
+//! pre-activation encoder. Both take the same input (ImageNet-normalised RGB, the data pipeline's one contract); the
+//! Keras model first maps it back to the raw 0-255 pixels, in BGR or RGB order, that its `bn_data` layer expects.
 
 pub mod cpu;
+pub mod h5;
+pub mod keras;
 mod pickle;
 pub mod pth;
 pub mod spec;
@@ -36,7 +42,8 @@ use crate::ops::{
     global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
 };
 use crate::tensor::Tensor;
-pub use spec::{state_dict_spec, Entry, Kind, UNetConfig};
+pub use spec::{state_dict_spec, Arch, Entry, Kind, UNetConfig};
+use spec::Role;
 
 pub const BN_EPS: f32 = 1e-5;
 pub const BN_MOMENTUM: f32 = 0.1;
@@ -51,6 +58,8 @@ pub struct UNet {
     pub tensors: HashMap<String, Tensor>,
     /// `num_batches_tracked` by BN prefix (e.g. "encoder.model.layer0.bn1").
     pub num_batches_tracked: RefCell<HashMap<String, i64>>,
+    /// Keras architecture only: the pixel order its weights expect (`keras.rs`).
+    pub input_order: keras::InputOrder,
 }
 
 /// The parameters as tape variables for one forward pass.
@@ -102,30 +111,36 @@ impl UNet {
         let mut nbt = HashMap::new();
         for e in &entries {
             let n = e.numel();
-            let data: Vec<f32> = match e.kind {
-                Kind::Counter => {
+            let data: Vec<f32> = match spec::role(e) {
+                Role::Counter => {
                     nbt.insert(e.name.trim_end_matches(".num_batches_tracked").to_string(), 0);
                     continue;
                 }
-                Kind::Buffer if e.name.ends_with("running_var") => vec![1.0; n],
-                Kind::Buffer => vec![0.0; n],
-                Kind::Param if e.shape.len() == 4 => {
+                Role::RunningVar => vec![1.0; n],
+                Role::RunningMean => vec![0.0; n],
+                role @ (Role::Conv | Role::HeadConv) => {
                     let fan_in = (e.shape[1] * e.shape[2] * e.shape[3]) as f64;
                     let fan_out = (e.shape[0] * e.shape[2] * e.shape[3]) as f64;
-                    let bound = if e.name.starts_with("segmentation_head") {
+                    let bound = if role == Role::HeadConv {
                         (6.0 / (fan_in + fan_out)).sqrt() // Xavier-uniform
                     } else {
                         (6.0 / fan_in).sqrt() // He-uniform: gain sqrt(2) * sqrt(3 / fan_in)
                     };
                     (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
                 }
-                // 1-D ".weight" tensors are BN gammas (conv weights are 4-D).
-                Kind::Param if e.shape.len() == 1 && e.name.ends_with(".weight") => vec![1.0; n],
-                Kind::Param => vec![0.0; n], // BN beta and conv biases
+                Role::BnScale => vec![1.0; n],
+                Role::BnShift | Role::Bias => vec![0.0; n],
             };
             tensors.insert(e.name.clone(), Tensor::from_slice(gpu, &e.shape, &data));
         }
-        UNet { cfg, gpu: gpu.clone(), entries, tensors, num_batches_tracked: RefCell::new(nbt) }
+        UNet {
+            cfg,
+            gpu: gpu.clone(),
+            entries,
+            tensors,
+            num_batches_tracked: RefCell::new(nbt),
+            input_order: keras::InputOrder::default(),
+        }
     }
 
     /// Names of the trainable parameters, in state-dict order.
@@ -157,6 +172,9 @@ impl UNet {
         assert_eq!(c, 3, "unet: input must have 3 channels, got {c}");
         assert!(h % 32 == 0 && w % 32 == 0, "unet: input {w}x{h} is not a multiple of 32");
         let f = Fwd { m: self, tape, vars, training };
+        if self.cfg.arch == Arch::Keras {
+            return keras::forward(&f, x);
+        }
         let e = "encoder.model";
         // Encoder.
         let x0 = f.conv_bn_relu(x, &format!("{e}.layer0.conv1"), &format!("{e}.layer0.bn1"), 2, 3);
@@ -255,7 +273,7 @@ impl UNet {
 }
 
 /// One forward pass's context.
-struct Fwd<'a> {
+pub(crate) struct Fwd<'a> {
     m: &'a UNet,
     tape: &'a Tape,
     vars: &'a ParamVars,
@@ -284,6 +302,16 @@ impl Fwd<'_> {
         )
     }
 
+    /// The squeeze-and-excitation gate applied: out * sigmoid(fc2(ReLU(fc1(GAP(out))))), 1x1 convs with bias.
+    fn se(&self, out: &Var, fc1: (&str, &str), fc2: (&str, &str)) -> Var {
+        let s = global_avg_pool(self.tape, out); // [N,C,1,1]
+        let s = conv2d(self.tape, &s, self.p(fc1.0), Some(self.p(fc1.1)), 1, 0);
+        let s = relu(self.tape, &s);
+        let s = conv2d(self.tape, &s, self.p(fc2.0), Some(self.p(fc2.1)), 1, 0);
+        let s = sigmoid(self.tape, &s);
+        channel_scale(self.tape, out, &s)
+    }
+
     /// ReLU(BN(conv(x))), conv without bias.
     fn conv_bn_relu(&self, x: &Var, conv: &str, bn: &str, stride: usize, pad: usize) -> Var {
         let y = conv2d(self.tape, x, self.p(&format!("{conv}.weight")), None, stride, pad);
@@ -295,13 +323,9 @@ impl Fwd<'_> {
     fn se_block(&self, x: &Var, p: &str, stride: usize, downsample: bool) -> Var {
         let out = self.conv_bn_relu(x, &format!("{p}.conv1"), &format!("{p}.bn1"), stride, 1);
         let out = self.conv_bn_relu(&out, &format!("{p}.conv2"), &format!("{p}.bn2"), 1, 1);
-        // Squeeze-and-excitation.
-        let s = global_avg_pool(self.tape, &out); // [N,C,1,1]
-        let s = conv2d(self.tape, &s, self.p(&format!("{p}.se_module.fc1.weight")), Some(self.p(&format!("{p}.se_module.fc1.bias"))), 1, 0);
-        let s = relu(self.tape, &s);
-        let s = conv2d(self.tape, &s, self.p(&format!("{p}.se_module.fc2.weight")), Some(self.p(&format!("{p}.se_module.fc2.bias"))), 1, 0);
-        let s = sigmoid(self.tape, &s);
-        let out = channel_scale(self.tape, &out, &s);
+        let (w1, b1) = (format!("{p}.se_module.fc1.weight"), format!("{p}.se_module.fc1.bias"));
+        let (w2, b2) = (format!("{p}.se_module.fc2.weight"), format!("{p}.se_module.fc2.bias"));
+        let out = self.se(&out, (&w1, &b1), (&w2, &b2));
         let shortcut = if downsample {
             let sc = conv2d(self.tape, x, self.p(&format!("{p}.downsample.0.weight")), None, stride, 0);
             self.bn(&sc, &format!("{p}.downsample.1"))
@@ -331,22 +355,19 @@ pub fn golden_batch(n: usize, h: usize, w: usize) -> (Vec<f32>, Vec<f32>) {
     (x, t)
 }
 
-/// Deterministic fill used by the PyTorch golden (tools/golden_unet.py documents the formula).
-pub fn golden_fill(name: &str, shape: &[usize], j: usize) -> Vec<f32> {
+/// Deterministic fill used by the PyTorch golden (tools/golden_unet.py documents the formula) and the Keras one
+/// (tools/golden_keras.py), by the tensor's role.
+pub fn golden_fill(e: &Entry, j: usize) -> Vec<f32> {
+    let (role, shape) = (spec::role(e), &e.shape);
     let n: usize = shape.iter().product();
     (0..n)
         .map(|i| {
             let s = (0.731 * i as f64 + 1.37 * j as f64 + 0.1).sin();
-            let v = if shape.len() == 4 {
-                s * (3.0 / (shape[1] * shape[2] * shape[3]) as f64).sqrt()
-            } else if name.ends_with("running_mean") {
-                0.1 * s
-            } else if name.ends_with("running_var") {
-                1.25 + 0.25 * s
-            } else if name.ends_with(".weight") {
-                1.0 + 0.1 * s
-            } else {
-                0.1 * s
+            let v = match role {
+                Role::Conv | Role::HeadConv => s * (3.0 / (shape[1] * shape[2] * shape[3]) as f64).sqrt(),
+                Role::RunningVar => 1.25 + 0.25 * s,
+                Role::BnScale => 1.0 + 0.1 * s,
+                Role::RunningMean | Role::BnShift | Role::Bias | Role::Counter => 0.1 * s,
             };
             v as f32
         })
@@ -361,7 +382,7 @@ impl UNet {
             if e.kind == Kind::Counter {
                 continue;
             }
-            let data = golden_fill(&e.name, &e.shape, j);
+            let data = golden_fill(e, j);
             self.gpu.write(&self.tensors[&e.name].buf, &data);
             j += 1;
         }

@@ -4,7 +4,7 @@
 //! full width). MACs count conv and SE-FC multiply-adds: a conv with weight [Co,Ci,k,k] producing an Ho x Wo map
 //! costs Ho*Wo*Co*Ci*k*k; SE FCs run on 1x1 maps. At 384x192 the total is 8,790,894,080 (8.79 GMACs).
 
-use super::spec::{state_dict_spec, Kind, UNetConfig, LAYERS};
+use super::spec::{keras_se_name, keras_unit, state_dict_spec, Arch, Kind, UNetConfig, LAYERS};
 
 pub struct Row {
     pub name: String,
@@ -16,6 +16,9 @@ pub struct Row {
 
 /// The table for one image of `width` x `height`.
 pub fn summary(cfg: &UNetConfig, width: usize, height: usize) -> Vec<Row> {
+    if cfg.arch == Arch::Keras {
+        return keras_summary(cfg, width, height);
+    }
     let spec = state_dict_spec(cfg);
     let row = |name: &str, prefix: &str, out: [usize; 3]| -> Row {
         let mut params = 0;
@@ -56,11 +59,63 @@ pub fn summary(cfg: &UNetConfig, width: usize, height: usize) -> Vec<Row> {
     rows
 }
 
+/// The Keras architecture's table: rows gather tensors by Keras layer-name prefixes (SE convs by their index).
+fn keras_summary(cfg: &UNetConfig, width: usize, height: usize) -> Vec<Row> {
+    let spec = state_dict_spec(cfg);
+    let row = |name: &str, prefixes: &[String], out: [usize; 3]| -> Row {
+        let mut params = 0;
+        let mut macs = 0u64;
+        for e in spec.iter().filter(|e| e.kind == Kind::Param && prefixes.iter().any(|p| e.name.starts_with(p.as_str()))) {
+            params += e.numel();
+            if e.shape.len() == 4 {
+                let spatial = if e.name.starts_with("conv2d") { 1 } else { out[1] * out[2] };
+                macs += (e.numel() * spatial) as u64;
+            }
+        }
+        Row { name: name.to_string(), out, params, macs }
+    };
+    let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (h, w) = (height, width);
+    let mut rows = vec![Row { name: "input (raw pixels, BGR)".into(), out: [3, h, w], params: 0, macs: 0 }];
+    rows.push(row("bn_data (input BN, no scale)", &p(&["bn_data/"]), [3, h, w]));
+    rows.push(row("conv0 (7x7/2), bn0, relu0", &p(&["conv0/", "bn0/"]), [cfg.stem(), h / 2, w / 2]));
+    rows.push(Row { name: "pooling0 (max 3x3/2, pad 1)".into(), out: [cfg.stem(), h / 4, w / 4], params: 0, macs: 0 });
+    let (mut scale, mut se) = (4, 0);
+    for (s, &units) in LAYERS.iter().enumerate() {
+        if s > 0 {
+            scale *= 2;
+        }
+        for u in 0..units {
+            let what = match (u, s) {
+                (0, 0) => "pre-act SE block, 1x1 shortcut",
+                (0, _) => "pre-act SE block, /2, 1x1 shortcut",
+                _ => "pre-act SE block",
+            };
+            let unit = keras_unit(s, u);
+            let prefixes = vec![format!("{unit}_"), format!("{}/", keras_se_name(se)), format!("{}/", keras_se_name(se + 1))];
+            rows.push(row(&format!("{unit} ({what})"), &prefixes, [cfg.stage(s), h / scale, w / scale]));
+            se += 2;
+        }
+    }
+    rows.push(row("bn1, relu1", &p(&["bn1/"]), [cfg.stage(3), h / 32, w / 32]));
+    for i in 0..5 {
+        let scale = 16 >> i;
+        let skip = if i < 4 { "up2x, concat skip, 2x conv-bn-relu" } else { "up2x, 2x conv-bn-relu" };
+        rows.push(row(&format!("decoder_stage{i} ({skip})"), &[format!("decoder_stage{i}")], [cfg.decoder(i), h / scale, w / scale]));
+    }
+    rows.push(row("final_conv (conv3x3 + bias)", &p(&["final_conv/"]), [1, h, w]));
+    rows
+}
+
 /// Render the table with totals.
 pub fn render(cfg: &UNetConfig, width: usize, height: usize) -> String {
     let rows = summary(cfg, width, height);
     let mut s = String::new();
-    s += &format!("U-Net(tu-legacy_seresnet34), width divisor {}, input {width}x{height} (W x H), per image\n", cfg.width_div);
+    let arch = match cfg.arch {
+        Arch::Smp => "smp Unet(tu-legacy_seresnet34)",
+        Arch::Keras => "Keras segmentation_models Unet(seresnet34)",
+    };
+    s += &format!("{arch}, width divisor {}, input {width}x{height} (W x H), per image\n", cfg.width_div);
     s += &format!("{:<58} {:>18} {:>12} {:>16}\n", "layer", "output (C,H,W)", "params", "MACs");
     s += &format!("{}\n", "-".repeat(107));
     for r in &rows {
@@ -74,6 +129,7 @@ pub fn render(cfg: &UNetConfig, width: usize, height: usize) -> String {
     s += &format!("{}\n", "-".repeat(107));
     s += &format!("Trainable params: {}\n", group(params as u64));
     s += &format!("Non-trainable (BN running statistics): {}\n", group(buffers as u64));
+    s += &format!("Total params: {}\n", group((params + buffers) as u64));
     s += &format!("Total MACs: {} ({:.2} GMACs), about {:.1} GFLOP forward\n", group(macs), macs as f64 / 1e9, 2.0 * macs as f64 / 1e9);
     s
 }
@@ -125,6 +181,10 @@ impl ConvShape {
 pub fn conv_layers(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShape> {
     let mut v = Vec::new();
     let c = |cin, cout, k, stride, pad, h, w, bias| ConvShape { cin, cout, k, stride, pad, h, w, bias };
+    let keras = cfg.arch == Arch::Keras;
+    if keras {
+        v.push(c(3, 3, 1, 1, 0, height, width, true)); // the fixed input map to raw BGR pixels
+    }
     v.push(c(3, cfg.stem(), 7, 2, 3, height, width, false));
     let (mut h, mut w) = (height / 4, width / 4);
     let mut cin = cfg.stem();
@@ -133,12 +193,15 @@ pub fn conv_layers(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvSha
         for b in 0..blocks {
             let stride = if b == 0 && s > 0 { 2 } else { 1 };
             let bin = if b == 0 { cin } else { ch };
+            if keras && b == 0 {
+                v.push(c(bin, ch, 1, stride, 0, h, w, false)); // the 1x1 shortcut, every stage's unit 1
+            }
             v.push(c(bin, ch, 3, stride, 1, h, w, false));
             let (oh, ow) = (h / stride, w / stride);
             v.push(c(ch, ch, 3, 1, 1, oh, ow, false));
             v.push(c(ch, cfg.se(ch), 1, 1, 0, 1, 1, true));
             v.push(c(cfg.se(ch), ch, 1, 1, 0, 1, 1, true));
-            if b == 0 && s > 0 {
+            if b == 0 && s > 0 && !keras {
                 v.push(c(bin, ch, 1, 2, 0, h, w, false));
             }
             h = oh;

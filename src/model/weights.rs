@@ -11,8 +11,13 @@
 //!
 //! Tensors stored as f32, f16, bf16 or f64 are accepted (converted with the `half` crate). Missing, unexpected or
 //! mis-shaped tensors give one error listing each by name with expected and found shape.
-//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width mismatch is named as such; a file without it
-//! (from PyTorch) gets its width from its stem convolution's shape (`inferred_width`).
+//! fluke writes metadata `fluke.arch` and `fluke.width_div` so a width or architecture mismatch is named as such; a
+//! file without them (from PyTorch or Keras) gets its architecture from its names and its width from its stem
+//! convolution's shape (`inferred_width`).
+//!
+//! The Keras architecture (`keras.rs`): fluke's checkpoints of it hold Keras names with fluke's layouts (OIHW
+//! kernels) plus `fluke.input_order`; Keras `.h5` files (`h5.rs`, detected from the bytes) load directly, the
+//! whole U-Net or the ImageNet encoder (`seresnet34_imagenet_1000_no_top.h5`, no `decoder_stage*` weights).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,8 +25,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 
-use super::{spec::Kind, UNet, UNetConfig};
+use super::{keras, spec::Kind, Arch, UNet, UNetConfig};
 
+/// `fluke.arch` of the smp architecture (kept for the files fluke wrote before there were two).
 pub const ARCH: &str = "unet-legacy_seresnet34";
 const ENCODER_PREFIX: &str = "encoder.model.";
 
@@ -38,18 +44,42 @@ pub struct WeightFile {
     pub metadata: HashMap<String, String>,
 }
 
-const FIX: &str = "pass a .safetensors file or a PyTorch .pth state dict written by fluke, smp or timm";
+const FIX: &str = "pass a .safetensors file or a PyTorch .pth state dict written by fluke, smp or timm, or a Keras .h5 of the notebook's model";
 
-/// Read a weight file (safetensors or .pth, detected from its bytes); every failure names the file and the fix.
+/// Read a weight file (safetensors, .pth or Keras .h5, detected from its bytes); every failure names the file and
+/// the fix.
 pub fn read_weight_file(path: &Path) -> Result<WeightFile> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("{}: cannot read weight file (check the path; {FIX})", path.display()))?;
     parse_weight_bytes(&bytes).map_err(|e| anyhow!("{}: {e:#}", path.display()))
 }
 
+/// The architecture a file holds: its `fluke.arch`, else told by its names (Keras names end in `:0`).
+pub fn file_arch(file: &WeightFile) -> Result<Arch> {
+    if let Some(a) = file.metadata.get("fluke.arch") {
+        return Arch::from_id(a).ok_or_else(|| anyhow!("metadata fluke.arch = '{a}' is not an architecture fluke knows (smp-legacy_seresnet34, keras-seresnet34)"));
+    }
+    Ok(if file.tensors.keys().any(|k| k.ends_with(":0")) { Arch::Keras } else { Arch::Smp })
+}
+
+/// The input order a Keras-architecture file records (BGR, the notebook's, when it records none).
+pub fn recorded_input_order(file: &WeightFile) -> Result<keras::InputOrder> {
+    match file.metadata.get(keras::INPUT_ORDER_KEY) {
+        Some(s) => keras::InputOrder::parse(s),
+        None => Ok(keras::InputOrder::Bgr),
+    }
+}
+
+fn is_keras_decoder(name: &str) -> bool {
+    name.starts_with("decoder_stage") || name.starts_with("final_conv")
+}
+
 /// Parse a weight file's bytes, safetensors or .pth by their first bytes (separate from I/O so the fuzzer can
 /// drive it).
 pub fn parse_weight_bytes(bytes: &[u8]) -> Result<WeightFile> {
+    if bytes.starts_with(super::h5::MAGIC) {
+        return super::h5::parse_keras_h5(bytes).map_err(|e| anyhow!("Keras .h5: {e:#}"));
+    }
     if super::pth::detect_pth(bytes).is_some() {
         return super::pth::parse_pth_bytes(bytes).map_err(|e| anyhow!("PyTorch checkpoint: {e:#}"));
     }
@@ -87,7 +117,7 @@ pub fn recorded_width(file: &WeightFile) -> Option<usize> {
 /// Width divisor of a file without fluke metadata (a .pth, an smp safetensors), from its stem convolution's output
 /// channels (64 / k); None when that tensor is absent or fits no supported width (then loading names the problem).
 pub fn inferred_width(file: &WeightFile) -> Option<usize> {
-    let stem = file.tensors.get("encoder.model.layer0.conv1.weight")?;
+    let stem = file.tensors.get("encoder.model.layer0.conv1.weight").or_else(|| file.tensors.get("conv0/kernel:0"))?;
     let c = *stem.shape.first()?;
     (c > 0 && 64 % c == 0 && super::check_width(64 / c).is_ok()).then(|| 64 / c)
 }
@@ -97,13 +127,13 @@ pub fn inferred_width(file: &WeightFile) -> Option<usize> {
 pub enum LoadMode {
     /// A full smp/fluke state dict: every tensor must be present.
     Full,
-    /// A bare timm `legacy_seresnet34` classifier: the encoder only.
+    /// The encoder only: a bare timm `legacy_seresnet34` classifier, or a Keras seresnet34 without its top.
     TimmEncoder,
 }
 
 /// Decide whether a file is a full state dict or a bare timm encoder.
 pub fn detect_mode(file: &WeightFile) -> LoadMode {
-    if file.tensors.keys().any(|k| k.starts_with("encoder.") || k.starts_with("decoder.")) {
+    if file.tensors.keys().any(|k| k.starts_with("encoder.") || k.starts_with("decoder.") || is_keras_decoder(k)) {
         LoadMode::Full
     } else {
         LoadMode::TimmEncoder
@@ -128,6 +158,7 @@ impl UNet {
     pub fn from_checkpoint(gpu: &std::sync::Arc<crate::gpu::Gpu>, path: &Path) -> Result<(UNet, Option<(u32, u32)>)> {
         let file = read_weight_file(path)?;
         let width = recorded_width(&file).or_else(|| inferred_width(&file)).unwrap_or(1);
+        let arch = file_arch(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
         let mode = detect_mode(&file);
@@ -140,9 +171,23 @@ impl UNet {
                 path.display()
             );
         }
-        let mut m = UNet::new(gpu, UNetConfig::new(width), 0);
+        let mut m = UNet::new(gpu, UNetConfig::with_arch(width, arch), 0);
         m.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if arch == Arch::Keras {
+            m.input_order = recorded_input_order(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         Ok((m, recorded_size(&file)))
+    }
+
+    /// `--input-order`: only the Keras architecture has one.
+    pub fn set_input_order(&mut self, order: Option<keras::InputOrder>, path: &Path) -> Result<()> {
+        if let Some(o) = order {
+            if self.cfg.arch != Arch::Keras {
+                bail!("{}: --input-order applies to keras-seresnet34 models; this one is {}", path.display(), self.cfg.arch.cli_name());
+            }
+            self.input_order = o;
+        }
+        Ok(())
     }
 
     /// Load weights from a file into this model (full or encoder-only, detected).
@@ -150,11 +195,23 @@ impl UNet {
         let file = read_weight_file(path)?;
         let mode = detect_mode(&file);
         self.load_weight_file(&file, mode).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if self.cfg.arch == Arch::Keras && file.metadata.contains_key(keras::INPUT_ORDER_KEY) {
+            self.input_order = recorded_input_order(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         Ok(mode)
     }
 
     /// Check every name and shape first, then write: a bad file leaves the model untouched.
     pub fn load_weight_file(&mut self, file: &WeightFile, mode: LoadMode) -> Result<()> {
+        let arch = file_arch(file)?;
+        if arch != self.cfg.arch {
+            bail!(
+                "the file holds a {} model but this model is {}; pass --arch {}",
+                arch.cli_name(),
+                self.cfg.arch.cli_name(),
+                arch.cli_name()
+            );
+        }
         if let Some(k) = recorded_width(file) {
             if k != self.cfg.width_div {
                 bail!(
@@ -165,9 +222,10 @@ impl UNet {
             }
         }
         let key_of = |name: &str| -> Option<String> {
-            match mode {
-                LoadMode::Full => Some(name.to_string()),
-                LoadMode::TimmEncoder => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
+            match (mode, arch) {
+                (LoadMode::Full, _) => Some(name.to_string()),
+                (LoadMode::TimmEncoder, Arch::Smp) => name.strip_prefix(ENCODER_PREFIX).map(|s| s.to_string()),
+                (LoadMode::TimmEncoder, Arch::Keras) => (!is_keras_decoder(name)).then(|| name.to_string()),
             }
         };
         // Three lists: missing, unexpected, mis-shaped. Each is cut at 15 so that a file of another architecture
@@ -205,8 +263,9 @@ impl UNet {
                 }
             }
             bail!(
-                "weights do not fit U-Net({ARCH}, width divisor {}) [{n} problem(s): {} missing, {} unexpected, {} \
+                "weights do not fit U-Net({}, width divisor {}) [{n} problem(s): {} missing, {} unexpected, {} \
                  mis-shaped]: {}",
+                self.cfg.arch.cli_name(),
                 self.cfg.width_div,
                 missing.len(),
                 unexpected.len(),
@@ -256,7 +315,10 @@ impl UNet {
             .collect();
         let mut meta = extra.clone();
         meta.insert("format".into(), "pt".into());
-        meta.insert("fluke.arch".into(), ARCH.into());
+        meta.insert("fluke.arch".into(), self.cfg.arch.id().into());
+        if self.cfg.arch == Arch::Keras {
+            meta.insert(keras::INPUT_ORDER_KEY.into(), self.input_order.name().into());
+        }
         meta.insert("fluke.width_div".into(), self.cfg.width_div.to_string());
         Ok(safetensors::serialize(views, Some(meta))?)
     }

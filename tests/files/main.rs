@@ -7,6 +7,7 @@ mod data;
 mod fsutil;
 mod fuzz_images;
 mod fuzz_weights;
+mod fuzz_h5;
 mod pth;
 mod fuzz_pth;
 mod bench_compare;

@@ -8,3 +8,4 @@ mod model_sizes;
 mod memory;
 mod train;
 mod predict;
+mod keras;
