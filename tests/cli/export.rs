@@ -1,7 +1,7 @@
 //! PyTorch .pth files through the real binary: `fluke export` writes what it read as safetensors, `fluke predict`
 //! gives the same probabilities from the .pth (or a Keras .h5) and from its export, `fluke train --init` starts from a
-//! .pth, and a pickle that calls code is one error line. Fixtures: tests/fixtures/unet_w16_*.pth (tools/make_pth_fixtures.py,
-//! the golden fill at width 16, saved by torch in both containers).
+//! .pth, and a pickle that calls code is one error line. Fixtures: tests/fixtures/unet_w16_*.pth
+//! (tools/make_pth_fixtures.py, the golden fill at width 16, saved by torch in both containers), keras_w16.h5.
 
 use std::path::{Path, PathBuf};
 
