@@ -21,6 +21,7 @@
 pub mod cpu;
 pub mod h5;
 pub mod keras;
+mod pickle;
 pub mod pth;
 pub mod spec;
 pub mod stored_zip;

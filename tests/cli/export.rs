@@ -1,7 +1,7 @@
 //! PyTorch .pth files through the real binary: `fluke export` writes what it read as safetensors, `fluke predict`
-//! gives the same probabilities from the .pth and from its export, `fluke train --init` starts from a .pth, and a
-//! pickle that calls code is one error line. Fixtures: tests/fixtures/unet_w16_*.pth (tools/make_pth_fixtures.py,
-//! the golden fill at width 16, saved by torch in both containers).
+//! gives the same probabilities from the .pth (or a Keras .h5) and from its export, `fluke train --init` starts from a
+//! .pth, and a pickle that calls code is one error line. Fixtures: tests/fixtures/unet_w16_*.pth
+//! (tools/make_pth_fixtures.py, the golden fill at width 16, saved by torch in both containers), keras_w16.h5.
 
 use std::path::{Path, PathBuf};
 
@@ -81,4 +81,29 @@ fn export_of_a_pickle_that_calls_code_is_one_line_and_writes_nothing() {
         assert!(!out.exists(), "{pth}: an output was written");
         row(&format!("pickle calling os.system ({pth}, export)"), &l, "export::export_of_a_pickle_that_calls_code_is_one_line_and_writes_nothing");
     }
+}
+
+/// The Keras architecture through the same command: its names come from the model (Keras `layer/weight:0` names),
+/// not from export, and predict agrees on the .h5 and on its export.
+#[test]
+fn export_of_a_keras_h5_keeps_the_keras_names_and_predictions() {
+    let d = tempdir();
+    let h5 = fixture("keras_w16.h5");
+    let out = d.path().join("keras.safetensors");
+    let o = fluke(&["export", "--weights", s(&h5), "--out", s(&out)]);
+    assert!(o.status.success(), "export keras_w16.h5:\n{}", stderr(&o));
+    let f = fluke::model::weights::read_weight_file(&out).unwrap();
+    assert_eq!(f.metadata.get("fluke.arch").map(String::as_str), Some("unet-keras-seresnet34"));
+    assert!(f.tensors.keys().all(|k| k.ends_with(":0")), "Keras names");
+    assert!(f.tensors.contains_key("bn0/gamma:0"));
+    let (images, _) = synth(&d.path().join("data"), 2, 6);
+    let mut probs = Vec::new();
+    for (tag, w) in [("h5", h5.clone()), ("export", out.clone())] {
+        let p = d.path().join(format!("pred-{tag}"));
+        let o = fluke(&["predict", "--weights", s(&w), "--input", s(&images), "--out", s(&p), "--size", "64x32", "--tta", "none", "--save-probs"]);
+        assert!(o.status.success(), "predict {tag}:\n{}", stderr(&o));
+        probs.push(files(&p).iter().filter(|f| f.extension().is_some_and(|e| e == "npy")).map(|f| std::fs::read(f).unwrap()).collect::<Vec<_>>());
+    }
+    assert_eq!(probs[0].len(), 2);
+    assert_eq!(probs[0], probs[1], "predict on the .h5 and on its export differ");
 }
