@@ -3,6 +3,7 @@
 //!
 //! One test binary (fewer links; one shared device, `fluke::testing::gpu`, whose pipelines are created once).
 
+mod golden;
 mod model;
 mod model_sizes;
 mod memory;

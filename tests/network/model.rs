@@ -11,21 +11,13 @@
 use std::collections::HashMap;
 
 use fluke::model::{spec, summary, weights, UNet, UNetConfig};
+use crate::golden::rel_err;
 use fluke::ops::bce_dice::bce_dice;
 use fluke::testing::gpu;
 use fluke::{Tape, Tensor, Var};
 
 fn golden() -> HashMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/unet.safetensors")).unwrap();
-    let f = weights::parse_weight_bytes(&bytes).unwrap();
-    f.tensors.into_iter().map(|(k, v)| (k, (v.shape, v.data))).collect()
-}
-
-/// Largest |a-b| / (max |b| over the tensor): errors relative to the tensor's scale.
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-12);
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0f64, f64::max) / scale
+    crate::golden::load("unet.safetensors")
 }
 
 #[test]
