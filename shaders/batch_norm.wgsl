@@ -13,6 +13,12 @@
 //     dx       = gamma_c * rstd_c * (dy - dbeta_c / M - xhat * dgamma_c / M)
 //   eval backward (mean, var are constants): dx = gamma_c * rstd_c * dy; dgamma, dbeta as above.
 //
+//   eval mode folded into the convolution before it (inference: no pass over the activations at all). With
+//   s_c = gamma_c / sqrt(running_var_c + eps), for y = conv(x, w) without bias:
+//     BN(y)[n, c] = s_c * (conv(x, w)[n, c] - running_mean_c) + beta_c = conv(x, w')[n, c] + shift_c
+//     w'[c, ...] = s_c * w[c, ...]              shift_c = beta_c - s_c * running_mean_c
+//   (batch_norm_fold; no gradient: the folded weights are a snapshot for inference).
+//
 // Reductions. A channel holds up to ~300k values, and llvmpipe silently stops a shader loop after 65,535 iterations
 // per invocation, so no invocation may walk a whole channel. Every per-channel reduction is two dispatches:
 //   *_tiles: one workgroup of 256 per (tile, channel); a tile is TILE = 4096 consecutive values of the channel in
@@ -61,6 +67,7 @@
 //   dbeta        [C]           read_write
 //   running_mean [C]           read_write   updated in place
 //   running_var  [C]           read_write   updated in place
+//   shift        [C]           read_write   batch_norm_fold's bias of the folded convolution
 //   x4, dy4, y4, dx4           [N*C*H*W/4]  the vec4 views of x, dy, y, dx (the _vec4 entry points only)
 
 struct Params {
@@ -91,6 +98,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(11) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(12) var<storage, read_write> shift: array<f32>;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> y4: array<vec4<f32>>;
@@ -300,6 +308,22 @@ fn batch_norm_forward_eval_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
     let c = (i4 * 4u / p.hw) % p.c;
     let xhat = (x4[i4] - vec4<f32>(running_mean[c])) * (1.0 / sqrt(running_var[c] + p.eps));
     y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+}
+
+// Eval-mode BN folded into the convolution before it (see the header): x is that convolution's weight [C, K] with
+// K = Cin*KH*KW (p.c = C, p.hw = K, p.n = C*K), y the folded weight, shift the folded bias. One invocation per
+// weight; the first of each channel row also writes shift. s_c is computed as batch_norm_forward_eval computes it.
+@compute @workgroup_size(256)
+fn batch_norm_fold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let c = i / p.hw;
+    let s = (1.0 / sqrt(running_var[c] + p.eps)) * gamma[c];
+    y[i] = x[i] * s;
+    if (i % p.hw == 0u) {
+        shift[c] = beta[c] - running_mean[c] * s;
+    }
 }
 
 // Per-tile (sum dy, sum dy * xhat) -> partial[c, t], for the tiles of this run.

@@ -10,6 +10,7 @@
 //          x[((n*Cin + ci)*H + iy)*W + ix], and the same for y, w, gy (= dL/dy) and gx (= dL/dx).
 //
 //   forward       y[n,co,oy,ox]   = b[co] + sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci, oy*s+ky-p, ox*s+kx-p]
+//                 and with the ReLU epilogue (inference only, no gradient) max(y, 0) is stored instead
 //   input grad    gx[n,ci,iy,ix]  = sum_{co,ky,kx} gy[n,co,oy,ox] * w[co,ci,ky,kx]
 //                                   over the taps that reach an output: oy = (iy+p-ky)/s, ox = (ix+p-kx)/s whole
 //                                   and inside [0, OH) x [0, OW) (the transpose of the forward)
@@ -34,7 +35,7 @@
 //   0 p     Params (uniform)
 //   1 x     [N, Cin, H, W]      read   input of the forward and the weight gradient
 //   2 wt    [Cout, Cin, KH, KW] read   weights (forward, input gradient)
-//   3 bias  [Cout]              read   bias (forward; bound to wt and never read when has_bias = 0)
+//   3 bias  [Cout]              read   bias (forward; bound to wt and never read without EPI_BIAS)
 //   4 gy    [N, Cout, OH, OW]   read   gradient of the loss with respect to y
 //   5 part  [tiles, M]          read   partial sums (the reduce pass)
 //   6 out                       write  y, gx, part, gw or gb
@@ -56,7 +57,7 @@ struct Params {
     kw: u32,
     stride: u32,
     pad: u32,
-    has_bias: u32,  // 1: add b[co] in the forward
+    epilogue: u32,  // forward only: EPI_BIAS adds b[co], EPI_RELU then takes max(y, 0)
     tiles: u32,     // reduce pass: tiles of part; pass 1: tiles of this run
     tile_len: u32,  // pass 1: positions (n, oy, ox) per tile
     npos: u32,      // n * oh * ow of this run
@@ -76,6 +77,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 64u;
+// The forward's epilogue bits (p.epilogue): the bias, then ReLU (inference fuses conv -> BN (folded) -> ReLU).
+const EPI_BIAS: u32 = 1u;
+const EPI_RELU: u32 = 2u;
 
 // y[n,co,oy,ox], one invocation each: the forward formula as written. Loop count Cin*KH*KW (4,608 at 512 channels).
 @compute @workgroup_size(64)
@@ -88,7 +92,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let co = (i / (p.ow * p.oh)) % p.cout;
     let n = i / (p.ow * p.oh * p.cout);
     var acc = 0.0;
-    if (p.has_bias == 1u) { acc = bias[co]; }
+    if ((p.epilogue & EPI_BIAS) != 0u) { acc = bias[co]; }
     for (var ci = 0u; ci < p.cin; ci++) {
         for (var ky = 0u; ky < p.kh; ky++) {
             // Input row; i32 because the padding makes it negative at the top edge.
@@ -102,7 +106,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
             }
         }
     }
-    out[p.off_out + i] = acc;
+    out[p.off_out + i] = select(acc, max(acc, 0.0), (p.epilogue & EPI_RELU) != 0u);
 }
 
 // gx[n,ci,iy,ix], one invocation each: gathers every (co, ky, kx) whose window covers (iy, ix). With stride s only

@@ -161,11 +161,13 @@ fn conv2d_forward_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     for (var j = 0u; j < 4u; j++) {
         let co = c0 + ty + 16u * j;
         if (co >= p.cout) { break; }
-        let b = select(0.0, bias[co], p.has_bias == 1u);
+        let b = select(0.0, bias[co], (p.epilogue & EPI_BIAS) != 0u);
+        let relu = (p.epilogue & EPI_RELU) != 0u;
         for (var i = 0u; i < 4u; i++) {
             let r = r0 + tx + 16u * i;
             if (r >= p.npos) { break; }
-            out[p.off_out + ((r / hw) * p.cout + co) * hw + r % hw] = acc[j][i] + b;
+            let v = acc[j][i] + b;
+            out[p.off_out + ((r / hw) * p.cout + co) * hw + r % hw] = select(v, max(v, 0.0), relu);
         }
     }
 }

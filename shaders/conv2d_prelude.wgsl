@@ -10,7 +10,7 @@
 //                                  gradient runs as a forward (see conv2d_tiled.wgsl)
 //   2 x4     x as vec4      read   (rows that are a multiple of 4 floats, runs bound 16-byte aligned)
 //   3 wt     [Cout, Cin, KH, KW] read   the weights, read only by the packing kernels
-//   4 bias   [Cout]         read   bias of the forward (bound to another buffer and never read when has_bias = 0)
+//   4 bias   [Cout]         read   bias of the forward (bound to another buffer and never read without EPI_BIAS)
 //   5 gy     [N, Cout, OH, OW] read
 //   6 gy4    gy as vec4     read
 //   7 wp     packed weights as vec4, [blocks, K, cw] (conv2d_pack.wgsl)
@@ -29,7 +29,7 @@ struct Params {
     kw: u32,
     stride: u32,
     pad: u32,
-    has_bias: u32,  // 1: add b[co] in the forward
+    epilogue: u32,  // forward only: EPI_BIAS adds b[co], EPI_RELU then takes max(y, 0)
     tiles: u32,     // weight gradient: tiles of this run
     tile_len: u32,  // weight gradient: output rows per tile; subgroup kernels: lanes per channel block
     npos: u32,      // n * oh * ow of this run
@@ -52,6 +52,9 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> out4: array<vec4<f32>>;
 
 const WG: u32 = 64u;
+// The forward's epilogue bits (p.epilogue), as in conv2d.wgsl: the bias, then ReLU.
+const EPI_BIAS: u32 = 1u;
+const EPI_RELU: u32 = 2u;
 
 // x[base + iy*W + ix], or 0 outside the image (the zero padding); `base` is the (n, ci) plane. A select on a clamped
 // index, so no branch inside the kernels' loops depends on the invocation.
@@ -70,7 +73,7 @@ fn gat(base: u32, oy: i32, ox: i32) -> f32 {
 fn bias4(c: u32) -> vec4<f32> {
     let l = p.cout - 1u;
     let v = vec4<f32>(bias[min(c, l)], bias[min(c + 1u, l)], bias[min(c + 2u, l)], bias[min(c + 3u, l)]);
-    return select(vec4<f32>(0.0), v, p.has_bias == 1u);
+    return select(vec4<f32>(0.0), v, (p.epilogue & EPI_BIAS) != 0u);
 }
 
 // The forward's pixel block of invocation `lane` when each owns `pw` pixels of a row: image n, output row oy and
@@ -103,13 +106,19 @@ fn put16(o: u32, stride: u32, count: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4
 }
 
 // Pixel j of forward block b, channels co0.. (8 or 16): y[n, co0 + c, oy, ox0 + j], inside the tensor.
+// The values arrive with the bias added; with EPI_RELU they are stored as max(v, 0) (a select on a uniform: no
+// divergent branch, and without the bit the values pass untouched).
+fn epi4(v: vec4<f32>) -> vec4<f32> {
+    return select(v, max(v, vec4<f32>(0.0)), (p.epilogue & EPI_RELU) != 0u);
+}
 fn put_px8(b: Block, j: u32, co0: u32, a0: vec4<f32>, a1: vec4<f32>) {
     if (!b.ok || b.ox0 + j >= p.ow) { return; }
-    put8(p.off_out + ((b.n * p.cout + co0) * p.oh + b.oy) * p.ow + b.ox0 + j, p.oh * p.ow, p.cout - co0, a0, a1);
+    put8(p.off_out + ((b.n * p.cout + co0) * p.oh + b.oy) * p.ow + b.ox0 + j, p.oh * p.ow, p.cout - co0, epi4(a0), epi4(a1));
 }
 fn put_px16(b: Block, j: u32, co0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
     if (!b.ok || b.ox0 + j >= p.ow) { return; }
-    put16(p.off_out + ((b.n * p.cout + co0) * p.oh + b.oy) * p.ow + b.ox0 + j, p.oh * p.ow, p.cout - co0, a0, a1, a2, a3);
+    put16(p.off_out + ((b.n * p.cout + co0) * p.oh + b.oy) * p.ow + b.ox0 + j, p.oh * p.ow, p.cout - co0, epi4(a0), epi4(a1),
+          epi4(a2), epi4(a3));
 }
 
 // Input column ix of an input-gradient row, channels ci0.. (8 or 16): gx[n, ci0 + c, iy, ix] = out[row + ix +

@@ -16,7 +16,8 @@
 //! `fluke bench --compare A.json B.json` prints two runs side by side (another adapter, driver, or a change).
 //!
 //! Per-kernel rows:
-//! - every entry point of one profiled training step: calls per step and ms;
+//! - every entry point of one profiled training step: calls per step and ms; the same for one inference batch
+//!   (`fluke predict`'s path: the model frozen, BN folded into the convolutions);
 //! - conv2d directions (forward, input gradient, weight gradient) timed alone at every distinct convolution shape of
 //!   the network, after checking each against the CPU oracle on a small case; GFLOP/s = 2*MACs / time, GB/s =
 //!   (input + weights + output bytes) / time.
@@ -305,6 +306,8 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     let train_step_s = median(&mut steps);
     eprintln!("training step: {train_step_s:.3} s median of {} ({:.2} images/s), peak GPU memory {:.0} MiB", steps.len(), a.batch as f64 / train_step_s, peak as f64 / 1048576.0);
     let mut inf = Vec::new();
+    // Inference as `fluke predict` runs it: BN folded into the convolutions (the first call folds, untimed).
+    model.freeze();
     let _ = model.predict(&x).to_vec();
     for _ in 0..a.steps.max(1) {
         let t0 = Instant::now();
@@ -329,11 +332,17 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
         profiled_step_s * 1e3,
         train_step_s * 1e3
     );
-    let mut kernels: Vec<KernelRow> = profile
-        .into_iter()
-        .map(|(name, calls, secs)| KernelRow {
+    // One profiled inference batch (frozen, as above).
+    gpu.set_profiling(true);
+    let _ = model.predict(&x);
+    let infer_profile = gpu.take_profile();
+    gpu.set_profiling(false);
+    let step = profile.into_iter().map(|r| (r, "training step (all shapes)"));
+    let mut kernels: Vec<KernelRow> = step
+        .chain(infer_profile.into_iter().map(|r| (r, "inference (all shapes)")))
+        .map(|((name, calls, secs), shape)| KernelRow {
             name: name.into(),
-            shape: "training step (all shapes)".into(),
+            shape: shape.into(),
             calls,
             ms: secs * 1e3,
             gflops: None,

@@ -118,6 +118,8 @@ pub fn eval_command(
 ) -> Result<()> {
     let (mut model, meta_size) = UNet::from_checkpoint(gpu, weights)?;
     model.set_input_order(input_order, weights)?;
+    // The weights are final: BN folded into the convolutions, as `fluke predict` runs them.
+    model.freeze();
     let (w, h) = size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(batch, w, h)?;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, batch)?;

@@ -43,6 +43,8 @@ pub fn network_forward_check(gpu: &std::sync::Arc<crate::Gpu>, width: usize, hei
     let t0 = std::time::Instant::now();
     let mut model = crate::model::UNet::new(gpu, crate::model::UNetConfig::default(), 0);
     model.fill_golden();
+    // As `fluke predict` runs it: BN folded into the convolutions (the oracle keeps them apart).
+    model.freeze();
     let shape = [1, 3, height, width];
     let (x, _) = crate::model::golden_batch(1, height, width);
     let tape = crate::Tape::inference();

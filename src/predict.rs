@@ -219,6 +219,8 @@ fn csv_field(s: &str) -> String {
 pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     let (mut model, meta_size) = UNet::from_checkpoint(gpu, &cfg.weights)?;
     model.set_input_order(cfg.input_order, &cfg.weights)?;
+    // The weights are final: BN folded into the convolutions from the first batch on.
+    model.freeze();
     let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, cfg.batch)?;

@@ -142,9 +142,14 @@ impl Fwd<'_> {
         (add(self.tape, &y, &sc), a)
     }
 
+    /// The decoder's conv -> BN -> ReLU (one convolution pass on a frozen model's inference forward). The
+    /// encoder's BNs come before their convolutions, with a ReLU between, so they stay BN passes.
     fn conv_bn_relu_k(&self, x: &Var, conv: &str, bn: &str) -> Var {
-        let y = self.kconv(x, conv, 1, 1, false);
-        relu(self.tape, &self.kbn(&y, bn, DECODER_EPS, true))
+        let stats = ["gamma", "beta", "moving_mean", "moving_variance"].map(|k| format!("{bn}/{k}:0"));
+        if let Some(y) = self.folded_conv(x, &format!("{conv}/kernel:0"), &stats, DECODER_EPS, 1, 1, true) {
+            return y;
+        }
+        relu(self.tape, &self.kbn(&self.kconv(x, conv, 1, 1, false), bn, DECODER_EPS, true))
     }
 }
 

@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::ops::{
-    add::add, batch_norm::batch_norm, channel_scale::channel_scale, concat::concat, conv2d::conv2d,
+    add::add, batch_norm::{batch_norm, batch_norm_fold}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward, conv2d_forward_relu},
     global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
 };
 use crate::tensor::Tensor;
@@ -60,6 +60,9 @@ pub struct UNet {
     pub num_batches_tracked: RefCell<HashMap<String, i64>>,
     /// Keras architecture only: the pixel order its weights expect (`keras.rs`).
     pub input_order: keras::InputOrder,
+    /// `Some` once `freeze` was called: every convolution followed by a BN, with the BN folded into it
+    /// (`batch_norm_fold`: conv weight name -> (w', shift)), filled at the first inference forward that needs it.
+    pub folded: RefCell<Option<HashMap<String, (Tensor, Tensor)>>>,
 }
 
 /// The parameters as tape variables for one forward pass.
@@ -140,7 +143,23 @@ impl UNet {
             tensors,
             num_batches_tracked: RefCell::new(nbt),
             input_order: keras::InputOrder::default(),
+            folded: RefCell::new(None),
         }
+    }
+
+    /// Inference from now on: each later `predict` (an inference tape in eval mode) runs every convolution that a BN
+    /// follows with the BN folded into its weights and bias (`batch_norm_fold`, computed once per convolution at
+    /// first use and kept: a copy of those weights in GPU memory), so no BN pass runs over the activations. For a
+    /// model whose weights and running statistics no longer change (`fluke predict`, the page, `fluke bench`'s
+    /// inference); loading weights calls `thaw`, and training must not follow a freeze without it. Training and
+    /// recording tapes never use the folded weights.
+    pub fn freeze(&self) {
+        *self.folded.borrow_mut() = Some(HashMap::new());
+    }
+
+    /// Back to BN passes (forgets the folded weights).
+    pub fn thaw(&self) {
+        *self.folded.borrow_mut() = None;
     }
 
     /// Names of the trainable parameters, in state-dict order.
@@ -312,11 +331,48 @@ impl Fwd<'_> {
         channel_scale(self.tape, out, &s)
     }
 
-    /// ReLU(BN(conv(x))), conv without bias.
+    /// ReLU(BN(conv(x))), conv without bias: one convolution with the BN folded in and the ReLU in its store on a
+    /// frozen model's inference forward.
     fn conv_bn_relu(&self, x: &Var, conv: &str, bn: &str, stride: usize, pad: usize) -> Var {
-        let y = conv2d(self.tape, x, self.p(&format!("{conv}.weight")), None, stride, pad);
-        let y = self.bn(&y, bn);
-        relu(self.tape, &y)
+        let (w, stats) = Self::conv_bn_names(conv, bn);
+        if let Some(y) = self.folded_conv(x, &w, &stats, BN_EPS, stride, pad, true) {
+            return y;
+        }
+        let y = conv2d(self.tape, x, self.p(&w), None, stride, pad);
+        relu(self.tape, &self.bn(&y, bn))
+    }
+
+    /// BN(conv(x)), conv without bias (the shortcuts): folded into one convolution as above.
+    fn conv_bn(&self, x: &Var, conv: &str, bn: &str, stride: usize, pad: usize) -> Var {
+        let (w, stats) = Self::conv_bn_names(conv, bn);
+        if let Some(y) = self.folded_conv(x, &w, &stats, BN_EPS, stride, pad, false) {
+            return y;
+        }
+        let y = conv2d(self.tape, x, self.p(&w), None, stride, pad);
+        self.bn(&y, bn)
+    }
+
+    /// The conv's weight name and its BN's [gamma, beta, running_mean, running_var] names (smp's layout).
+    fn conv_bn_names(conv: &str, bn: &str) -> (String, [String; 4]) {
+        (format!("{conv}.weight"), ["weight", "bias", "running_mean", "running_var"].map(|k| format!("{bn}.{k}")))
+    }
+
+    /// conv(x, w) (no bias) then eval-mode BN with tensors `[gamma, beta, running_mean, running_var]`, and a ReLU
+    /// when `relu`, as one convolution pass: the BN folded into the weights and bias (`batch_norm_fold`, cached in
+    /// `UNet::folded` under the weight's name) and the ReLU in the kernels' store (`conv2d_forward_relu`). Only when
+    /// the model is frozen and this forward is inference (eval mode, nothing recorded); `None` otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn folded_conv(&self, x: &Var, w: &str, bn: &[String; 4], eps: f32, stride: usize, pad: usize, relu: bool) -> Option<Var> {
+        if self.training || self.tape.is_recording() {
+            return None;
+        }
+        let mut folded = self.m.folded.borrow_mut();
+        let (wf, shift) = folded.as_mut()?.entry(w.to_string()).or_insert_with(|| {
+            let t = |name: &str| self.m.tensor(name);
+            batch_norm_fold(t(w), t(&bn[0]), t(&bn[1]), t(&bn[2]), t(&bn[3]), eps)
+        });
+        let forward = if relu { conv2d_forward_relu } else { conv2d_forward };
+        Some(Var::constant(forward(&x.t, wf, Some(shift), stride, pad)))
     }
 
     /// A SE-ResNet basic block (see the module header).
@@ -327,8 +383,7 @@ impl Fwd<'_> {
         let (w2, b2) = (format!("{p}.se_module.fc2.weight"), format!("{p}.se_module.fc2.bias"));
         let out = self.se(&out, (&w1, &b1), (&w2, &b2));
         let shortcut = if downsample {
-            let sc = conv2d(self.tape, x, self.p(&format!("{p}.downsample.0.weight")), None, stride, 0);
-            self.bn(&sc, &format!("{p}.downsample.1"))
+            self.conv_bn(x, &format!("{p}.downsample.0"), &format!("{p}.downsample.1"), stride, 0)
         } else {
             x.clone()
         };

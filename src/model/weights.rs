@@ -213,6 +213,8 @@ impl UNet {
 
     /// Check every name and shape first, then write: a bad file leaves the model untouched.
     pub fn load_weight_file(&mut self, file: &WeightFile, mode: LoadMode) -> Result<()> {
+        // New weights: folded copies of the old ones (`freeze`) would be stale.
+        self.thaw();
         let arch = file_arch(file)?;
         if arch != self.cfg.arch {
             bail!(

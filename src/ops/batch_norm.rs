@@ -316,6 +316,34 @@ pub fn batch_norm_backward_input_eval(dy: &Tensor, gamma: &Tensor, stats: &Tenso
     dx
 }
 
+/// Eval-mode BN folded into the convolution before it, for inference: `(w', shift)` with
+/// `conv(x, w') + shift == batch_norm_forward_eval(conv(x, w))` (the header's formula), w [Cout, Cin, KH, KW] (any
+/// shape whose first axis is the BN's channels), shift [Cout]. No gradient: a snapshot of the current weights and
+/// running statistics. One dispatch (`batch_norm_fold`) over the weights.
+pub fn batch_norm_fold(w: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32) -> (Tensor, Tensor) {
+    let op = "batch_norm_fold";
+    let c = *w.shape.first().unwrap_or_else(|| panic!("{op}: the weight has no channel axis"));
+    let k = w.numel() / c.max(1);
+    assert!(c > 0 && k > 0, "{op}: empty weight {:?}", w.shape);
+    for (what, t) in [("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)] {
+        assert_channels(op, what, t, c);
+    }
+    let gpu = w.gpu();
+    let (wf, shift) = (Tensor::empty(gpu, &w.shape), Tensor::empty(gpu, &[c]));
+    let prm = Params { c: c as u32, hw: k as u32, n: w.numel() as u32, eps, ..Params::default() };
+    let binds = [
+        ("x", w.bind()),
+        ("gamma", gamma.bind()),
+        ("beta", beta.bind()),
+        ("running_mean", running_mean.bind()),
+        ("running_var", running_var.bind()),
+        ("y", wf.bind()),
+        ("shift", shift.bind()),
+    ];
+    gpu.dispatch_1d(op, &prm, &binds, w.numel() as u64);
+    (wf, shift)
+}
+
 /// Autograd wrapper. Training: normalise with batch statistics (biased variance), save mean and rstd for the
 /// backward, and update the running stats in place: running = (1-momentum)*running + momentum*batch, with the
 /// UNBIASED batch variance (n/(n-1)) for running_var. Eval: use the running stats. PyTorch defaults: eps 1e-5,
@@ -421,6 +449,16 @@ pub mod cpu {
     #[allow(clippy::too_many_arguments)]
     pub fn forward_eval(x: &[f64], n: usize, c: usize, hw: usize, gamma: &[f64], beta: &[f64], rm: &[f64], rv: &[f64], eps: f64) -> Vec<f64> {
         normalize(x, n, c, hw, rm, rv, gamma, beta, eps)
+    }
+
+    /// The folded convolution (w' [C, K] row-major, shift [C]): w'[c, k] = s_c w[c, k], shift_c = beta_c - s_c mean_c,
+    /// s_c = gamma_c / sqrt(var_c + eps).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fold(w: &[f64], c: usize, gamma: &[f64], beta: &[f64], rm: &[f64], rv: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>) {
+        let k = w.len() / c;
+        let s: Vec<f64> = (0..c).map(|ci| gamma[ci] / (rv[ci] + eps).sqrt()).collect();
+        let wf = w.iter().enumerate().map(|(i, v)| v * s[i / k]).collect();
+        (wf, (0..c).map(|ci| beta[ci] - s[ci] * rm[ci]).collect())
     }
 
     /// In place running update with the unbiased variance var * m / (m - 1).
@@ -580,6 +618,12 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
         out.push(compare("batch_norm_backward_params (eval dgamma)", &label, &dgamma.to_vec(), &dg_cpu, sum_atol, 1e-4));
         out.push(compare("batch_norm_backward_params (eval dbeta)", &label, &dbeta.to_vec(), &db_cpu, sum_atol, 1e-4));
         out.push(compare("batch_norm_backward_input_eval", &label, &dx.to_vec(), &dx_cpu, 1e-5, 1e-5));
+        // Folded into a convolution weight [C, 3, 3, 3] (inference).
+        let wv = rand_vec(c * 27, seed + 6);
+        let (wf, shift) = batch_norm_fold(&up(&[c, 3, 3, 3], &wv), &gamma, &beta, &rm, &rv, eps);
+        let (wf_cpu, shift_cpu) = cpu::fold(&f64s(&wv), c, &gd, &bd, &rmv, &rvv, eps as f64);
+        out.push(compare("batch_norm_fold (weight)", &label, &wf.to_vec(), &wf_cpu, 1e-6, 1e-6));
+        out.push(compare("batch_norm_fold (shift)", &label, &shift.to_vec(), &shift_cpu, 1e-5, 1e-5));
     }
 
     // What ran: the kernels with a vec4 twin as `_vec4` where the options and H*W allow it, the rest as they are.
@@ -592,6 +636,7 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
         .map(|k| format!("batch_norm_{k}{v4}"))
         .chain(["stats_merge", "update_running", "backward_params_merge"].map(|k| format!("batch_norm_{k}")))
         .chain(with_eval.then(|| "batch_norm_stats_eval".to_string()))
+        .chain(with_eval.then(|| "batch_norm_fold".to_string()))
         .collect();
     ran.sort();
     want.sort();

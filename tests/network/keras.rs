@@ -78,17 +78,25 @@ fn keras_forward_and_loss_match_keras() {
         let (s, raw) = &gold[key];
         Tensor::from_slice(&g, s, &keras::from_raw(raw, s[0], s[2] * s[3], keras::InputOrder::Bgr))
     };
-    // Eval mode at 96x64 and 192x96.
-    for (x, want) in [("small.x", "small.eval"), ("mid.x", "mid.eval")] {
-        let tape = Tape::inference();
-        let vars = model.param_vars(&tape);
-        let z = model.forward(&tape, &vars, &Var::constant(input(x)), false).t.to_vec();
-        let e = rel_err(&z, &gold[want].1);
-        let own = gold[&format!("{}.keras_f32_error.eval", &x[..x.len() - 2])].1[0] as f64;
-        let bound = bound(own);
-        println!("{want}: max error / scale = {e:.2e} (Keras' own float32: {own:.2e}; bound {bound:.1e})");
-        assert!(e < bound, "{want}: eval-mode logits differ from Keras by {e:.3e} of their scale (bound {bound:.1e})");
+    // Eval mode at 96x64 and 192x96, with BN passes and then frozen (the decoder's BNs folded into their
+    // convolutions, as `fluke predict` runs the model).
+    for frozen in [false, true] {
+        if frozen {
+            model.freeze();
+        }
+        for (x, want) in [("small.x", "small.eval"), ("mid.x", "mid.eval")] {
+            let tape = Tape::inference();
+            let vars = model.param_vars(&tape);
+            let z = model.forward(&tape, &vars, &Var::constant(input(x)), false).t.to_vec();
+            let e = rel_err(&z, &gold[want].1);
+            let own = gold[&format!("{}.keras_f32_error.eval", &x[..x.len() - 2])].1[0] as f64;
+            let bound = bound(own);
+            println!("{want} (frozen: {frozen}): max error / scale = {e:.2e} (Keras' own float32: {own:.2e}; bound {bound:.1e})");
+            assert!(e < bound, "{want} (frozen: {frozen}): eval-mode logits differ from Keras by {e:.3e} of their scale (bound {bound:.1e})");
+        }
     }
+    assert_eq!(model.folded.borrow().as_ref().map(|f| f.len()), Some(10), "frozen: the decoder's 10 conv+BN pairs folded");
+    model.thaw();
     // Training mode: batch statistics, the loss, and the moving statistics after the call.
     let before: HashMap<String, Vec<f32>> =
         model.entries.iter().filter(|e| e.kind == spec::Kind::Buffer).map(|e| (e.name.clone(), model.tensor(&e.name).to_vec())).collect();

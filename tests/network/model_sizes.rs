@@ -93,6 +93,16 @@ fn check_case(gold: &Gold, tag: &str, n: usize, h: usize, w: usize, grads: bool)
     }
     drop((z, vars, tape));
 
+    // Inference as `fluke predict` runs it: frozen, every BN folded into its convolution (batch_norm_fold).
+    model.freeze();
+    let tape = Tape::inference();
+    let vars = model.param_vars(&tape);
+    let z = model.forward(&tape, &vars, &Var::constant(x.clone()), false);
+    check_logits(gold, tag, "eval_logits", &z.t.to_vec());
+    assert_eq!(model.folded.borrow().as_ref().map(|f| f.len()), Some(46), "{tag}: all 46 conv+BN pairs folded");
+    drop((z, vars, tape));
+    model.thaw();
+
     let tape = Tape::new();
     let vars = model.param_vars(&tape);
     let z = model.forward(&tape, &vars, &Var::constant(x), true);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, cpu, pack_weights, Geom};
+use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, conv2d_forward_relu, cpu, pack_weights, Geom};
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::{Family, Gpu};
 use crate::tensor::Tensor;
@@ -104,6 +104,10 @@ pub fn check_case(gpu: &Arc<Gpu>, c: &Case, tag: &str) -> Vec<CheckResult> {
     let want = cpu::forward(&x64, &xs, &w64, &ws, c.bias.then_some(&b64[..]), c.stride, c.pad);
     let (a, r) = tol(c.cin * c.k * c.k);
     out.push(compare("conv2d_forward", &label, &y, &want, a, r));
+    // The ReLU epilogue (inference): the same kernel, max(y, 0) stored.
+    let y = conv2d_forward_relu(&tx, &tw, c.bias.then_some(&tb), c.stride, c.pad).to_vec();
+    let want: Vec<f64> = want.iter().map(|v| v.max(0.0)).collect();
+    out.push(compare("conv2d_forward (ReLU epilogue)", &label, &y, &want, a, r));
 
     let gx = conv2d_backward_input(&tgy, &tw, &xs, c.stride, c.pad).to_vec();
     let want = cpu::backward_input(&gy64, &w64, &ws, &xs, c.stride, c.pad);

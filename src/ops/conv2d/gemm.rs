@@ -30,17 +30,17 @@ fn grid(gpu: &Gpu, tiles: usize) -> [u32; 3] {
     gpu.groups_1d(tiles as u64 * WG as u64, WG)
 }
 
-/// y = conv(x, w) + b  // x [N,Cin,H,W], w [Cout,Cin,KH,KW], b [Cout] -> y [N,Cout,OH,OW]; `g` checked by the caller.
-pub(super) fn conv2d_forward_gemm(x: &Tensor, w: &Tensor, b: Option<&Tensor>, g: &Geom) -> Tensor {
+/// y = conv(x, w) + b, then max(y, 0) with EPI_RELU in `epilogue`  // x [N,Cin,H,W], w [Cout,Cin,KH,KW], b [Cout] -> y
+/// [N,Cout,OH,OW]; `g` checked by the caller.
+pub(super) fn conv2d_forward_gemm(x: &Tensor, w: &Tensor, b: Option<&Tensor>, epilogue: u32, g: &Geom) -> Tensor {
     let entry = "conv2d_forward_gemm";
     let gpu = x.gpu();
     let y = Tensor::empty(gpu, &g.y_shape());
-    let has_bias = b.is_some() as u32;
-    // Without a bias the kernel's `bias` is bound to w and never read (has_bias = 0).
+    // Without a bias the kernel's `bias` is bound to w and never read (no EPI_BIAS in `epilogue`).
     let bias = b.unwrap_or(w).bind();
     for r in &batch_spans(gpu, entry, g.n, &[g.x_img(), g.y_img()]) {
         let (sx, sy) = (r.spans[0], r.spans[1]);
-        let p = Params { has_bias, off_x: sx.offset(), off_out: sy.offset(), ..g.params(r.count) };
+        let p = Params { epilogue, off_x: sx.offset(), off_out: sy.offset(), ..g.params(r.count) };
         // C [run pixels, Cout] in 64 x 64 tiles.
         let tiles = (r.count * g.oh * g.ow).div_ceil(TILE) * g.cout.div_ceil(TILE);
         let bufs = [("x", sx.bind(x)), ("wt", w.bind()), ("bias", bias), ("out", sy.bind(&y))];

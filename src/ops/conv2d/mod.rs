@@ -85,7 +85,8 @@ crate::ops::params! {
         pub kw: u32,
         pub stride: u32,
         pub pad: u32,
-        pub has_bias: u32,
+        /// Forward only: `EPI_BIAS` adds the bias, `EPI_RELU` then stores max(y, 0).
+        pub epilogue: u32,
         pub tiles: u32,
         pub tile_len: u32,
         pub npos: u32,
@@ -165,10 +166,28 @@ impl Geom {
     }
 }
 
+/// `Params::epilogue` bits (WGSL `EPI_BIAS`, `EPI_RELU`).
+pub const EPI_BIAS: u32 = 1;
+pub const EPI_RELU: u32 = 2;
+
+fn epilogue(b: Option<&Tensor>, relu: bool) -> u32 {
+    (if b.is_some() { EPI_BIAS } else { 0 }) | (if relu { EPI_RELU } else { 0 })
+}
+
 // ---------------------------------------------------------------------------------------------- launchers
 
 /// y = conv(x, w) + b  // x [N,Cin,H,W], w [Cout,Cin,KH,KW], b [Cout] -> y [N,Cout,OH,OW]
 pub fn conv2d_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Tensor {
+    forward(x, w, b, false, stride, pad)
+}
+
+/// y = max(conv(x, w) + b, 0) in one pass: the ReLU applied as each kernel stores its outputs (every forward kernel
+/// has the epilogue). For inference only (no gradient): `UNet::freeze`'s conv -> BN (folded) -> ReLU.
+pub fn conv2d_forward_relu(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Tensor {
+    forward(x, w, b, true, stride, pad)
+}
+
+fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool, stride: usize, pad: usize) -> Tensor {
     let op = "conv2d_forward";
     let g = Geom::new(op, &x.shape, &w.shape, stride, pad);
     if let Some(b) = b {
@@ -176,11 +195,11 @@ pub fn conv2d_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize,
     }
     let gpu = x.gpu();
     if kernels::gemm(gpu, "conv2d_forward_gemm") {
-        return gemm::conv2d_forward_gemm(x, w, b, &g);
+        return gemm::conv2d_forward_gemm(x, w, b, epilogue(b, relu), &g);
     }
     let y = Tensor::empty(gpu, &g.y_shape());
-    let has_bias = b.is_some() as u32;
-    // Without a bias the kernels' `bias` is bound to w and never read (has_bias = 0).
+    let epilogue = epilogue(b, relu);
+    // Without a bias the kernels' `bias` is bound to w and never read (no EPI_BIAS).
     let bias = b.unwrap_or(w).bind();
     let runs = batch_spans(gpu, op, g.n, &[g.x_img(), g.y_img()]);
     let kernel = kernels::forward(gpu, &g);
@@ -188,7 +207,7 @@ pub fn conv2d_forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize,
     let wp = kernel.map(|k| pack_weights(w, k.cw, false));
     for r in &runs {
         let (sx, sy) = (r.spans[0], r.spans[1]);
-        let p = Params { has_bias, off_x: sx.offset(), off_out: sy.offset(), ..g.params(r.count) };
+        let p = Params { epilogue, off_x: sx.offset(), off_out: sy.offset(), ..g.params(r.count) };
         match (&kernel, &wp) {
             (Some(k), Some(wp)) => forward_blocked(&g, k, p, sx.bind(x), bias, sy.bind(&y), wp),
             _ => {
@@ -261,7 +280,7 @@ pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride:
     match kernels::input_grad(gpu, &g) {
         Some(InputGrad::Flipped(gt, k)) => {
             // The forward of the transposed problem gt (input gy, output gx) with flipped weights in blocks of k.cw
-            // input channels; gy also fills the forward's `bias`, never read (has_bias = 0).
+            // input channels; gy also fills the forward's `bias`, never read (epilogue 0).
             let wp = pack_weights(w, k.cw, true);
             for r in &runs {
                 let (sgy, sgx) = (r.spans[0], r.spans[1]);
