@@ -327,7 +327,7 @@ impl<'a> Machine<'a> {
         Ok(())
     }
     fn set_items(&mut self, items: Vec<Value>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             bail!("the pickle sets a dict item without a value; the file is damaged");
         }
         let Value::Dict(d) = self.top()? else { bail!("the pickle sets items on a {}, not a dict", self.top()?.kind()) };

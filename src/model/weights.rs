@@ -171,7 +171,7 @@ impl UNet {
         let arch = file_arch(file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         // The metadata is data from a file: an impossible width is a damaged file, not a reason to panic.
         super::check_width(width).map_err(|_| anyhow!("{}: metadata fluke.width_div = {width} is not a width fluke makes; the file is damaged", path.display()))?;
-        let mode = detect_mode(&file);
+        let mode = detect_mode(file);
         // A bare encoder would leave the decoder at its random initialisation: predictions would be noise.
         if mode != LoadMode::Full {
             bail!(
