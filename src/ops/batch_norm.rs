@@ -9,6 +9,8 @@
 //! Backward, training mode (gradient flows through mean and var), xhat = (x - mean) * rstd:
 //!   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M)
 //! Backward, eval mode: dx = gamma * rstd * dy (statistics are constants), dgamma and dbeta as above.
+//! Eval mode folded into the convolution before it (inference, no gradient; `batch_norm_fold`): with
+//!   s = gamma / sqrt(running_var + eps), BN(conv(x, w)) = conv(x, s w) + (beta - s running_mean).
 //!
 //! What the forward saves for the backward: x, gamma, and `stats` [3, C] = (mean, biased var, rstd) of the batch
 //! (training) or a snapshot of the running statistics (eval), so a later in-place running update cannot change them.
