@@ -141,6 +141,8 @@ impl Fluke {
             .check_fits(1, size.0, size.1)
             .map_err(|e| anyhow!("{name}: this GPU cannot run the model at {}x{}: {e}", size.0, size.1))
             .map_err(js_err)?;
+        // As `fluke predict`: the weights are final, so each BN is folded into its convolution (`UNet::freeze`).
+        model.freeze();
         let params: usize = model.params().map(|(_, t)| t.numel()).sum();
         let info = serde_json::json!({
             "name": name,
