@@ -162,6 +162,9 @@ struct State {
     timestamps: Option<Timestamps>,
     /// Profile with the wall clock even when the device has timestamps (`set_wall_clock_profiling`).
     force_wall: bool,
+    /// When Some, the entry point of every dispatch recorded since `start_trace` (no timing, no waiting: what the
+    /// kernel check needs, in a browser too).
+    trace: Option<Vec<&'static str>>,
 }
 
 /// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
@@ -434,6 +437,7 @@ impl Gpu {
                 profile_gpu: false,
                 timestamps: None,
                 force_wall: false,
+                trace: None,
             }),
             compile_seconds,
             kernel_cache: opts.kernel_cache.clone(),
@@ -831,12 +835,29 @@ impl Gpu {
         v
     }
 
+    /// Start recording which entry points the following dispatches run (`take_trace`). Unlike profiling it neither
+    /// times nor waits for anything.
+    pub fn start_trace(&self) {
+        self.st().trace = Some(Vec::new());
+    }
+
+    /// The entry points dispatched since `start_trace`, sorted, each once; tracing stops.
+    pub fn take_trace(&self) -> Vec<&'static str> {
+        let mut v = self.st().trace.take().unwrap_or_default();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     fn record_dispatch<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let entry = k.name;
         let pbytes = bytemuck::bytes_of(params);
         assert!(pbytes.len() as u64 <= PARAM_SLOT, "{entry}: Params larger than {PARAM_SLOT} bytes");
         if groups.contains(&0) {
             return;
+        }
+        if let Some(t) = self.st().trace.as_mut() {
+            t.push(entry);
         }
         let ring_full = self.st().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;
         let queries_full = self.st().timestamps.as_ref().is_some_and(|t| t.is_full());

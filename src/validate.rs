@@ -62,12 +62,13 @@ pub fn geometries(cfg: &UNetConfig, width: usize, height: usize) -> Vec<ConvShap
 
 /// Run one geometry in the three directions with the launchers' own kernel choice and compare with f64 sums.
 pub fn check_geometry(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64) -> Vec<Verdict> {
-    check_geometry_faulty(gpu, c, n, seed, None)
+    crate::platform::block_on(check_geometry_faulty(gpu, c, n, seed, None))
 }
 
-/// `check_geometry`, with the results of entry point `fault` (when it runs) treated as off by one: the test hook
-/// that proves a failing kernel gets replaced.
-fn check_geometry_faulty(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
+/// `check_geometry`, awaited (the one implementation; natively its readbacks complete as they are awaited), with the
+/// results of entry point `fault` (when it runs) treated as off by one: the test hook that proves a failing kernel
+/// gets replaced.
+async fn check_geometry_faulty(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64, fault: Option<&str>) -> Vec<Verdict> {
     let (oh, ow) = c.out_hw();
     let xs = [n, c.cin, c.h, c.w];
     let ws = [c.cout, c.cin, c.k, c.k];
@@ -83,22 +84,25 @@ fn check_geometry_faulty(gpu: &Arc<Gpu>, c: &ConvShape, n: usize, seed: u64, fau
     let g = Geo { n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, k: c.k, s: c.stride, p: c.pad, oh, ow };
     let geometry = key(c, n);
     let mut out = Vec::new();
-    let mut run = |pass_name: &'static str, f: &dyn Fn() -> Tensor, exact: &dyn Fn(usize) -> (f64, f64)| {
-        gpu.set_profiling(true);
-        let t = f();
-        let mut got = t.to_vec();
-        let mut entries: Vec<&'static str> = gpu.take_profile().into_iter().map(|e| e.0).collect();
-        gpu.set_profiling(false);
-        entries.sort();
+    type Launch<'a> = Box<dyn Fn() -> Tensor + 'a>;
+    type Exact<'a> = Box<dyn Fn(usize) -> (f64, f64) + 'a>;
+    let directions: [(&'static str, Launch, Exact); 3] = [
+        ("fwd", Box::new(|| conv2d_forward(&xt, &wt, bt.as_ref(), c.stride, c.pad)), Box::new(|i| g.fwd(&x, &w, b.as_deref(), i))),
+        ("input grad", Box::new(|| conv2d_backward_input(&gyt, &wt, &xs, c.stride, c.pad)), Box::new(|i| g.input_grad(&gy, &w, i))),
+        ("weight grad", Box::new(|| conv2d_backward_weight(&xt, &gyt, &ws, c.stride, c.pad)), Box::new(|i| g.weight_grad(&x, &gy, i))),
+    ];
+    for (pass_name, launch, exact) in directions {
+        // The entry points that ran, from the device's dispatch trace (no timing, no wait).
+        gpu.start_trace();
+        let t = launch();
+        let entries = gpu.take_trace();
+        let mut got = t.to_vec_async().await;
         if fault.is_some_and(|f| entries.contains(&f)) {
             got.iter_mut().for_each(|v| *v += 1.0);
         }
-        let worst = sampled_error(&got, seed, t.shape[1], exact);
+        let worst = sampled_error(&got, seed, t.shape[1], &exact);
         out.push(Verdict { pass_name, geometry: geometry.clone(), entries, worst, pass: worst <= 1e-4 });
-    };
-    run("fwd", &|| conv2d_forward(&xt, &wt, bt.as_ref(), c.stride, c.pad), &|i| g.fwd(&x, &w, b.as_deref(), i));
-    run("input grad", &|| conv2d_backward_input(&gyt, &wt, &xs, c.stride, c.pad), &|i| g.input_grad(&gy, &w, i));
-    run("weight grad", &|| conv2d_backward_weight(&xt, &gyt, &ws, c.stride, c.pad), &|i| g.weight_grad(&x, &gy, i));
+    }
     out
 }
 
@@ -219,19 +223,31 @@ pub struct Report {
 /// Validate every convolution of the network at this size, replacing failing subgroup and GEMM kernels by their
 /// portable twins (re-checked). Geometries in `skip` are not run.
 pub fn validate(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
-    validate_geometries(gpu, &geometries(cfg, width, height), n, skip, None)
+    crate::platform::block_on(validate_async(gpu, cfg, width, height, n, skip, None))
+}
+
+/// `validate`, awaited (the browser page; a blocking readback can never complete there). `fault` as in
+/// `validate_geometries`.
+#[allow(clippy::too_many_arguments)]
+pub async fn validate_async(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
+    validate_geometries_async(gpu, &geometries(cfg, width, height), n, skip, fault).await
 }
 
 /// `validate` over given geometries; `fault` marks one entry point's results wrong (test hook, see
 /// `check_geometry_faulty`).
 pub fn validate_geometries(gpu: &Arc<Gpu>, geoms: &[ConvShape], n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
+    crate::platform::block_on(validate_geometries_async(gpu, geoms, n, skip, fault))
+}
+
+/// `validate_geometries`, awaited: the one implementation.
+pub async fn validate_geometries_async(gpu: &Arc<Gpu>, geoms: &[ConvShape], n: usize, skip: &BTreeSet<String>, fault: Option<&str>) -> Report {
     let mut rep = Report::default();
     for (i, c) in geoms.iter().enumerate() {
         if skip.contains(&key(c, n)) {
             continue;
         }
         let seed = 1000 + 10 * i as u64;
-        let mut vs = check_geometry_faulty(gpu, c, n, seed, fault);
+        let mut vs = check_geometry_faulty(gpu, c, n, seed, fault).await;
         // Replace each subgroup or GEMM kernel that ran in a failing direction (by its portable twin, or the
         // register-blocked kernel of that direction), then check again (until nothing changes).
         loop {
@@ -251,7 +267,7 @@ pub fn validate_geometries(gpu: &Arc<Gpu>, geoms: &[ConvShape], n: usize, skip: 
                 rep.replaced.push(e.to_string());
             }
             rep.verdicts.extend(vs);
-            vs = check_geometry_faulty(gpu, c, n, seed, fault);
+            vs = check_geometry_faulty(gpu, c, n, seed, fault).await;
         }
         rep.unmended.extend(vs.iter().filter(|v| !v.pass).cloned());
         rep.verdicts.extend(vs);

@@ -3,6 +3,7 @@
 // finished, sets document.title to "fluke:done" (or "fluke:error: <message>"), fills <pre id="fluke-result"> with
 // JSON and <img id="fluke-mask"> with the first photo's mask as a PNG data URL; `report` (same origin) also gets
 // that JSON and the mask data URL as a POST, for headless tests whose browser cannot be asked when it is done.
+// &kernel_fault=ENTRY (tests only) makes the kernel check treat that entry point's results as wrong.
 import init, { start, last_panic } from './fluke_web.js';
 
 const $ = (id) => document.getElementById(id);
@@ -86,10 +87,18 @@ async function ensureEngine() {
 async function loadModel(bytes, name) {
   const e = await ensureEngine();
   status(`Loading ${name}...`);
-  modelInfo = JSON.parse(e.load_model(bytes, name));
+  modelInfo = null;
+  const info = JSON.parse(e.load_model(bytes, name));
+  // fluke predict's first-use kernel check, on this adapter, before the model touches a photo.
+  status(`Checking fluke's kernels on this GPU (once per model size)...`);
+  await new Promise((r) => setTimeout(r, 0));
+  info.kernel_check = JSON.parse(await e.check_kernels(params.get('kernel_fault') || ''));
+  modelInfo = info;
   const a = JSON.parse(e.adapter());
   status(`Model ${name}: ${modelInfo.params.toLocaleString()} parameters, ${modelInfo.size[0]}x${modelInfo.size[1]}, ` +
-    `width /${modelInfo.width_div}, on ${a.name || 'the WebGPU adapter'}. Now drop photos.`);
+    `width /${modelInfo.width_div}, on ${a.name || 'the WebGPU adapter'}; kernels checked` +
+    (info.kernel_check.replaced.length ? ` (replaced by portable twins: ${info.kernel_check.replaced.join(', ')})` : '') +
+    '. Now drop photos.');
 }
 
 // Run photos ([name, bytes] pairs) one at a time; returns their result objects.

@@ -6,18 +6,21 @@
 //! 2. `Fluke::load_model(bytes, name)`: `UNet::from_checkpoint_bytes`, the loader of `fluke predict` (fluke's and
 //!    smp's checkpoints; anything else is refused naming the file), then `check_fits` for one photo at the
 //!    checkpoint's size, whose message names the size or batch that would fit.
-//! 3. `Fluke::predict(bytes, name, tta)`: the photo decoded as `fluke predict` decodes it (`data::decode_rgb`,
+//! 4. `Fluke::predict(bytes, name, tta)`: the photo decoded as `fluke predict` decodes it (`data::decode_rgb`,
 //!    `data::prepare_image`), `predict::predict_batch_async` (the same test-time augmentation, awaited instead of
 //!    blocking), `predict::photo_masks` (the same thresholds, components and crop box), and the PNGs
 //!    `fluke predict` writes: mask, overlay, RGBA cut-out, crop.
 //!
-//! The first-use kernel check of `fluke predict` (`validate::ensure`) does not run here: it reads results back
-//! synchronously many times. The page's CI test compares its mask with `fluke predict`'s instead (tests/web).
+//! 3. `Fluke::check_kernels()` (after each model load, before its photos): the first-use kernel check of `fluke
+//!    predict`, `validate::validate_async` (awaited readbacks; `ensure`'s file cache is the native side's), so a
+//!    subgroup or GEMM kernel that is wrong on the visitor's adapter is replaced by its portable twin before it
+//!    touches a photo; the result JSON's `kernel_check` says what was checked and replaced.
 //!
 //! Native builds of this crate are empty (the whole file is for `wasm32`), so `cargo build --workspace` works.
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -36,6 +39,10 @@ pub struct Fluke {
 struct Inner {
     gpu: Arc<Gpu>,
     model: RefCell<Option<Rc<Loaded>>>,
+    /// Convolution geometries the kernel check has passed on this device (`validate::key`), this page session.
+    checked: RefCell<BTreeSet<String>>,
+    /// The kernel check's summary for the result JSON: {checked, replaced, seconds}.
+    kernel_check: RefCell<serde_json::Value>,
 }
 
 struct Loaded {
@@ -107,7 +114,13 @@ pub async fn start(adapter_name: String) -> Result<Fluke, JsError> {
     }));
     let opts = GpuOptions { name_if_unnamed: Some(adapter_name), ..GpuOptions::default() };
     let gpu = Gpu::new_async(&opts, &fluke::ops::shaders()).await.map_err(js_err)?;
-    Ok(Fluke { inner: Rc::new(Inner { gpu, model: RefCell::new(None) }) })
+    let inner = Inner {
+        gpu,
+        model: RefCell::new(None),
+        checked: RefCell::new(BTreeSet::new()),
+        kernel_check: RefCell::new(serde_json::Value::Null),
+    };
+    Ok(Fluke { inner: Rc::new(inner) })
 }
 
 fn png(img: image::DynamicImage) -> Result<Vec<u8>> {
@@ -155,6 +168,19 @@ impl Fluke {
         Ok(info.to_string())
     }
 
+    /// The first-use kernel check of `fluke predict` (`validate::validate_async`) for the loaded model's
+    /// convolutions at its size: each runs once on seeded data against f64 sums, and a subgroup or GEMM kernel that
+    /// is wrong on this adapter is replaced by its portable twin for the rest of the session. Resolves to JSON
+    /// {checked, replaced, seconds}; rejects when a wrong kernel has no twin. Geometries already checked in this page
+    /// session are skipped. `fault` (empty: none) treats that entry point's results as wrong: the automation hook's
+    /// test of this path (`&kernel_fault=`).
+    pub fn check_kernels(&self, fault: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            check_kernels(&inner, (!fault.is_empty()).then_some(fault.as_str())).await.map(JsValue::from).map_err(|e| js_err(e).into())
+        })
+    }
+
     /// Predict one photo from its bytes with `tta` ("none", "flip", "blur", "flip,blur"), resolving to a
     /// `PhotoResult`. Thresholds are `fluke predict`'s defaults (0.5, crop 0.25).
     pub fn predict(&self, bytes: Vec<u8>, name: String, tta: String) -> js_sys::Promise {
@@ -163,6 +189,39 @@ impl Fluke {
             predict_photo(&inner, &bytes, &name, &tta).await.map(JsValue::from).map_err(|e| js_err(e).into())
         })
     }
+}
+
+async fn check_kernels(inner: &Inner, fault: Option<&str>) -> Result<String> {
+    let loaded = inner.model.borrow().clone().context("load a model first")?;
+    let (w, h) = loaded.size;
+    let gpu = &inner.gpu;
+    let n = fluke::validate::check_batch(1);
+    let t0 = Instant::now();
+    let skip = inner.checked.borrow().clone();
+    let rep = fluke::validate::validate_async(gpu, &loaded.model.cfg, w as usize, h as usize, n, &skip, fault).await;
+    if let Some(e) = fluke::platform::take_gpu_error() {
+        anyhow::bail!("the GPU reported an error during the kernel check: {e}");
+    }
+    if let Some(v) = rep.unmended.first() {
+        anyhow::bail!(
+            "kernel check: {} of {} ({}) is wrong on this adapter ({}) and has no other twin: worst error {:.2e}; try \
+             another browser or GPU, and report the adapter",
+            v.pass_name,
+            v.geometry,
+            v.entries.join(", "),
+            gpu.info.name,
+            v.worst
+        );
+    }
+    let geoms: BTreeSet<String> = rep.verdicts.iter().map(|v| v.geometry.clone()).collect();
+    inner.checked.borrow_mut().extend(geoms.iter().cloned());
+    let summary = serde_json::json!({
+        "checked": geoms.len(),
+        "replaced": rep.replaced,
+        "seconds": t0.elapsed().as_secs_f64(),
+    });
+    *inner.kernel_check.borrow_mut() = summary.clone();
+    Ok(summary.to_string())
 }
 
 async fn predict_photo(inner: &Inner, bytes: &[u8], name: &str, tta: &str) -> Result<PhotoResult> {
@@ -195,6 +254,7 @@ async fn predict_photo(inner: &Inner, bytes: &[u8], name: &str, tta: &str) -> Re
         "model": {"name": loaded.name, "size": [w, h], "width_div": loaded.model.cfg.width_div, "params": loaded.params},
         "adapter": inner.gpu.info.name,
         "tta": fluke::predict::tta_text(flip, blur),
+        "kernel_check": inner.kernel_check.borrow().clone(),
         "ms": ms,
     });
     Ok(PhotoResult {

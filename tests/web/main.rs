@@ -233,6 +233,25 @@ fn page_mask_matches_fluke_predict() {
     assert!((frac - page_fluke as f64 / n as f64).abs() < 1e-9, "fluke_fraction {frac} is not the sent mask's");
     assert!(r["components"].as_u64().unwrap() >= 1 && r["bbox"].is_array(), "no components or bbox: {r}");
     assert!(r["adapter"].is_string(), "no adapter in {r}");
+    // The first-use kernel check ran on the page's adapter before the photo: every convolution geometry of the
+    // model at its size, none replaced (SwiftShader runs the portable kernels, which are right there).
+    let kc = &r["kernel_check"];
+    eprintln!("web test: kernel check {kc}");
+    assert!(kc["checked"].as_u64().is_some_and(|c| c >= 10), "the page's kernel check did not run: {r}");
+    assert_eq!(kc["replaced"], serde_json::json!([]), "a kernel was replaced on SwiftShader: {kc}");
+}
+
+/// The page's kernel check is wired to its verdict: with the automation hook's test fault on an entry point every
+/// weight gradient runs (`conv2d_backward_reduce`, a portable kernel with no twin to fall back on), the check fails
+/// and the page stops with the native check's message instead of predicting.
+#[test]
+fn page_kernel_check_stops_on_a_wrong_kernel() {
+    let Some(chromium) = tools() else { return };
+    let s = site();
+    let report = run_page(&chromium, &format!("model=data/model.safetensors&photo=data/{}&kernel_fault=conv2d_backward_reduce", s.photo));
+    let title = report["title"].as_str().unwrap_or_default();
+    assert!(title.starts_with("fluke:error: kernel check: "), "a wrong kernel did not stop the page: {report}");
+    assert!(title.contains("conv2d_backward_reduce") && title.contains("no other twin"), "the error does not name the kernel: {title}");
 }
 
 #[test]
