@@ -1,6 +1,7 @@
 //! The browser page (src/web/) in headless Chromium on SwiftShader's WebGPU: built with tools/build-web.sh, served
 //! from 127.0.0.1, driven by its automation hook (`index.html?model=URL&photo=URL&report=URL`), and its mask
-//! compared with `fluke predict`'s on the same synthetic photo and the same small model.
+//! compared with `fluke predict`'s on the same synthetic photo and the same small model; the page's first-use kernel
+//! check is asserted to have run, and to stop the page when a kernel is wrong (the hook's test fault).
 //!
 //! Chromium cannot be asked when a page's GPU promises have finished (`--dump-dom` does not wait for them), so the
 //! page reports: with `&report=/report` it POSTs its result JSON and mask to this test's server, which holds the
@@ -247,19 +248,24 @@ fn page_mask_matches_fluke_predict() {
 #[test]
 fn page_kernel_check_stops_on_a_wrong_kernel() {
     let Some(chromium) = tools() else { return };
-    let s = site();
-    let report = run_page(&chromium, &format!("model=data/model.safetensors&photo=data/{}&kernel_fault=conv2d_backward_reduce", s.photo));
-    let title = report["title"].as_str().unwrap_or_default();
-    assert!(title.starts_with("fluke:error: kernel check: "), "a wrong kernel did not stop the page: {report}");
+    let photo = site().photo;
+    let query = format!("model=data/model.safetensors&photo=data/{photo}&kernel_fault=conv2d_backward_reduce");
+    let title = page_error(&chromium, &query, "fluke:error: kernel check: ");
     assert!(title.contains("conv2d_backward_reduce") && title.contains("no other twin"), "the error does not name the kernel: {title}");
 }
 
 #[test]
 fn page_names_a_file_that_is_not_a_model() {
     let Some(chromium) = tools() else { return };
-    let s = site();
-    let report = run_page(&chromium, &format!("model=data/{0}&photo=data/{0}", s.photo));
-    let title = report["title"].as_str().unwrap_or_default();
-    assert!(title.starts_with("fluke:error: "), "a PNG passed as a model was not refused: {report}");
-    assert!(title.contains(s.photo) && title.contains("safetensors"), "the error does not name the file and the fix: {title}");
+    let photo = site().photo;
+    let title = page_error(&chromium, &format!("model=data/{photo}&photo=data/{photo}"), "fluke:error: ");
+    assert!(title.contains(photo) && title.contains("safetensors"), "the error does not name the file and the fix: {title}");
+}
+
+/// Run the page on `query`, which must fail: its title, asserted to start with `prefix`.
+fn page_error(chromium: &str, query: &str, prefix: &str) -> String {
+    let report = run_page(chromium, query);
+    let title = report["title"].as_str().unwrap_or_default().to_string();
+    assert!(title.starts_with(prefix), "the page did not stop with '{prefix}...': {report}");
+    title
 }
