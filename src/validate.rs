@@ -220,6 +220,24 @@ pub struct Report {
     pub unmended: Vec<Verdict>,
 }
 
+impl Report {
+    /// The error for the first failure nothing mended (the job must not run on it), ending with `fix`; None when
+    /// every kernel that runs is right.
+    pub fn unmended_error(&self, gpu: &Gpu, fix: &str) -> Option<anyhow::Error> {
+        let v = self.unmended.first()?;
+        Some(anyhow::anyhow!(
+            "kernel check: {} of {} ({}) is wrong on this adapter ({}, {} {}) and has no other twin: worst error {:.2e}; {fix}",
+            v.pass_name,
+            v.geometry,
+            v.entries.join(", "),
+            gpu.info.name,
+            gpu.info.driver,
+            gpu.info.driver_info,
+            v.worst
+        ))
+    }
+}
+
 /// Validate every convolution of the network at this size, replacing failing subgroup and GEMM kernels by their
 /// portable twins (re-checked). Geometries in `skip` are not run.
 pub fn validate(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, n: usize, skip: &BTreeSet<String>) -> Report {
@@ -335,18 +353,8 @@ pub fn ensure(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, bat
             path.as_ref().map_or("no cache".into(), |p| p.display().to_string())
         );
     }
-    if let Some(v) = rep.unmended.first() {
-        anyhow::bail!(
-            "kernel check: {} of {} ({}) is wrong on this adapter ({}, {} {}) and has no other twin: worst error {:.2e}; \
-             run `fluke check` and report the adapter",
-            v.pass_name,
-            v.geometry,
-            v.entries.join(", "),
-            gpu.info.name,
-            gpu.info.driver,
-            gpu.info.driver_info,
-            v.worst
-        );
+    if let Some(e) = rep.unmended_error(gpu, "run `fluke check` and report the adapter") {
+        return Err(e);
     }
     entry.validated.extend(todo);
     entry.replaced.extend(rep.replaced.iter().cloned());

@@ -6,15 +6,14 @@
 //! 2. `Fluke::load_model(bytes, name)`: `UNet::from_checkpoint_bytes`, the loader of `fluke predict` (fluke's and
 //!    smp's checkpoints; anything else is refused naming the file), then `check_fits` for one photo at the
 //!    checkpoint's size, whose message names the size or batch that would fit.
-//! 4. `Fluke::predict(bytes, name, tta)`: the photo decoded as `fluke predict` decodes it (`data::decode_rgb`,
-//!    `data::prepare_image`), `predict::predict_batch_async` (the same test-time augmentation, awaited instead of
-//!    blocking), `predict::photo_masks` (the same thresholds, components and crop box), and the PNGs
-//!    `fluke predict` writes: mask, overlay, RGBA cut-out, crop.
-//!
 //! 3. `Fluke::check_kernels()` (after each model load, before its photos): the first-use kernel check of `fluke
 //!    predict`, `validate::validate_async` (awaited readbacks; `ensure`'s file cache is the native side's), so a
 //!    subgroup or GEMM kernel that is wrong on the visitor's adapter is replaced by its portable twin before it
 //!    touches a photo; the result JSON's `kernel_check` says what was checked and replaced.
+//! 4. `Fluke::predict(bytes, name, tta)`: the photo decoded as `fluke predict` decodes it (`data::decode_rgb`,
+//!    `data::prepare_image`), `predict::predict_batch_async` (the same test-time augmentation, awaited instead of
+//!    blocking), `predict::photo_masks` (the same thresholds, components and crop box), and the PNGs
+//!    `fluke predict` writes: mask, overlay, RGBA cut-out, crop.
 //!
 //! Native builds of this crate are empty (the whole file is for `wasm32`), so `cargo build --workspace` works.
 #![cfg(target_arch = "wasm32")]
@@ -202,16 +201,8 @@ async fn check_kernels(inner: &Inner, fault: Option<&str>) -> Result<String> {
     if let Some(e) = fluke::platform::take_gpu_error() {
         anyhow::bail!("the GPU reported an error during the kernel check: {e}");
     }
-    if let Some(v) = rep.unmended.first() {
-        anyhow::bail!(
-            "kernel check: {} of {} ({}) is wrong on this adapter ({}) and has no other twin: worst error {:.2e}; try \
-             another browser or GPU, and report the adapter",
-            v.pass_name,
-            v.geometry,
-            v.entries.join(", "),
-            gpu.info.name,
-            v.worst
-        );
+    if let Some(e) = rep.unmended_error(gpu, "try another browser or GPU, and report the adapter") {
+        return Err(e);
     }
     let geoms: BTreeSet<String> = rep.verdicts.iter().map(|v| v.geometry.clone()).collect();
     inner.checked.borrow_mut().extend(geoms.iter().cloned());

@@ -194,11 +194,11 @@ fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool, stride: usize
         assert_eq!(b.shape, [g.cout], "{op}: bias must be [{}], got {:?}", g.cout, b.shape);
     }
     let gpu = x.gpu();
+    let epilogue = epilogue(b, relu);
     if kernels::gemm(gpu, "conv2d_forward_gemm") {
-        return gemm::conv2d_forward_gemm(x, w, b, epilogue(b, relu), &g);
+        return gemm::conv2d_forward_gemm(x, w, b, epilogue, &g);
     }
     let y = Tensor::empty(gpu, &g.y_shape());
-    let epilogue = epilogue(b, relu);
     // Without a bias the kernels' `bias` is bound to w and never read (no EPI_BIAS).
     let bias = b.unwrap_or(w).bind();
     let runs = batch_spans(gpu, op, g.n, &[g.x_img(), g.y_img()]);
