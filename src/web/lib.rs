@@ -44,7 +44,7 @@ struct Inner {
     model: RefCell<Option<Rc<Loaded>>>,
     /// Convolution geometries the kernel check has passed on this device (`validate::key`), this page session.
     checked: RefCell<BTreeSet<String>>,
-    /// The kernel check's summary for the result JSON: {checked, replaced, seconds}.
+    /// The kernel check's summary for the result JSON: {checked, kernels, replaced, seconds}.
     kernel_check: RefCell<serde_json::Value>,
 }
 
@@ -198,8 +198,8 @@ impl Fluke {
     /// The first-use kernel check of `fluke predict` (`validate::validate_async`) for the loaded model's
     /// convolutions at its size: each runs once on seeded data against f64 sums, and a subgroup or GEMM kernel that
     /// is wrong on this adapter is replaced by its portable twin for the rest of the session. Resolves to JSON
-    /// {checked, replaced, seconds}; rejects when a wrong kernel has no twin. Geometries already checked in this page
-    /// session are skipped. `fault` (empty: none) treats that entry point's results as wrong: the automation hook's
+    /// {checked (geometries), kernels (the entry points that ran), replaced, seconds}; rejects when a wrong kernel has
+    /// no twin. Geometries already checked in this page session are skipped. `fault` (empty: none) treats that entry point's results as wrong: the automation hook's
     /// test of this path (`&kernel_fault=`).
     pub fn check_kernels(&self, fault: String) -> js_sys::Promise {
         let inner = self.inner.clone();
@@ -242,8 +242,11 @@ async fn check_kernels(inner: &Inner, fault: Option<&str>) -> Result<String> {
     }
     let geoms: BTreeSet<String> = rep.verdicts.iter().map(|v| v.geometry.clone()).collect();
     inner.checked.borrow_mut().extend(geoms.iter().cloned());
+    // The entry points that computed the checked results (packing kernels included), each once.
+    let kernels: BTreeSet<&str> = rep.verdicts.iter().flat_map(|v| v.entries.iter().copied()).collect();
     let summary = serde_json::json!({
         "checked": geoms.len(),
+        "kernels": kernels,
         "replaced": rep.replaced,
         "seconds": t0.elapsed().as_secs_f64(),
     });

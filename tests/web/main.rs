@@ -243,6 +243,9 @@ fn page_mask_matches_fluke_predict() {
     eprintln!("web test: kernel check {kc}");
     assert!(kc["checked"].as_u64().is_some_and(|c| c >= 10), "the page's kernel check did not run: {r}");
     assert_eq!(kc["replaced"], serde_json::json!([]), "a kernel was replaced on SwiftShader: {kc}");
+    // It names the kernels that computed the checked results: the convolutions' own entry points.
+    let kernels = kc["kernels"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(!kernels.is_empty() && kernels.iter().all(|k| k.as_str().is_some_and(|k| k.starts_with("conv2d_"))), "{kc}");
 }
 
 /// The page's kernel check is wired to its verdict: with the automation hook's test fault on an entry point every
