@@ -165,8 +165,8 @@ impl Fluke {
 
     /// Load a checkpoint from its bytes; JSON {name, width_div, size: [w, h], params, bytes}. `size`: "WxH" to run the
     /// model at instead of the checkpoint's size (as `fluke predict --size`; empty: the checkpoint's). A file that is
-    /// not a fluke/smp U-Net, a bad size, or a size the device cannot hold is an error naming the file and the fix
-    /// (for the last, the largest size of the same shape that fits).
+    /// not a fluke/smp U-Net, or a size the device cannot hold, is an error naming the file and the fix (for the
+    /// latter, the limit and the largest size of the same shape that fits); a malformed `size` is `parse_size`'s.
     pub fn load_model(&self, bytes: &[u8], name: &str, size: &str) -> Result<String, JsError> {
         let gpu = &self.inner.gpu;
         let (model, meta) = UNet::from_checkpoint_bytes(gpu, bytes, name).map_err(js_err)?;
