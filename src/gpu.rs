@@ -63,11 +63,16 @@ pub struct GpuOptions {
     /// which Chrome leaves empty, so the page passes "vendor architecture" (SwiftShader: "google swiftshader"),
     /// which `SLOW_TO_BUILD` and messages need.
     pub name_if_unnamed: Option<String>,
+    /// Ask the device for a storage binding limit of at most this many bytes instead of the adapter's own: a real
+    /// device with a smaller adapter's limit (the page's `limit_binding_mib=` hook, which tests its too-small-limits
+    /// message). The runtime uses the limits the device was granted, and WebGPU grants at least its default
+    /// (128 MiB) whatever is asked.
+    pub max_storage_binding: Option<u64>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default(), kernel_cache: None, name_if_unnamed: None }
+        GpuOptions { adapter: None, backend: None, subgroups: true, kernels: KernelOptions::default(), kernel_cache: None, name_if_unnamed: None, max_storage_binding: None }
     }
 }
 
@@ -377,7 +382,10 @@ impl Gpu {
         if info.name.trim().is_empty() {
             info.name = opts.name_if_unnamed.clone().unwrap_or_default();
         }
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = opts.max_storage_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+        }
         // Ask for timestamp queries when present (kernel timings in `fluke bench`); never required.
         // Subgroup operations when present: the shader files marked `subgroups` use them (faster variants on
         // lavapipe). `GpuOptions::subgroups` false leaves them out (the portable kernels run).
@@ -396,6 +404,9 @@ impl Gpu {
         })
         .await
         .with_context(|| format!("could not open device on adapter '{}'", info.name))?;
+        // The limits the device was granted: natively exactly those asked for, in a browser WebGPU's (never below its
+        // defaults).
+        let limits = device.limits();
         let timestamp_period = queue.get_timestamp_period();
         device.on_uncaptured_error(std::sync::Arc::new(|e| {
             eprintln!("fluke: GPU error: {e}");

@@ -3,7 +3,10 @@
 // finished, sets document.title to "fluke:done" (or "fluke:error: <message>"), fills <pre id="fluke-result"> with
 // JSON and <img id="fluke-mask"> with the first photo's mask as a PNG data URL; `report` (same origin) also gets
 // that JSON and the mask data URL as a POST, for headless tests whose browser cannot be asked when it is done.
-// &kernel_fault=ENTRY (tests only) makes the kernel check treat that entry point's results as wrong.
+// &kernel_fault=ENTRY (tests only) makes the kernel check treat that entry point's results as wrong. &size=WxH runs
+// the model at that size instead of the checkpoint's (fluke predict --size); &limit_binding_mib=N asks WebGPU for a
+// device whose storage binding limit is at most N MiB (WebGPU grants at least its default, 128 MiB), so the page
+// meets a smaller adapter's limits for real (its too-small-limits message is tested that way).
 import init, { start, last_panic } from './fluke_web.js';
 
 const $ = (id) => document.getElementById(id);
@@ -79,7 +82,8 @@ async function ensureEngine() {
   const ai = adapter.info || {};
   const name = [ai.vendor, ai.architecture, ai.device, ai.description].filter((s) => s).join(' ');
   await init();
-  engine = await start(name);
+  const limit = params.get('limit_binding_mib');
+  engine = await start(name, limit ? Number(limit) : undefined);
   console.log('fluke: adapter ' + engine.adapter());
   return engine;
 }
@@ -88,7 +92,7 @@ async function loadModel(bytes, name) {
   const e = await ensureEngine();
   status(`Loading ${name}...`);
   modelInfo = null;
-  const info = JSON.parse(e.load_model(bytes, name));
+  const info = JSON.parse(e.load_model(bytes, name, params.get('size') || ''));
   // fluke predict's first-use kernel check, on this adapter, before the model touches a photo.
   status(`Checking fluke's kernels on this GPU (once per model size)...`);
   await new Promise((r) => setTimeout(r, 0));

@@ -3,9 +3,13 @@
 //!
 //! The page's flow, and the library call behind each step:
 //! 1. `start()`: `Gpu::new_async` (the adapter and device requests are promises in a browser).
-//! 2. `Fluke::load_model(bytes, name)`: `UNet::from_checkpoint_bytes`, the loader of `fluke predict` (fluke's and
-//!    smp's checkpoints; anything else is refused naming the file), then `check_fits` for one photo at the
-//!    checkpoint's size, whose message names the size or batch that would fit.
+//!    `start`'s `limit_binding_mib` (the hook's `limit_binding_mib=`) asks for a device whose storage binding limit is
+//!    at most that (`GpuOptions::max_storage_binding`): the page then meets a smaller adapter's limits for real.
+//! 2. `Fluke::load_model(bytes, name, size)`: `UNet::from_checkpoint_bytes`, the loader of `fluke predict` (fluke's
+//!    and smp's checkpoints; anything else is refused naming the file), then `check_fits` for one photo at the
+//!    checkpoint's size (or `size`, the hook's `size=`, as `fluke predict --size`), against the device's limits.
+//!    When it does not fit, the message names the limit and the largest size of the same shape that fits
+//!    (`largest_fitting`, by the same rule).
 //! 3. `Fluke::check_kernels()` (after each model load, before its photos): the first-use kernel check of `fluke
 //!    predict`, `validate::validate_async` (awaited readbacks; `ensure`'s file cache is the native side's), so a
 //!    subgroup or GEMM kernel that is wrong on the visitor's adapter is replaced by its portable twin before it
@@ -40,7 +44,7 @@ struct Inner {
     model: RefCell<Option<Rc<Loaded>>>,
     /// Convolution geometries the kernel check has passed on this device (`validate::key`), this page session.
     checked: RefCell<BTreeSet<String>>,
-    /// The kernel check's summary for the result JSON: {checked, replaced, seconds}.
+    /// The kernel check's summary for the result JSON: {checked, kernels, replaced, seconds}.
     kernel_check: RefCell<serde_json::Value>,
 }
 
@@ -104,14 +108,20 @@ pub fn last_panic() -> String {
 
 /// Open the visitor's WebGPU adapter and device and parse every shader. `adapter_name`: what the page read from
 /// `adapter.info` ("vendor architecture"), used when wgpu reports no name (`GpuOptions::name_if_unnamed`).
+/// `limit_binding_mib`: ask for a device whose storage binding limit is at most this many MiB
+/// (`GpuOptions::max_storage_binding`; WebGPU grants at least 128 MiB), to meet a smaller adapter's limits for real.
 #[wasm_bindgen]
-pub async fn start(adapter_name: String) -> Result<Fluke, JsError> {
+pub async fn start(adapter_name: String, limit_binding_mib: Option<u32>) -> Result<Fluke, JsError> {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();
         web_sys::console::error_1(&JsValue::from_str(&msg));
         LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
     }));
-    let opts = GpuOptions { name_if_unnamed: Some(adapter_name), ..GpuOptions::default() };
+    let opts = GpuOptions {
+        name_if_unnamed: Some(adapter_name),
+        max_storage_binding: limit_binding_mib.map(|m| u64::from(m) << 20),
+        ..GpuOptions::default()
+    };
     let gpu = Gpu::new_async(&opts, &fluke::ops::shaders()).await.map_err(js_err)?;
     let inner = Inner {
         gpu,
@@ -120,6 +130,16 @@ pub async fn start(adapter_name: String) -> Result<Fluke, JsError> {
         kernel_check: RefCell::new(serde_json::Value::Null),
     };
     Ok(Fluke { inner: Rc::new(inner) })
+}
+
+/// The largest size with the shape of `width` x `height` (the width a multiple of 32 stepping down by 32, the height
+/// in proportion rounded down to a multiple of 32) at which one photo fits this device by `check_fits`'s own rule;
+/// None when none does.
+fn largest_fitting(model: &UNet, width: u32, height: u32) -> Option<(u32, u32)> {
+    (1..width / 32)
+        .rev()
+        .map(|k| (k * 32, (u64::from(k * 32) * u64::from(height) / u64::from(width) / 32).max(1) as u32 * 32))
+        .find(|&(w, h)| model.check_fits(1, w, h).is_ok())
 }
 
 fn png(img: image::DynamicImage) -> Result<Vec<u8>> {
@@ -143,16 +163,24 @@ impl Fluke {
         .to_string()
     }
 
-    /// Load a checkpoint from its bytes; JSON {name, width_div, size: [w, h], params, bytes}. A file that is not a
-    /// fluke/smp U-Net, or a size the adapter cannot hold, is an error naming the file and the fix.
-    pub fn load_model(&self, bytes: &[u8], name: &str) -> Result<String, JsError> {
+    /// Load a checkpoint from its bytes; JSON {name, width_div, size: [w, h], params, bytes}. `size`: "WxH" to run the
+    /// model at instead of the checkpoint's size (as `fluke predict --size`; empty: the checkpoint's). A file that is
+    /// not a fluke/smp U-Net, or a size the device cannot hold, is an error naming the file and the fix (for the
+    /// latter, the limit and the largest size of the same shape that fits); a malformed `size` is `parse_size`'s.
+    pub fn load_model(&self, bytes: &[u8], name: &str, size: &str) -> Result<String, JsError> {
         let gpu = &self.inner.gpu;
         let (model, meta) = UNet::from_checkpoint_bytes(gpu, bytes, name).map_err(js_err)?;
-        let size = meta.unwrap_or(fluke::data::DEFAULT_SIZE);
-        model
-            .check_fits(1, size.0, size.1)
-            .map_err(|e| anyhow!("{name}: this GPU cannot run the model at {}x{}: {e}", size.0, size.1))
-            .map_err(js_err)?;
+        let asked = (!size.trim().is_empty()).then(|| fluke::parse_size(size)).transpose().map_err(js_err)?;
+        let size = asked.or(meta).unwrap_or(fluke::data::DEFAULT_SIZE);
+        if let Err(e) = model.check_fits(1, size.0, size.1) {
+            let fix = largest_fitting(&model, size.0, size.1).map_or(String::new(), |(w, h)| {
+                format!(
+                    "; the largest size of this shape that fits this GPU is {w}x{h}: use a model trained at that size \
+                     or smaller (fluke train --size {w}x{h})"
+                )
+            });
+            return Err(js_err(anyhow!("{name}: this GPU cannot run the model at {}x{}: {e}{fix}", size.0, size.1)));
+        }
         // As `fluke predict`: the weights are final, so each BN is folded into its convolution (`UNet::freeze`).
         model.freeze();
         let params: usize = model.params().map(|(_, t)| t.numel()).sum();
@@ -170,8 +198,8 @@ impl Fluke {
     /// The first-use kernel check of `fluke predict` (`validate::validate_async`) for the loaded model's
     /// convolutions at its size: each runs once on seeded data against f64 sums, and a subgroup or GEMM kernel that
     /// is wrong on this adapter is replaced by its portable twin for the rest of the session. Resolves to JSON
-    /// {checked, replaced, seconds}; rejects when a wrong kernel has no twin. Geometries already checked in this page
-    /// session are skipped. `fault` (empty: none) treats that entry point's results as wrong: the automation hook's
+    /// {checked (geometries), kernels (the entry points that ran), replaced, seconds}; rejects when a wrong kernel has
+    /// no twin. Geometries already checked in this page session are skipped. `fault` (empty: none) treats that entry point's results as wrong: the automation hook's
     /// test of this path (`&kernel_fault=`).
     pub fn check_kernels(&self, fault: String) -> js_sys::Promise {
         let inner = self.inner.clone();
@@ -206,8 +234,11 @@ async fn check_kernels(inner: &Inner, fault: Option<&str>) -> Result<String> {
     }
     let geoms: BTreeSet<String> = rep.verdicts.iter().map(|v| v.geometry.clone()).collect();
     inner.checked.borrow_mut().extend(geoms.iter().cloned());
+    // The entry points that computed the checked results (packing kernels included), each once.
+    let kernels: BTreeSet<&str> = rep.verdicts.iter().flat_map(|v| v.entries.iter().copied()).collect();
     let summary = serde_json::json!({
         "checked": geoms.len(),
+        "kernels": kernels,
         "replaced": rep.replaced,
         "seconds": t0.elapsed().as_secs_f64(),
     });

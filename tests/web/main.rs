@@ -1,7 +1,10 @@
 //! The browser page (src/web/) in headless Chromium on SwiftShader's WebGPU: built with tools/build-web.sh, served
 //! from 127.0.0.1, driven by its automation hook (`index.html?model=URL&photo=URL&report=URL`), and its mask
 //! compared with `fluke predict`'s on the same synthetic photo and the same small model; the page's first-use kernel
-//! check is asserted to have run, and to stop the page when a kernel is wrong (the hook's test fault).
+//! check is asserted to have run, and to stop the page when a kernel is wrong (the hook's test fault). Two refusals
+//! are driven for real: a file that is not a model, and a model too large for the device's limits (the hook asks
+//! WebGPU for a device with a 128 MiB storage binding limit, `limit_binding_mib=128`, and runs the model at a size
+//! that needs more, `size=`), whose message must name the limit and the largest size that fits.
 //!
 //! Chromium cannot be asked when a page's GPU promises have finished (`--dump-dom` does not wait for them), so the
 //! page reports: with `&report=/report` it POSTs its result JSON and mask to this test's server, which holds the
@@ -240,6 +243,9 @@ fn page_mask_matches_fluke_predict() {
     eprintln!("web test: kernel check {kc}");
     assert!(kc["checked"].as_u64().is_some_and(|c| c >= 10), "the page's kernel check did not run: {r}");
     assert_eq!(kc["replaced"], serde_json::json!([]), "a kernel was replaced on SwiftShader: {kc}");
+    // It names the kernels that computed the checked results: the convolutions' own entry points.
+    let kernels = kc["kernels"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(!kernels.is_empty() && kernels.iter().all(|k| k.as_str().is_some_and(|k| k.starts_with("conv2d_"))), "{kc}");
 }
 
 /// The page's kernel check is wired to its verdict: with the automation hook's test fault on an entry point every
@@ -260,6 +266,31 @@ fn page_names_a_file_that_is_not_a_model() {
     let photo = site().photo;
     let title = page_error(&chromium, &format!("model=data/{photo}&photo=data/{photo}"), "fluke:error: ");
     assert!(title.contains(photo) && title.contains("safetensors"), "the error does not name the file and the fix: {title}");
+}
+
+/// A model the device's limits cannot hold, for real: the page asks WebGPU for a device whose storage binding limit is
+/// 128 MiB (`limit_binding_mib=128`: WebGPU's default, so every adapter can grant it) and runs the test model at
+/// 8192x4096 (`size=`), where its largest tensor needs hundreds of MiB per image. `check_fits` refuses it against
+/// the device's granted limits and the page names the limit and the largest size of that shape that fits.
+#[test]
+fn page_names_the_size_that_fits_when_the_limits_are_too_small() {
+    let Some(chromium) = tools() else { return };
+    let photo = site().photo;
+    let query = format!("model=data/model.safetensors&photo=data/{photo}&size=8192x4096&limit_binding_mib=128");
+    let title = page_error(&chromium, &query, "fluke:error: model.safetensors: this GPU cannot run the model at 8192x4096: ");
+    eprintln!("web test: {title}");
+    assert!(title.contains("storage binding limit of 128 MiB"), "the error does not name the device's limit: {title}");
+    let after = |pat: &str| title.split(pat).nth(1).unwrap_or_else(|| panic!("no '{pat}' in: {title}"));
+    // "needs the tensor '...' of N MiB per image": the need at 8192x4096.
+    let need: u64 = title.split(" MiB per image").next().and_then(|t| t.rsplit(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("no need in MiB: {title}"));
+    // The fix: the largest smaller size of the same shape (2:1, the height rounded down to a multiple of 32) that fits.
+    // Every tensor grows with the area (the sizes are multiples of 32), so the need at W x H is need * W*H / (8192*4096).
+    let named = after("the largest size of this shape that fits this GPU is ").split(':').next().unwrap_or_default();
+    let (fw, fh) = named.split_once('x').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))).unwrap_or_else(|| panic!("no WxH named: {title}"));
+    assert!(fh == fw / 2 / 32 * 32 && fw % 32 == 0 && fw < 8192, "{fw}x{fh} is not a smaller size of the same shape");
+    let fits = |w: u64, h: u64| need * w * h <= 128 * 8192 * 4096;
+    assert!(fits(fw, fh) && !fits(fw + 32, (fw + 32) / 2 / 32 * 32), "{fw}x{fh} is not the largest size that fits 128 MiB ({need} MiB at 8192x4096)");
+    assert!(title.contains(&format!("fluke train --size {fw}x{fh}")), "the fix is not named: {title}");
 }
 
 /// Run the page on `query`, which must fail: its title, asserted to start with `prefix`.
