@@ -868,3 +868,180 @@ fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, 
     put16(o + 7u, p.cin * 9u, p.cout - co0, acc7_0, acc7_1, acc7_2, acc7_3);
     put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
 }
+
+// Vector m of a stem weight-gradient step (`conv2d_backward_weight_7x7s2_subgroup`): kernel row m / 4, columns
+// c0 + 4(m % 4) .. + 3 of input row iy + m / 4 in the image at xb, all inside the image or all read as 0.
+fn stem_x4(xb: i32, iy: i32, c0: i32, m: u32) -> vec4<f32> {
+    let y = iy + i32(m / 4u);
+    let c = c0 + 4 * i32(m % 4u);
+    let ok = y >= 0 && y < i32(p.h) && c >= 0 && c < i32(p.w);
+    return select(vec4<f32>(0.0), x4[u32(select(0, (xb + y * i32(p.w) + c) / 4, ok))], ok);
+}
+// Weight gradient, 7x7 stride 2 pad 3 (the stem), pass 1: `conv2d_backward_weight_7x7s2_vec4` with the step's 28
+// x vectors (7 kernel rows x 4), which every lane of the workgroup needs, loaded four per lane (vectors sid % 8 +
+// 8j) and handed out by subgroupBroadcast: per step 4 gy and 4 x loads per lane feed 784 multiply-adds, where the
+// portable twin makes 32 loads. Loop count R*OW/4 + R.
+@compute @workgroup_size(16)
+fn conv2d_backward_weight_7x7s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Lane lid owns channels co0 .. co0+3
+    // (component c of each accumulator; past Cout it reads channel Cout-1 and stores nothing). Tiles on y.
+    let cgroups = (p.cout + 63u) / 64u;
+    let ci = wid.x / cgroups;
+    let co0 = (wid.x % cgroups) * 64u + lid * 4u;
+    let last = p.cout - 1u;
+    let tile = wid.y;
+    let s = sid % 8u;   // this lane loads x vectors s + 8j of each step
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a0_4 = vec4<f32>(0.0); var a0_5 = vec4<f32>(0.0); var a0_6 = vec4<f32>(0.0); var a1_0 = vec4<f32>(0.0);
+    var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0); var a1_4 = vec4<f32>(0.0);
+    var a1_5 = vec4<f32>(0.0); var a1_6 = vec4<f32>(0.0); var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0);
+    var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0); var a2_4 = vec4<f32>(0.0); var a2_5 = vec4<f32>(0.0);
+    var a2_6 = vec4<f32>(0.0); var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0);
+    var a3_3 = vec4<f32>(0.0); var a3_4 = vec4<f32>(0.0); var a3_5 = vec4<f32>(0.0); var a3_6 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a4_4 = vec4<f32>(0.0); var a4_5 = vec4<f32>(0.0); var a4_6 = vec4<f32>(0.0); var a5_0 = vec4<f32>(0.0);
+    var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0); var a5_4 = vec4<f32>(0.0);
+    var a5_5 = vec4<f32>(0.0); var a5_6 = vec4<f32>(0.0); var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0);
+    var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0); var a6_4 = vec4<f32>(0.0); var a6_5 = vec4<f32>(0.0);
+    var a6_6 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        // gy row oy of channels co0 .. co0+3 (vec4 index of position 0).
+        let gb0 = (p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb1 = (p.off_gy + ((n * p.cout + min(co0 + 1u, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb2 = (p.off_gy + ((n * p.cout + min(co0 + 2u, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb3 = (p.off_gy + ((n * p.cout + min(co0 + 3u, last)) * p.oh + oy) * p.ow) / 4u;
+        let xb = i32(p.off_x + (n * p.cin + ci) * p.h * p.w);
+        let iy = 2 * i32(oy) - 3;
+        for (var q = 0u; q < w4; q++) {
+            // gy at positions ox = 4q .. 4q+3 of the four channels; g{j} = position j's four channels.
+            let h0 = gy4[gb0 + q]; let h1 = gy4[gb1 + q]; let h2 = gy4[gb2 + q]; let h3 = gy4[gb3 + q];
+            let g0 = vec4<f32>(h0.x, h1.x, h2.x, h3.x); let g1 = vec4<f32>(h0.y, h1.y, h2.y, h3.y);
+            let g2 = vec4<f32>(h0.z, h1.z, h2.z, h3.z); let g3 = vec4<f32>(h0.w, h1.w, h2.w, h3.w);
+            // Column 2*(4q + j) - 3 + kx = c0 + t of position j, tap kx: t = 2j + kx + 1, component t % 4 of v{t / 4}.
+            let c0 = 8 * i32(q) - 4;
+            // This lane's share of the step's 28 x vectors (vector m = 4*ky + i: kernel row ky, columns c0 + 4i .. c0 + 4i + 3):
+            // m = s, s + 8, s + 16, s + 24 (clamped to 27); vector m is lane m % 8's l{m / 8}.
+            let l0 = stem_x4(xb, iy, c0, s); let l1 = stem_x4(xb, iy, c0, s + 8u);
+            let l2 = stem_x4(xb, iy, c0, s + 16u); let l3 = stem_x4(xb, iy, c0, min(s + 24u, 27u));
+            // Kernel row 0: input row iy + 0.
+            let v0_0 = subgroupBroadcast(l0, 0u); let v0_1 = subgroupBroadcast(l0, 1u);
+            let v0_2 = subgroupBroadcast(l0, 2u); let v0_3 = subgroupBroadcast(l0, 3u);
+            a0_0 += g0 * v0_0.y + g1 * v0_0.w + g2 * v0_1.y + g3 * v0_1.w;
+            a0_1 += g0 * v0_0.z + g1 * v0_1.x + g2 * v0_1.z + g3 * v0_2.x;
+            a0_2 += g0 * v0_0.w + g1 * v0_1.y + g2 * v0_1.w + g3 * v0_2.y;
+            a0_3 += g0 * v0_1.x + g1 * v0_1.z + g2 * v0_2.x + g3 * v0_2.z;
+            a0_4 += g0 * v0_1.y + g1 * v0_1.w + g2 * v0_2.y + g3 * v0_2.w;
+            a0_5 += g0 * v0_1.z + g1 * v0_2.x + g2 * v0_2.z + g3 * v0_3.x;
+            a0_6 += g0 * v0_1.w + g1 * v0_2.y + g2 * v0_2.w + g3 * v0_3.y;
+            // Kernel row 1: input row iy + 1.
+            let v1_0 = subgroupBroadcast(l0, 4u); let v1_1 = subgroupBroadcast(l0, 5u);
+            let v1_2 = subgroupBroadcast(l0, 6u); let v1_3 = subgroupBroadcast(l0, 7u);
+            a1_0 += g0 * v1_0.y + g1 * v1_0.w + g2 * v1_1.y + g3 * v1_1.w;
+            a1_1 += g0 * v1_0.z + g1 * v1_1.x + g2 * v1_1.z + g3 * v1_2.x;
+            a1_2 += g0 * v1_0.w + g1 * v1_1.y + g2 * v1_1.w + g3 * v1_2.y;
+            a1_3 += g0 * v1_1.x + g1 * v1_1.z + g2 * v1_2.x + g3 * v1_2.z;
+            a1_4 += g0 * v1_1.y + g1 * v1_1.w + g2 * v1_2.y + g3 * v1_2.w;
+            a1_5 += g0 * v1_1.z + g1 * v1_2.x + g2 * v1_2.z + g3 * v1_3.x;
+            a1_6 += g0 * v1_1.w + g1 * v1_2.y + g2 * v1_2.w + g3 * v1_3.y;
+            // Kernel row 2: input row iy + 2.
+            let v2_0 = subgroupBroadcast(l1, 0u); let v2_1 = subgroupBroadcast(l1, 1u);
+            let v2_2 = subgroupBroadcast(l1, 2u); let v2_3 = subgroupBroadcast(l1, 3u);
+            a2_0 += g0 * v2_0.y + g1 * v2_0.w + g2 * v2_1.y + g3 * v2_1.w;
+            a2_1 += g0 * v2_0.z + g1 * v2_1.x + g2 * v2_1.z + g3 * v2_2.x;
+            a2_2 += g0 * v2_0.w + g1 * v2_1.y + g2 * v2_1.w + g3 * v2_2.y;
+            a2_3 += g0 * v2_1.x + g1 * v2_1.z + g2 * v2_2.x + g3 * v2_2.z;
+            a2_4 += g0 * v2_1.y + g1 * v2_1.w + g2 * v2_2.y + g3 * v2_2.w;
+            a2_5 += g0 * v2_1.z + g1 * v2_2.x + g2 * v2_2.z + g3 * v2_3.x;
+            a2_6 += g0 * v2_1.w + g1 * v2_2.y + g2 * v2_2.w + g3 * v2_3.y;
+            // Kernel row 3: input row iy + 3.
+            let v3_0 = subgroupBroadcast(l1, 4u); let v3_1 = subgroupBroadcast(l1, 5u);
+            let v3_2 = subgroupBroadcast(l1, 6u); let v3_3 = subgroupBroadcast(l1, 7u);
+            a3_0 += g0 * v3_0.y + g1 * v3_0.w + g2 * v3_1.y + g3 * v3_1.w;
+            a3_1 += g0 * v3_0.z + g1 * v3_1.x + g2 * v3_1.z + g3 * v3_2.x;
+            a3_2 += g0 * v3_0.w + g1 * v3_1.y + g2 * v3_1.w + g3 * v3_2.y;
+            a3_3 += g0 * v3_1.x + g1 * v3_1.z + g2 * v3_2.x + g3 * v3_2.z;
+            a3_4 += g0 * v3_1.y + g1 * v3_1.w + g2 * v3_2.y + g3 * v3_2.w;
+            a3_5 += g0 * v3_1.z + g1 * v3_2.x + g2 * v3_2.z + g3 * v3_3.x;
+            a3_6 += g0 * v3_1.w + g1 * v3_2.y + g2 * v3_2.w + g3 * v3_3.y;
+            // Kernel row 4: input row iy + 4.
+            let v4_0 = subgroupBroadcast(l2, 0u); let v4_1 = subgroupBroadcast(l2, 1u);
+            let v4_2 = subgroupBroadcast(l2, 2u); let v4_3 = subgroupBroadcast(l2, 3u);
+            a4_0 += g0 * v4_0.y + g1 * v4_0.w + g2 * v4_1.y + g3 * v4_1.w;
+            a4_1 += g0 * v4_0.z + g1 * v4_1.x + g2 * v4_1.z + g3 * v4_2.x;
+            a4_2 += g0 * v4_0.w + g1 * v4_1.y + g2 * v4_1.w + g3 * v4_2.y;
+            a4_3 += g0 * v4_1.x + g1 * v4_1.z + g2 * v4_2.x + g3 * v4_2.z;
+            a4_4 += g0 * v4_1.y + g1 * v4_1.w + g2 * v4_2.y + g3 * v4_2.w;
+            a4_5 += g0 * v4_1.z + g1 * v4_2.x + g2 * v4_2.z + g3 * v4_3.x;
+            a4_6 += g0 * v4_1.w + g1 * v4_2.y + g2 * v4_2.w + g3 * v4_3.y;
+            // Kernel row 5: input row iy + 5.
+            let v5_0 = subgroupBroadcast(l2, 4u); let v5_1 = subgroupBroadcast(l2, 5u);
+            let v5_2 = subgroupBroadcast(l2, 6u); let v5_3 = subgroupBroadcast(l2, 7u);
+            a5_0 += g0 * v5_0.y + g1 * v5_0.w + g2 * v5_1.y + g3 * v5_1.w;
+            a5_1 += g0 * v5_0.z + g1 * v5_1.x + g2 * v5_1.z + g3 * v5_2.x;
+            a5_2 += g0 * v5_0.w + g1 * v5_1.y + g2 * v5_1.w + g3 * v5_2.y;
+            a5_3 += g0 * v5_1.x + g1 * v5_1.z + g2 * v5_2.x + g3 * v5_2.z;
+            a5_4 += g0 * v5_1.y + g1 * v5_1.w + g2 * v5_2.y + g3 * v5_2.w;
+            a5_5 += g0 * v5_1.z + g1 * v5_2.x + g2 * v5_2.z + g3 * v5_3.x;
+            a5_6 += g0 * v5_1.w + g1 * v5_2.y + g2 * v5_2.w + g3 * v5_3.y;
+            // Kernel row 6: input row iy + 6.
+            let v6_0 = subgroupBroadcast(l3, 0u); let v6_1 = subgroupBroadcast(l3, 1u);
+            let v6_2 = subgroupBroadcast(l3, 2u); let v6_3 = subgroupBroadcast(l3, 3u);
+            a6_0 += g0 * v6_0.y + g1 * v6_0.w + g2 * v6_1.y + g3 * v6_1.w;
+            a6_1 += g0 * v6_0.z + g1 * v6_1.x + g2 * v6_1.z + g3 * v6_2.x;
+            a6_2 += g0 * v6_0.w + g1 * v6_1.y + g2 * v6_1.w + g3 * v6_2.y;
+            a6_3 += g0 * v6_1.x + g1 * v6_1.z + g2 * v6_2.x + g3 * v6_2.z;
+            a6_4 += g0 * v6_1.y + g1 * v6_1.w + g2 * v6_2.y + g3 * v6_2.w;
+            a6_5 += g0 * v6_1.z + g1 * v6_2.x + g2 * v6_2.z + g3 * v6_3.x;
+            a6_6 += g0 * v6_1.w + g1 * v6_2.y + g2 * v6_2.w + g3 * v6_3.y;
+        }
+    }
+    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx] for the lane's channels inside Cout.
+    let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 49u;
+    let cs = p.cin * 49u;
+    if (co0 < p.cout) {
+        let oc = o;
+        out[oc + 0u] = a0_0.x; out[oc + 1u] = a0_1.x; out[oc + 2u] = a0_2.x; out[oc + 3u] = a0_3.x; out[oc + 4u] = a0_4.x; out[oc + 5u] = a0_5.x; out[oc + 6u] = a0_6.x;
+        out[oc + 7u] = a1_0.x; out[oc + 8u] = a1_1.x; out[oc + 9u] = a1_2.x; out[oc + 10u] = a1_3.x; out[oc + 11u] = a1_4.x; out[oc + 12u] = a1_5.x; out[oc + 13u] = a1_6.x;
+        out[oc + 14u] = a2_0.x; out[oc + 15u] = a2_1.x; out[oc + 16u] = a2_2.x; out[oc + 17u] = a2_3.x; out[oc + 18u] = a2_4.x; out[oc + 19u] = a2_5.x; out[oc + 20u] = a2_6.x;
+        out[oc + 21u] = a3_0.x; out[oc + 22u] = a3_1.x; out[oc + 23u] = a3_2.x; out[oc + 24u] = a3_3.x; out[oc + 25u] = a3_4.x; out[oc + 26u] = a3_5.x; out[oc + 27u] = a3_6.x;
+        out[oc + 28u] = a4_0.x; out[oc + 29u] = a4_1.x; out[oc + 30u] = a4_2.x; out[oc + 31u] = a4_3.x; out[oc + 32u] = a4_4.x; out[oc + 33u] = a4_5.x; out[oc + 34u] = a4_6.x;
+        out[oc + 35u] = a5_0.x; out[oc + 36u] = a5_1.x; out[oc + 37u] = a5_2.x; out[oc + 38u] = a5_3.x; out[oc + 39u] = a5_4.x; out[oc + 40u] = a5_5.x; out[oc + 41u] = a5_6.x;
+        out[oc + 42u] = a6_0.x; out[oc + 43u] = a6_1.x; out[oc + 44u] = a6_2.x; out[oc + 45u] = a6_3.x; out[oc + 46u] = a6_4.x; out[oc + 47u] = a6_5.x; out[oc + 48u] = a6_6.x;
+    }
+    if (co0 + 1u < p.cout) {
+        let oc = o + 1u * cs;
+        out[oc + 0u] = a0_0.y; out[oc + 1u] = a0_1.y; out[oc + 2u] = a0_2.y; out[oc + 3u] = a0_3.y; out[oc + 4u] = a0_4.y; out[oc + 5u] = a0_5.y; out[oc + 6u] = a0_6.y;
+        out[oc + 7u] = a1_0.y; out[oc + 8u] = a1_1.y; out[oc + 9u] = a1_2.y; out[oc + 10u] = a1_3.y; out[oc + 11u] = a1_4.y; out[oc + 12u] = a1_5.y; out[oc + 13u] = a1_6.y;
+        out[oc + 14u] = a2_0.y; out[oc + 15u] = a2_1.y; out[oc + 16u] = a2_2.y; out[oc + 17u] = a2_3.y; out[oc + 18u] = a2_4.y; out[oc + 19u] = a2_5.y; out[oc + 20u] = a2_6.y;
+        out[oc + 21u] = a3_0.y; out[oc + 22u] = a3_1.y; out[oc + 23u] = a3_2.y; out[oc + 24u] = a3_3.y; out[oc + 25u] = a3_4.y; out[oc + 26u] = a3_5.y; out[oc + 27u] = a3_6.y;
+        out[oc + 28u] = a4_0.y; out[oc + 29u] = a4_1.y; out[oc + 30u] = a4_2.y; out[oc + 31u] = a4_3.y; out[oc + 32u] = a4_4.y; out[oc + 33u] = a4_5.y; out[oc + 34u] = a4_6.y;
+        out[oc + 35u] = a5_0.y; out[oc + 36u] = a5_1.y; out[oc + 37u] = a5_2.y; out[oc + 38u] = a5_3.y; out[oc + 39u] = a5_4.y; out[oc + 40u] = a5_5.y; out[oc + 41u] = a5_6.y;
+        out[oc + 42u] = a6_0.y; out[oc + 43u] = a6_1.y; out[oc + 44u] = a6_2.y; out[oc + 45u] = a6_3.y; out[oc + 46u] = a6_4.y; out[oc + 47u] = a6_5.y; out[oc + 48u] = a6_6.y;
+    }
+    if (co0 + 2u < p.cout) {
+        let oc = o + 2u * cs;
+        out[oc + 0u] = a0_0.z; out[oc + 1u] = a0_1.z; out[oc + 2u] = a0_2.z; out[oc + 3u] = a0_3.z; out[oc + 4u] = a0_4.z; out[oc + 5u] = a0_5.z; out[oc + 6u] = a0_6.z;
+        out[oc + 7u] = a1_0.z; out[oc + 8u] = a1_1.z; out[oc + 9u] = a1_2.z; out[oc + 10u] = a1_3.z; out[oc + 11u] = a1_4.z; out[oc + 12u] = a1_5.z; out[oc + 13u] = a1_6.z;
+        out[oc + 14u] = a2_0.z; out[oc + 15u] = a2_1.z; out[oc + 16u] = a2_2.z; out[oc + 17u] = a2_3.z; out[oc + 18u] = a2_4.z; out[oc + 19u] = a2_5.z; out[oc + 20u] = a2_6.z;
+        out[oc + 21u] = a3_0.z; out[oc + 22u] = a3_1.z; out[oc + 23u] = a3_2.z; out[oc + 24u] = a3_3.z; out[oc + 25u] = a3_4.z; out[oc + 26u] = a3_5.z; out[oc + 27u] = a3_6.z;
+        out[oc + 28u] = a4_0.z; out[oc + 29u] = a4_1.z; out[oc + 30u] = a4_2.z; out[oc + 31u] = a4_3.z; out[oc + 32u] = a4_4.z; out[oc + 33u] = a4_5.z; out[oc + 34u] = a4_6.z;
+        out[oc + 35u] = a5_0.z; out[oc + 36u] = a5_1.z; out[oc + 37u] = a5_2.z; out[oc + 38u] = a5_3.z; out[oc + 39u] = a5_4.z; out[oc + 40u] = a5_5.z; out[oc + 41u] = a5_6.z;
+        out[oc + 42u] = a6_0.z; out[oc + 43u] = a6_1.z; out[oc + 44u] = a6_2.z; out[oc + 45u] = a6_3.z; out[oc + 46u] = a6_4.z; out[oc + 47u] = a6_5.z; out[oc + 48u] = a6_6.z;
+    }
+    if (co0 + 3u < p.cout) {
+        let oc = o + 3u * cs;
+        out[oc + 0u] = a0_0.w; out[oc + 1u] = a0_1.w; out[oc + 2u] = a0_2.w; out[oc + 3u] = a0_3.w; out[oc + 4u] = a0_4.w; out[oc + 5u] = a0_5.w; out[oc + 6u] = a0_6.w;
+        out[oc + 7u] = a1_0.w; out[oc + 8u] = a1_1.w; out[oc + 9u] = a1_2.w; out[oc + 10u] = a1_3.w; out[oc + 11u] = a1_4.w; out[oc + 12u] = a1_5.w; out[oc + 13u] = a1_6.w;
+        out[oc + 14u] = a2_0.w; out[oc + 15u] = a2_1.w; out[oc + 16u] = a2_2.w; out[oc + 17u] = a2_3.w; out[oc + 18u] = a2_4.w; out[oc + 19u] = a2_5.w; out[oc + 20u] = a2_6.w;
+        out[oc + 21u] = a3_0.w; out[oc + 22u] = a3_1.w; out[oc + 23u] = a3_2.w; out[oc + 24u] = a3_3.w; out[oc + 25u] = a3_4.w; out[oc + 26u] = a3_5.w; out[oc + 27u] = a3_6.w;
+        out[oc + 28u] = a4_0.w; out[oc + 29u] = a4_1.w; out[oc + 30u] = a4_2.w; out[oc + 31u] = a4_3.w; out[oc + 32u] = a4_4.w; out[oc + 33u] = a4_5.w; out[oc + 34u] = a4_6.w;
+        out[oc + 35u] = a5_0.w; out[oc + 36u] = a5_1.w; out[oc + 37u] = a5_2.w; out[oc + 38u] = a5_3.w; out[oc + 39u] = a5_4.w; out[oc + 40u] = a5_5.w; out[oc + 41u] = a5_6.w;
+        out[oc + 42u] = a6_0.w; out[oc + 43u] = a6_1.w; out[oc + 44u] = a6_2.w; out[oc + 45u] = a6_3.w; out[oc + 46u] = a6_4.w; out[oc + 47u] = a6_5.w; out[oc + 48u] = a6_6.w;
+    }
+}

@@ -654,11 +654,12 @@ fn conv2d_backward_weight_3x3_strip(@builtin(workgroup_id) wid: vec3<u32>, @buil
 
 // Forward, 7x7 stride 2 pad 3 with W % 4 == 0 (the stem: 3 input channels, 64 output channels): invocation = 16
 // pixels of an output row x 16 channels (64 vec4 accumulators a{pixel}_{group}). The channel block is the grid's y,
-// so the weights are the same for the whole workgroup: their loads are one load per workgroup, not one per lane
-// (no subgroup operations needed). Per (ci, ky) the 37 input columns under the 16 pixels (2*ox0-3 .. 2*ox0+33)
-// come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x loads and 28 uniform
-// vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128). Weights packed
-// in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7.
+// so every lane of a workgroup loads the same weights. Per (ci, ky) the 37 input columns under the 16 pixels
+// (2*ox0-3 .. 2*ox0+33) come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x
+// loads and 28 vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128).
+// Weights packed in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7. No subgroup twin: sharing the 28
+// weight loads by subgroupBroadcast, as `conv2d_backward_weight_7x7s2_subgroup` shares its x loads, measured 1.4x
+// slower here (lavapipe on the 2-core AMD EPYC, 2026-12-05, one run: 130 against 83-94 ms at batch 4, 384x192).
 @compute @workgroup_size(64)
 fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // Pixel blocks on x (lanes past the last compute on the last block and store nothing), channel block on y.
@@ -852,42 +853,55 @@ fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
     put_px16(b, 15u, co0, a15_0 + bv0, a15_1 + bv1, a15_2 + bv2, a15_3 + bv3);
 }
 
-// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (co, ci) owns
-// the 49 outputs gw[co, ci, 0..6, 0..6] (accumulators a{ky}_{kx}) and sums the positions of its tile, output rows
-// [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four positions per step. A workgroup is 64 output
-// channels of one (ci, tile), so the x it reads is the same across it (one load per workgroup, not one per lane,
-// no subgroup operations needed) and only gy is loaded per lane: per step one vec4 gy load (the four positions of
-// this channel) and, per kernel row, 4 uniform vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions'
-// 7-wide windows) feed 196 multiply-adds (the generic `conv2d_backward_weight_tiled`: 12 loads per 32). Writes
-// part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.
-@compute @workgroup_size(64)
+// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (4 output
+// channels co0 .. co0+3, ci) owns the 196 outputs gw[co0..co0+3, ci, 0..6, 0..6] (vec4 accumulators a{ky}_{kx},
+// one component per channel) and sums the positions of its tile, output rows [t*R, (t+1)*R) of the run's flattened
+// (n, oy), R = p.tile_len, four positions per step. A workgroup is 16 lanes (64 output channels) of one (ci, tile),
+// so they all read the same x. Per step 4 vec4 gy loads (the four positions of each channel) and, per kernel row,
+// 4 vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions' 7-wide windows) feed 784 multiply-adds (one
+// channel per invocation, the first version of this kernel: 29 loads per 196; the generic
+// `conv2d_backward_weight_tiled`: 12 per 32). Writes part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by
+// `conv2d_backward_reduce`. Loop count R*OW/4 + R.
+@compute @workgroup_size(16)
 fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Tiles on y.
+    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Lane lid owns channels co0 .. co0+3
+    // (component c of each accumulator; past Cout it reads channel Cout-1 and stores nothing). Tiles on y.
     let cgroups = (p.cout + 63u) / 64u;
     let ci = wid.x / cgroups;
-    let cl = (wid.x % cgroups) * 64u + lid;
-    let ok = cl < p.cout;
-    let co = min(cl, p.cout - 1u);
+    let co0 = (wid.x % cgroups) * 64u + lid * 4u;
+    let last = p.cout - 1u;
     let tile = wid.y;
-    var a0_0 = 0.0; var a0_1 = 0.0; var a0_2 = 0.0; var a0_3 = 0.0; var a0_4 = 0.0; var a0_5 = 0.0; var a0_6 = 0.0;
-    var a1_0 = 0.0; var a1_1 = 0.0; var a1_2 = 0.0; var a1_3 = 0.0; var a1_4 = 0.0; var a1_5 = 0.0; var a1_6 = 0.0;
-    var a2_0 = 0.0; var a2_1 = 0.0; var a2_2 = 0.0; var a2_3 = 0.0; var a2_4 = 0.0; var a2_5 = 0.0; var a2_6 = 0.0;
-    var a3_0 = 0.0; var a3_1 = 0.0; var a3_2 = 0.0; var a3_3 = 0.0; var a3_4 = 0.0; var a3_5 = 0.0; var a3_6 = 0.0;
-    var a4_0 = 0.0; var a4_1 = 0.0; var a4_2 = 0.0; var a4_3 = 0.0; var a4_4 = 0.0; var a4_5 = 0.0; var a4_6 = 0.0;
-    var a5_0 = 0.0; var a5_1 = 0.0; var a5_2 = 0.0; var a5_3 = 0.0; var a5_4 = 0.0; var a5_5 = 0.0; var a5_6 = 0.0;
-    var a6_0 = 0.0; var a6_1 = 0.0; var a6_2 = 0.0; var a6_3 = 0.0; var a6_4 = 0.0; var a6_5 = 0.0; var a6_6 = 0.0;
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a0_4 = vec4<f32>(0.0); var a0_5 = vec4<f32>(0.0); var a0_6 = vec4<f32>(0.0); var a1_0 = vec4<f32>(0.0);
+    var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0); var a1_4 = vec4<f32>(0.0);
+    var a1_5 = vec4<f32>(0.0); var a1_6 = vec4<f32>(0.0); var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0);
+    var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0); var a2_4 = vec4<f32>(0.0); var a2_5 = vec4<f32>(0.0);
+    var a2_6 = vec4<f32>(0.0); var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0);
+    var a3_3 = vec4<f32>(0.0); var a3_4 = vec4<f32>(0.0); var a3_5 = vec4<f32>(0.0); var a3_6 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a4_4 = vec4<f32>(0.0); var a4_5 = vec4<f32>(0.0); var a4_6 = vec4<f32>(0.0); var a5_0 = vec4<f32>(0.0);
+    var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0); var a5_4 = vec4<f32>(0.0);
+    var a5_5 = vec4<f32>(0.0); var a5_6 = vec4<f32>(0.0); var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0);
+    var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0); var a6_4 = vec4<f32>(0.0); var a6_5 = vec4<f32>(0.0);
+    var a6_6 = vec4<f32>(0.0);
     let r0 = tile * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
     let w4 = p.ow / 4u;
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
         let oy = r % p.oh;
-        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        // gy row oy of channels co0 .. co0+3 (vec4 index of position 0).
+        let gb0 = (p.off_gy + ((n * p.cout + min(co0, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb1 = (p.off_gy + ((n * p.cout + min(co0 + 1u, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb2 = (p.off_gy + ((n * p.cout + min(co0 + 2u, last)) * p.oh + oy) * p.ow) / 4u;
+        let gb3 = (p.off_gy + ((n * p.cout + min(co0 + 3u, last)) * p.oh + oy) * p.ow) / 4u;
         let xb = i32(p.off_x + (n * p.cin + ci) * p.h * p.w);
         let iy = 2 * i32(oy) - 3;
         for (var q = 0u; q < w4; q++) {
-            // gy of this channel at positions ox = 4q .. 4q+3.
-            let g = gy4[gb + q];
+            // gy at positions ox = 4q .. 4q+3 of the four channels; g{j} = position j's four channels.
+            let h0 = gy4[gb0 + q]; let h1 = gy4[gb1 + q]; let h2 = gy4[gb2 + q]; let h3 = gy4[gb3 + q];
+            let g0 = vec4<f32>(h0.x, h1.x, h2.x, h3.x); let g1 = vec4<f32>(h0.y, h1.y, h2.y, h3.y);
+            let g2 = vec4<f32>(h0.z, h1.z, h2.z, h3.z); let g3 = vec4<f32>(h0.w, h1.w, h2.w, h3.w);
             // Column 2*(4q + j) - 3 + kx = c0 + t of position j, tap kx: t = 2j + kx + 1, component t % 4 of v{t / 4}.
             let c0 = 8 * i32(q) - 4;
             // Kernel row 0: input row iy + 0, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
@@ -897,13 +911,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v0_1 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 1, ok0 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok0 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v0_2 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 2, ok0 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok0 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v0_3 = select(vec4<f32>(0.0), x4[u32(select(0, q0 + 3, ok0 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok0 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a0_0 += g.x * v0_0.y + g.y * v0_0.w + g.z * v0_1.y + g.w * v0_1.w;
-            a0_1 += g.x * v0_0.z + g.y * v0_1.x + g.z * v0_1.z + g.w * v0_2.x;
-            a0_2 += g.x * v0_0.w + g.y * v0_1.y + g.z * v0_1.w + g.w * v0_2.y;
-            a0_3 += g.x * v0_1.x + g.y * v0_1.z + g.z * v0_2.x + g.w * v0_2.z;
-            a0_4 += g.x * v0_1.y + g.y * v0_1.w + g.z * v0_2.y + g.w * v0_2.w;
-            a0_5 += g.x * v0_1.z + g.y * v0_2.x + g.z * v0_2.z + g.w * v0_3.x;
-            a0_6 += g.x * v0_1.w + g.y * v0_2.y + g.z * v0_2.w + g.w * v0_3.y;
+            a0_0 += g0 * v0_0.y + g1 * v0_0.w + g2 * v0_1.y + g3 * v0_1.w;
+            a0_1 += g0 * v0_0.z + g1 * v0_1.x + g2 * v0_1.z + g3 * v0_2.x;
+            a0_2 += g0 * v0_0.w + g1 * v0_1.y + g2 * v0_1.w + g3 * v0_2.y;
+            a0_3 += g0 * v0_1.x + g1 * v0_1.z + g2 * v0_2.x + g3 * v0_2.z;
+            a0_4 += g0 * v0_1.y + g1 * v0_1.w + g2 * v0_2.y + g3 * v0_2.w;
+            a0_5 += g0 * v0_1.z + g1 * v0_2.x + g2 * v0_2.z + g3 * v0_3.x;
+            a0_6 += g0 * v0_1.w + g1 * v0_2.y + g2 * v0_2.w + g3 * v0_3.y;
             // Kernel row 1: input row iy + 1, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y1 = iy + 1; let ok1 = y1 >= 0 && y1 < i32(p.h);
             let q1 = (xb + select(0, y1, ok1) * i32(p.w) + c0) / 4;
@@ -911,13 +925,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v1_1 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 1, ok1 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok1 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v1_2 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 2, ok1 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok1 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v1_3 = select(vec4<f32>(0.0), x4[u32(select(0, q1 + 3, ok1 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok1 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a1_0 += g.x * v1_0.y + g.y * v1_0.w + g.z * v1_1.y + g.w * v1_1.w;
-            a1_1 += g.x * v1_0.z + g.y * v1_1.x + g.z * v1_1.z + g.w * v1_2.x;
-            a1_2 += g.x * v1_0.w + g.y * v1_1.y + g.z * v1_1.w + g.w * v1_2.y;
-            a1_3 += g.x * v1_1.x + g.y * v1_1.z + g.z * v1_2.x + g.w * v1_2.z;
-            a1_4 += g.x * v1_1.y + g.y * v1_1.w + g.z * v1_2.y + g.w * v1_2.w;
-            a1_5 += g.x * v1_1.z + g.y * v1_2.x + g.z * v1_2.z + g.w * v1_3.x;
-            a1_6 += g.x * v1_1.w + g.y * v1_2.y + g.z * v1_2.w + g.w * v1_3.y;
+            a1_0 += g0 * v1_0.y + g1 * v1_0.w + g2 * v1_1.y + g3 * v1_1.w;
+            a1_1 += g0 * v1_0.z + g1 * v1_1.x + g2 * v1_1.z + g3 * v1_2.x;
+            a1_2 += g0 * v1_0.w + g1 * v1_1.y + g2 * v1_1.w + g3 * v1_2.y;
+            a1_3 += g0 * v1_1.x + g1 * v1_1.z + g2 * v1_2.x + g3 * v1_2.z;
+            a1_4 += g0 * v1_1.y + g1 * v1_1.w + g2 * v1_2.y + g3 * v1_2.w;
+            a1_5 += g0 * v1_1.z + g1 * v1_2.x + g2 * v1_2.z + g3 * v1_3.x;
+            a1_6 += g0 * v1_1.w + g1 * v1_2.y + g2 * v1_2.w + g3 * v1_3.y;
             // Kernel row 2: input row iy + 2, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y2 = iy + 2; let ok2 = y2 >= 0 && y2 < i32(p.h);
             let q2 = (xb + select(0, y2, ok2) * i32(p.w) + c0) / 4;
@@ -925,13 +939,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v2_1 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 1, ok2 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok2 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v2_2 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 2, ok2 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok2 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v2_3 = select(vec4<f32>(0.0), x4[u32(select(0, q2 + 3, ok2 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok2 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a2_0 += g.x * v2_0.y + g.y * v2_0.w + g.z * v2_1.y + g.w * v2_1.w;
-            a2_1 += g.x * v2_0.z + g.y * v2_1.x + g.z * v2_1.z + g.w * v2_2.x;
-            a2_2 += g.x * v2_0.w + g.y * v2_1.y + g.z * v2_1.w + g.w * v2_2.y;
-            a2_3 += g.x * v2_1.x + g.y * v2_1.z + g.z * v2_2.x + g.w * v2_2.z;
-            a2_4 += g.x * v2_1.y + g.y * v2_1.w + g.z * v2_2.y + g.w * v2_2.w;
-            a2_5 += g.x * v2_1.z + g.y * v2_2.x + g.z * v2_2.z + g.w * v2_3.x;
-            a2_6 += g.x * v2_1.w + g.y * v2_2.y + g.z * v2_2.w + g.w * v2_3.y;
+            a2_0 += g0 * v2_0.y + g1 * v2_0.w + g2 * v2_1.y + g3 * v2_1.w;
+            a2_1 += g0 * v2_0.z + g1 * v2_1.x + g2 * v2_1.z + g3 * v2_2.x;
+            a2_2 += g0 * v2_0.w + g1 * v2_1.y + g2 * v2_1.w + g3 * v2_2.y;
+            a2_3 += g0 * v2_1.x + g1 * v2_1.z + g2 * v2_2.x + g3 * v2_2.z;
+            a2_4 += g0 * v2_1.y + g1 * v2_1.w + g2 * v2_2.y + g3 * v2_2.w;
+            a2_5 += g0 * v2_1.z + g1 * v2_2.x + g2 * v2_2.z + g3 * v2_3.x;
+            a2_6 += g0 * v2_1.w + g1 * v2_2.y + g2 * v2_2.w + g3 * v2_3.y;
             // Kernel row 3: input row iy + 3, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y3 = iy + 3; let ok3 = y3 >= 0 && y3 < i32(p.h);
             let q3 = (xb + select(0, y3, ok3) * i32(p.w) + c0) / 4;
@@ -939,13 +953,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v3_1 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 1, ok3 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok3 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v3_2 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 2, ok3 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok3 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v3_3 = select(vec4<f32>(0.0), x4[u32(select(0, q3 + 3, ok3 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok3 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a3_0 += g.x * v3_0.y + g.y * v3_0.w + g.z * v3_1.y + g.w * v3_1.w;
-            a3_1 += g.x * v3_0.z + g.y * v3_1.x + g.z * v3_1.z + g.w * v3_2.x;
-            a3_2 += g.x * v3_0.w + g.y * v3_1.y + g.z * v3_1.w + g.w * v3_2.y;
-            a3_3 += g.x * v3_1.x + g.y * v3_1.z + g.z * v3_2.x + g.w * v3_2.z;
-            a3_4 += g.x * v3_1.y + g.y * v3_1.w + g.z * v3_2.y + g.w * v3_2.w;
-            a3_5 += g.x * v3_1.z + g.y * v3_2.x + g.z * v3_2.z + g.w * v3_3.x;
-            a3_6 += g.x * v3_1.w + g.y * v3_2.y + g.z * v3_2.w + g.w * v3_3.y;
+            a3_0 += g0 * v3_0.y + g1 * v3_0.w + g2 * v3_1.y + g3 * v3_1.w;
+            a3_1 += g0 * v3_0.z + g1 * v3_1.x + g2 * v3_1.z + g3 * v3_2.x;
+            a3_2 += g0 * v3_0.w + g1 * v3_1.y + g2 * v3_1.w + g3 * v3_2.y;
+            a3_3 += g0 * v3_1.x + g1 * v3_1.z + g2 * v3_2.x + g3 * v3_2.z;
+            a3_4 += g0 * v3_1.y + g1 * v3_1.w + g2 * v3_2.y + g3 * v3_2.w;
+            a3_5 += g0 * v3_1.z + g1 * v3_2.x + g2 * v3_2.z + g3 * v3_3.x;
+            a3_6 += g0 * v3_1.w + g1 * v3_2.y + g2 * v3_2.w + g3 * v3_3.y;
             // Kernel row 4: input row iy + 4, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y4 = iy + 4; let ok4 = y4 >= 0 && y4 < i32(p.h);
             let q4 = (xb + select(0, y4, ok4) * i32(p.w) + c0) / 4;
@@ -953,13 +967,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v4_1 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 1, ok4 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok4 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v4_2 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 2, ok4 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok4 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v4_3 = select(vec4<f32>(0.0), x4[u32(select(0, q4 + 3, ok4 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok4 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a4_0 += g.x * v4_0.y + g.y * v4_0.w + g.z * v4_1.y + g.w * v4_1.w;
-            a4_1 += g.x * v4_0.z + g.y * v4_1.x + g.z * v4_1.z + g.w * v4_2.x;
-            a4_2 += g.x * v4_0.w + g.y * v4_1.y + g.z * v4_1.w + g.w * v4_2.y;
-            a4_3 += g.x * v4_1.x + g.y * v4_1.z + g.z * v4_2.x + g.w * v4_2.z;
-            a4_4 += g.x * v4_1.y + g.y * v4_1.w + g.z * v4_2.y + g.w * v4_2.w;
-            a4_5 += g.x * v4_1.z + g.y * v4_2.x + g.z * v4_2.z + g.w * v4_3.x;
-            a4_6 += g.x * v4_1.w + g.y * v4_2.y + g.z * v4_2.w + g.w * v4_3.y;
+            a4_0 += g0 * v4_0.y + g1 * v4_0.w + g2 * v4_1.y + g3 * v4_1.w;
+            a4_1 += g0 * v4_0.z + g1 * v4_1.x + g2 * v4_1.z + g3 * v4_2.x;
+            a4_2 += g0 * v4_0.w + g1 * v4_1.y + g2 * v4_1.w + g3 * v4_2.y;
+            a4_3 += g0 * v4_1.x + g1 * v4_1.z + g2 * v4_2.x + g3 * v4_2.z;
+            a4_4 += g0 * v4_1.y + g1 * v4_1.w + g2 * v4_2.y + g3 * v4_2.w;
+            a4_5 += g0 * v4_1.z + g1 * v4_2.x + g2 * v4_2.z + g3 * v4_3.x;
+            a4_6 += g0 * v4_1.w + g1 * v4_2.y + g2 * v4_2.w + g3 * v4_3.y;
             // Kernel row 5: input row iy + 5, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y5 = iy + 5; let ok5 = y5 >= 0 && y5 < i32(p.h);
             let q5 = (xb + select(0, y5, ok5) * i32(p.w) + c0) / 4;
@@ -967,13 +981,13 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v5_1 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 1, ok5 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok5 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v5_2 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 2, ok5 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok5 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v5_3 = select(vec4<f32>(0.0), x4[u32(select(0, q5 + 3, ok5 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok5 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a5_0 += g.x * v5_0.y + g.y * v5_0.w + g.z * v5_1.y + g.w * v5_1.w;
-            a5_1 += g.x * v5_0.z + g.y * v5_1.x + g.z * v5_1.z + g.w * v5_2.x;
-            a5_2 += g.x * v5_0.w + g.y * v5_1.y + g.z * v5_1.w + g.w * v5_2.y;
-            a5_3 += g.x * v5_1.x + g.y * v5_1.z + g.z * v5_2.x + g.w * v5_2.z;
-            a5_4 += g.x * v5_1.y + g.y * v5_1.w + g.z * v5_2.y + g.w * v5_2.w;
-            a5_5 += g.x * v5_1.z + g.y * v5_2.x + g.z * v5_2.z + g.w * v5_3.x;
-            a5_6 += g.x * v5_1.w + g.y * v5_2.y + g.z * v5_2.w + g.w * v5_3.y;
+            a5_0 += g0 * v5_0.y + g1 * v5_0.w + g2 * v5_1.y + g3 * v5_1.w;
+            a5_1 += g0 * v5_0.z + g1 * v5_1.x + g2 * v5_1.z + g3 * v5_2.x;
+            a5_2 += g0 * v5_0.w + g1 * v5_1.y + g2 * v5_1.w + g3 * v5_2.y;
+            a5_3 += g0 * v5_1.x + g1 * v5_1.z + g2 * v5_2.x + g3 * v5_2.z;
+            a5_4 += g0 * v5_1.y + g1 * v5_1.w + g2 * v5_2.y + g3 * v5_2.w;
+            a5_5 += g0 * v5_1.z + g1 * v5_2.x + g2 * v5_2.z + g3 * v5_3.x;
+            a5_6 += g0 * v5_1.w + g1 * v5_2.y + g2 * v5_2.w + g3 * v5_3.y;
             // Kernel row 6: input row iy + 6, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).
             let y6 = iy + 6; let ok6 = y6 >= 0 && y6 < i32(p.h);
             let q6 = (xb + select(0, y6, ok6) * i32(p.w) + c0) / 4;
@@ -981,23 +995,56 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             let v6_1 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 1, ok6 && c0 + 4 >= 0 && c0 + 4 < i32(p.w)))], ok6 && c0 + 4 >= 0 && c0 + 4 < i32(p.w));
             let v6_2 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 2, ok6 && c0 + 8 >= 0 && c0 + 8 < i32(p.w)))], ok6 && c0 + 8 >= 0 && c0 + 8 < i32(p.w));
             let v6_3 = select(vec4<f32>(0.0), x4[u32(select(0, q6 + 3, ok6 && c0 + 12 >= 0 && c0 + 12 < i32(p.w)))], ok6 && c0 + 12 >= 0 && c0 + 12 < i32(p.w));
-            a6_0 += g.x * v6_0.y + g.y * v6_0.w + g.z * v6_1.y + g.w * v6_1.w;
-            a6_1 += g.x * v6_0.z + g.y * v6_1.x + g.z * v6_1.z + g.w * v6_2.x;
-            a6_2 += g.x * v6_0.w + g.y * v6_1.y + g.z * v6_1.w + g.w * v6_2.y;
-            a6_3 += g.x * v6_1.x + g.y * v6_1.z + g.z * v6_2.x + g.w * v6_2.z;
-            a6_4 += g.x * v6_1.y + g.y * v6_1.w + g.z * v6_2.y + g.w * v6_2.w;
-            a6_5 += g.x * v6_1.z + g.y * v6_2.x + g.z * v6_2.z + g.w * v6_3.x;
-            a6_6 += g.x * v6_1.w + g.y * v6_2.y + g.z * v6_2.w + g.w * v6_3.y;
+            a6_0 += g0 * v6_0.y + g1 * v6_0.w + g2 * v6_1.y + g3 * v6_1.w;
+            a6_1 += g0 * v6_0.z + g1 * v6_1.x + g2 * v6_1.z + g3 * v6_2.x;
+            a6_2 += g0 * v6_0.w + g1 * v6_1.y + g2 * v6_1.w + g3 * v6_2.y;
+            a6_3 += g0 * v6_1.x + g1 * v6_1.z + g2 * v6_2.x + g3 * v6_2.z;
+            a6_4 += g0 * v6_1.y + g1 * v6_1.w + g2 * v6_2.y + g3 * v6_2.w;
+            a6_5 += g0 * v6_1.z + g1 * v6_2.x + g2 * v6_2.z + g3 * v6_3.x;
+            a6_6 += g0 * v6_1.w + g1 * v6_2.y + g2 * v6_2.w + g3 * v6_3.y;
         }
     }
-    if (!ok) { return; }
-    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx].
-    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 49u;
-    out[o + 0u] = a0_0; out[o + 1u] = a0_1; out[o + 2u] = a0_2; out[o + 3u] = a0_3; out[o + 4u] = a0_4; out[o + 5u] = a0_5; out[o + 6u] = a0_6;
-    out[o + 7u] = a1_0; out[o + 8u] = a1_1; out[o + 9u] = a1_2; out[o + 10u] = a1_3; out[o + 11u] = a1_4; out[o + 12u] = a1_5; out[o + 13u] = a1_6;
-    out[o + 14u] = a2_0; out[o + 15u] = a2_1; out[o + 16u] = a2_2; out[o + 17u] = a2_3; out[o + 18u] = a2_4; out[o + 19u] = a2_5; out[o + 20u] = a2_6;
-    out[o + 21u] = a3_0; out[o + 22u] = a3_1; out[o + 23u] = a3_2; out[o + 24u] = a3_3; out[o + 25u] = a3_4; out[o + 26u] = a3_5; out[o + 27u] = a3_6;
-    out[o + 28u] = a4_0; out[o + 29u] = a4_1; out[o + 30u] = a4_2; out[o + 31u] = a4_3; out[o + 32u] = a4_4; out[o + 33u] = a4_5; out[o + 34u] = a4_6;
-    out[o + 35u] = a5_0; out[o + 36u] = a5_1; out[o + 37u] = a5_2; out[o + 38u] = a5_3; out[o + 39u] = a5_4; out[o + 40u] = a5_5; out[o + 41u] = a5_6;
-    out[o + 42u] = a6_0; out[o + 43u] = a6_1; out[o + 44u] = a6_2; out[o + 45u] = a6_3; out[o + 46u] = a6_4; out[o + 47u] = a6_5; out[o + 48u] = a6_6;
+    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx] for the lane's channels inside Cout.
+    let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 49u;
+    let cs = p.cin * 49u;
+    if (co0 < p.cout) {
+        let oc = o;
+        out[oc + 0u] = a0_0.x; out[oc + 1u] = a0_1.x; out[oc + 2u] = a0_2.x; out[oc + 3u] = a0_3.x; out[oc + 4u] = a0_4.x; out[oc + 5u] = a0_5.x; out[oc + 6u] = a0_6.x;
+        out[oc + 7u] = a1_0.x; out[oc + 8u] = a1_1.x; out[oc + 9u] = a1_2.x; out[oc + 10u] = a1_3.x; out[oc + 11u] = a1_4.x; out[oc + 12u] = a1_5.x; out[oc + 13u] = a1_6.x;
+        out[oc + 14u] = a2_0.x; out[oc + 15u] = a2_1.x; out[oc + 16u] = a2_2.x; out[oc + 17u] = a2_3.x; out[oc + 18u] = a2_4.x; out[oc + 19u] = a2_5.x; out[oc + 20u] = a2_6.x;
+        out[oc + 21u] = a3_0.x; out[oc + 22u] = a3_1.x; out[oc + 23u] = a3_2.x; out[oc + 24u] = a3_3.x; out[oc + 25u] = a3_4.x; out[oc + 26u] = a3_5.x; out[oc + 27u] = a3_6.x;
+        out[oc + 28u] = a4_0.x; out[oc + 29u] = a4_1.x; out[oc + 30u] = a4_2.x; out[oc + 31u] = a4_3.x; out[oc + 32u] = a4_4.x; out[oc + 33u] = a4_5.x; out[oc + 34u] = a4_6.x;
+        out[oc + 35u] = a5_0.x; out[oc + 36u] = a5_1.x; out[oc + 37u] = a5_2.x; out[oc + 38u] = a5_3.x; out[oc + 39u] = a5_4.x; out[oc + 40u] = a5_5.x; out[oc + 41u] = a5_6.x;
+        out[oc + 42u] = a6_0.x; out[oc + 43u] = a6_1.x; out[oc + 44u] = a6_2.x; out[oc + 45u] = a6_3.x; out[oc + 46u] = a6_4.x; out[oc + 47u] = a6_5.x; out[oc + 48u] = a6_6.x;
+    }
+    if (co0 + 1u < p.cout) {
+        let oc = o + 1u * cs;
+        out[oc + 0u] = a0_0.y; out[oc + 1u] = a0_1.y; out[oc + 2u] = a0_2.y; out[oc + 3u] = a0_3.y; out[oc + 4u] = a0_4.y; out[oc + 5u] = a0_5.y; out[oc + 6u] = a0_6.y;
+        out[oc + 7u] = a1_0.y; out[oc + 8u] = a1_1.y; out[oc + 9u] = a1_2.y; out[oc + 10u] = a1_3.y; out[oc + 11u] = a1_4.y; out[oc + 12u] = a1_5.y; out[oc + 13u] = a1_6.y;
+        out[oc + 14u] = a2_0.y; out[oc + 15u] = a2_1.y; out[oc + 16u] = a2_2.y; out[oc + 17u] = a2_3.y; out[oc + 18u] = a2_4.y; out[oc + 19u] = a2_5.y; out[oc + 20u] = a2_6.y;
+        out[oc + 21u] = a3_0.y; out[oc + 22u] = a3_1.y; out[oc + 23u] = a3_2.y; out[oc + 24u] = a3_3.y; out[oc + 25u] = a3_4.y; out[oc + 26u] = a3_5.y; out[oc + 27u] = a3_6.y;
+        out[oc + 28u] = a4_0.y; out[oc + 29u] = a4_1.y; out[oc + 30u] = a4_2.y; out[oc + 31u] = a4_3.y; out[oc + 32u] = a4_4.y; out[oc + 33u] = a4_5.y; out[oc + 34u] = a4_6.y;
+        out[oc + 35u] = a5_0.y; out[oc + 36u] = a5_1.y; out[oc + 37u] = a5_2.y; out[oc + 38u] = a5_3.y; out[oc + 39u] = a5_4.y; out[oc + 40u] = a5_5.y; out[oc + 41u] = a5_6.y;
+        out[oc + 42u] = a6_0.y; out[oc + 43u] = a6_1.y; out[oc + 44u] = a6_2.y; out[oc + 45u] = a6_3.y; out[oc + 46u] = a6_4.y; out[oc + 47u] = a6_5.y; out[oc + 48u] = a6_6.y;
+    }
+    if (co0 + 2u < p.cout) {
+        let oc = o + 2u * cs;
+        out[oc + 0u] = a0_0.z; out[oc + 1u] = a0_1.z; out[oc + 2u] = a0_2.z; out[oc + 3u] = a0_3.z; out[oc + 4u] = a0_4.z; out[oc + 5u] = a0_5.z; out[oc + 6u] = a0_6.z;
+        out[oc + 7u] = a1_0.z; out[oc + 8u] = a1_1.z; out[oc + 9u] = a1_2.z; out[oc + 10u] = a1_3.z; out[oc + 11u] = a1_4.z; out[oc + 12u] = a1_5.z; out[oc + 13u] = a1_6.z;
+        out[oc + 14u] = a2_0.z; out[oc + 15u] = a2_1.z; out[oc + 16u] = a2_2.z; out[oc + 17u] = a2_3.z; out[oc + 18u] = a2_4.z; out[oc + 19u] = a2_5.z; out[oc + 20u] = a2_6.z;
+        out[oc + 21u] = a3_0.z; out[oc + 22u] = a3_1.z; out[oc + 23u] = a3_2.z; out[oc + 24u] = a3_3.z; out[oc + 25u] = a3_4.z; out[oc + 26u] = a3_5.z; out[oc + 27u] = a3_6.z;
+        out[oc + 28u] = a4_0.z; out[oc + 29u] = a4_1.z; out[oc + 30u] = a4_2.z; out[oc + 31u] = a4_3.z; out[oc + 32u] = a4_4.z; out[oc + 33u] = a4_5.z; out[oc + 34u] = a4_6.z;
+        out[oc + 35u] = a5_0.z; out[oc + 36u] = a5_1.z; out[oc + 37u] = a5_2.z; out[oc + 38u] = a5_3.z; out[oc + 39u] = a5_4.z; out[oc + 40u] = a5_5.z; out[oc + 41u] = a5_6.z;
+        out[oc + 42u] = a6_0.z; out[oc + 43u] = a6_1.z; out[oc + 44u] = a6_2.z; out[oc + 45u] = a6_3.z; out[oc + 46u] = a6_4.z; out[oc + 47u] = a6_5.z; out[oc + 48u] = a6_6.z;
+    }
+    if (co0 + 3u < p.cout) {
+        let oc = o + 3u * cs;
+        out[oc + 0u] = a0_0.w; out[oc + 1u] = a0_1.w; out[oc + 2u] = a0_2.w; out[oc + 3u] = a0_3.w; out[oc + 4u] = a0_4.w; out[oc + 5u] = a0_5.w; out[oc + 6u] = a0_6.w;
+        out[oc + 7u] = a1_0.w; out[oc + 8u] = a1_1.w; out[oc + 9u] = a1_2.w; out[oc + 10u] = a1_3.w; out[oc + 11u] = a1_4.w; out[oc + 12u] = a1_5.w; out[oc + 13u] = a1_6.w;
+        out[oc + 14u] = a2_0.w; out[oc + 15u] = a2_1.w; out[oc + 16u] = a2_2.w; out[oc + 17u] = a2_3.w; out[oc + 18u] = a2_4.w; out[oc + 19u] = a2_5.w; out[oc + 20u] = a2_6.w;
+        out[oc + 21u] = a3_0.w; out[oc + 22u] = a3_1.w; out[oc + 23u] = a3_2.w; out[oc + 24u] = a3_3.w; out[oc + 25u] = a3_4.w; out[oc + 26u] = a3_5.w; out[oc + 27u] = a3_6.w;
+        out[oc + 28u] = a4_0.w; out[oc + 29u] = a4_1.w; out[oc + 30u] = a4_2.w; out[oc + 31u] = a4_3.w; out[oc + 32u] = a4_4.w; out[oc + 33u] = a4_5.w; out[oc + 34u] = a4_6.w;
+        out[oc + 35u] = a5_0.w; out[oc + 36u] = a5_1.w; out[oc + 37u] = a5_2.w; out[oc + 38u] = a5_3.w; out[oc + 39u] = a5_4.w; out[oc + 40u] = a5_5.w; out[oc + 41u] = a5_6.w;
+        out[oc + 42u] = a6_0.w; out[oc + 43u] = a6_1.w; out[oc + 44u] = a6_2.w; out[oc + 45u] = a6_3.w; out[oc + 46u] = a6_4.w; out[oc + 47u] = a6_5.w; out[oc + 48u] = a6_6.w;
+    }
 }

@@ -51,7 +51,7 @@ fn vec4_file() -> String {
             weight_rows(2, Share::Load, 64),
             weight_strip(16),
             stem_forward(),
-            stem_weight(),
+            stem_weight(Share::Load),
         ],
     )
 }
@@ -68,6 +68,7 @@ fn subgroup_file() -> String {
             weight_rows(1, sg, 64),
             weight_rows(1, sg, 16),
             weight_rows(2, sg, 64),
+            stem_weight(sg),
         ],
     )
 }
@@ -970,13 +971,7 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
 // ------------------------------------------------------------------------------------------------ the stem, 7x7 stride 2
 
 const STEM_FORWARD: &str = "
-// Forward, 7x7 stride 2 pad 3 with W % 4 == 0 (the stem: 3 input channels, 64 output channels): invocation = 16
-// pixels of an output row x 16 channels (64 vec4 accumulators a{pixel}_{group}). The channel block is the grid's y,
-// so the weights are the same for the whole workgroup: their loads are one load per workgroup, not one per lane
-// (no subgroup operations needed). Per (ci, ky) the 37 input columns under the 16 pixels (2*ox0-3 .. 2*ox0+33)
-// come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x loads and 28 uniform
-// vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128). Weights packed
-// in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7.
+$doc
 @compute @workgroup_size(64)
 fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // Pixel blocks on x (lanes past the last compute on the last block and store nothing), channel block on y.
@@ -1006,6 +1001,17 @@ fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
 }
 ";
 
+const STEM_FORWARD_DOC: &str = "\
+// Forward, 7x7 stride 2 pad 3 with W % 4 == 0 (the stem: 3 input channels, 64 output channels): invocation = 16
+// pixels of an output row x 16 channels (64 vec4 accumulators a{pixel}_{group}). The channel block is the grid's y,
+// so every lane of a workgroup loads the same weights. Per (ci, ky) the 37 input columns under the 16 pixels
+// (2*ox0-3 .. 2*ox0+33) come as 10 aligned vec4 loads (columns 2*ox0-4 .. 2*ox0+35) and serve all seven taps: 10 x
+// loads and 28 vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128).
+// Weights packed in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7. No subgroup twin: sharing the 28
+// weight loads by subgroupBroadcast, as `conv2d_backward_weight_7x7s2_subgroup` shares its x loads, measured 1.4x
+// slower here (lavapipe on the 2-core AMD EPYC, 2026-12-05, one run: 130 against 83-94 ms at batch 4, 384x192).";
+
+/// The stem's forward (7x7 stride 2 pad 3, 16 pixels x 16 channels per invocation).
 fn stem_forward() -> String {
     let xload = grid(
         (0..10).map(|i| format!("let ok{i} = row_ok && c0 + {} >= 0 && c0 + {} < i32(p.w); let v{i} = select(vec4<f32>(0.0), x4[u32(select(0, rq + {i}, ok{i}))], ok{i});", 4 * i, 4 * i)),
@@ -1027,27 +1033,24 @@ fn stem_forward() -> String {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    fill(STEM_FORWARD, &[("acc", accumulators("a", 16, 4)), ("xload", xload), ("taps", taps), ("store", store_px(16, 4))])
+    fill(
+        STEM_FORWARD,
+        &[("doc", STEM_FORWARD_DOC.into()), ("acc", accumulators("a", 16, 4)), ("xload", xload), ("taps", taps), ("store", store_px(16, 4))],
+    )
 }
 
 const STEM_WEIGHT: &str = "
-// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (co, ci) owns
-// the 49 outputs gw[co, ci, 0..6, 0..6] (accumulators a{ky}_{kx}) and sums the positions of its tile, output rows
-// [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four positions per step. A workgroup is 64 output
-// channels of one (ci, tile), so the x it reads is the same across it (one load per workgroup, not one per lane,
-// no subgroup operations needed) and only gy is loaded per lane: per step one vec4 gy load (the four positions of
-// this channel) and, per kernel row, 4 uniform vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions'
-// 7-wide windows) feed 196 multiply-adds (the generic `conv2d_backward_weight_tiled`: 12 loads per 32). Writes
-// part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.
-@compute @workgroup_size(64)
-fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Tiles on y.
+$doc
+@compute @workgroup_size(16)
+fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32$sid) {
+    // wid.x = (ci, group of 64 co), co fastest: ci depends on the workgroup only. Lane lid owns channels co0 .. co0+3
+    // (component c of each accumulator; past Cout it reads channel Cout-1 and stores nothing). Tiles on y.
     let cgroups = (p.cout + 63u) / 64u;
     let ci = wid.x / cgroups;
-    let cl = (wid.x % cgroups) * 64u + lid;
-    let ok = cl < p.cout;
-    let co = min(cl, p.cout - 1u);
+    let co0 = (wid.x % cgroups) * 64u + lid * 4u;
+    let last = p.cout - 1u;
     let tile = wid.y;
+    $setup
     $acc
     let r0 = tile * p.tile_len;
     let r1 = min(r0 + p.tile_len, p.n * p.oh);
@@ -1055,50 +1058,96 @@ fn conv2d_backward_weight_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
     for (var r = r0; r < r1; r++) {
         let n = r / p.oh;
         let oy = r % p.oh;
-        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        // gy row oy of channels co0 .. co0+3 (vec4 index of position 0).
+        $gbase
         let xb = i32(p.off_x + (n * p.cin + ci) * p.h * p.w);
         let iy = 2 * i32(oy) - 3;
         for (var q = 0u; q < w4; q++) {
-            // gy of this channel at positions ox = 4q .. 4q+3.
-            let g = gy4[gb + q];
+            // gy at positions ox = 4q .. 4q+3 of the four channels; g{j} = position j's four channels.
+            $gload
             // Column 2*(4q + j) - 3 + kx = c0 + t of position j, tap kx: t = 2j + kx + 1, component t % 4 of v{t / 4}.
             let c0 = 8 * i32(q) - 4;
+            $xshare
             $rows
         }
     }
-    if (!ok) { return; }
-    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx].
-    let o = p.off_out + tile * p.m + (co * p.cin + ci) * 49u;
+    // part[t, ((co*Cin + ci)*7 + ky)*7 + kx] for the lane's channels inside Cout.
+    let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 49u;
+    let cs = p.cin * 49u;
     $store
 }
 ";
 
-fn stem_weight() -> String {
+const STEM_WEIGHT_DOC: &str = "\
+// Weight gradient, 7x7 stride 2 pad 3 with W % 4 == 0 and OW % 4 == 0 (the stem), pass 1: invocation (4 output
+// channels co0 .. co0+3, ci) owns the 196 outputs gw[co0..co0+3, ci, 0..6, 0..6] (vec4 accumulators a{ky}_{kx},
+// one component per channel) and sums the positions of its tile, output rows [t*R, (t+1)*R) of the run's flattened
+// (n, oy), R = p.tile_len, four positions per step. A workgroup is 16 lanes (64 output channels) of one (ci, tile),
+// so they all read the same x. Per step 4 vec4 gy loads (the four positions of each channel) and, per kernel row,
+// 4 vec4 x loads (columns 2ox-4 .. 2ox+11, under the four positions' 7-wide windows) feed 784 multiply-adds (one
+// channel per invocation, the first version of this kernel: 29 loads per 196; the generic
+// `conv2d_backward_weight_tiled`: 12 per 32). Writes part[t, ((co*Cin + ci)*7 + ky)*7 + kx], finished by
+// `conv2d_backward_reduce`. Loop count R*OW/4 + R.";
+
+const STEM_WEIGHT_SG_DOC: &str = "\
+// Weight gradient, 7x7 stride 2 pad 3 (the stem), pass 1: `conv2d_backward_weight_7x7s2_vec4` with the step's 28
+// x vectors (7 kernel rows x 4), which every lane of the workgroup needs, loaded four per lane (vectors sid % 8 +
+// 8j) and handed out by subgroupBroadcast: per step 4 gy and 4 x loads per lane feed 784 multiply-adds, where the
+// portable twin makes 32 loads. Loop count R*OW/4 + R.";
+
+/// The stem's weight gradient pass 1 (four output channels x one input channel x 7x7 taps per invocation).
+fn stem_weight(share: Share) -> String {
+    let sg = share == Share::Broadcast;
+    let ch = |c: usize| if c == 0 { "co0".to_string() } else { format!("co0 + {c}u") };
+    let gbase = grid((0..4).map(|c| format!("let gb{c} = (p.off_gy + ((n * p.cout + min({}, last)) * p.oh + oy) * p.ow) / 4u;", ch(c))), 1);
+    let gload = format!(
+        "{}\n{}",
+        grid((0..4).map(|c| format!("let h{c} = gy4[gb{c} + q];")), 4),
+        grid((0..4).map(|j| format!("let g{j} = vec4<f32>({});", (0..4).map(|c| format!("h{c}.{}", XYZW[j])).collect::<Vec<_>>().join(", "))), 2)
+    );
+    let xshare = if sg {
+        "// This lane's share of the step's 28 x vectors (vector m = 4*ky + i: kernel row ky, columns c0 + 4i .. c0 + 4i + 3):\n\
+         // m = s, s + 8, s + 16, s + 24 (clamped to 27); vector m is lane m % 8's l{m / 8}.\n\
+         let l0 = stem_x4(xb, iy, c0, s); let l1 = stem_x4(xb, iy, c0, s + 8u);\n\
+         let l2 = stem_x4(xb, iy, c0, s + 16u); let l3 = stem_x4(xb, iy, c0, min(s + 24u, 27u));"
+            .to_string()
+    } else {
+        String::new()
+    };
     let rows = (0..7)
         .map(|ky| {
-            let head = format!(
-                "// Kernel row {ky}: input row iy + {ky}, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).\n\
-                 let y{ky} = iy + {ky}; let ok{ky} = y{ky} >= 0 && y{ky} < i32(p.h);\n\
-                 let q{ky} = (xb + select(0, y{ky}, ok{ky}) * i32(p.w) + c0) / 4;"
-            );
-            let loads = grid(
-                (0..4).map(|i| {
-                    format!(
-                        "let v{ky}_{i} = select(vec4<f32>(0.0), x4[u32(select(0, q{ky} + {i}, ok{ky} && c0 + {} >= 0 && c0 + {} < i32(p.w)))], ok{ky} && c0 + {} >= 0 && c0 + {} < i32(p.w));",
-                        4 * i,
-                        4 * i,
-                        4 * i,
-                        4 * i
+            let loads = if sg {
+                format!(
+                    "// Kernel row {ky}: input row iy + {ky}.\n{}",
+                    grid(
+                        (0..4).map(|i| {
+                            let m = 4 * ky + i;
+                            format!("let v{ky}_{i} = subgroupBroadcast(l{}, {}u);", m / 8, m % 8)
+                        }),
+                        2
                     )
-                }),
-                1,
-            );
+                )
+            } else {
+                let head = format!(
+                    "// Kernel row {ky}: input row iy + {ky}, vector i = columns c0 + 4i .. c0 + 4i + 3 (inside the row or outside as a whole).\n\
+                     let y{ky} = iy + {ky}; let ok{ky} = y{ky} >= 0 && y{ky} < i32(p.h);\n\
+                     let q{ky} = (xb + select(0, y{ky}, ok{ky}) * i32(p.w) + c0) / 4;"
+                );
+                let loads = grid(
+                    (0..4).map(|i| {
+                        let ok = format!("ok{ky} && c0 + {} >= 0 && c0 + {} < i32(p.w)", 4 * i, 4 * i);
+                        format!("let v{ky}_{i} = select(vec4<f32>(0.0), x4[u32(select(0, q{ky} + {i}, {ok}))], {ok});")
+                    }),
+                    1,
+                );
+                format!("{head}\n{loads}")
+            };
             let fma = grid(
                 (0..7).map(|kx| {
                     let terms = (0..4)
                         .map(|j| {
                             let t = 2 * j + kx + 1;
-                            format!("g.{} * v{ky}_{}.{}", XYZW[j], t / 4, XYZW[t % 4])
+                            format!("g{j} * v{ky}_{}.{}", t / 4, XYZW[t % 4])
                         })
                         .collect::<Vec<_>>()
                         .join(" + ");
@@ -1106,18 +1155,55 @@ fn stem_weight() -> String {
                 }),
                 1,
             );
-            format!("{head}\n{loads}\n{fma}")
+            format!("{loads}\n{fma}")
         })
         .collect::<Vec<_>>()
         .join("\n");
-    fill(
+    let store = (0..4)
+        .map(|c| {
+            let oc = if c == 0 { "o".to_string() } else { format!("o + {c}u * cs") };
+            format!(
+                "if ({} < p.cout) {{\n    let oc = {oc};\n{}\n}}",
+                ch(c),
+                grid((0..49).map(|t| format!("out[oc + {t}u] = a{}_{}.{};", t / 7, t % 7, XYZW[c])), 7)
+                    .lines()
+                    .map(|l| format!("    {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let helper = if sg {
+        "
+// Vector m of a stem weight-gradient step (`conv2d_backward_weight_7x7s2_subgroup`): kernel row m / 4, columns
+// c0 + 4(m % 4) .. + 3 of input row iy + m / 4 in the image at xb, all inside the image or all read as 0.
+fn stem_x4(xb: i32, iy: i32, c0: i32, m: u32) -> vec4<f32> {
+    let y = iy + i32(m / 4u);
+    let c = c0 + 4 * i32(m % 4u);
+    let ok = y >= 0 && y < i32(p.h) && c >= 0 && c < i32(p.w);
+    return select(vec4<f32>(0.0), x4[u32(select(0, (xb + y * i32(p.w) + c) / 4, ok))], ok);
+}
+"
+    } else {
+        ""
+    };
+    let kernel = fill(
         STEM_WEIGHT,
         &[
-            ("acc", grid((0..49).map(|t| format!("var a{}_{} = 0.0;", t / 7, t % 7)), 7)),
+            ("doc", (if sg { STEM_WEIGHT_SG_DOC } else { STEM_WEIGHT_DOC }).into()),
+            ("name", (if sg { "conv2d_backward_weight_7x7s2_subgroup" } else { "conv2d_backward_weight_7x7s2_vec4" }).into()),
+            ("sid", (if sg { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" }).into()),
+            ("setup", (if sg { "let s = sid % 8u;   // this lane loads x vectors s + 8j of each step" } else { "" }).into()),
+            ("acc", grid((0..49).map(|t| format!("var a{}_{} = vec4<f32>(0.0);", t / 7, t % 7)), 4)),
+            ("gbase", gbase),
+            ("gload", gload),
+            ("xshare", xshare),
             ("rows", rows),
-            ("store", grid((0..49).map(|t| format!("out[o + {t}u] = a{}_{};", t / 7, t % 7)), 7)),
+            ("store", store),
         ],
-    )
+    );
+    format!("{}{kernel}", helper.trim_start_matches('\n'))
 }
 
 // ------------------------------------------------------------------------------------------------ weight grad, 3x3 strips

@@ -277,6 +277,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
             "conv2d_backward_weight_3x3_subgroup",
             "conv2d_backward_weight_3x3_subgroup_wg16",
             "conv2d_forward_3x3s2_subgroup",
+            "conv2d_backward_weight_7x7s2_subgroup",
         ] {
             assert!(used.contains(e), "{e} never ran on a device with subgroups: {used:?}");
         }

@@ -73,6 +73,8 @@ pub const CASES_FULL: &[Case] = &[
     Case::new(3, 17, 21, 18, 70, 3, 2, 1, true),
     Case::new(1, 67, 9, 7, 65, 1, 1, 0, false),
     Case::new(2, 24, 10, 16, 40, 3, 1, 1, false),
+    // The stem's kernels past one group of 64 output channels (70: a second group whose lanes mostly store nothing).
+    Case::new(2, 2, 8, 8, 70, 7, 2, 3, false),
 ];
 
 /// Tolerances for a sum of `len` products of values in [-1, 1], accumulated in f32.

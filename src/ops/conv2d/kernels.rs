@@ -10,8 +10,8 @@
 //! 3. The shape picks the register-blocked kernel (`forward`, `input_grad`, `weight_grad` below): the 3x3 kernels
 //!    where the kernel is 3x3, vec4 loads where rows are a multiple of 4 floats (and the adapter's binding offsets
 //!    keep batch runs 16-byte aligned), 16-channel blocks where they pay, the generic `_tiled` kernels otherwise.
-//!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups share the operand
-//!    every lane needs (weights, rows of x: one load per workgroup); 3x3 weight gradients with Cout <= 4 (the head)
+//!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups all need the same
+//!    operand (the weights; the rows of x, which the weight gradient's subgroup twin loads once per subgroup); 3x3 weight gradients with Cout <= 4 (the head)
 //!    run in strips, one channel per invocation; subgroup 3x3 weight gradients whose tiles are not a multiple of 64
 //!    lanes run in workgroups of 16.
 //! 4. The device may not run an entry point (`Gpu::allowed`): a subgroup kernel that failed validation on this
@@ -195,8 +195,10 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
     let stem = vec4_ok(gpu) && g.kh == 7 && g.kw == 7 && g.stride == 2 && g.pad == 3 && g.w.is_multiple_of(4) && g.ow.is_multiple_of(4);
     let choose = |sg: bool| {
         if stem {
-            let lanes = g.cin * g.cout.next_multiple_of(64);
-            WeightKernel { entry: "conv2d_backward_weight_7x7s2_vec4", lanes, vec4: true, tiles_on_y: true, wg: 64, strips: false, cols: 0 }
+            // Workgroups of 16 lanes, 4 output channels each, of one input channel.
+            let lanes = g.cin * g.cout.div_ceil(64) * 16;
+            let entry = if sg { "conv2d_backward_weight_7x7s2_subgroup" } else { "conv2d_backward_weight_7x7s2_vec4" };
+            WeightKernel { entry, lanes, vec4: true, tiles_on_y: true, wg: 16, strips: false, cols: 0 }
         } else if vec4 && is3 && g.cout <= NARROW {
             WeightKernel { entry: "conv2d_backward_weight_3x3_strip", lanes: g.cin.next_multiple_of(16) * g.cout, vec4: true, tiles_on_y: true, wg: 16, strips: true, cols: 16 }
         } else if vec4 {
