@@ -493,6 +493,216 @@ fn conv2d_backward_input_strided_subgroup(@builtin(workgroup_id) wid: vec3<u32>,
     put_gx16(row, ix0 + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
 }
 
+// Input gradient, 3x3 stride 2 pad 1 with W = 2*OW and OW % 4 == 0: `conv2d_backward_input_3x3s2_vec4`
+// (conv2d_vec4.wgsl) with the 12 weight vectors of each (co, ky), which every lane of a channel block needs,
+// loaded two per lane (vectors sid % 8 and 8 + min(sid % 8, 3)) and handed out by subgroupBroadcast.
+@compute @workgroup_size(64)
+fn conv2d_backward_input_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    // Row parity class py on the grid's z: input rows iy = 2A + py - pad, A in [0, rows); all columns.
+    let py = wid.z;
+    let rows = (p.h + p.pad + 1u) / 2u;
+    let segs = (p.w + 15u) / 16u;
+    let pl = p.n * rows * segs;                  // pixel blocks of this class
+    let nblk = p.m / 16u;
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    // Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
+    // p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
+    let pb = select(0u, lane % p.tile_len, ok);
+    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
+    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let a_ = i32((pb / segs) % rows);
+    let n = (pb / segs) / rows;
+    let wrow = cblk * p.cout * 9u;      // this block's packed rows (4 vec4 per tap)
+    let ohw = p.oh * p.ow;
+    // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
+    let m0 = cl < vec4<u32>(p.ow); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.ow);
+    let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (co, ky)
+    let s1 = min(sid % 8u, 3u) + 8u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    var acc9_0 = vec4<f32>(0.0); var acc9_1 = vec4<f32>(0.0); var acc9_2 = vec4<f32>(0.0); var acc9_3 = vec4<f32>(0.0);
+    var acc10_0 = vec4<f32>(0.0); var acc10_1 = vec4<f32>(0.0); var acc10_2 = vec4<f32>(0.0); var acc10_3 = vec4<f32>(0.0);
+    var acc11_0 = vec4<f32>(0.0); var acc11_1 = vec4<f32>(0.0); var acc11_2 = vec4<f32>(0.0); var acc11_3 = vec4<f32>(0.0);
+    var acc12_0 = vec4<f32>(0.0); var acc12_1 = vec4<f32>(0.0); var acc12_2 = vec4<f32>(0.0); var acc12_3 = vec4<f32>(0.0);
+    var acc13_0 = vec4<f32>(0.0); var acc13_1 = vec4<f32>(0.0); var acc13_2 = vec4<f32>(0.0); var acc13_3 = vec4<f32>(0.0);
+    var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0); var acc14_2 = vec4<f32>(0.0); var acc14_3 = vec4<f32>(0.0);
+    var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0); var acc15_2 = vec4<f32>(0.0); var acc15_3 = vec4<f32>(0.0);
+    let z = vec4<f32>(0.0);
+    // Rows no kernel row reaches (py >= K) skip the loop and store zeros.
+    let couts = select(p.cout, 0u, py >= 3u);
+    for (var co = 0u; co < couts; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        // Kernel rows ky = py, py + 2, ... meet gy row oy = A - (ky - py) / 2.
+        var dj = 0;
+        for (var ky = py; ky < 3u; ky += 2u) {
+            let oy = a_ - dj;
+            dj++;
+            let rok = oy >= 0 && oy < i32(p.oh);
+            let rb = select(0u, (gb + u32(oy) * p.ow + ox0) / 4u, rok);
+            let q0 = select(z, gy4[rb], m0 & vec4<bool>(rok)); let q1 = select(z, gy4[rb + 1u], m1 & vec4<bool>(rok));
+            let e8 = gat(gb, oy, i32(ox0) + 8);
+            // Tap (ky, kx) is packed flipped: vector 4 * (2 - kx) + g of this (co, ky), g = channel group.
+            let wi = (wrow + (co * 3u + 2u - ky) * 3u) * 4u;
+            let la = wp[wi + s0]; let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(lb, 0u); let w0_1 = subgroupBroadcast(lb, 1u); let w0_2 = subgroupBroadcast(lb, 2u); let w0_3 = subgroupBroadcast(lb, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u); let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(la, 0u); let w2_1 = subgroupBroadcast(la, 1u); let w2_2 = subgroupBroadcast(la, 2u); let w2_3 = subgroupBroadcast(la, 3u);
+            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            acc0_0 += w1_0 * q0.x; acc0_1 += w1_1 * q0.x; acc0_2 += w1_2 * q0.x; acc0_3 += w1_3 * q0.x;
+            acc1_0 += w0_0 * q0.y + w2_0 * q0.x; acc1_1 += w0_1 * q0.y + w2_1 * q0.x; acc1_2 += w0_2 * q0.y + w2_2 * q0.x; acc1_3 += w0_3 * q0.y + w2_3 * q0.x;
+            acc2_0 += w1_0 * q0.y; acc2_1 += w1_1 * q0.y; acc2_2 += w1_2 * q0.y; acc2_3 += w1_3 * q0.y;
+            acc3_0 += w0_0 * q0.z + w2_0 * q0.y; acc3_1 += w0_1 * q0.z + w2_1 * q0.y; acc3_2 += w0_2 * q0.z + w2_2 * q0.y; acc3_3 += w0_3 * q0.z + w2_3 * q0.y;
+            acc4_0 += w1_0 * q0.z; acc4_1 += w1_1 * q0.z; acc4_2 += w1_2 * q0.z; acc4_3 += w1_3 * q0.z;
+            acc5_0 += w0_0 * q0.w + w2_0 * q0.z; acc5_1 += w0_1 * q0.w + w2_1 * q0.z; acc5_2 += w0_2 * q0.w + w2_2 * q0.z; acc5_3 += w0_3 * q0.w + w2_3 * q0.z;
+            acc6_0 += w1_0 * q0.w; acc6_1 += w1_1 * q0.w; acc6_2 += w1_2 * q0.w; acc6_3 += w1_3 * q0.w;
+            acc7_0 += w0_0 * q1.x + w2_0 * q0.w; acc7_1 += w0_1 * q1.x + w2_1 * q0.w; acc7_2 += w0_2 * q1.x + w2_2 * q0.w; acc7_3 += w0_3 * q1.x + w2_3 * q0.w;
+            acc8_0 += w1_0 * q1.x; acc8_1 += w1_1 * q1.x; acc8_2 += w1_2 * q1.x; acc8_3 += w1_3 * q1.x;
+            acc9_0 += w0_0 * q1.y + w2_0 * q1.x; acc9_1 += w0_1 * q1.y + w2_1 * q1.x; acc9_2 += w0_2 * q1.y + w2_2 * q1.x; acc9_3 += w0_3 * q1.y + w2_3 * q1.x;
+            acc10_0 += w1_0 * q1.y; acc10_1 += w1_1 * q1.y; acc10_2 += w1_2 * q1.y; acc10_3 += w1_3 * q1.y;
+            acc11_0 += w0_0 * q1.z + w2_0 * q1.y; acc11_1 += w0_1 * q1.z + w2_1 * q1.y; acc11_2 += w0_2 * q1.z + w2_2 * q1.y; acc11_3 += w0_3 * q1.z + w2_3 * q1.y;
+            acc12_0 += w1_0 * q1.z; acc12_1 += w1_1 * q1.z; acc12_2 += w1_2 * q1.z; acc12_3 += w1_3 * q1.z;
+            acc13_0 += w0_0 * q1.w + w2_0 * q1.z; acc13_1 += w0_1 * q1.w + w2_1 * q1.z; acc13_2 += w0_2 * q1.w + w2_2 * q1.z; acc13_3 += w0_3 * q1.w + w2_3 * q1.z;
+            acc14_0 += w1_0 * q1.w; acc14_1 += w1_1 * q1.w; acc14_2 += w1_2 * q1.w; acc14_3 += w1_3 * q1.w;
+            acc15_0 += w0_0 * e8 + w2_0 * q1.w; acc15_1 += w0_1 * e8 + w2_1 * q1.w; acc15_2 += w0_2 * e8 + w2_2 * q1.w; acc15_3 += w0_3 * e8 + w2_3 * q1.w;
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * 2 + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    // Write the block: 16 consecutive input columns x 16 channels.
+    let ci0 = cblk * 16u;
+    let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let si = 1;
+    let ix0_ = i32(ix0);
+    put_gx16(row, ix0_ + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put_gx16(row, ix0_ + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put_gx16(row, ix0_ + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put_gx16(row, ix0_ + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
+    put_gx16(row, ix0_ + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
+    put_gx16(row, ix0_ + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
+    put_gx16(row, ix0_ + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
+    put_gx16(row, ix0_ + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
+    put_gx16(row, ix0_ + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
+    put_gx16(row, ix0_ + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
+    put_gx16(row, ix0_ + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
+    put_gx16(row, ix0_ + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
+    put_gx16(row, ix0_ + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
+    put_gx16(row, ix0_ + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
+    put_gx16(row, ix0_ + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
+    put_gx16(row, ix0_ + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
+}
+
+// Input gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0: `conv2d_backward_input_1x1s2_vec4`
+// (conv2d_vec4.wgsl) with the 4 weight vectors of each co loaded once per subgroup (lane s < 4 loads vector s) and
+// handed out by subgroupBroadcast.
+@compute @workgroup_size(64)
+fn conv2d_backward_input_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    // Row parity class py on the grid's z: input rows iy = 2A + py - pad, A in [0, rows); all columns.
+    let py = wid.z;
+    let rows = (p.h + p.pad + 1u) / 2u;
+    let segs = (p.w + 15u) / 16u;
+    let pl = p.n * rows * segs;                  // pixel blocks of this class
+    let nblk = p.m / 16u;
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    // Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
+    // p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
+    let pb = select(0u, lane % p.tile_len, ok);
+    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
+    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let a_ = i32((pb / segs) % rows);
+    let n = (pb / segs) / rows;
+    let wrow = cblk * p.cout * 1u;      // this block's packed rows (4 vec4 per tap)
+    let ohw = p.oh * p.ow;
+    // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
+    let m0 = cl < vec4<u32>(p.ow); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.ow);
+    let s0 = min(sid % 8u, 3u);        // this lane loads weight vector s0 of each (co, ky)
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0); var acc4_2 = vec4<f32>(0.0); var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0); var acc5_2 = vec4<f32>(0.0); var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0); var acc6_2 = vec4<f32>(0.0); var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0); var acc7_2 = vec4<f32>(0.0); var acc7_3 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0); var acc8_2 = vec4<f32>(0.0); var acc8_3 = vec4<f32>(0.0);
+    var acc9_0 = vec4<f32>(0.0); var acc9_1 = vec4<f32>(0.0); var acc9_2 = vec4<f32>(0.0); var acc9_3 = vec4<f32>(0.0);
+    var acc10_0 = vec4<f32>(0.0); var acc10_1 = vec4<f32>(0.0); var acc10_2 = vec4<f32>(0.0); var acc10_3 = vec4<f32>(0.0);
+    var acc11_0 = vec4<f32>(0.0); var acc11_1 = vec4<f32>(0.0); var acc11_2 = vec4<f32>(0.0); var acc11_3 = vec4<f32>(0.0);
+    var acc12_0 = vec4<f32>(0.0); var acc12_1 = vec4<f32>(0.0); var acc12_2 = vec4<f32>(0.0); var acc12_3 = vec4<f32>(0.0);
+    var acc13_0 = vec4<f32>(0.0); var acc13_1 = vec4<f32>(0.0); var acc13_2 = vec4<f32>(0.0); var acc13_3 = vec4<f32>(0.0);
+    var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0); var acc14_2 = vec4<f32>(0.0); var acc14_3 = vec4<f32>(0.0);
+    var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0); var acc15_2 = vec4<f32>(0.0); var acc15_3 = vec4<f32>(0.0);
+    let z = vec4<f32>(0.0);
+    // Rows no kernel row reaches (py >= K) skip the loop and store zeros.
+    let couts = select(p.cout, 0u, py >= 1u);
+    for (var co = 0u; co < couts; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        // Kernel rows ky = py, py + 2, ... meet gy row oy = A - (ky - py) / 2.
+        var dj = 0;
+        for (var ky = py; ky < 1u; ky += 2u) {
+            let oy = a_ - dj;
+            dj++;
+            let rok = oy >= 0 && oy < i32(p.oh);
+            let rb = select(0u, (gb + u32(oy) * p.ow + ox0) / 4u, rok);
+            let q0 = select(z, gy4[rb], m0 & vec4<bool>(rok)); let q1 = select(z, gy4[rb + 1u], m1 & vec4<bool>(rok));
+            // Tap (ky, kx) is packed flipped: vector 4 * (0 - kx) + g of this (co, ky), g = channel group.
+            let wi = (wrow + (co * 1u + 0u - ky) * 1u) * 4u;
+            let la = wp[wi + s0];
+            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u); let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
+            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            acc0_0 += w0_0 * q0.x; acc0_1 += w0_1 * q0.x; acc0_2 += w0_2 * q0.x; acc0_3 += w0_3 * q0.x;
+            acc2_0 += w0_0 * q0.y; acc2_1 += w0_1 * q0.y; acc2_2 += w0_2 * q0.y; acc2_3 += w0_3 * q0.y;
+            acc4_0 += w0_0 * q0.z; acc4_1 += w0_1 * q0.z; acc4_2 += w0_2 * q0.z; acc4_3 += w0_3 * q0.z;
+            acc6_0 += w0_0 * q0.w; acc6_1 += w0_1 * q0.w; acc6_2 += w0_2 * q0.w; acc6_3 += w0_3 * q0.w;
+            acc8_0 += w0_0 * q1.x; acc8_1 += w0_1 * q1.x; acc8_2 += w0_2 * q1.x; acc8_3 += w0_3 * q1.x;
+            acc10_0 += w0_0 * q1.y; acc10_1 += w0_1 * q1.y; acc10_2 += w0_2 * q1.y; acc10_3 += w0_3 * q1.y;
+            acc12_0 += w0_0 * q1.z; acc12_1 += w0_1 * q1.z; acc12_2 += w0_2 * q1.z; acc12_3 += w0_3 * q1.z;
+            acc14_0 += w0_0 * q1.w; acc14_1 += w0_1 * q1.w; acc14_2 += w0_2 * q1.w; acc14_3 += w0_3 * q1.w;
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * 2 + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    // Write the block: 16 consecutive input columns x 16 channels.
+    let ci0 = cblk * 16u;
+    let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let si = 1;
+    let ix0_ = i32(ix0);
+    put_gx16(row, ix0_ + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put_gx16(row, ix0_ + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put_gx16(row, ix0_ + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put_gx16(row, ix0_ + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
+    put_gx16(row, ix0_ + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
+    put_gx16(row, ix0_ + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
+    put_gx16(row, ix0_ + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
+    put_gx16(row, ix0_ + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
+    put_gx16(row, ix0_ + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
+    put_gx16(row, ix0_ + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
+    put_gx16(row, ix0_ + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
+    put_gx16(row, ix0_ + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
+    put_gx16(row, ix0_ + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
+    put_gx16(row, ix0_ + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
+    put_gx16(row, ix0_ + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
+    put_gx16(row, ix0_ + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
+}
+
 // Weight gradient, 3x3 stride 1 pad 1, OW % 4 == 0, Cin a multiple of the subgroup size: as
 // `conv2d_backward_weight_3x3_vec4` (conv2d_vec4.wgsl), but the lanes of a subgroup hold consecutive ci of the same
 // 16 channels, so they need the same 16 gy vectors: each lane loads two of them (vectors sid % 8 and 8 + sid % 8)

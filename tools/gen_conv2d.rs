@@ -47,6 +47,8 @@ fn vec4_file() -> String {
             rows(&Rows { name: "conv2d_forward_3x3_vec4", groups: 2, px: 16, stride: 1, vec4: true, share: Share::Load }),
             rows(&Rows { name: "conv2d_forward_3x3s2_vec4", groups: 4, px: 16, stride: 2, vec4: true, share: Share::Load }),
             strided(Share::Load),
+            strided_rows(3, Share::Load),
+            strided_rows(1, Share::Load),
             weight_rows(1, Share::Load, 64),
             weight_rows(2, Share::Load, 64),
             weight_strip(16),
@@ -65,6 +67,8 @@ fn subgroup_file() -> String {
             rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg }),
             strided(sg),
+            strided_rows(3, sg),
+            strided_rows(1, sg),
             weight_rows(1, sg, 64),
             weight_rows(1, sg, 16),
             weight_rows(2, sg, 64),
@@ -755,6 +759,188 @@ let pb = select(0u, lane % p.tile_len, ok);",
             ("fma", grid((0..16).map(|j| (0..4).map(|gi| format!("acc{j}_{gi} += w{gi} * g{j};")).collect::<Vec<_>>().join(" ")), 1)),
             ("shift", grid(shift, 8)),
             ("store", store_gx("acc", 16, 4)),
+        ],
+    )
+}
+
+// ------------------------------------------------------------------------------------------------ input grad, stride 2 rows
+
+const STRIDED_ROWS: &str = "
+$doc
+@compute @workgroup_size(64)
+fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32$sid) {
+    // Row parity class py on the grid's z: input rows iy = 2A + py - pad, A in [0, rows); all columns.
+    let py = wid.z;
+    let rows = (p.h + p.pad + 1u) / 2u;
+    let segs = (p.w + 15u) / 16u;
+    let pl = p.n * rows * segs;                  // pixel blocks of this class
+    let nblk = p.m / 16u;
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    $lanes
+    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
+    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let a_ = i32((pb / segs) % rows);
+    let n = (pb / segs) / rows;
+    let wrow = cblk * p.cout * $kk;      // this block's packed rows (4 vec4 per tap)
+    let ohw = p.oh * p.ow;
+    // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
+    let m0 = cl < vec4<u32>(p.ow); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.ow);
+    $setup
+    $acc
+    let z = vec4<f32>(0.0);
+    // Rows no kernel row reaches (py >= K) skip the loop and store zeros.
+    let couts = select(p.cout, 0u, py >= $ku);
+    for (var co = 0u; co < couts; co++) {
+        let gb = p.off_gy + (n * p.cout + co) * ohw;
+        // Kernel rows ky = py, py + 2, ... meet gy row oy = A - (ky - py) / 2.
+        var dj = 0;
+        for (var ky = py; ky < $ku; ky += 2u) {
+            let oy = a_ - dj;
+            dj++;
+            let rok = oy >= 0 && oy < i32(p.oh);
+            let rb = select(0u, (gb + u32(oy) * p.ow + ox0) / 4u, rok);
+            $gload
+            // Tap (ky, kx) is packed flipped: vector 4 * ($km1 - kx) + g of this (co, ky), g = channel group.
+            let wi = (wrow + (co * $ku + $km1u - ky) * $ku) * 4u;
+            $wload
+            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            $fma
+        }
+    }
+    if (!ok) { return; }
+    let iy = a_ * 2 + i32(py) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) { return; }
+    // Write the block: 16 consecutive input columns x 16 channels.
+    let ci0 = cblk * 16u;
+    let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let si = 1;
+    let ix0_ = i32(ix0);
+    $store
+}
+";
+
+/// The input gradient of a stride-2 convolution with a k x k kernel (k = 1 or 3, pad (k-1)/2) and W = 2*OW, in row
+/// parity classes only: an invocation owns 16 consecutive input columns (both column parities) x 16 channels.
+fn strided_rows(k: usize, share: Share) -> String {
+    let sg = share == Share::Broadcast;
+    let pad = (k - 1) / 2;
+    let nv = 4 * k; // weight vectors per (co, ky)
+    let name = format!("conv2d_backward_input_{k}x{k}s2_{}", if sg { "subgroup" } else { "vec4" });
+    let reach = (15 + pad) / 2; // the largest gy column offset a tap reaches
+    let doc = match (k, sg) {
+        (3, false) => "\
+// Input gradient, 3x3 stride 2 pad 1 with W = 2*OW and OW % 4 == 0 (the encoder's downsampling convolutions):
+// classes by row parity only (rows iy = 2A + py - 1 on the grid's z, which only kernel rows ky = py, py + 2, ..
+// reach), an invocation owns 16 consecutive input columns x 16 input channels. Along a row even columns meet one
+// tap (kx = 1) and odd columns two (kx = 0, 2), so one gy row segment of 9 columns (2 vec4 loads and a scalar)
+// serves 24 column-taps x 16 channels, 384 multiply-adds per (co, ky), with 12 vec4 weight loads; in the
+// parity-class kernel `conv2d_backward_input_strided_vec4` a one-tap class gets 256 from 4 vec4 loads, 3 scalars
+// and 4 weight loads. Weights packed flipped in blocks of 16 channels (4 vec4 per tap). Loop count Cout*(1 + py).",
+        (1, false) => "\
+// Input gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0 (the encoder's 1x1 shortcuts): classes by row
+// parity (rows iy = 2A + py on the grid's z); odd rows meet no tap and are written as 0 without a loop. In even
+// rows an invocation owns 16 consecutive input columns x 16 input channels: even columns meet the one tap, odd
+// ones none (0), so per co one gy row segment of 8 columns (2 vec4 loads) and 4 vec4 weight loads feed 128
+// multiply-adds, where the parity-class kernel `conv2d_backward_input_strided_vec4` runs four classes, three of
+// them with no tap, and loads 16 columns for 8 useful ones. Weights packed flipped in blocks of 16 channels. Loop
+// count Cout (even rows), 0 (odd rows).",
+        (3, true) => "\
+// Input gradient, 3x3 stride 2 pad 1 with W = 2*OW and OW % 4 == 0: `conv2d_backward_input_3x3s2_vec4`
+// (conv2d_vec4.wgsl) with the 12 weight vectors of each (co, ky), which every lane of a channel block needs,
+// loaded two per lane (vectors sid % 8 and 8 + min(sid % 8, 3)) and handed out by subgroupBroadcast.",
+        (1, true) => "\
+// Input gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0: `conv2d_backward_input_1x1s2_vec4`
+// (conv2d_vec4.wgsl) with the 4 weight vectors of each co loaded once per subgroup (lane s < 4 loads vector s) and
+// handed out by subgroupBroadcast.",
+        _ => unreachable!("strided_rows: kernel size {k}"),
+    }
+    .to_string();
+    let lanes = if sg {
+        "\
+// Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
+// p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
+let cblk = min(lane / p.tile_len, nblk - 1u);
+let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
+let pb = select(0u, lane % p.tile_len, ok);"
+    } else {
+        "\
+// Lanes enumerate (channel block of 16, pixel block of 16), pixel block fastest.
+let ok = lane < pl * nblk;
+let lc = select(0u, lane, ok);
+let cblk = lc / pl;
+let pb = lc % pl;"
+    };
+    let setup = if sg && nv > 8 {
+        "let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (co, ky)\nlet s1 = min(sid % 8u, 3u) + 8u;"
+    } else if sg {
+        "let s0 = min(sid % 8u, 3u);        // this lane loads weight vector s0 of each (co, ky)"
+    } else {
+        ""
+    };
+    let mut gload = vec![
+        "let q0 = select(z, gy4[rb], m0 & vec4<bool>(rok));".to_string(),
+        "let q1 = select(z, gy4[rb + 1u], m1 & vec4<bool>(rok));".to_string(),
+    ];
+    if reach >= 8 {
+        gload.push("let e8 = gat(gb, oy, i32(ox0) + 8);".to_string());
+    }
+    let gcol = |m: usize| if m < 8 { format!("q{}.{}", m / 4, XYZW[m % 4]) } else { format!("e{m}") };
+    // Vector v = 4 * (k - 1 - kx) + g of this (co, ky).
+    let vec_of = |kx: usize, g: usize| 4 * (k - 1 - kx) + g;
+    let wload = if sg {
+        let loads = if nv > 8 { "let la = wp[wi + s0]; let lb = wp[wi + s1];" } else { "let la = wp[wi + s0];" };
+        let b = grid(
+            (0..k).flat_map(|kx| (0..4).map(move |g| (kx, g))).map(|(kx, g)| {
+                let v = vec_of(kx, g);
+                format!("let w{kx}_{g} = subgroupBroadcast({}, {}u);", if v < 8 { "la" } else { "lb" }, v % 8)
+            }),
+            4,
+        );
+        format!("{loads}\n{b}")
+    } else {
+        grid((0..k).flat_map(|kx| (0..4).map(move |g| (kx, g))).map(|(kx, g)| format!("let w{kx}_{g} = wp[wi + {}u];", vec_of(kx, g))), 4)
+    };
+    let fma = grid(
+        (0..16).filter_map(|j| {
+            let taps: Vec<(usize, usize)> = (0..k).filter(|kx| (j + pad) >= *kx && (j + pad - kx) % 2 == 0).map(|kx| (kx, (j + pad - kx) / 2)).collect();
+            if taps.is_empty() {
+                return None;
+            }
+            Some(
+                (0..4)
+                    .map(|g| format!("acc{j}_{g} += {};", taps.iter().map(|(kx, m)| format!("w{kx}_{g} * {}", gcol(*m))).collect::<Vec<_>>().join(" + ")))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }),
+        1,
+    );
+    let store = grid(
+        (0..16).map(|j| {
+            let acc: Vec<String> = (0..4).map(|g| format!("acc{j}_{g}")).collect();
+            format!("put_gx16(row, ix0_ + {j} * si, ci0, {});", acc.join(", "))
+        }),
+        1,
+    );
+    fill(
+        STRIDED_ROWS,
+        &[
+            ("doc", doc),
+            ("name", name),
+            ("sid", (if sg { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" }).into()),
+            ("lanes", lanes.into()),
+            ("kk", format!("{}u", k * k)),
+            ("km1", (k - 1).to_string()),
+            ("km1u", format!("{}u", k - 1)),
+            ("ku", format!("{k}u")),
+            ("setup", setup.into()),
+            ("acc", accumulators("acc", 16, 4)),
+            ("gload", grid(gload, 2)),
+            ("wload", wload),
+            ("fma", fma),
+            ("store", store),
         ],
     )
 }

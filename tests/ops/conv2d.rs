@@ -179,7 +179,7 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         names
     };
     let portable = run(Family::Portable);
-    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_strided_vec4", "conv2d_backward_weight_3x3s2_vec4", "conv2d_forward_3x3s2_vec4"] {
+    for e in ["conv2d_forward_3x3_vec4", "conv2d_backward_weight_3x3_vec4", "conv2d_backward_input_3x3s2_vec4", "conv2d_backward_weight_3x3s2_vec4", "conv2d_forward_3x3s2_vec4"] {
         assert!(portable.contains(&e), "the portable family did not run {e}: {portable:?}");
     }
     assert!(!portable.iter().any(|e| e.contains("subgroup")), "the portable family ran a subgroup kernel: {portable:?}");
@@ -196,7 +196,7 @@ fn tiled_variants_dispatch_the_expected_kernels() {
             "conv2d_forward_3x3_subgroup",
             // 16 lanes per tile (Cin 16 x one block of 16 channels): the 16-invocation workgroups.
             "conv2d_backward_weight_3x3_subgroup_wg16",
-            "conv2d_backward_input_strided_subgroup",
+            "conv2d_backward_input_3x3s2_subgroup",
             "conv2d_backward_weight_3x3s2_subgroup",
             "conv2d_forward_3x3s2_subgroup",
         ] {
@@ -260,6 +260,8 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
         "conv2d_backward_weight",
         "conv2d_forward_3x3_vec4",
         "conv2d_backward_input_strided_vec4",
+        "conv2d_backward_input_3x3s2_vec4",
+        "conv2d_backward_input_1x1s2_vec4",
         "conv2d_backward_weight_3x3_strip",
         "conv2d_forward_7x7s2_vec4",
         "conv2d_backward_weight_7x7s2_vec4",
@@ -278,6 +280,9 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
             "conv2d_backward_weight_3x3_subgroup_wg16",
             "conv2d_forward_3x3s2_subgroup",
             "conv2d_backward_weight_7x7s2_subgroup",
+            "conv2d_backward_input_3x3s2_subgroup",
+            "conv2d_backward_input_1x1s2_subgroup",
+            "conv2d_backward_input_strided_subgroup",
         ] {
             assert!(used.contains(e), "{e} never ran on a device with subgroups: {used:?}");
         }

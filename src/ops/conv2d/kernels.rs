@@ -90,6 +90,8 @@ pub(super) enum InputGrad {
     Flipped(Geom, Blocked),
     /// Other strides: parity classes.
     Strided(Blocked),
+    /// Stride 2, 3x3 pad 1 or 1x1 pad 0, W = 2*OW: row parity classes, every column.
+    Rows(Blocked),
 }
 
 /// Whether the register-blocked kernels may run for this geometry (rules 1 and 2).
@@ -155,8 +157,10 @@ fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
 
 /// The input gradient's kernel; None: the naive one. At stride 1 (square kernel, pad < K) the input gradient is a
 /// forward convolution of gy with the flipped, transposed kernel and padding K-1-p, so it runs on the forward
-/// kernels; other strides use the parity-class kernels: gy rows that are a multiple of 4 floats with at most 4 taps
-/// per class along a row take the vec4 kernel (16 channels per invocation) or its subgroup twin.
+/// kernels; stride 2 with 3x3 pad 1 or 1x1 pad 0 and W = 2*OW (the encoder's) uses the row-parity kernels (every
+/// column of a row in one invocation); other strides the parity-class kernels: gy rows that are a multiple of 4
+/// floats with at most 4 taps per class along a row take the vec4 kernel (16 channels per invocation) or its
+/// subgroup twin.
 pub(super) fn input_grad(gpu: &Gpu, g: &Geom) -> Option<InputGrad> {
     if !blocked_ok(gpu, g) {
         return None;
@@ -166,6 +170,22 @@ pub(super) fn input_grad(gpu: &Gpu, g: &Geom) -> Option<InputGrad> {
         // The transposed problem: input gy [N, Cout, OH, OW], output gx [N, Cin, H, W].
         let gt = Geom { cin: g.cout, h: g.oh, w: g.ow, cout: g.cin, oh: g.h, ow: g.w, pad: g.kh - 1 - g.pad, ..*g };
         return allowed(gpu, |k: &Blocked| k.entry, |sg| forward_for(&gt, sg, vec4)).map(|k| InputGrad::Flipped(gt, k));
+    }
+    // 3x3 pad 1 and 1x1 pad 0 at stride 2 with W = 2*OW (the encoder's downsampling convolutions and shortcuts).
+    let rows = g.stride == 2 && g.w == 2 * g.ow && g.kh == g.kw && ((g.kh == 3 && g.pad == 1) || (g.kh == 1 && g.pad == 0));
+    if vec4 && rows && g.ow.is_multiple_of(4) {
+        let choose = |sg: bool| {
+            let entry = match (g.kh, sg) {
+                (3, true) => "conv2d_backward_input_3x3s2_subgroup",
+                (3, false) => "conv2d_backward_input_3x3s2_vec4",
+                (_, true) => "conv2d_backward_input_1x1s2_subgroup",
+                (_, false) => "conv2d_backward_input_1x1s2_vec4",
+            };
+            Blocked::new(entry, 16, true, sg)
+        };
+        if let Some(k) = allowed(gpu, |k: &Blocked| k.entry, choose) {
+            return Some(InputGrad::Rows(k));
+        }
     }
     let v4 = vec4 && g.ow.is_multiple_of(4) && g.kw.div_ceil(g.stride) <= 4;
     let choose = |sg: bool| match (v4, sg) {

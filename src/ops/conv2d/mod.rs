@@ -277,7 +277,9 @@ pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride:
     let gx = Tensor::empty(gpu, x_shape);
     // Spans of gy (read) and gx (written) per run.
     let runs = batch_spans(gpu, op, g.n, &[g.y_img(), g.x_img()]);
-    match kernels::input_grad(gpu, &g) {
+    let choice = kernels::input_grad(gpu, &g);
+    let by_rows = matches!(choice, Some(InputGrad::Rows(_)));
+    match choice {
         Some(InputGrad::Flipped(gt, k)) => {
             // The forward of the transposed problem gt (input gy, output gx) with flipped weights in blocks of k.cw
             // input channels; gy also fills the forward's `bias`, never read (epilogue 0).
@@ -288,12 +290,14 @@ pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride:
                 forward_blocked(&gt, &k, p, sgy.bind(gy), sgy.bind(gy), sgx.bind(&gx), &wp);
             }
         }
-        Some(InputGrad::Strided(k)) => {
+        Some(InputGrad::Strided(k) | InputGrad::Rows(k)) => {
             let wp = pack_weights(w, k.cw, true);
             let cpad = g.cin.next_multiple_of(k.cw);
-            // Parity classes on the grid's z; per class rows A and columns B, an invocation owns 16 columns x k.cw
-            // channels, and a subgroup kernel pads each channel block's pixel blocks to whole subgroups.
-            let (rows, cols) = ((g.h + g.pad).div_ceil(g.stride), (g.w + g.pad).div_ceil(g.stride));
+            // Parity classes on the grid's z (row and column parity; the row kernels: row parity only, all W
+            // columns); per class rows A and columns B, an invocation owns 16 columns x k.cw channels, and a subgroup
+            // kernel pads each channel block's pixel blocks to whole subgroups.
+            let rows = (g.h + g.pad).div_ceil(g.stride);
+            let (cols, classes) = if by_rows { (g.w, g.stride) } else { ((g.w + g.pad).div_ceil(g.stride), g.stride * g.stride) };
             for r in &runs {
                 let (sgy, sgx) = (r.spans[0], r.spans[1]);
                 let per_blk = k.lanes_per_block(gpu, r.count * rows * cols.div_ceil(k.px));
@@ -308,7 +312,7 @@ pub fn conv2d_backward_input(gy: &Tensor, w: &Tensor, x_shape: &[usize], stride:
                     ..g.params(r.count)
                 };
                 let bufs = [("gy", sgy.bind(gy)), ("out", sgx.bind(&gx)), ("wp", wp.bind())];
-                gpu.dispatch(k.entry, &p, &bufs, [gx_, gy_, (g.stride * g.stride) as u32]);
+                gpu.dispatch(k.entry, &p, &bufs, [gx_, gy_, classes as u32]);
             }
         }
         None => {
