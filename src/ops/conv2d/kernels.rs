@@ -13,7 +13,9 @@
 //!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups all need the same
 //!    operand (the weights; the rows of x, which the weight gradient's subgroup twin loads once per subgroup); 3x3 weight gradients with Cout <= 4 (the head)
 //!    run in strips, one channel per invocation; subgroup 3x3 weight gradients whose tiles are not a multiple of 64
-//!    lanes run in workgroups of 16.
+//!    lanes run in workgroups of 16; the stride-2 input gradients of 3x3 pad 1 and 1x1 layers with W = 2*OW (the
+//!    encoder's) run in row-parity classes with both column parities in one invocation, other strided input
+//!    gradients in row-and-column parity classes.
 //! 4. The device may not run an entry point (`Gpu::allowed`): a subgroup kernel that failed validation on this
 //!    driver (src/validate.rs) gives way to its portable twin; a kernel the adapter's compiler cannot build in
 //!    seconds (SwiftShader: `SLOW_TO_BUILD` in src/gpu.rs) to the naive one.
