@@ -718,12 +718,7 @@ fn strided(share: Share) -> String {
 // 16 input channels. For one (co, ky) every kx tap of the class reads the same gy row at columns b0 - t + j (t = tap
 // index along kx), so the row is loaded once, 4 vec4 loads and up to 3 scalars, and each tap adds 16 x 16 products
 // (weights packed flipped in blocks of 16 channels, 4 vec4 per tap). Loop count Cout*ceil(KH/s).",
-            "\
-// Lanes enumerate (channel block of 16, pixel block of 16), pixel block fastest.
-let ok = lane < pl * nblk;
-let lc = select(0u, lane, ok);
-let cblk = lc / pl;
-let pb = lc % pl;",
+            class_lanes(Share::Load),
             grid((0..4).map(|gi| format!("let w{gi} = wp[{}];", plus("wi", gi))), 4),
         ),
         Share::Broadcast => (
@@ -732,12 +727,7 @@ let pb = lc % pl;",
 // Input gradient, stride >= 2 with OW % 4 == 0 and ceil(KW/s) <= 4: `conv2d_backward_input_strided_vec4`
 // (conv2d_vec4.wgsl) with each tap's four weight vectors loaded once per subgroup (lane s < 4 loads vector s) and
 // broadcast.",
-            "\
-// Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
-// p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
-let cblk = min(lane / p.tile_len, nblk - 1u);
-let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
-let pb = select(0u, lane % p.tile_len, ok);",
+            class_lanes(Share::Broadcast),
             format!(
                 "let wl = wp[wi + min(sid % 8u, 3u)];\n{}",
                 grid((0..4).map(|gi| format!("let w{gi} = subgroupBroadcast(wl, {gi}u);")), 4)
@@ -764,6 +754,25 @@ let pb = select(0u, lane % p.tile_len, ok);",
 }
 
 // ------------------------------------------------------------------------------------------------ input grad, stride 2 rows
+
+/// How the strided input gradients' lanes map to (channel block, pixel block `pb` of the class): subgroup kernels pad
+/// each channel block to p.tile_len lanes.
+fn class_lanes(share: Share) -> &'static str {
+    match share {
+        Share::Load => "\
+// Lanes enumerate (channel block of 16, pixel block of 16), pixel block fastest.
+let ok = lane < pl * nblk;
+let lc = select(0u, lane, ok);
+let cblk = lc / pl;
+let pb = lc % pl;",
+        Share::Broadcast => "\
+// Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
+// p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
+let cblk = min(lane / p.tile_len, nblk - 1u);
+let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
+let pb = select(0u, lane % p.tile_len, ok);",
+    }
+}
 
 const STRIDED_ROWS: &str = "
 $doc
@@ -857,21 +866,7 @@ fn strided_rows(k: usize, share: Share) -> String {
         _ => unreachable!("strided_rows: kernel size {k}"),
     }
     .to_string();
-    let lanes = if sg {
-        "\
-// Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
-// p.tile_len lanes (whole subgroups); padding lanes run the loops on block 0 and store nothing.
-let cblk = min(lane / p.tile_len, nblk - 1u);
-let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
-let pb = select(0u, lane % p.tile_len, ok);"
-    } else {
-        "\
-// Lanes enumerate (channel block of 16, pixel block of 16), pixel block fastest.
-let ok = lane < pl * nblk;
-let lc = select(0u, lane, ok);
-let cblk = lc / pl;
-let pb = lc % pl;"
-    };
+    let lanes = class_lanes(share);
     let setup = if sg && nv > 8 {
         "let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (co, ky)\nlet s1 = min(sid % 8u, 3u) + 8u;"
     } else if sg {
@@ -904,7 +899,7 @@ let pb = lc % pl;"
     };
     let fma = grid(
         (0..16).filter_map(|j| {
-            let taps: Vec<(usize, usize)> = (0..k).filter(|kx| (j + pad) >= *kx && (j + pad - kx) % 2 == 0).map(|kx| (kx, (j + pad - kx) / 2)).collect();
+            let taps: Vec<(usize, usize)> = (0..k).filter(|kx| (j + pad) >= *kx && (j + pad - kx).is_multiple_of(2)).map(|kx| (kx, (j + pad - kx) / 2)).collect();
             if taps.is_empty() {
                 return None;
             }
