@@ -512,11 +512,11 @@ fn conv2d_backward_input_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
     let cblk = min(lane / p.tile_len, nblk - 1u);
     let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
     let pb = select(0u, lane % p.tile_len, ok);
-    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
-    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let c0 = (pb % segs) * 16u;                  // the block's first input column (even)
+    let ox0 = c0 / 2u;                           // gy column of its first tap (a multiple of 8)
     let a_ = i32((pb / segs) % rows);
     let n = (pb / segs) / rows;
-    let wrow = cblk * p.cout * 9u;      // this block's packed rows (4 vec4 per tap)
+    let wrow = cblk * p.cout * 9u;              // this block's packed rows (4 vec4 per tap)
     let ohw = p.oh * p.ow;
     // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
     let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
@@ -559,7 +559,7 @@ fn conv2d_backward_input_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
             let w0_0 = subgroupBroadcast(lb, 0u); let w0_1 = subgroupBroadcast(lb, 1u); let w0_2 = subgroupBroadcast(lb, 2u); let w0_3 = subgroupBroadcast(lb, 3u);
             let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u); let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
             let w2_0 = subgroupBroadcast(la, 0u); let w2_1 = subgroupBroadcast(la, 1u); let w2_2 = subgroupBroadcast(la, 2u); let w2_3 = subgroupBroadcast(la, 3u);
-            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            // Column c0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
             acc0_0 += w1_0 * q0.x; acc0_1 += w1_1 * q0.x; acc0_2 += w1_2 * q0.x; acc0_3 += w1_3 * q0.x;
             acc1_0 += w0_0 * q0.y + w2_0 * q0.x; acc1_1 += w0_1 * q0.y + w2_1 * q0.x; acc1_2 += w0_2 * q0.y + w2_2 * q0.x; acc1_3 += w0_3 * q0.y + w2_3 * q0.x;
             acc2_0 += w1_0 * q0.y; acc2_1 += w1_1 * q0.y; acc2_2 += w1_2 * q0.y; acc2_3 += w1_3 * q0.y;
@@ -581,27 +581,27 @@ fn conv2d_backward_input_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
     if (!ok) { return; }
     let iy = a_ * 2 + i32(py) - i32(p.pad);
     if (iy < 0 || iy >= i32(p.h)) { return; }
-    // Write the block: 16 consecutive input columns x 16 channels.
+    // Write the block: 16 consecutive input columns (column step si = 1) x 16 channels.
     let ci0 = cblk * 16u;
     let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let ix0 = i32(c0);
     let si = 1;
-    let ix0_ = i32(ix0);
-    put_gx16(row, ix0_ + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
-    put_gx16(row, ix0_ + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
-    put_gx16(row, ix0_ + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
-    put_gx16(row, ix0_ + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
-    put_gx16(row, ix0_ + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
-    put_gx16(row, ix0_ + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
-    put_gx16(row, ix0_ + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
-    put_gx16(row, ix0_ + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
-    put_gx16(row, ix0_ + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
-    put_gx16(row, ix0_ + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
-    put_gx16(row, ix0_ + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
-    put_gx16(row, ix0_ + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
-    put_gx16(row, ix0_ + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
-    put_gx16(row, ix0_ + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
-    put_gx16(row, ix0_ + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
-    put_gx16(row, ix0_ + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
+    put_gx16(row, ix0 + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put_gx16(row, ix0 + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put_gx16(row, ix0 + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put_gx16(row, ix0 + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
+    put_gx16(row, ix0 + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
+    put_gx16(row, ix0 + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
+    put_gx16(row, ix0 + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
+    put_gx16(row, ix0 + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
+    put_gx16(row, ix0 + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
+    put_gx16(row, ix0 + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
+    put_gx16(row, ix0 + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
+    put_gx16(row, ix0 + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
+    put_gx16(row, ix0 + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
+    put_gx16(row, ix0 + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
+    put_gx16(row, ix0 + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
+    put_gx16(row, ix0 + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
 }
 
 // Input gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0: `conv2d_backward_input_1x1s2_vec4`
@@ -623,11 +623,11 @@ fn conv2d_backward_input_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
     let cblk = min(lane / p.tile_len, nblk - 1u);
     let ok = lane % p.tile_len < pl && lane / p.tile_len < nblk;
     let pb = select(0u, lane % p.tile_len, ok);
-    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
-    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let c0 = (pb % segs) * 16u;                  // the block's first input column (even)
+    let ox0 = c0 / 2u;                           // gy column of its first tap (a multiple of 8)
     let a_ = i32((pb / segs) % rows);
     let n = (pb / segs) / rows;
-    let wrow = cblk * p.cout * 1u;      // this block's packed rows (4 vec4 per tap)
+    let wrow = cblk * p.cout * 1u;              // this block's packed rows (4 vec4 per tap)
     let ohw = p.oh * p.ow;
     // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
     let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
@@ -666,7 +666,7 @@ fn conv2d_backward_input_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
             let wi = (wrow + (co * 1u + 0u - ky) * 1u) * 4u;
             let la = wp[wi + s0];
             let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u); let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
-            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            // Column c0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
             acc0_0 += w0_0 * q0.x; acc0_1 += w0_1 * q0.x; acc0_2 += w0_2 * q0.x; acc0_3 += w0_3 * q0.x;
             acc2_0 += w0_0 * q0.y; acc2_1 += w0_1 * q0.y; acc2_2 += w0_2 * q0.y; acc2_3 += w0_3 * q0.y;
             acc4_0 += w0_0 * q0.z; acc4_1 += w0_1 * q0.z; acc4_2 += w0_2 * q0.z; acc4_3 += w0_3 * q0.z;
@@ -680,27 +680,27 @@ fn conv2d_backward_input_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @
     if (!ok) { return; }
     let iy = a_ * 2 + i32(py) - i32(p.pad);
     if (iy < 0 || iy >= i32(p.h)) { return; }
-    // Write the block: 16 consecutive input columns x 16 channels.
+    // Write the block: 16 consecutive input columns (column step si = 1) x 16 channels.
     let ci0 = cblk * 16u;
     let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let ix0 = i32(c0);
     let si = 1;
-    let ix0_ = i32(ix0);
-    put_gx16(row, ix0_ + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
-    put_gx16(row, ix0_ + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
-    put_gx16(row, ix0_ + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
-    put_gx16(row, ix0_ + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
-    put_gx16(row, ix0_ + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
-    put_gx16(row, ix0_ + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
-    put_gx16(row, ix0_ + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
-    put_gx16(row, ix0_ + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
-    put_gx16(row, ix0_ + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
-    put_gx16(row, ix0_ + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
-    put_gx16(row, ix0_ + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
-    put_gx16(row, ix0_ + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
-    put_gx16(row, ix0_ + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
-    put_gx16(row, ix0_ + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
-    put_gx16(row, ix0_ + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
-    put_gx16(row, ix0_ + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
+    put_gx16(row, ix0 + 0 * si, ci0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put_gx16(row, ix0 + 1 * si, ci0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put_gx16(row, ix0 + 2 * si, ci0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put_gx16(row, ix0 + 3 * si, ci0, acc3_0, acc3_1, acc3_2, acc3_3);
+    put_gx16(row, ix0 + 4 * si, ci0, acc4_0, acc4_1, acc4_2, acc4_3);
+    put_gx16(row, ix0 + 5 * si, ci0, acc5_0, acc5_1, acc5_2, acc5_3);
+    put_gx16(row, ix0 + 6 * si, ci0, acc6_0, acc6_1, acc6_2, acc6_3);
+    put_gx16(row, ix0 + 7 * si, ci0, acc7_0, acc7_1, acc7_2, acc7_3);
+    put_gx16(row, ix0 + 8 * si, ci0, acc8_0, acc8_1, acc8_2, acc8_3);
+    put_gx16(row, ix0 + 9 * si, ci0, acc9_0, acc9_1, acc9_2, acc9_3);
+    put_gx16(row, ix0 + 10 * si, ci0, acc10_0, acc10_1, acc10_2, acc10_3);
+    put_gx16(row, ix0 + 11 * si, ci0, acc11_0, acc11_1, acc11_2, acc11_3);
+    put_gx16(row, ix0 + 12 * si, ci0, acc12_0, acc12_1, acc12_2, acc12_3);
+    put_gx16(row, ix0 + 13 * si, ci0, acc13_0, acc13_1, acc13_2, acc13_3);
+    put_gx16(row, ix0 + 14 * si, ci0, acc14_0, acc14_1, acc14_2, acc14_3);
+    put_gx16(row, ix0 + 15 * si, ci0, acc15_0, acc15_1, acc15_2, acc15_3);
 }
 
 // Weight gradient, 3x3 stride 1 pad 1, OW % 4 == 0, Cin a multiple of the subgroup size: as

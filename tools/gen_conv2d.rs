@@ -787,11 +787,11 @@ fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let nblk = p.m / 16u;
     let lane = (wid.y * nwg.x + wid.x) * WG + lid;
     $lanes
-    let ix0 = (pb % segs) * 16u;                 // the block's first input column (even)
-    let ox0 = ix0 / 2u;                          // gy column of its first tap (a multiple of 8)
+    let c0 = (pb % segs) * 16u;                  // the block's first input column (even)
+    let ox0 = c0 / 2u;                           // gy column of its first tap (a multiple of 8)
     let a_ = i32((pb / segs) % rows);
     let n = (pb / segs) / rows;
-    let wrow = cblk * p.cout * $kk;      // this block's packed rows (4 vec4 per tap)
+    let wrow = cblk * p.cout * $kk;              // this block's packed rows (4 vec4 per tap)
     let ohw = p.oh * p.ow;
     // gy columns ox0 + 4i .. ox0 + 4i + 3 of load i, masked past the row end.
     let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(ox0);
@@ -814,18 +814,18 @@ fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
             // Tap (ky, kx) is packed flipped: vector 4 * ($km1 - kx) + g of this (co, ky), g = channel group.
             let wi = (wrow + (co * $ku + $km1u - ky) * $ku) * 4u;
             $wload
-            // Column ix0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
+            // Column c0 + j meets gy column ox0 + (j + pad - kx) / 2 through the taps kx with j + pad - kx even.
             $fma
         }
     }
     if (!ok) { return; }
     let iy = a_ * 2 + i32(py) - i32(p.pad);
     if (iy < 0 || iy >= i32(p.h)) { return; }
-    // Write the block: 16 consecutive input columns x 16 channels.
+    // Write the block: 16 consecutive input columns (column step si = 1) x 16 channels.
     let ci0 = cblk * 16u;
     let row = p.off_out + ((n * p.cin + ci0) * p.h + u32(iy)) * p.w;
+    let ix0 = i32(c0);
     let si = 1;
-    let ix0_ = i32(ix0);
     $store
 }
 ";
@@ -912,13 +912,6 @@ fn strided_rows(k: usize, share: Share) -> String {
         }),
         1,
     );
-    let store = grid(
-        (0..16).map(|j| {
-            let acc: Vec<String> = (0..4).map(|g| format!("acc{j}_{g}")).collect();
-            format!("put_gx16(row, ix0_ + {j} * si, ci0, {});", acc.join(", "))
-        }),
-        1,
-    );
     fill(
         STRIDED_ROWS,
         &[
@@ -935,7 +928,7 @@ fn strided_rows(k: usize, share: Share) -> String {
             ("gload", grid(gload, 2)),
             ("wload", wload),
             ("fma", fma),
-            ("store", store),
+            ("store", store_gx("acc", 16, 4)),
         ],
     )
 }
