@@ -19,6 +19,7 @@ fn main() {
         width: num("FLUKE_BENCH_WIDTH", d.width),
         json: env("FLUKE_BENCH_JSON").map(Into::into),
         no_kernels: d.no_kernels,
+        no_warm_up: d.no_warm_up,
     };
     fluke::bench::run(&gpu, &args).unwrap();
 }

@@ -33,6 +33,11 @@
 //!   (kernel time plus submission and wait overhead).
 
 mod timestamps;
+#[cfg(not(target_arch = "wasm32"))]
+mod warm_up;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use warm_up::WarmUp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -170,6 +175,9 @@ struct State {
     /// When Some, the entry point of every dispatch recorded since `start_trace` (no timing, no waiting: what the
     /// kernel check needs, in a browser too).
     trace: Option<Vec<&'static str>>,
+    /// When Some, a dry run (`dry_run`): dispatches are recorded here (entry points in first-use order) and not
+    /// encoded, copies and uploads are dropped, readbacks return zeros.
+    dry: Option<Vec<&'static str>>,
 }
 
 /// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
@@ -191,6 +199,9 @@ pub struct Gpu {
     pub kernel_cache: Option<std::path::PathBuf>,
     /// Kernel choice for this device: family and the entry points it does not run.
     choice: Mutex<KernelChoice>,
+    /// What opened this device, so that `warm_up` can open a second one like it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    origin: (wgpu::Adapter, GpuOptions, Vec<ShaderFile>),
 }
 
 /// Which kernels the launchers pick, per device.
@@ -449,9 +460,12 @@ impl Gpu {
                 timestamps: None,
                 force_wall: false,
                 trace: None,
+                dry: None,
             }),
             compile_seconds,
             kernel_cache: opts.kernel_cache.clone(),
+            #[cfg(not(target_arch = "wasm32"))]
+            origin: (adapter, opts.clone(), shaders.to_vec()),
             choice: Mutex::new(KernelChoice {
                 opts: opts.kernels,
                 disabled: SLOW_TO_BUILD
@@ -661,7 +675,7 @@ impl Gpu {
         if self.st().pending_dispatches > 0 {
             self.flush();
         }
-        if !data.is_empty() {
+        if !data.is_empty() && self.st().dry.is_none() {
             self.queue.write_buffer(&buf.buffer, 0, bytemuck::cast_slice(data));
         }
     }
@@ -678,6 +692,9 @@ impl Gpu {
         let bytes = (len * 4) as u64;
         if bytes == 0 {
             return Vec::new();
+        }
+        if self.st().dry.is_some() {
+            return vec![0.0; len];
         }
         let staging = {
             let mut st = self.st();
@@ -712,7 +729,7 @@ impl Gpu {
 
     /// Copy `bytes` from one buffer to another (recorded, not executed yet).
     pub fn copy(&self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, bytes: u64) {
-        if bytes > 0 {
+        if bytes > 0 && self.st().dry.is_none() {
             self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes));
         }
     }
@@ -860,6 +877,26 @@ impl Gpu {
         v
     }
 
+    /// Run `f` without running anything on the device: dispatches, copies and uploads are dropped and readbacks
+    /// return zeros (buffers are still handed out). Returns the entry points `f` would have dispatched, each once,
+    /// in the order of their first dispatch: the kernels a step needs before it runs (`warm_up`). `f` must not
+    /// trust the values it reads, nor keep what it computed. Pending work is submitted first.
+    pub fn dry_run(&self, f: impl FnOnce()) -> Vec<&'static str> {
+        self.flush();
+        self.st().dry = Some(Vec::new());
+        struct Reset<'a>(&'a Gpu);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.st().dry.take();
+            }
+        }
+        let reset = Reset(self);
+        f();
+        let entries = self.st().dry.take().unwrap_or_default();
+        drop(reset);
+        entries
+    }
+
     fn record_dispatch<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let entry = k.name;
         let pbytes = bytemuck::bytes_of(params);
@@ -867,8 +904,17 @@ impl Gpu {
         if groups.contains(&0) {
             return;
         }
-        if let Some(t) = self.st().trace.as_mut() {
-            t.push(entry);
+        {
+            let mut st = self.st();
+            if let Some(t) = st.trace.as_mut() {
+                t.push(entry);
+            }
+            if let Some(d) = st.dry.as_mut() {
+                if !d.contains(&entry) {
+                    d.push(entry);
+                }
+                return;
+            }
         }
         let ring_full = self.st().params.len() as u64 >= PARAM_SLOT * PARAM_SLOTS;
         let queries_full = self.st().timestamps.as_ref().is_some_and(|t| t.is_full());

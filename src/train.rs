@@ -176,6 +176,22 @@ pub fn train_step(model: &UNet, opt: &mut Adam, x: &Tensor, t: &Tensor) -> Resul
     Ok(StepResult { loss: l, dice: d })
 }
 
+/// The entry points one training step (forward, loss, backward, Adam) dispatches at this batch shape, in the order
+/// of their first dispatch, found by a dry run (`Gpu::dry_run`: nothing runs on the device); the BN counters the dry
+/// forward bumped are put back. What `Gpu::warm_up` compiles ahead of the first step.
+pub fn step_entries(model: &UNet, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
+    let gpu = &model.gpu;
+    let counters = model.num_batches_tracked.borrow().clone();
+    let entries = gpu.dry_run(|| {
+        let x = Tensor::zeros(gpu, &[batch, 3, height, width]);
+        let t = Tensor::zeros(gpu, &[batch, 1, height, width]);
+        let mut opt = Adam::new(model.params(), 1e-3);
+        let _ = train_step(model, &mut opt, &x, &t);
+    });
+    *model.num_batches_tracked.borrow_mut() = counters;
+    entries
+}
+
 fn next_name(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".next");
@@ -313,6 +329,9 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     // Model and optimizer.
     let mut model = UNet::new(gpu, UNetConfig::with_arch(cfg.width_div, cfg.arch), cfg.seed);
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
+    // lavapipe with a cold shader cache: a second device compiles the step's kernels from the back while the kernel
+    // check and the first step compile them from the front (src/gpu/warm_up.rs). Stopped after the first step.
+    let mut warm_up = gpu.warm_up(step_entries(&model, cfg.batch, cfg.width as usize, cfg.height as usize));
     crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
     let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
@@ -383,6 +402,7 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
                 )
             })?;
             state.steps += 1;
+            warm_up.take(); // the first step has compiled everything a step needs
             loss_sum += r.loss * b.n as f64;
             dice_sum += r.dice * b.n as f64;
             seen += b.n;

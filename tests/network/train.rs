@@ -162,3 +162,53 @@ fn nan_loss_stops_the_run_and_keeps_the_checkpoint() {
     assert!(m.tensor("segmentation_head.0.weight").to_vec().iter().all(|v| v.is_finite()));
     let _ = before;
 }
+
+/// The warm-up's list (src/gpu/warm_up.rs) is what a step really runs: a dry run of one training step at the default
+/// size and width lists exactly the entry points a real step then dispatches, and runs nothing itself (no dispatch,
+/// the BN counters as they were, the model's weights untouched).
+#[test]
+fn a_dry_run_lists_the_kernels_a_real_step_runs_and_runs_nothing() {
+    let g = gpu();
+    let (w, h) = fluke::data::DEFAULT_SIZE;
+    let (w, h) = (w as usize, h as usize);
+    let model = UNet::new(&g, UNetConfig::new(1), 5);
+    let counters = model.num_batches_tracked.borrow().clone();
+    let weights = model.tensor("segmentation_head.0.weight").to_vec();
+    let dispatches = g.dispatches_total();
+    let planned = fluke::train::step_entries(&model, 1, w, h);
+    assert_eq!(g.dispatches_total(), dispatches, "the dry run dispatched kernels");
+    assert_eq!(*model.num_batches_tracked.borrow(), counters, "the dry run left the BN counters bumped");
+    assert_eq!(model.tensor("segmentation_head.0.weight").to_vec(), weights, "the dry run changed the weights");
+    let mut seen = planned.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), planned.len(), "the dry run listed an entry point twice: {planned:?}");
+
+    let (x, t) = blob_batch(&g, 1, w, h);
+    let mut opt = Adam::new(model.params(), 1e-3);
+    g.start_trace();
+    train_step(&model, &mut opt, &x, &t).unwrap();
+    let ran = g.take_trace();
+    assert!(ran.len() > 20, "a real step ran only {ran:?}");
+    assert_eq!(seen, ran, "dry run (left) and real step (right) differ");
+}
+
+/// On lavapipe with Mesa's shader cache on and two or more cores, `warm_up` compiles a step's kernels on a second
+/// device: every one of them dispatches there without a device error; elsewhere it declines (None).
+#[test]
+fn warm_up_compiles_every_kernel_of_a_step_on_a_second_device() {
+    let g = gpu();
+    let model = UNet::new(&g, UNetConfig::new(16), 6);
+    let entries = fluke::train::step_entries(&model, 2, 64, 32);
+    let n = entries.len();
+    let lavapipe = g.is_cpu() && g.info.backend == wgpu::Backend::Vulkan && g.info.name.to_lowercase().contains("llvmpipe");
+    let cache_off = std::env::var("MESA_SHADER_CACHE_DISABLE").is_ok_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes"));
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    match g.warm_up(entries) {
+        Some(w) => {
+            assert!(lavapipe && !cache_off && cores >= 2, "warm_up ran on {} ({:?})", g.info.name, g.info.backend);
+            assert_eq!(w.wait(), (n, n), "not every kernel dispatched on the second device");
+        }
+        None => assert!(!lavapipe || cache_off || cores < 2, "warm_up declined on lavapipe with {cores} cores"),
+    }
+}
