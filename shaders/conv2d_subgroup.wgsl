@@ -375,6 +375,101 @@ fn conv2d_forward_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     put_px16(b, 15u, co0, a15_0 + bv0, a15_1 + bv1, a15_2 + bv2, a15_3 + bv3);
 }
 
+// Forward, 1x1 stride 2 pad 0 with W = 2*OW and W % 4 == 0: `conv2d_forward_1x1s2_vec4` (conv2d_vec4.wgsl) with
+// each input channel's four weight vectors loaded one per lane on lanes 0-3 and broadcast: eight x loads and one
+// weight load per lane feed 256 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_forward_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    // Lanes enumerate (channel block of 16, pixel block of 16) with each channel block's pixel blocks padded to
+    // p.tile_len lanes (whole subgroups), so that no subgroup straddles two channel blocks; padding lanes compute on a
+    // clamped block (their loads feed the broadcasts) and store nothing.
+    let pl = p.n * p.oh * ((p.ow + 15u) / 16u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 16u);
+    let c0 = 2u * b.ox0;   // first input column of the vec4 loads
+    let wrow = cblk * p.cin;   // this block's packed weight rows (4 vec4 per input channel)
+    // Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
+    let m0 = cl < vec4<u32>(p.w); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w); let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
+    let m4 = cl + vec4<u32>(16u) < vec4<u32>(p.w); let m5 = cl + vec4<u32>(20u) < vec4<u32>(p.w);
+    let m6 = cl + vec4<u32>(24u) < vec4<u32>(p.w); let m7 = cl + vec4<u32>(28u) < vec4<u32>(p.w);
+    let z = vec4<f32>(0.0);
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
+    for (var ci = 0u; ci < p.cin; ci++) {
+        // Input row 2*oy, columns c0 .. c0+31.
+        let q = (p.off_x + (b.n * p.cin + ci) * p.h * p.w + 2u * b.oy * p.w + c0) / 4u;
+        let q0 = select(z, x4[q], m0);
+        let q1 = select(z, x4[q + 1u], m1);
+        let q2 = select(z, x4[q + 2u], m2);
+        let q3 = select(z, x4[q + 3u], m3);
+        let q4 = select(z, x4[q + 4u], m4);
+        let q5 = select(z, x4[q + 5u], m5);
+        let q6 = select(z, x4[q + 6u], m6);
+        let q7 = select(z, x4[q + 7u], m7);
+        // Weight vector g of this input channel: lanes 0-3 load vectors 0-3, every lane takes all four by broadcast.
+        let lw = wp[(wrow + ci) * 4u + sid % 4u];
+        let w0 = subgroupBroadcast(lw, 0u); let w1 = subgroupBroadcast(lw, 1u);
+        let w2 = subgroupBroadcast(lw, 2u); let w3 = subgroupBroadcast(lw, 3u);
+        // Pixel j reads input column c0 + 2j: component x or z of vector j / 2.
+        a0_0 += w0 * q0.x; a0_1 += w1 * q0.x; a0_2 += w2 * q0.x; a0_3 += w3 * q0.x;
+        a1_0 += w0 * q0.z; a1_1 += w1 * q0.z; a1_2 += w2 * q0.z; a1_3 += w3 * q0.z;
+        a2_0 += w0 * q1.x; a2_1 += w1 * q1.x; a2_2 += w2 * q1.x; a2_3 += w3 * q1.x;
+        a3_0 += w0 * q1.z; a3_1 += w1 * q1.z; a3_2 += w2 * q1.z; a3_3 += w3 * q1.z;
+        a4_0 += w0 * q2.x; a4_1 += w1 * q2.x; a4_2 += w2 * q2.x; a4_3 += w3 * q2.x;
+        a5_0 += w0 * q2.z; a5_1 += w1 * q2.z; a5_2 += w2 * q2.z; a5_3 += w3 * q2.z;
+        a6_0 += w0 * q3.x; a6_1 += w1 * q3.x; a6_2 += w2 * q3.x; a6_3 += w3 * q3.x;
+        a7_0 += w0 * q3.z; a7_1 += w1 * q3.z; a7_2 += w2 * q3.z; a7_3 += w3 * q3.z;
+        a8_0 += w0 * q4.x; a8_1 += w1 * q4.x; a8_2 += w2 * q4.x; a8_3 += w3 * q4.x;
+        a9_0 += w0 * q4.z; a9_1 += w1 * q4.z; a9_2 += w2 * q4.z; a9_3 += w3 * q4.z;
+        a10_0 += w0 * q5.x; a10_1 += w1 * q5.x; a10_2 += w2 * q5.x; a10_3 += w3 * q5.x;
+        a11_0 += w0 * q5.z; a11_1 += w1 * q5.z; a11_2 += w2 * q5.z; a11_3 += w3 * q5.z;
+        a12_0 += w0 * q6.x; a12_1 += w1 * q6.x; a12_2 += w2 * q6.x; a12_3 += w3 * q6.x;
+        a13_0 += w0 * q6.z; a13_1 += w1 * q6.z; a13_2 += w2 * q6.z; a13_3 += w3 * q6.z;
+        a14_0 += w0 * q7.x; a14_1 += w1 * q7.x; a14_2 += w2 * q7.x; a14_3 += w3 * q7.x;
+        a15_0 += w0 * q7.z; a15_1 += w1 * q7.z; a15_2 += w2 * q7.z; a15_3 += w3 * q7.z;
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    let bv0 = bias4(co0); let bv1 = bias4(co0 + 4u); let bv2 = bias4(co0 + 8u); let bv3 = bias4(co0 + 12u);
+    put_px16(b, 0u, co0, a0_0 + bv0, a0_1 + bv1, a0_2 + bv2, a0_3 + bv3);
+    put_px16(b, 1u, co0, a1_0 + bv0, a1_1 + bv1, a1_2 + bv2, a1_3 + bv3);
+    put_px16(b, 2u, co0, a2_0 + bv0, a2_1 + bv1, a2_2 + bv2, a2_3 + bv3);
+    put_px16(b, 3u, co0, a3_0 + bv0, a3_1 + bv1, a3_2 + bv2, a3_3 + bv3);
+    put_px16(b, 4u, co0, a4_0 + bv0, a4_1 + bv1, a4_2 + bv2, a4_3 + bv3);
+    put_px16(b, 5u, co0, a5_0 + bv0, a5_1 + bv1, a5_2 + bv2, a5_3 + bv3);
+    put_px16(b, 6u, co0, a6_0 + bv0, a6_1 + bv1, a6_2 + bv2, a6_3 + bv3);
+    put_px16(b, 7u, co0, a7_0 + bv0, a7_1 + bv1, a7_2 + bv2, a7_3 + bv3);
+    put_px16(b, 8u, co0, a8_0 + bv0, a8_1 + bv1, a8_2 + bv2, a8_3 + bv3);
+    put_px16(b, 9u, co0, a9_0 + bv0, a9_1 + bv1, a9_2 + bv2, a9_3 + bv3);
+    put_px16(b, 10u, co0, a10_0 + bv0, a10_1 + bv1, a10_2 + bv2, a10_3 + bv3);
+    put_px16(b, 11u, co0, a11_0 + bv0, a11_1 + bv1, a11_2 + bv2, a11_3 + bv3);
+    put_px16(b, 12u, co0, a12_0 + bv0, a12_1 + bv1, a12_2 + bv2, a12_3 + bv3);
+    put_px16(b, 13u, co0, a13_0 + bv0, a13_1 + bv1, a13_2 + bv2, a13_3 + bv3);
+    put_px16(b, 14u, co0, a14_0 + bv0, a14_1 + bv1, a14_2 + bv2, a14_3 + bv3);
+    put_px16(b, 15u, co0, a15_0 + bv0, a15_1 + bv1, a15_2 + bv2, a15_3 + bv3);
+}
+
 // Input gradient, stride >= 2 with OW % 4 == 0 and ceil(KW/s) <= 4: `conv2d_backward_input_strided_vec4`
 // (conv2d_vec4.wgsl) with each tap's four weight vectors loaded once per subgroup (lane s < 4 loads vector s) and
 // broadcast.

@@ -46,6 +46,7 @@ fn vec4_file() -> String {
         &[
             rows(&Rows { name: "conv2d_forward_3x3_vec4", groups: 2, px: 16, stride: 1, vec4: true, share: Share::Load }),
             rows(&Rows { name: "conv2d_forward_3x3s2_vec4", groups: 4, px: 16, stride: 2, vec4: true, share: Share::Load }),
+            pointwise_s2(Share::Load),
             strided(Share::Load),
             strided_rows(3, Share::Load),
             strided_rows(1, Share::Load),
@@ -66,6 +67,7 @@ fn subgroup_file() -> String {
             rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg }),
+            pointwise_s2(sg),
             strided(sg),
             strided_rows(3, sg),
             strided_rows(1, sg),
@@ -229,29 +231,7 @@ fn rows(r: &Rows) -> String {
 // each (ci, ky)'s twelve weight vectors loaded two per lane and broadcast.",
         other => panic!("rows: no doc for {other}"),
     };
-    let lanes = match r.share {
-        Share::Load => format!(
-            "\
-// Lanes enumerate (channel block of {cw}, pixel block of {px}), pixel block fastest.
-let pl = p.n * p.oh * ((p.ow + {}u) / {px}u);
-let nblk = p.m / {cw}u;
-let cblk = min(lane / pl, nblk - 1u);
-let b = block_of(select(lane % pl, pl, lane / pl >= nblk), {px}u);",
-            px - 1
-        ),
-        Share::Broadcast => format!(
-            "\
-// Lanes enumerate (channel block of {cw}, pixel block of {px}) with each channel block's pixel blocks padded to
-// p.tile_len lanes (whole subgroups), so that no subgroup straddles two channel blocks; padding lanes compute on a
-// clamped block (their loads feed the broadcasts) and store nothing.
-let pl = p.n * p.oh * ((p.ow + {}u) / {px}u);
-let nblk = p.m / {cw}u;
-let cblk = min(lane / p.tile_len, nblk - 1u);
-let pb = lane % p.tile_len;
-let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), {px}u);",
-            px - 1
-        ),
-    };
+    let lanes = block_lanes(r.share, cw, px);
     // Input columns of the row segment, relative to its left edge (column t = x0 + t, or c0 - 1 + t).
     let ncols = s * (px - 1) + 3;
     let nq = s * px / 4;
@@ -374,6 +354,123 @@ let lb = wp[wi + s1];
             ("fma", fma),
             ("cw", cw.to_string()),
             ("cwu", format!("{cw}u")),
+            ("store", store_px(px, g)),
+        ],
+    )
+}
+
+
+/// The lanes of a (channel block of `cw`, pixel block of `px`) kernel: `cblk` and the pixel block `b`, pixel block
+/// fastest; with `Share::Broadcast` each channel block's pixel blocks padded to whole subgroups (p.tile_len).
+fn block_lanes(share: Share, cw: usize, px: usize) -> String {
+    match share {
+        Share::Load => format!(
+            "\
+// Lanes enumerate (channel block of {cw}, pixel block of {px}), pixel block fastest.
+let pl = p.n * p.oh * ((p.ow + {}u) / {px}u);
+let nblk = p.m / {cw}u;
+let cblk = min(lane / pl, nblk - 1u);
+let b = block_of(select(lane % pl, pl, lane / pl >= nblk), {px}u);",
+            px - 1
+        ),
+        Share::Broadcast => format!(
+            "\
+// Lanes enumerate (channel block of {cw}, pixel block of {px}) with each channel block's pixel blocks padded to
+// p.tile_len lanes (whole subgroups), so that no subgroup straddles two channel blocks; padding lanes compute on a
+// clamped block (their loads feed the broadcasts) and store nothing.
+let pl = p.n * p.oh * ((p.ow + {}u) / {px}u);
+let nblk = p.m / {cw}u;
+let cblk = min(lane / p.tile_len, nblk - 1u);
+let pb = lane % p.tile_len;
+let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), {px}u);",
+            px - 1
+        ),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ forward, 1x1 stride 2
+
+const POINTWISE_S2: &str = "
+$doc
+@compute @workgroup_size(64)
+fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32$sid) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    $lanes
+    let c0 = 2u * b.ox0;   // first input column of the vec4 loads
+    let wrow = cblk * p.cin;   // this block's packed weight rows (4 vec4 per input channel)
+    // Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
+    $masks
+    let z = vec4<f32>(0.0);
+    $acc
+    for (var ci = 0u; ci < p.cin; ci++) {
+        // Input row 2*oy, columns c0 .. c0+31.
+        let q = (p.off_x + (b.n * p.cin + ci) * p.h * p.w + 2u * b.oy * p.w + c0) / 4u;
+        $xload
+        $wload
+        // Pixel j reads input column c0 + 2j: component x or z of vector j / 2.
+        $fma
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    $store
+}
+";
+
+/// The 1x1 stride-2 pad-0 forward with W = 2*OW and W % 4 == 0 (the encoder's shortcuts): 16 pixels of an output
+/// row x 16 output channels per invocation; per input channel eight vec4 x loads (the 32 columns under the pixels,
+/// even ones used) and the 16 channels' weights (4 vec4 loads, or with `Share::Broadcast` one load on lanes 0-3 and
+/// broadcasts) feed 256 multiply-adds.
+fn pointwise_s2(share: Share) -> String {
+    let (name, doc) = match share {
+        Share::Load => (
+            "conv2d_forward_1x1s2_vec4",
+            "\
+// Forward, 1x1 stride 2 pad 0 with W = 2*OW and W % 4 == 0 (the encoder's shortcuts): 16 output pixels of a row x
+// 16 output channels, weights packed in blocks of 16 channels. Pixel ox0 + j reads input column 2*ox0 + 2j: per
+// input channel eight vec4 x loads (columns 2*ox0 .. 2*ox0 + 31, the even ones used) and 4 vec4 weight loads feed
+// 256 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128). Loop count Cin.",
+        ),
+        Share::Broadcast => (
+            "conv2d_forward_1x1s2_subgroup",
+            "\
+// Forward, 1x1 stride 2 pad 0 with W = 2*OW and W % 4 == 0: `conv2d_forward_1x1s2_vec4` (conv2d_vec4.wgsl) with
+// each input channel's four weight vectors loaded one per lane on lanes 0-3 and broadcast: eight x loads and one
+// weight load per lane feed 256 multiply-adds.",
+        ),
+    };
+    let (px, g) = (16, 4);
+    let masks = grid(
+        (0..8).map(|i| if i == 0 { "let m0 = cl < vec4<u32>(p.w);".to_string() } else { format!("let m{i} = cl + vec4<u32>({}u) < vec4<u32>(p.w);", 4 * i) }),
+        2,
+    );
+    let xload = grid((0..8).map(|i| format!("let q{i} = select(z, x4[{}], m{i});", plus("q", i))), 1);
+    let wload = match share {
+        Share::Load => format!("let wi = (wrow + ci) * 4u;\n{}", grid((0..g).map(|gi| format!("let w{gi} = wp[{}];", plus("wi", gi))), g)),
+        Share::Broadcast => format!(
+            "// Weight vector g of this input channel: lanes 0-3 load vectors 0-3, every lane takes all four by broadcast.\n\
+             let lw = wp[(wrow + ci) * 4u + sid % 4u];\n{}",
+            grid((0..g).map(|gi| format!("let w{gi} = subgroupBroadcast(lw, {gi}u);")), 2)
+        ),
+    };
+    let fma = grid(
+        (0..px).flat_map(|j| (0..g).map(move |gi| format!("a{j}_{gi} += w{gi} * q{}.{};", j / 2, if j % 2 == 0 { "x" } else { "z" }))),
+        4,
+    );
+    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
+    fill(
+        POINTWISE_S2,
+        &[
+            ("doc", doc.into()),
+            ("name", name.into()),
+            ("sid", sid.into()),
+            ("lanes", block_lanes(share, 4 * g, px)),
+            ("masks", masks),
+            ("acc", accumulators("a", px, g)),
+            ("xload", xload),
+            ("wload", wload),
+            ("fma", fma),
             ("store", store_px(px, g)),
         ],
     )

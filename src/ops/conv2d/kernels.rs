@@ -131,7 +131,7 @@ pub(super) fn forward(gpu: &Gpu, g: &Geom) -> Option<Blocked> {
 
 /// The blocked forward for a geometry. 3x3 stride-1 pad-1 layers whose rows are a multiple of 4 floats take the
 /// vec4 kernels, or with subgroups their twin (16 channels per invocation); 3x3 stride 2 pad 1 with W = 2*OW the
-/// strided vec4 kernels; 7x7 stride 2 pad 3 with W % 4 == 0 (the stem) its own vec4 kernel; other 3x3 stride-1
+/// strided vec4 kernels, and 1x1 stride 2 pad 0 with W = 2*OW (the shortcuts) theirs; 7x7 stride 2 pad 3 with W % 4 == 0 (the stem) its own vec4 kernel; other 3x3 stride-1
 /// layers the scalar 3x3 kernel; everything else the generic one.
 fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     let is3 = g.kh == 3 && g.kw == 3 && g.stride == 1;
@@ -139,6 +139,11 @@ fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     // 3x3 stride 2 pad 1 with W = 2*OW (the encoder's downsampling convolutions).
     if vec4_ok && g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow && g.w.is_multiple_of(4) {
         let entry = if subgroups { "conv2d_forward_3x3s2_subgroup" } else { "conv2d_forward_3x3s2_vec4" };
+        return Blocked::new(entry, 16, true, subgroups);
+    }
+    // 1x1 stride 2 pad 0 with W = 2*OW (the encoder's shortcuts).
+    if vec4_ok && g.kh == 1 && g.kw == 1 && g.stride == 2 && g.pad == 0 && g.w == 2 * g.ow && g.w.is_multiple_of(4) {
+        let entry = if subgroups { "conv2d_forward_1x1s2_subgroup" } else { "conv2d_forward_1x1s2_vec4" };
         return Blocked::new(entry, 16, true, subgroups);
     }
     // 7x7 stride 2 pad 3 (the stem).
