@@ -1174,6 +1174,96 @@ fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, 
     put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
 }
 
+// Weight gradient, 1x1 stride 2 pad 0: `conv2d_backward_weight_1x1s2_vec4` (conv2d_vec4.wgsl) with the lanes of a
+// subgroup on consecutive input channel groups of the same 16 output channels, so that each loads two of the 16 gy
+// vectors and subgroupBroadcast hands every lane all 16 (Cin / 4 a multiple of the subgroup size): per step 2 gy and
+// 8 x vec4 loads per lane feed 256 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_1x1s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    let per_tile = (p.cin / 4u) * ((p.cout + 15u) / 16u);
+    // Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the subgroup
+    // operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
+    let tile = wid.y;
+    let ok = wid.x * WG + lid < per_tile;
+    let lc = min(wid.x * WG + lid, per_tile - 1u);
+    let ci0 = (lc % (p.cin / 4u)) * 4u;
+    let co0 = (lc / (p.cin / 4u)) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    let co = min(co0, last);
+    // This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
+    let ca = min(co0 + sid % 8u, last);
+    let cb = min(co0 + 8u + sid % 8u, last);
+    let oa = (ca - co) * ohw / 4u;
+    let ob = (cb - co) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        // Input row 2*oy of channel ci0 in vec4 units; channel ci0 + i is i planes further.
+        let xb = (p.off_x + (n * p.cin + ci0) * p.h * p.w + 2u * oy * p.w) / 4u;
+        let plane = p.h * p.w / 4u;
+        for (var q = 0u; q < w4; q++) {
+            // gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the
+            // rest by broadcast.
+            let la = gy4[gb + oa + q];
+            let lb = gy4[gb + ob + q];
+            let g0 = subgroupBroadcast(la, 0u); let g1 = subgroupBroadcast(la, 1u); let g2 = subgroupBroadcast(la, 2u);
+            let g3 = subgroupBroadcast(la, 3u); let g4 = subgroupBroadcast(la, 4u); let g5 = subgroupBroadcast(la, 5u);
+            let g6 = subgroupBroadcast(la, 6u); let g7 = subgroupBroadcast(la, 7u); let g8 = subgroupBroadcast(lb, 0u);
+            let g9 = subgroupBroadcast(lb, 1u); let g10 = subgroupBroadcast(lb, 2u); let g11 = subgroupBroadcast(lb, 3u);
+            let g12 = subgroupBroadcast(lb, 4u); let g13 = subgroupBroadcast(lb, 5u); let g14 = subgroupBroadcast(lb, 6u);
+            let g15 = subgroupBroadcast(lb, 7u);
+            // Input channel ci0 + i, columns 2*ox .. 2*ox + 7 (positions ox .. ox+3 read the even ones).
+            let v0 = x4[xb + 2u * q]; let u0 = x4[xb + 2u * q + 1u];
+            let v1 = x4[xb + plane + 2u * q]; let u1 = x4[xb + plane + 2u * q + 1u];
+            let v2 = x4[xb + 2u * plane + 2u * q]; let u2 = x4[xb + 2u * plane + 2u * q + 1u];
+            let v3 = x4[xb + 3u * plane + 2u * q]; let u3 = x4[xb + 3u * plane + 2u * q + 1u];
+            // Position j: acc{i}_{g} += gy[channels co0 + 4g .. 4g+3, ox + j] * x[ci0 + i, 2*oy, 2*(ox + j)].
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x); let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x); let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * v0.x; acc0_1 += h0_1 * v0.x; acc0_2 += h0_2 * v0.x; acc0_3 += h0_3 * v0.x;
+            acc1_0 += h0_0 * v1.x; acc1_1 += h0_1 * v1.x; acc1_2 += h0_2 * v1.x; acc1_3 += h0_3 * v1.x;
+            acc2_0 += h0_0 * v2.x; acc2_1 += h0_1 * v2.x; acc2_2 += h0_2 * v2.x; acc2_3 += h0_3 * v2.x;
+            acc3_0 += h0_0 * v3.x; acc3_1 += h0_1 * v3.x; acc3_2 += h0_2 * v3.x; acc3_3 += h0_3 * v3.x;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y); let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y); let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.z; acc0_1 += h1_1 * v0.z; acc0_2 += h1_2 * v0.z; acc0_3 += h1_3 * v0.z;
+            acc1_0 += h1_0 * v1.z; acc1_1 += h1_1 * v1.z; acc1_2 += h1_2 * v1.z; acc1_3 += h1_3 * v1.z;
+            acc2_0 += h1_0 * v2.z; acc2_1 += h1_1 * v2.z; acc2_2 += h1_2 * v2.z; acc2_3 += h1_3 * v2.z;
+            acc3_0 += h1_0 * v3.z; acc3_1 += h1_1 * v3.z; acc3_2 += h1_2 * v3.z; acc3_3 += h1_3 * v3.z;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z); let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z); let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * u0.x; acc0_1 += h2_1 * u0.x; acc0_2 += h2_2 * u0.x; acc0_3 += h2_3 * u0.x;
+            acc1_0 += h2_0 * u1.x; acc1_1 += h2_1 * u1.x; acc1_2 += h2_2 * u1.x; acc1_3 += h2_3 * u1.x;
+            acc2_0 += h2_0 * u2.x; acc2_1 += h2_1 * u2.x; acc2_2 += h2_2 * u2.x; acc2_3 += h2_3 * u2.x;
+            acc3_0 += h2_0 * u3.x; acc3_1 += h2_1 * u3.x; acc3_2 += h2_2 * u3.x; acc3_3 += h2_3 * u3.x;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w); let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w); let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * u0.z; acc0_1 += h3_1 * u0.z; acc0_2 += h3_2 * u0.z; acc0_3 += h3_3 * u0.z;
+            acc1_0 += h3_0 * u1.z; acc1_1 += h3_1 * u1.z; acc1_2 += h3_2 * u1.z; acc1_3 += h3_3 * u1.z;
+            acc2_0 += h3_0 * u2.z; acc2_1 += h3_1 * u2.z; acc2_2 += h3_2 * u2.z; acc2_3 += h3_3 * u2.z;
+            acc3_0 += h3_0 * u3.z; acc3_1 += h3_1 * u3.z; acc3_2 += h3_2 * u3.z; acc3_3 += h3_3 * u3.z;
+        }
+    }
+    if (!ok) { return; }
+    // part[t, (co0 + c)*Cin + ci0 + i] for the block's channels.
+    let o = p.off_out + tile * p.m + co0 * p.cin + ci0;
+    put16(o, p.cin, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o + 1u, p.cin, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put16(o + 2u, p.cin, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put16(o + 3u, p.cin, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);
+}
+
 // Vector m of a stem weight-gradient step (`conv2d_backward_weight_7x7s2_subgroup`): kernel row m / 4, columns
 // c0 + 4(m % 4) .. + 3 of input row iy + m / 4 in the image at xb, all inside the image or all read as 0.
 fn stem_x4(xb: i32, iy: i32, c0: i32, m: u32) -> vec4<f32> {

@@ -882,6 +882,98 @@ fn conv2d_backward_weight_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
     put16(o + 8u, p.cin * 9u, p.cout - co0, acc8_0, acc8_1, acc8_2, acc8_3);
 }
 
+// Weight gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0 (the encoder's shortcuts), pass 1: invocation
+// (4 input channels ci0.., block of 16 output channels co0..) owns the 64 outputs gw[co0..co0+15, ci0..ci0+3]
+// (accumulators acc{i}_{group}) and sums the positions of its tile, output rows [t*R, (t+1)*R) of the run's
+// flattened (n, oy), R = p.tile_len, four positions per step: 16 vec4 gy loads (4 positions of each channel) and
+// two vec4 x loads per input channel (the 8 columns under the 4 positions, the even ones used) feed 256
+// multiply-adds (the generic `conv2d_backward_weight_tiled`: 16 loads per 32). Needs Cin % 4 == 0. Channels past
+// Cout read channel Cout-1 and are never stored. Writes part[t, co*Cin + ci], finished by `conv2d_backward_reduce`.
+// Loop count R*OW/4 + R.
+@compute @workgroup_size(64)
+fn conv2d_backward_weight_1x1s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let per_tile = (p.cin / 4u) * ((p.cout + 15u) / 16u);
+    // Lanes enumerate (tile, block of 16 output channels, group of 4 ci), group of 4 ci fastest, on a 1-D grid folded past 65,535 groups:
+    // small layers (16 channels) still fill whole workgroups.
+    let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+    let ok = flat < p.tiles * per_tile;
+    let tile = select(0u, flat / per_tile, ok);
+    let lc = flat % per_tile;
+    let ci0 = (lc % (p.cin / 4u)) * 4u;
+    let co0 = (lc / (p.cin / 4u)) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    let co = min(co0, last);
+    // Plane offsets of channels co0+1 .. co0+15 from channel co0, in vec4 units (clamped to the last channel).
+    let o1 = (min(co0 + 1u, last) - co) * ohw / 4u; let o2 = (min(co0 + 2u, last) - co) * ohw / 4u; let o3 = (min(co0 + 3u, last) - co) * ohw / 4u;
+    let o4 = (min(co0 + 4u, last) - co) * ohw / 4u; let o5 = (min(co0 + 5u, last) - co) * ohw / 4u; let o6 = (min(co0 + 6u, last) - co) * ohw / 4u;
+    let o7 = (min(co0 + 7u, last) - co) * ohw / 4u; let o8 = (min(co0 + 8u, last) - co) * ohw / 4u; let o9 = (min(co0 + 9u, last) - co) * ohw / 4u;
+    let o10 = (min(co0 + 10u, last) - co) * ohw / 4u; let o11 = (min(co0 + 11u, last) - co) * ohw / 4u; let o12 = (min(co0 + 12u, last) - co) * ohw / 4u;
+    let o13 = (min(co0 + 13u, last) - co) * ohw / 4u; let o14 = (min(co0 + 14u, last) - co) * ohw / 4u; let o15 = (min(co0 + 15u, last) - co) * ohw / 4u;
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        // Input row 2*oy of channel ci0 in vec4 units; channel ci0 + i is i planes further.
+        let xb = (p.off_x + (n * p.cin + ci0) * p.h * p.w + 2u * oy * p.w) / 4u;
+        let plane = p.h * p.w / 4u;
+        for (var q = 0u; q < w4; q++) {
+            // gy of the 16 channels at positions ox .. ox+3.
+            let g0 = gy4[gb + q]; let g1 = gy4[gb + o1 + q]; let g2 = gy4[gb + o2 + q];
+            let g3 = gy4[gb + o3 + q]; let g4 = gy4[gb + o4 + q]; let g5 = gy4[gb + o5 + q];
+            let g6 = gy4[gb + o6 + q]; let g7 = gy4[gb + o7 + q]; let g8 = gy4[gb + o8 + q];
+            let g9 = gy4[gb + o9 + q]; let g10 = gy4[gb + o10 + q]; let g11 = gy4[gb + o11 + q];
+            let g12 = gy4[gb + o12 + q]; let g13 = gy4[gb + o13 + q]; let g14 = gy4[gb + o14 + q];
+            let g15 = gy4[gb + o15 + q];
+            // Input channel ci0 + i, columns 2*ox .. 2*ox + 7 (positions ox .. ox+3 read the even ones).
+            let v0 = x4[xb + 2u * q]; let u0 = x4[xb + 2u * q + 1u];
+            let v1 = x4[xb + plane + 2u * q]; let u1 = x4[xb + plane + 2u * q + 1u];
+            let v2 = x4[xb + 2u * plane + 2u * q]; let u2 = x4[xb + 2u * plane + 2u * q + 1u];
+            let v3 = x4[xb + 3u * plane + 2u * q]; let u3 = x4[xb + 3u * plane + 2u * q + 1u];
+            // Position j: acc{i}_{g} += gy[channels co0 + 4g .. 4g+3, ox + j] * x[ci0 + i, 2*oy, 2*(ox + j)].
+            let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x); let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
+            let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x); let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
+            acc0_0 += h0_0 * v0.x; acc0_1 += h0_1 * v0.x; acc0_2 += h0_2 * v0.x; acc0_3 += h0_3 * v0.x;
+            acc1_0 += h0_0 * v1.x; acc1_1 += h0_1 * v1.x; acc1_2 += h0_2 * v1.x; acc1_3 += h0_3 * v1.x;
+            acc2_0 += h0_0 * v2.x; acc2_1 += h0_1 * v2.x; acc2_2 += h0_2 * v2.x; acc2_3 += h0_3 * v2.x;
+            acc3_0 += h0_0 * v3.x; acc3_1 += h0_1 * v3.x; acc3_2 += h0_2 * v3.x; acc3_3 += h0_3 * v3.x;
+            let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y); let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
+            let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y); let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
+            acc0_0 += h1_0 * v0.z; acc0_1 += h1_1 * v0.z; acc0_2 += h1_2 * v0.z; acc0_3 += h1_3 * v0.z;
+            acc1_0 += h1_0 * v1.z; acc1_1 += h1_1 * v1.z; acc1_2 += h1_2 * v1.z; acc1_3 += h1_3 * v1.z;
+            acc2_0 += h1_0 * v2.z; acc2_1 += h1_1 * v2.z; acc2_2 += h1_2 * v2.z; acc2_3 += h1_3 * v2.z;
+            acc3_0 += h1_0 * v3.z; acc3_1 += h1_1 * v3.z; acc3_2 += h1_2 * v3.z; acc3_3 += h1_3 * v3.z;
+            let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z); let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
+            let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z); let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
+            acc0_0 += h2_0 * u0.x; acc0_1 += h2_1 * u0.x; acc0_2 += h2_2 * u0.x; acc0_3 += h2_3 * u0.x;
+            acc1_0 += h2_0 * u1.x; acc1_1 += h2_1 * u1.x; acc1_2 += h2_2 * u1.x; acc1_3 += h2_3 * u1.x;
+            acc2_0 += h2_0 * u2.x; acc2_1 += h2_1 * u2.x; acc2_2 += h2_2 * u2.x; acc2_3 += h2_3 * u2.x;
+            acc3_0 += h2_0 * u3.x; acc3_1 += h2_1 * u3.x; acc3_2 += h2_2 * u3.x; acc3_3 += h2_3 * u3.x;
+            let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w); let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
+            let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w); let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
+            acc0_0 += h3_0 * u0.z; acc0_1 += h3_1 * u0.z; acc0_2 += h3_2 * u0.z; acc0_3 += h3_3 * u0.z;
+            acc1_0 += h3_0 * u1.z; acc1_1 += h3_1 * u1.z; acc1_2 += h3_2 * u1.z; acc1_3 += h3_3 * u1.z;
+            acc2_0 += h3_0 * u2.z; acc2_1 += h3_1 * u2.z; acc2_2 += h3_2 * u2.z; acc2_3 += h3_3 * u2.z;
+            acc3_0 += h3_0 * u3.z; acc3_1 += h3_1 * u3.z; acc3_2 += h3_2 * u3.z; acc3_3 += h3_3 * u3.z;
+        }
+    }
+    if (!ok) { return; }
+    // part[t, (co0 + c)*Cin + ci0 + i] for the block's channels.
+    let o = p.off_out + tile * p.m + co0 * p.cin + ci0;
+    put16(o, p.cin, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o + 1u, p.cin, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
+    put16(o + 2u, p.cin, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
+    put16(o + 3u, p.cin, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);
+}
+
 // Weight gradient, 3x3 stride 1 pad 1 with W % 4 == 0 and few output channels (the head: Cout = 1), pass 1:
 // invocation (ci, co) owns the 9 outputs gw[co, ci, 0..2, 0..2] and sweeps a strip of 16 columns down a band of
 // output rows. Tile wid.y = (image n, band of R = p.tile_len output rows, strip), strip fastest; part row t holds

@@ -52,6 +52,7 @@ fn vec4_file() -> String {
             strided_rows(1, Share::Load),
             weight_rows(1, Share::Load, 64),
             weight_rows(2, Share::Load, 64),
+            weight_pointwise_s2(Share::Load),
             weight_strip(16),
             stem_forward(),
             stem_weight(Share::Load),
@@ -74,6 +75,7 @@ fn subgroup_file() -> String {
             weight_rows(1, sg, 64),
             weight_rows(1, sg, 16),
             weight_rows(2, sg, 64),
+            weight_pointwise_s2(sg),
             stem_weight(sg),
         ],
     )
@@ -1114,48 +1116,7 @@ fn weight_rows(s: usize, share: Share, wg: usize) -> String {
         ),
         _ => panic!("weight_rows: stride {s}, workgroup {wg}"),
     };
-    let (lanes, offsets, gload) = match share {
-        Share::Load => (
-            "\
-// Lanes enumerate (tile, block of 16 output channels, ci), ci fastest, on a 1-D grid folded past 65,535 groups:
-// small layers (16 channels) still fill whole workgroups.
-let flat = (wid.y * nwg.x + wid.x) * WG + lid;
-let ok = flat < p.tiles * per_tile;
-let tile = select(0u, flat / per_tile, ok);
-let lc = flat % per_tile;"
-                .to_string(),
-            format!(
-                "// Plane offsets of channels co0+1 .. co0+15 from channel co0, in vec4 units (clamped to the last channel).\n{}",
-                grid((1..16).map(|c| format!("let o{c} = (min(co0 + {c}u, last) - co) * ohw / 4u;")), 3)
-            ),
-            format!(
-                "// gy of the 16 channels at positions ox .. ox+3.\n{}",
-                grid((0..16).map(|c| if c == 0 { "let g0 = gy4[gb + q];".to_string() } else { format!("let g{c} = gy4[gb + o{c} + q];") }), 3)
-            ),
-        ),
-        Share::Broadcast => (
-            "\
-// Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the subgroup
-// operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
-let tile = wid.y;
-let ok = wid.x * $wgu + lid < per_tile;
-let lc = min(wid.x * $wgu + lid, per_tile - 1u);"
-                .replace("$wgu", &if wg == 64 { "WG".to_string() } else { format!("{wg}u") }),
-            "\
-// This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
-let ca = min(co0 + sid % 8u, last);
-let cb = min(co0 + 8u + sid % 8u, last);
-let oa = (ca - co) * ohw / 4u;
-let ob = (cb - co) * ohw / 4u;"
-                .to_string(),
-            format!(
-                "// gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the\n\
-                 // rest by broadcast.\n\
-                 let la = gy4[gb + oa + q];\nlet lb = gy4[gb + ob + q];\n{}",
-                grid((0..16).map(|c| format!("let g{c} = subgroupBroadcast({}, {}u);", if c < 8 { "la" } else { "lb" }, c % 8)), 3)
-            ),
-        ),
-    };
+    let (lanes, offsets, gload) = gy16_lanes(share, wg, "ci");
     // x of kernel row ky at column t of the row segment (t = s*j + kx; t = 0 is column s*ox - 1).
     type Col = Box<dyn Fn(usize, usize) -> String>;
     let (iy, xload, xcol, col): (&str, String, &str, Col) = if s == 1 {
@@ -1237,6 +1198,167 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
             ),
         ],
     )
+}
+
+
+/// The lanes and gy loads of the weight gradients whose invocations own 16 output channels x some input channels
+/// (`unit`, named in the lanes' comment): (lanes, gy plane offsets, gy of the 16 channels at 4 positions). With
+/// `Share::Broadcast` the lanes of a subgroup share the block of channels, so each loads two gy vectors and
+/// broadcasts them; tiles go on the grid's y.
+fn gy16_lanes(share: Share, wg: usize, unit: &str) -> (String, String, String) {
+    match share {
+        Share::Load => (
+            "\
+// Lanes enumerate (tile, block of 16 output channels, $unit), $unit fastest, on a 1-D grid folded past 65,535 groups:
+// small layers (16 channels) still fill whole workgroups.
+let flat = (wid.y * nwg.x + wid.x) * WG + lid;
+let ok = flat < p.tiles * per_tile;
+let tile = select(0u, flat / per_tile, ok);
+let lc = flat % per_tile;"
+                .replace("$unit", unit),
+            format!(
+                "// Plane offsets of channels co0+1 .. co0+15 from channel co0, in vec4 units (clamped to the last channel).\n{}",
+                grid((1..16).map(|c| format!("let o{c} = (min(co0 + {c}u, last) - co) * ohw / 4u;")), 3)
+            ),
+            format!(
+                "// gy of the 16 channels at positions ox .. ox+3.\n{}",
+                grid((0..16).map(|c| if c == 0 { "let g0 = gy4[gb + q];".to_string() } else { format!("let g{c} = gy4[gb + o{c} + q];") }), 3)
+            ),
+        ),
+        Share::Broadcast => (
+            "\
+// Tiles on the grid's y, lanes of a tile on x: the row loop's bounds depend on the workgroup only, so the subgroup
+// operations inside it run in uniform control flow (WGSL's uniformity rule, which Tint enforces).
+let tile = wid.y;
+let ok = wid.x * $wgu + lid < per_tile;
+let lc = min(wid.x * $wgu + lid, per_tile - 1u);"
+                .replace("$wgu", &if wg == 64 { "WG".to_string() } else { format!("{wg}u") }),
+            "\
+// This lane's two gy channels (clamped to the last channel), as plane offsets from channel co0 in vec4 units.
+let ca = min(co0 + sid % 8u, last);
+let cb = min(co0 + 8u + sid % 8u, last);
+let oa = (ca - co) * ohw / 4u;
+let ob = (cb - co) * ohw / 4u;"
+                .to_string(),
+            format!(
+                "// gy of the 16 channels at positions ox .. ox+3: lane l loads channels l % 8 and 8 + l % 8, and takes the\n\
+                 // rest by broadcast.\n\
+                 let la = gy4[gb + oa + q];\nlet lb = gy4[gb + ob + q];\n{}",
+                grid((0..16).map(|c| format!("let g{c} = subgroupBroadcast({}, {}u);", if c < 8 { "la" } else { "lb" }, c % 8)), 3)
+            ),
+        ),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ weight gradient, 1x1 stride 2
+
+const WEIGHT_POINTWISE_S2: &str = "
+$doc
+@compute @workgroup_size(64)
+fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32$sid) {
+    let per_tile = (p.cin / 4u) * ((p.cout + 15u) / 16u);
+    $lanes
+    let ci0 = (lc % (p.cin / 4u)) * 4u;
+    let co0 = (lc / (p.cin / 4u)) * 16u;
+    let ohw = p.oh * p.ow;
+    let last = p.cout - 1u;
+    let co = min(co0, last);
+    $offsets
+    $acc
+    let r0 = tile * p.tile_len;
+    let r1 = min(r0 + p.tile_len, p.n * p.oh);
+    let w4 = p.ow / 4u;
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.oh;
+        let oy = r % p.oh;
+        let gb = (p.off_gy + ((n * p.cout + co) * p.oh + oy) * p.ow) / 4u;
+        // Input row 2*oy of channel ci0 in vec4 units; channel ci0 + i is i planes further.
+        let xb = (p.off_x + (n * p.cin + ci0) * p.h * p.w + 2u * oy * p.w) / 4u;
+        let plane = p.h * p.w / 4u;
+        for (var q = 0u; q < w4; q++) {
+            $gload
+            // Input channel ci0 + i, columns 2*ox .. 2*ox + 7 (positions ox .. ox+3 read the even ones).
+            $xload
+            // Position j: acc{i}_{g} += gy[channels co0 + 4g .. 4g+3, ox + j] * x[ci0 + i, 2*oy, 2*(ox + j)].
+            $fma
+        }
+    }
+    if (!ok) { return; }
+    // part[t, (co0 + c)*Cin + ci0 + i] for the block's channels.
+    let o = p.off_out + tile * p.m + co0 * p.cin + ci0;
+    $store
+}
+";
+
+/// The 1x1 stride-2 pad-0 weight gradient with W = 2*OW and OW % 4 == 0 (the encoder's shortcuts), pass 1:
+/// invocation (4 input channels, block of 16 output channels) owns 64 outputs; per step of 4 positions the 16 gy
+/// vectors (each lane loads them, or two of them and broadcasts) and 2 vec4 x loads per input channel feed 256
+/// multiply-adds.
+fn weight_pointwise_s2(share: Share) -> String {
+    let (name, doc) = match share {
+        Share::Load => (
+            "conv2d_backward_weight_1x1s2_vec4",
+            "\
+// Weight gradient, 1x1 stride 2 pad 0 with W = 2*OW and OW % 4 == 0 (the encoder's shortcuts), pass 1: invocation
+// (4 input channels ci0.., block of 16 output channels co0..) owns the 64 outputs gw[co0..co0+15, ci0..ci0+3]
+// (accumulators acc{i}_{group}) and sums the positions of its tile, output rows [t*R, (t+1)*R) of the run's
+// flattened (n, oy), R = p.tile_len, four positions per step: 16 vec4 gy loads (4 positions of each channel) and
+// two vec4 x loads per input channel (the 8 columns under the 4 positions, the even ones used) feed 256
+// multiply-adds (the generic `conv2d_backward_weight_tiled`: 16 loads per 32). Needs Cin % 4 == 0. Channels past
+// Cout read channel Cout-1 and are never stored. Writes part[t, co*Cin + ci], finished by `conv2d_backward_reduce`.
+// Loop count R*OW/4 + R.",
+        ),
+        Share::Broadcast => (
+            "conv2d_backward_weight_1x1s2_subgroup",
+            "\
+// Weight gradient, 1x1 stride 2 pad 0: `conv2d_backward_weight_1x1s2_vec4` (conv2d_vec4.wgsl) with the lanes of a
+// subgroup on consecutive input channel groups of the same 16 output channels, so that each loads two of the 16 gy
+// vectors and subgroupBroadcast hands every lane all 16 (Cin / 4 a multiple of the subgroup size): per step 2 gy and
+// 8 x vec4 loads per lane feed 256 multiply-adds.",
+        ),
+    };
+    let (lanes, offsets, gload) = gy16_lanes(share, 64, "group of 4 ci");
+    let xload = grid((0..4).map(|i| format!("let v{i} = x4[{}]; let u{i} = x4[{} + 1u];", plus_planes(i), plus_planes(i))), 1);
+    let mut fma = Vec::new();
+    for (j, c) in XYZW.iter().enumerate() {
+        fma.push(grid((0..4).map(|gi| format!("let h{j}_{gi} = vec4<f32>({});", (0..4).map(|k| format!("g{}.{c}", 4 * gi + k)).collect::<Vec<_>>().join(", "))), 2));
+        let xc = |i: usize| format!("{}{i}.{}", if j < 2 { "v" } else { "u" }, if j % 2 == 0 { "x" } else { "z" });
+        for i in 0..4 {
+            fma.push((0..4).map(|gi| format!("acc{i}_{gi} += h{j}_{gi} * {};", xc(i))).collect::<Vec<_>>().join(" "));
+        }
+    }
+    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
+    fill(
+        WEIGHT_POINTWISE_S2,
+        &[
+            ("doc", doc.into()),
+            ("name", name.into()),
+            ("sid", sid.into()),
+            ("lanes", lanes),
+            ("offsets", offsets),
+            ("acc", accumulators("acc", 4, 4)),
+            ("gload", gload),
+            ("xload", xload),
+            ("fma", fma.join("\n")),
+            (
+                "store",
+                (0..4)
+                    .map(|i| format!("put16({}, p.cin, p.cout - co0, {});", plus("o", i), (0..4).map(|gi| format!("acc{i}_{gi}")).collect::<Vec<_>>().join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        ],
+    )
+}
+
+/// The vec4 index of input channel ci0 + i's row segment: `xb + i * plane + 2q`.
+fn plus_planes(i: usize) -> String {
+    match i {
+        0 => "xb + 2u * q".to_string(),
+        1 => "xb + plane + 2u * q".to_string(),
+        _ => format!("xb + {i}u * plane + 2u * q"),
+    }
 }
 
 // ------------------------------------------------------------------------------------------------ the stem, 7x7 stride 2

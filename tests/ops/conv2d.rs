@@ -263,6 +263,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
         "conv2d_backward_input_3x3s2_vec4",
         "conv2d_backward_input_1x1s2_vec4",
         "conv2d_forward_1x1s2_vec4",
+        "conv2d_backward_weight_1x1s2_vec4",
         "conv2d_backward_weight_3x3_strip",
         "conv2d_forward_7x7s2_vec4",
         "conv2d_backward_weight_7x7s2_vec4",
@@ -284,6 +285,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
             "conv2d_backward_input_3x3s2_subgroup",
             "conv2d_backward_input_1x1s2_subgroup",
             "conv2d_forward_1x1s2_subgroup",
+            "conv2d_backward_weight_1x1s2_subgroup",
             "conv2d_backward_input_strided_subgroup",
         ] {
             assert!(used.contains(e), "{e} never ran on a device with subgroups: {used:?}");

@@ -220,8 +220,14 @@ pub(super) fn weight_grad(gpu: &Gpu, g: &Geom) -> Option<WeightKernel> {
     let is3s2 = g.kh == 3 && g.kw == 3 && g.stride == 2 && g.pad == 1 && g.w == 2 * g.ow;
     let vec4 = vec4_ok(gpu) && (is3 || is3s2) && g.pad == 1 && g.ow.is_multiple_of(4);
     let stem = vec4_ok(gpu) && g.kh == 7 && g.kw == 7 && g.stride == 2 && g.pad == 3 && g.w.is_multiple_of(4) && g.ow.is_multiple_of(4);
+    // 1x1 stride 2 pad 0 with W = 2*OW (the encoder's shortcuts): 4 input channels per invocation.
+    let pointwise = vec4_ok(gpu) && g.kh == 1 && g.kw == 1 && g.stride == 2 && g.pad == 0 && g.w == 2 * g.ow && g.ow.is_multiple_of(4) && g.cin.is_multiple_of(4);
     let choose = |sg: bool| {
-        if stem {
+        if pointwise {
+            let sg = sg && (g.cin / 4).is_multiple_of(gpu.subgroup_max_size() as usize);
+            let entry = if sg { "conv2d_backward_weight_1x1s2_subgroup" } else { "conv2d_backward_weight_1x1s2_vec4" };
+            WeightKernel { entry, lanes: g.cin / 4 * g.cout.div_ceil(16), vec4: true, tiles_on_y: sg, wg: 64, strips: false, cols: 0 }
+        } else if stem {
             // Workgroups of 16 lanes, 4 output channels each, of one input channel.
             let lanes = g.cin * g.cout.div_ceil(64) * 16;
             let entry = if sg { "conv2d_backward_weight_7x7s2_subgroup" } else { "conv2d_backward_weight_7x7s2_vec4" };
