@@ -223,6 +223,12 @@ pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     model.freeze();
     let (w, h) = cfg.size.or(meta_size).unwrap_or(crate::data::DEFAULT_SIZE);
     model.check_fits(cfg.batch, w, h)?;
+    // lavapipe with a cold shader cache: a second device compiles the network's kernels from the back while the
+    // kernel check and the first batch compile them from the front (src/gpu/warm_up.rs). Stopped after that batch.
+    #[cfg(not(target_arch = "wasm32"))]
+    let mut warm_up = gpu.warm_up(model.predict_entries(cfg.batch, w as usize, h as usize));
+    #[cfg(target_arch = "wasm32")]
+    let mut warm_up: Option<()> = None;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, cfg.batch)?;
     let all = crate::data::list_images(&cfg.input)?;
     let stems = output_stems(&all);
@@ -289,6 +295,7 @@ pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
         if pending.len() == cfg.batch || (done && !pending.is_empty()) {
             let inputs: Vec<Vec<f32>> = pending.iter().map(|it| it.photo.as_ref().unwrap().1.clone()).collect();
             let probs = predict_batch(&model, &inputs, w, h, cfg.tta_flip, cfg.tta_blur);
+            warm_up.take(); // the first batch has compiled everything a batch needs
             for (item, p) in pending.drain(..).zip(probs) {
                 let (photo, _) = item.photo.unwrap();
                 let shown = item.path.display().to_string();

@@ -226,6 +226,18 @@ impl UNet {
         sigmoid(&tape, &z).t
     }
 
+    /// The entry points `predict` dispatches for a batch of this shape, in the order of their first dispatch, found
+    /// by a dry run (`Gpu::dry_run`: nothing runs on the device); the folded weights a frozen model would cache from
+    /// it are put back as they were. What `Gpu::warm_up` compiles ahead of the first batch.
+    pub fn predict_entries(&self, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
+        let folded = self.folded.borrow().clone();
+        let entries = self.gpu.dry_run(|| {
+            let _ = self.predict(&Tensor::zeros(&self.gpu, &[batch, 3, height, width]));
+        });
+        *self.folded.borrow_mut() = folded;
+        entries
+    }
+
     /// Check that a batch at this size fits the adapter before anything is allocated. A launch whose tensors exceed
     /// one storage binding is split into runs of whole images (`ops::runs`; conv2d slices its own), so one image of
     /// each tensor must fit a binding, and the whole tensor one buffer (`max_buffer_size`). A tensor that is split

@@ -11,9 +11,11 @@
 //!    where the kernel is 3x3, vec4 loads where rows are a multiple of 4 floats (and the adapter's binding offsets
 //!    keep batch runs 16-byte aligned), 16-channel blocks where they pay, the generic `_tiled` kernels otherwise.
 //!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups all need the same
-//!    operand (the weights; the rows of x, which the weight gradient's subgroup twin loads once per subgroup); 3x3
-//!    weight gradients with Cout <= 4 (the head) run in strips, one channel per invocation; subgroup 3x3 weight
-//!    gradients whose tiles are not a multiple of 64 lanes run in workgroups of 16; the stride-2 input gradients of 3x3 pad 1 and 1x1 layers with W = 2*OW (the
+//!    operand (the weights; the rows of x, which the weight gradient's subgroup twin loads once per subgroup); the
+//!    1x1 stride-2 shortcuts (W = 2*OW) have their own forward (16 pixels x 16 channels per invocation) and weight
+//!    gradient (4 input x 16 output channels, Cin % 4 == 0); 3x3 weight gradients with Cout <= 4 (the head) run in
+//!    strips, one channel per invocation; subgroup 3x3 weight gradients whose tiles are not a multiple of 64 lanes
+//!    run in workgroups of 16; the stride-2 input gradients of 3x3 pad 1 and 1x1 layers with W = 2*OW (the
 //!    encoder's) run in row-parity classes with both column parities in one invocation, other strided input
 //!    gradients in row-and-column parity classes.
 //! 4. The device may not run an entry point (`Gpu::allowed`): a subgroup kernel that failed validation on this
