@@ -226,7 +226,9 @@ pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     // lavapipe with a cold shader cache: a second device compiles the network's kernels from the back while the
     // kernel check and the first batch compile them from the front (src/gpu/warm_up.rs). Stopped after that batch.
     #[cfg(not(target_arch = "wasm32"))]
-    let mut warm_up = gpu.warm_up(model.predict_entries(cfg.batch, w as usize, h as usize));
+    let mut warm_up = gpu.warm_up(
+        [crate::validate::check_entries(gpu, &model.cfg, w as usize, h as usize, cfg.batch), model.predict_entries(cfg.batch, w as usize, h as usize)].concat(),
+    );
     #[cfg(target_arch = "wasm32")]
     let mut warm_up: Option<()> = None;
     crate::validate::ensure(&model.gpu, &model.cfg, w as usize, h as usize, cfg.batch)?;

@@ -331,7 +331,8 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     model.check_fits(cfg.batch, cfg.width, cfg.height)?;
     // lavapipe with a cold shader cache: a second device compiles the step's kernels from the back while the kernel
     // check and the first step compile them from the front (src/gpu/warm_up.rs). Stopped after the first step.
-    let mut warm_up = gpu.warm_up(step_entries(&model, cfg.batch, cfg.width as usize, cfg.height as usize));
+    let (w, h) = (cfg.width as usize, cfg.height as usize);
+    let mut warm_up = gpu.warm_up([crate::validate::check_entries(gpu, &model.cfg, w, h, cfg.batch), step_entries(&model, cfg.batch, w, h)].concat());
     crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
     let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };

@@ -325,6 +325,32 @@ fn device_key(gpu: &Gpu) -> String {
     )
 }
 
+/// The entry points `ensure` will run for this job, in the order of their first dispatch: every geometry the cache
+/// has not validated yet, its three directions dry-run on zeros (`Gpu::dry_run`: nothing runs); empty when the cache
+/// has them all. What `Gpu::warm_up` compiles ahead of the check.
+pub fn check_entries(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Vec<&'static str> {
+    let n = check_batch(batch);
+    let cache: Cache = gpu
+        .kernel_cache
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let validated = cache.devices.get(&device_key(gpu)).map(|e| e.validated.clone()).unwrap_or_default();
+    let todo: Vec<ConvShape> = geometries(cfg, width, height).into_iter().filter(|c| !validated.contains(&key(c, n))).collect();
+    gpu.dry_run(|| {
+        for c in &todo {
+            let (oh, ow) = c.out_hw();
+            let (xs, ws, ys) = ([n, c.cin, c.h, c.w], [c.cout, c.cin, c.k, c.k], [n, c.cout, oh, ow]);
+            let (x, w, gy) = (Tensor::zeros(gpu, &xs), Tensor::zeros(gpu, &ws), Tensor::zeros(gpu, &ys));
+            let b = c.bias.then(|| Tensor::zeros(gpu, &[c.cout]));
+            let _ = conv2d_forward(&x, &w, b.as_ref(), c.stride, c.pad);
+            let _ = conv2d_backward_input(&gy, &w, &xs, c.stride, c.pad);
+            let _ = conv2d_backward_weight(&x, &gy, &ws, c.stride, c.pad);
+        }
+    })
+}
+
 /// Before train/predict/eval: apply the cached verdicts for this device, validate what is new at this size, save,
 /// and say in one line per replaced kernel what happened. An unreadable cache is ignored (and rewritten); a cache
 /// that cannot be written only costs the check again next time. A failure nothing mended is an error.

@@ -78,9 +78,13 @@ fn mesa_cache_disabled() -> bool {
 }
 
 impl Gpu {
-    /// Compile `entries` ahead on a second device (see the module doc); None where that does not pay (not lavapipe,
-    /// Mesa's cache off, one core) or `entries` is empty.
-    pub fn warm_up(self: &Arc<Self>, entries: Vec<&'static str>) -> Option<WarmUp> {
+    /// Compile `entries` ahead on a second device (see the module doc), in the order the main device will first
+    /// dispatch them (repeats are dropped: the kernel check's and then the step's lists can be chained); None where
+    /// that does not pay (not lavapipe, Mesa's cache off, one core) or `entries` is empty.
+    pub fn warm_up(self: &Arc<Self>, mut entries: Vec<&'static str>) -> Option<WarmUp> {
+        // Each entry point once, where the main device first meets it.
+        let mut seen = std::collections::HashSet::new();
+        entries.retain(|e| seen.insert(*e));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if entries.is_empty() || !is_mesa_cpu(self) || mesa_cache_disabled() || cores < 2 {
             return None;

@@ -507,3 +507,26 @@ fn keep_largest_leaves_one_component_and_photos_sharing_a_stem_keep_their_own_fi
         assert_eq!(summary[name][2], "1", "{name}: components after --keep-largest");
     }
 }
+
+/// The warm-up's list for `fluke predict` (src/gpu/warm_up.rs): a dry run of a frozen model's batch lists exactly the
+/// entry points a real batch then dispatches (the BN fold included), leaves no folded weights behind, and the real
+/// batch after it is bit-identical to one from a model that never had a dry run.
+#[test]
+fn a_dry_run_of_predict_lists_its_kernels_and_keeps_no_folded_weights() {
+    let g = gpu();
+    let model = UNet::new(&g, UNetConfig::new(16), 7);
+    model.freeze();
+    let planned = model.predict_entries(1, 64, 32);
+    assert!(model.folded.borrow().as_ref().is_some_and(|f| f.is_empty()), "the dry run left folded weights");
+    let x = fluke::Tensor::from_slice(&g, &[1, 3, 32, 64], &input(3));
+    g.start_trace();
+    let y = model.predict(&x).to_vec();
+    let ran = g.take_trace();
+    let mut seen = planned.clone();
+    seen.sort();
+    assert_eq!(seen, ran, "dry run (left) and real batch (right) differ");
+    assert!(ran.iter().any(|e| e.starts_with("batch_norm_fold")), "no BN fold ran: {ran:?}");
+    let fresh = UNet::new(&g, UNetConfig::new(16), 7);
+    fresh.freeze();
+    assert_same_bits(&y, &fresh.predict(&x).to_vec(), "predict after a dry run");
+}

@@ -212,3 +212,26 @@ fn warm_up_compiles_every_kernel_of_a_step_on_a_second_device() {
         None => assert!(!lavapipe || cache_off || cores < 2, "warm_up declined on lavapipe with {cores} cores"),
     }
 }
+
+/// The warm-up's list for the kernel check (`validate::check_entries`): exactly the entry points the check then runs
+/// for the geometries it has not validated (all of them without a cache file).
+#[test]
+fn the_kernel_checks_dry_run_lists_the_kernels_it_runs() {
+    let g = gpu();
+    let cfg = UNetConfig::new(16);
+    let mut planned = fluke::validate::check_entries(&g, &cfg, 64, 32, 2);
+    planned.sort();
+    let mut ran: Vec<&str> = fluke::validate::geometries(&cfg, 64, 32)
+        .iter()
+        .flat_map(|c| fluke::validate::check_geometry(&g, c, 2, 9))
+        .flat_map(|v| v.entries)
+        .collect();
+    ran.sort();
+    ran.dedup();
+    if g.kernel_cache.is_none() {
+        assert_eq!(planned, ran, "dry run (left) and check (right) differ");
+    } else {
+        // A cache file may hold these geometries already: then the check runs nothing of them.
+        assert!(planned.iter().all(|e| ran.contains(e)), "dry run listed kernels the check does not run: {planned:?}");
+    }
+}
