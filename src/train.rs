@@ -333,7 +333,7 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     // check and the first step compile them from the front (src/gpu/warm_up.rs). Stopped after the first step.
     let (w, h) = (cfg.width as usize, cfg.height as usize);
     let mut warm_up = gpu.warm_up([crate::validate::check_entries(gpu, &model.cfg, w, h, cfg.batch), step_entries(&model, cfg.batch, w, h)].concat());
-    crate::validate::ensure(gpu, &model.cfg, cfg.width as usize, cfg.height as usize, cfg.batch)?;
+    crate::validate::ensure(gpu, &model.cfg, w, h, cfg.batch)?;
     let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };
     if resume {

@@ -17,6 +17,7 @@ fn report(adapter: &str, step_s: f64, conv_ms: f64) -> BenchReport {
         train_images_per_s: 4.0 / step_s,
         infer_images_per_s: 12.0 / step_s,
         first_step_s: 2.0 * step_s,
+        first_step_compiled_ahead: 0,
         pipeline_compile_s: 0.3,
         peak_gpu_bytes: 1 << 30,
         timing: "gpu".into(),
