@@ -913,7 +913,7 @@ fn conv2d_backward_weight_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @b
     if (!ok) { return; }
     // part[t, ((co0 + c)*Cin + ci)*9 + tap] for the block's channels.
     let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 9u;
-    put16(o + 0u, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
     put16(o + 1u, p.cin * 9u, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
     put16(o + 2u, p.cin * 9u, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
     put16(o + 3u, p.cin * 9u, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);
@@ -1037,7 +1037,7 @@ fn conv2d_backward_weight_3x3_subgroup_wg16(@builtin(workgroup_id) wid: vec3<u32
     if (!ok) { return; }
     // part[t, ((co0 + c)*Cin + ci)*9 + tap] for the block's channels.
     let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 9u;
-    put16(o + 0u, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
     put16(o + 1u, p.cin * 9u, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
     put16(o + 2u, p.cin * 9u, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
     put16(o + 3u, p.cin * 9u, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);
@@ -1163,7 +1163,7 @@ fn conv2d_backward_weight_3x3s2_subgroup(@builtin(workgroup_id) wid: vec3<u32>, 
     if (!ok) { return; }
     // part[t, ((co0 + c)*Cin + ci)*9 + tap] for the block's channels.
     let o = p.off_out + tile * p.m + (co0 * p.cin + ci) * 9u;
-    put16(o + 0u, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
+    put16(o, p.cin * 9u, p.cout - co0, acc0_0, acc0_1, acc0_2, acc0_3);
     put16(o + 1u, p.cin * 9u, p.cout - co0, acc1_0, acc1_1, acc1_2, acc1_3);
     put16(o + 2u, p.cin * 9u, p.cout - co0, acc2_0, acc2_1, acc2_2, acc2_3);
     put16(o + 3u, p.cin * 9u, p.cout - co0, acc3_0, acc3_1, acc3_2, acc3_3);

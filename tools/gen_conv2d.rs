@@ -283,16 +283,7 @@ fn rows(r: &Rows) -> String {
     if r.vec4 {
         setup.push("// Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.".to_string());
         setup.push("let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);".into());
-        setup.push(grid(
-            (0..nq).map(|i| {
-                if i == 0 {
-                    "let m0 = cl < vec4<u32>(p.w);".to_string()
-                } else {
-                    format!("let m{i} = cl + vec4<u32>({}u) < vec4<u32>(p.w);", 4 * i)
-                }
-            }),
-            2,
-        ));
+        setup.push(col_masks(nq));
     }
     let wload = match r.share {
         Share::Load => format!(
@@ -338,13 +329,12 @@ let lb = wp[wi + s1];
         }),
         2,
     );
-    let sid = if r.share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
     fill(
         ROWS,
         &[
             ("doc", doc.into()),
             ("name", r.name.into()),
-            ("sid", sid.into()),
+            ("sid", sid_param(r.share).into()),
             ("lanes", lanes),
             ("origin", origin),
             ("groups", g.to_string()),
@@ -443,10 +433,6 @@ fn pointwise_s2(share: Share) -> String {
         ),
     };
     let (px, g) = (16, 4);
-    let masks = grid(
-        (0..8).map(|i| if i == 0 { "let m0 = cl < vec4<u32>(p.w);".to_string() } else { format!("let m{i} = cl + vec4<u32>({}u) < vec4<u32>(p.w);", 4 * i) }),
-        2,
-    );
     let xload = grid((0..8).map(|i| format!("let q{i} = select(z, x4[{}], m{i});", plus("q", i))), 1);
     let wload = match share {
         Share::Load => format!("let wi = (wrow + ci) * 4u;\n{}", grid((0..g).map(|gi| format!("let w{gi} = wp[{}];", plus("wi", gi))), g)),
@@ -460,15 +446,14 @@ fn pointwise_s2(share: Share) -> String {
         (0..px).flat_map(|j| (0..g).map(move |gi| format!("a{j}_{gi} += w{gi} * q{}.{};", j / 2, if j % 2 == 0 { "x" } else { "z" }))),
         4,
     );
-    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
     fill(
         POINTWISE_S2,
         &[
             ("doc", doc.into()),
             ("name", name.into()),
-            ("sid", sid.into()),
+            ("sid", sid_param(share).into()),
             ("lanes", block_lanes(share, 4 * g, px)),
-            ("masks", masks),
+            ("masks", col_masks(8)),
             ("acc", accumulators("a", px, g)),
             ("xload", xload),
             ("wload", wload),
@@ -833,14 +818,13 @@ fn strided(share: Share) -> String {
             ),
         ),
     };
-    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
     let shift = (1..16).rev().map(|j| format!("g{j} = g{};", j - 1)).chain(["g0 = l1; l1 = l2; l2 = cm3;".to_string()]);
     fill(
         STRIDED,
         &[
             ("doc", doc.into()),
             ("name", name.into()),
-            ("sid", sid.into()),
+            ("sid", sid_param(share).into()),
             ("lanes", lanes.into()),
             ("acc", accumulators("acc", 16, 4)),
             ("window", grid((0..16).map(|j| format!("var g{j} = q{}.{};", j / 4, XYZW[j % 4])), 4)),
@@ -1016,7 +1000,7 @@ fn strided_rows(k: usize, share: Share) -> String {
         &[
             ("doc", doc),
             ("name", name),
-            ("sid", (if sg { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" }).into()),
+            ("sid", sid_param(share).into()),
             ("lanes", lanes.into()),
             ("kk", format!("{}u", k * k)),
             ("km1", (k - 1).to_string()),
@@ -1166,21 +1150,20 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
     let xload = format!("// Kernel row ky: x columns {} of input row iy + ky.\n{xload}", if s == 1 { "ox-1 .. ox+4" } else { "2ox-1 .. 2ox+7" });
     let mut fma = Vec::new();
     for (j, c) in XYZW.iter().enumerate() {
-        fma.push(grid((0..4).map(|gi| format!("let h{j}_{gi} = vec4<f32>({});", (0..4).map(|i| format!("g{}.{c}", 4 * gi + i)).collect::<Vec<_>>().join(", "))), 2));
+        fma.push(gy_at(j, c));
         for t in 0..9 {
             let (ky, kx) = (t / 3, t % 3);
             let xv = col(ky, s * j + kx);
             fma.push((0..4).map(|gi| format!("acc{t}_{gi} += h{j}_{gi} * {xv};")).collect::<Vec<_>>().join(" "));
         }
     }
-    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
     fill(
         WEIGHT_ROWS,
         &[
             ("doc", doc.into()),
             ("name", name.into()),
             ("wg", wg.to_string()),
-            ("sid", sid.into()),
+            ("sid", sid_param(share).into()),
             ("lanes", lanes),
             ("offsets", offsets),
             ("acc", accumulators("acc", 9, 4)),
@@ -1189,13 +1172,7 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
             ("xload", xload),
             ("xcol", xcol.into()),
             ("fma", fma.join("\n")),
-            (
-                "store",
-                (0..9)
-                    .map(|t| format!("put16(o + {t}u, p.cin * 9u, p.cout - co0, {});", (0..4).map(|gi| format!("acc{t}_{gi}")).collect::<Vec<_>>().join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            ("store", put16_rows(9, |t| plus("o", t), "p.cin * 9u")),
         ],
     )
 }
@@ -1322,32 +1299,25 @@ fn weight_pointwise_s2(share: Share) -> String {
     let xload = grid((0..4).map(|i| format!("let v{i} = x4[{}]; let u{i} = x4[{} + 1u];", plus_planes(i), plus_planes(i))), 1);
     let mut fma = Vec::new();
     for (j, c) in XYZW.iter().enumerate() {
-        fma.push(grid((0..4).map(|gi| format!("let h{j}_{gi} = vec4<f32>({});", (0..4).map(|k| format!("g{}.{c}", 4 * gi + k)).collect::<Vec<_>>().join(", "))), 2));
+        fma.push(gy_at(j, c));
         let xc = |i: usize| format!("{}{i}.{}", if j < 2 { "v" } else { "u" }, if j % 2 == 0 { "x" } else { "z" });
         for i in 0..4 {
             fma.push((0..4).map(|gi| format!("acc{i}_{gi} += h{j}_{gi} * {};", xc(i))).collect::<Vec<_>>().join(" "));
         }
     }
-    let sid = if share == Share::Broadcast { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" };
     fill(
         WEIGHT_POINTWISE_S2,
         &[
             ("doc", doc.into()),
             ("name", name.into()),
-            ("sid", sid.into()),
+            ("sid", sid_param(share).into()),
             ("lanes", lanes),
             ("offsets", offsets),
             ("acc", accumulators("acc", 4, 4)),
             ("gload", gload),
             ("xload", xload),
             ("fma", fma.join("\n")),
-            (
-                "store",
-                (0..4)
-                    .map(|i| format!("put16({}, p.cin, p.cout - co0, {});", plus("o", i), (0..4).map(|gi| format!("acc{i}_{gi}")).collect::<Vec<_>>().join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            ("store", put16_rows(4, |i| plus("o", i), "p.cin")),
         ],
     )
 }
@@ -1586,7 +1556,7 @@ fn stem_x4(xb: i32, iy: i32, c0: i32, m: u32) -> vec4<f32> {
         &[
             ("doc", (if sg { STEM_WEIGHT_SG_DOC } else { STEM_WEIGHT_DOC }).into()),
             ("name", (if sg { "conv2d_backward_weight_7x7s2_subgroup" } else { "conv2d_backward_weight_7x7s2_vec4" }).into()),
-            ("sid", (if sg { ",\n        @builtin(subgroup_invocation_id) sid: u32" } else { "" }).into()),
+            ("sid", sid_param(share).into()),
             ("setup", (if sg { "let s = sid % 8u;   // this lane loads x vectors s + 8j of each step" } else { "" }).into()),
             ("acc", grid((0..49).map(|t| format!("var a{}_{} = vec4<f32>(0.0);", t / 7, t % 7)), 4)),
             ("gbase", gbase),
@@ -1702,6 +1672,35 @@ const XYZW: [&str; 4] = ["x", "y", "z", "w"];
 /// `var {prefix}{j}_{g} = vec4<f32>(0.0);` for `n` rows x `groups`, four to a line.
 fn accumulators(prefix: &str, n: usize, groups: usize) -> String {
     grid((0..n).flat_map(|j| (0..groups).map(move |g| format!("var {prefix}{j}_{g} = vec4<f32>(0.0);"))), 4)
+}
+
+/// The entry point's extra parameter: the subgroup lane id with `Share::Broadcast`, nothing with `Share::Load`.
+fn sid_param(share: Share) -> &'static str {
+    match share {
+        Share::Load => "",
+        Share::Broadcast => ",\n        @builtin(subgroup_invocation_id) sid: u32",
+    }
+}
+
+/// The masks of `n` vec4 loads from column vector `cl`: `m{i}` holds which of columns cl + 4i .. cl + 4i + 3 lie
+/// inside the row, two to a line.
+fn col_masks(n: usize) -> String {
+    grid((0..n).map(|i| if i == 0 { "let m0 = cl < vec4<u32>(p.w);".to_string() } else { format!("let m{i} = cl + vec4<u32>({}u) < vec4<u32>(p.w);", 4 * i) }), 2)
+}
+
+/// The weight gradients' gy at position j (component `c` of the 16 channels' vectors g0..g15) regrouped by channel
+/// group: `h{j}_{g}` = gy of channels 4g .. 4g+3.
+fn gy_at(j: usize, c: &str) -> String {
+    grid((0..4).map(|gi| format!("let h{j}_{gi} = vec4<f32>({});", (0..4).map(|k| format!("g{}.{c}", 4 * gi + k)).collect::<Vec<_>>().join(", "))), 2)
+}
+
+/// The weight gradients' stores: for each row i of `rows` accumulators, `put16(offset(i), stride, ...)` of its four
+/// channel groups `acc{i}_{g}`.
+fn put16_rows(rows: usize, offset: impl Fn(usize) -> String, stride: &str) -> String {
+    (0..rows)
+        .map(|i| format!("put16({}, {stride}, p.cout - co0, {});", offset(i), (0..4).map(|gi| format!("acc{i}_{gi}")).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The forward's stores: bias added, one `put_px` per pixel.
