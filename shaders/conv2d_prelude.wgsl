@@ -16,6 +16,7 @@
 //   7 wp     packed weights as vec4, [blocks, K, cw] (conv2d_pack.wgsl)
 //   8 out    write: y, gx, the weight gradient's partial sums part[tile, m], or the packed weights
 //   9 out4   out as vec4    write  (the packing kernels)
+//  10 wt4    wt as vec4     read   (the packing kernels when Cin*KH*KW % 4 == 0)
 
 struct Params {
     n: u32,         // images in this run
@@ -50,6 +51,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> wp: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 @group(0) @binding(9) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> wt4: array<vec4<f32>>;
 
 const WG: u32 = 64u;
 // The forward's epilogue bits (p.epilogue), as in conv2d.wgsl: the bias, then ReLU.

@@ -897,6 +897,11 @@ impl Gpu {
         entries
     }
 
+    /// Inside `dry_run`: what a launcher computes now is never run, so it must not be kept.
+    pub fn is_dry(&self) -> bool {
+        self.st().dry.is_some()
+    }
+
     fn record_dispatch<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
         let entry = k.name;
         let pbytes = bytemuck::bytes_of(params);

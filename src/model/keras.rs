@@ -124,8 +124,8 @@ impl Fwd<'_> {
     }
 
     fn kconv(&self, x: &Var, layer: &str, stride: usize, pad: usize, bias: bool) -> Var {
-        let b = bias.then(|| self.p(&format!("{layer}/bias:0")));
-        conv2d(self.tape, x, self.p(&format!("{layer}/kernel:0")), b, stride, pad)
+        let b = bias.then(|| format!("{layer}/bias:0"));
+        self.plain_conv(x, &format!("{layer}/kernel:0"), b.as_deref(), stride, pad)
     }
 
     /// One pre-activation SE unit; returns (output, pre-activation `a`).

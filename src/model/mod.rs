@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::ops::{
-    add::add, batch_norm::{batch_norm, batch_norm_fold}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward, conv2d_forward_relu},
+    add::add, batch_norm::{batch_norm, batch_norm_fold}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
     global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
 };
 use crate::tensor::Tensor;
@@ -61,8 +61,10 @@ pub struct UNet {
     /// Keras architecture only: the pixel order its weights expect (`keras.rs`).
     pub input_order: keras::InputOrder,
     /// `Some` once `freeze` was called: every convolution followed by a BN, with the BN folded into it
-    /// (`batch_norm_fold`: conv weight name -> (w', shift)), filled at the first inference forward that needs it.
-    pub folded: RefCell<Option<HashMap<String, (Tensor, Tensor)>>>,
+    /// (`batch_norm_fold`: conv weight name -> (w', shift)), and every other convolution whose weights the kernels
+    /// pack (the head; the Keras model's pre-activation convolutions: name -> (w, bias)), filled at the first
+    /// inference forward that needs it; each weight's packed copy kept with it (`FixedWeights`).
+    pub folded: RefCell<Option<HashMap<String, (FixedWeights, Option<Tensor>)>>>,
 }
 
 /// The parameters as tape variables for one forward pass.
@@ -215,7 +217,7 @@ impl UNet {
             let a = f.conv_bn_relu(&inp, &format!("{p}.conv1.0"), &format!("{p}.conv1.1"), 1, 1);
             d = f.conv_bn_relu(&a, &format!("{p}.conv2.0"), &format!("{p}.conv2.1"), 1, 1);
         }
-        conv2d(tape, &d, f.p("segmentation_head.0.weight"), Some(f.p("segmentation_head.0.bias")), 1, 1)
+        f.plain_conv(&d, "segmentation_head.0.weight", Some("segmentation_head.0.bias"), 1, 1)
     }
 
     /// Mask probabilities [N,1,H,W] in evaluation mode, recording nothing.
@@ -381,10 +383,22 @@ impl Fwd<'_> {
         let mut folded = self.m.folded.borrow_mut();
         let (wf, shift) = folded.as_mut()?.entry(w.to_string()).or_insert_with(|| {
             let t = |name: &str| self.m.tensor(name);
-            batch_norm_fold(t(w), t(&bn[0]), t(&bn[1]), t(&bn[2]), t(&bn[3]), eps)
+            let (wf, shift) = batch_norm_fold(t(w), t(&bn[0]), t(&bn[1]), t(&bn[2]), t(&bn[3]), eps);
+            (FixedWeights::new(wf), Some(shift))
         });
-        let forward = if relu { conv2d_forward_relu } else { conv2d_forward };
-        Some(Var::constant(forward(&x.t, wf, Some(shift), stride, pad)))
+        Some(Var::constant(conv2d_forward_fixed(&x.t, wf, shift.as_ref(), relu, stride, pad)))
+    }
+
+    /// conv(x, w) + b: on a frozen model's inference forward with the weights kept packed between batches (in
+    /// `UNet::folded` under the weight's name), else recorded on the tape.
+    pub(crate) fn plain_conv(&self, x: &Var, w: &str, b: Option<&str>, stride: usize, pad: usize) -> Var {
+        if !self.training && !self.tape.is_recording() {
+            if let Some(cache) = self.m.folded.borrow_mut().as_mut() {
+                let (wf, bias) = cache.entry(w.to_string()).or_insert_with(|| (FixedWeights::new(self.m.tensor(w).clone()), b.map(|b| self.m.tensor(b).clone())));
+                return Var::constant(conv2d_forward_fixed(&x.t, wf, bias.as_ref(), false, stride, pad));
+            }
+        }
+        conv2d(self.tape, x, self.p(w), b.map(|b| self.p(b)), stride, pad)
     }
 
     /// A SE-ResNet basic block (see the module header).

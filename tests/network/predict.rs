@@ -510,7 +510,8 @@ fn keep_largest_leaves_one_component_and_photos_sharing_a_stem_keep_their_own_fi
 
 /// The warm-up's list for `fluke predict` (src/gpu/warm_up.rs): a dry run of a frozen model's batch lists exactly the
 /// entry points a real batch then dispatches (the BN fold included), leaves no folded weights behind, and the real
-/// batch after it is bit-identical to one from a model that never had a dry run.
+/// batch after it is bit-identical to one from a model that never had a dry run; the folded weights' packed copies
+/// are made by that first real batch and reused by the next.
 #[test]
 fn a_dry_run_of_predict_lists_its_kernels_and_keeps_no_folded_weights() {
     let g = gpu();
@@ -529,4 +530,16 @@ fn a_dry_run_of_predict_lists_its_kernels_and_keeps_no_folded_weights() {
     let fresh = UNet::new(&g, UNetConfig::new(16), 7);
     fresh.freeze();
     assert_same_bits(&y, &fresh.predict(&x).to_vec(), "predict after a dry run");
+
+    // The folded weights are packed once, by the first real batch (the dry run kept no packed copy: it packed
+    // again above); later batches and their dry runs pack nothing and give the same bits.
+    assert!(ran.iter().any(|e| e.contains("pack_weight")), "the first batch packed nothing: {ran:?}");
+    assert!(model.folded.borrow().as_ref().unwrap().values().any(|(w, _)| w.is_packed()), "no packed copy kept");
+    let planned = model.predict_entries(1, 64, 32);
+    g.start_trace();
+    let again = model.predict(&x).to_vec();
+    let ran = g.take_trace();
+    assert!(!ran.iter().any(|e| e.contains("pack_weight")), "the second batch packed again: {ran:?}");
+    assert!(!planned.iter().any(|e| e.contains("pack_weight")), "the dry run of a second batch plans packing: {planned:?}");
+    assert_same_bits(&y, &again, "the second batch (packed weights reused)");
 }

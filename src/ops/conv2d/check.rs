@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, conv2d_forward_relu, cpu, pack_weights, Geom};
+use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, conv2d_forward_relu, cpu, pack_entry, pack_weights, Geom};
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::{Family, Gpu};
 use crate::tensor::Tensor;
@@ -133,13 +133,27 @@ pub fn check_case(gpu: &Arc<Gpu>, c: &Case, tag: &str) -> Vec<CheckResult> {
 /// with channel counts that need zero padding and both block widths.
 fn pack_checks(gpu: &Arc<Gpu>) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    for (ws, cw) in [([5usize, 3, 3, 3], 8usize), ([20, 7, 3, 3], 16), ([6, 9, 7, 7], 8), ([3, 17, 1, 1], 16)] {
+    // The gathering kernels (Cin*KH*KW not a multiple of 4), then the tile kernels: Cin % 4 == 0 with Cout and Cin
+    // padded to a block, both block widths, a 1x1 (forward tile, flipped gather) and the network's own 3x3 shapes.
+    let shapes = [
+        ([5usize, 3, 3, 3], 8usize),
+        ([20, 7, 3, 3], 16),
+        ([6, 9, 7, 7], 8),
+        ([3, 17, 1, 1], 16),
+        ([20, 12, 3, 3], 16),
+        ([13, 4, 3, 3], 8),
+        ([6, 8, 1, 1], 16),
+        ([64, 3, 7, 7], 16),
+        ([1, 16, 3, 3], 16),
+        ([512, 256, 3, 3], 16),
+    ];
+    for (ws, cw) in shapes {
         let wv = rand_vec(ws.iter().product(), ws[0] as u64 * 31 + ws[1] as u64);
         let w = Tensor::from_slice(gpu, &ws, &wv);
         let label = format!("{ws:?} cw {cw}");
-        for (flipped, entry) in [(false, "conv2d_pack_weight_vec4"), (true, "conv2d_pack_weight_flipped_vec4")] {
+        for flipped in [false, true] {
             let want = f64s(&cpu::packed_weights(&wv, ws, cw, flipped));
-            out.push(compare(entry, &label, &pack_weights(&w, cw, flipped).to_vec(), &want, 0.0, 0.0));
+            out.push(compare(pack_entry(&ws, flipped), &label, &pack_weights(&w, cw, flipped).to_vec(), &want, 0.0, 0.0));
         }
     }
     out
