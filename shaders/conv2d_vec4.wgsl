@@ -583,11 +583,10 @@ fn conv2d_backward_input_1x1s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @buil
     let couts = select(p.cout, 0u, py >= 1u);
     for (var co = 0u; co < couts; co++) {
         let gb = p.off_gy + (n * p.cout + co) * ohw;
-        // Kernel rows ky = py, py + 2, ... meet gy row oy = A - (ky - py) / 2.
-        var dj = 0;
-        for (var ky = py; ky < 1u; ky += 2u) {
-            let oy = a_ - dj;
-            dj++;
+        // The one kernel row (ky = 0) meets gy row oy = A.
+        {
+            let ky = 0u;
+            let oy = a_;
             let rok = oy >= 0 && oy < i32(p.oh);
             let rb = select(0u, (gb + u32(oy) * p.ow + ox0) / 4u, rok);
             let q0 = select(z, gy4[rb], m0 & vec4<bool>(rok)); let q1 = select(z, gy4[rb + 1u], m1 & vec4<bool>(rok));

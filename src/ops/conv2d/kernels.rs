@@ -157,7 +157,8 @@ fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
         return Blocked { px: 12, ..Blocked::new("conv2d_forward_3x3_subgroup12", 16, true, true) };
     }
     match (is3, vec4) {
-        (true, true) if subgroups => Blocked::new("conv2d_forward_3x3_subgroup", 16, true, true),
+        // The head (Cout = 1): 8-channel blocks waste half as much as 16-channel ones.
+        (true, true) if subgroups && g.cout > 8 => Blocked::new("conv2d_forward_3x3_subgroup", 16, true, true),
         (true, true) => Blocked::new("conv2d_forward_3x3_vec4", 8, true, false),
         (true, false) => Blocked::new("conv2d_forward_3x3", 8, false, false),
         _ => Blocked::new("conv2d_forward_tiled", 8, false, false),
