@@ -247,6 +247,165 @@ fn conv2d_forward_3x3_subgroup12(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     put_px16(b, 11u, co0, a11_0 + bv0, a11_1 + bv1, a11_2 + bv2, a11_3 + bv3);
 }
 
+// As `conv2d_forward_3x3_subgroup` with 8 pixels per invocation: for rows of 8 pixels (the deep layers at 128x64),
+// where 16-pixel blocks would leave half of the lanes' work padding. Per (ci, ky) 3 x loads and 2 vec4 weight loads
+// per lane feed 384 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3_subgroup8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    // Lanes enumerate (channel block of 16, pixel block of 8) with each channel block's pixel blocks padded to
+    // p.tile_len lanes (whole subgroups), so that no subgroup straddles two channel blocks; padding lanes compute on a
+    // clamped block (their loads feed the broadcasts) and store nothing.
+    let pl = p.n * p.oh * ((p.ow + 7u) / 8u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 8u);
+    let y0 = i32(b.oy) - 1;
+    let c0 = b.ox0;   // first input column of the vec4 loads (pad 1: c0 - 1 is the left edge)
+    let wrow = cblk * p.cin * 9u;   // this block's packed weight rows (4 vec4 per tap)
+    // Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
+    let m0 = cl < vec4<u32>(p.w); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
+    let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (ci, ky)
+    let s1 = min(sid % 8u, 3u) + 8u;
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            // Columns c0 .. c0+7 as 2 aligned vec4 loads, the edges c0-1 and c0+8 as scalars (0 outside the image).
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + 8);
+            let q0 = select(z, x4[q], m0 & vec4<bool>(row_ok));
+            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
+            // Weight vector 4*kx + g (tap kx, channel group g) of this (ci, ky): lanes 0-7 load vectors 0-7 (la), lanes 0-3
+            // vectors 8-11 (lb), and every lane takes all twelve by broadcast.
+            let wi = (wrow + k) * 4u;
+            let la = wp[wi + s0];
+            let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u);
+            let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u);
+            let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(lb, 0u); let w2_1 = subgroupBroadcast(lb, 1u);
+            let w2_2 = subgroupBroadcast(lb, 2u); let w2_3 = subgroupBroadcast(lb, 3u);
+            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then q0.x ..., then xr).
+            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
+            a0_2 += w0_2 * xl + w1_2 * q0.x + w2_2 * q0.y; a0_3 += w0_3 * xl + w1_3 * q0.x + w2_3 * q0.y;
+            a1_0 += w0_0 * q0.x + w1_0 * q0.y + w2_0 * q0.z; a1_1 += w0_1 * q0.x + w1_1 * q0.y + w2_1 * q0.z;
+            a1_2 += w0_2 * q0.x + w1_2 * q0.y + w2_2 * q0.z; a1_3 += w0_3 * q0.x + w1_3 * q0.y + w2_3 * q0.z;
+            a2_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a2_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
+            a2_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w; a2_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
+            a3_0 += w0_0 * q0.z + w1_0 * q0.w + w2_0 * q1.x; a3_1 += w0_1 * q0.z + w1_1 * q0.w + w2_1 * q1.x;
+            a3_2 += w0_2 * q0.z + w1_2 * q0.w + w2_2 * q1.x; a3_3 += w0_3 * q0.z + w1_3 * q0.w + w2_3 * q1.x;
+            a4_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y; a4_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
+            a4_2 += w0_2 * q0.w + w1_2 * q1.x + w2_2 * q1.y; a4_3 += w0_3 * q0.w + w1_3 * q1.x + w2_3 * q1.y;
+            a5_0 += w0_0 * q1.x + w1_0 * q1.y + w2_0 * q1.z; a5_1 += w0_1 * q1.x + w1_1 * q1.y + w2_1 * q1.z;
+            a5_2 += w0_2 * q1.x + w1_2 * q1.y + w2_2 * q1.z; a5_3 += w0_3 * q1.x + w1_3 * q1.y + w2_3 * q1.z;
+            a6_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w; a6_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
+            a6_2 += w0_2 * q1.y + w1_2 * q1.z + w2_2 * q1.w; a6_3 += w0_3 * q1.y + w1_3 * q1.z + w2_3 * q1.w;
+            a7_0 += w0_0 * q1.z + w1_0 * q1.w + w2_0 * xr; a7_1 += w0_1 * q1.z + w1_1 * q1.w + w2_1 * xr;
+            a7_2 += w0_2 * q1.z + w1_2 * q1.w + w2_2 * xr; a7_3 += w0_3 * q1.z + w1_3 * q1.w + w2_3 * xr;
+            k += 3u;
+        }
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    let bv0 = bias4(co0); let bv1 = bias4(co0 + 4u); let bv2 = bias4(co0 + 8u); let bv3 = bias4(co0 + 12u);
+    put_px16(b, 0u, co0, a0_0 + bv0, a0_1 + bv1, a0_2 + bv2, a0_3 + bv3);
+    put_px16(b, 1u, co0, a1_0 + bv0, a1_1 + bv1, a1_2 + bv2, a1_3 + bv3);
+    put_px16(b, 2u, co0, a2_0 + bv0, a2_1 + bv1, a2_2 + bv2, a2_3 + bv3);
+    put_px16(b, 3u, co0, a3_0 + bv0, a3_1 + bv1, a3_2 + bv2, a3_3 + bv3);
+    put_px16(b, 4u, co0, a4_0 + bv0, a4_1 + bv1, a4_2 + bv2, a4_3 + bv3);
+    put_px16(b, 5u, co0, a5_0 + bv0, a5_1 + bv1, a5_2 + bv2, a5_3 + bv3);
+    put_px16(b, 6u, co0, a6_0 + bv0, a6_1 + bv1, a6_2 + bv2, a6_3 + bv3);
+    put_px16(b, 7u, co0, a7_0 + bv0, a7_1 + bv1, a7_2 + bv2, a7_3 + bv3);
+}
+
+// As `conv2d_forward_3x3_subgroup` with 4 pixels per invocation: for rows of 4 pixels (the deepest layers at
+// 128x64), where 16-pixel blocks would leave three quarters of the lanes' work padding. Per (ci, ky) 2 x loads and
+// 2 vec4 weight loads per lane feed 192 multiply-adds.
+@compute @workgroup_size(64)
+fn conv2d_forward_3x3_subgroup4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) sid: u32) {
+    let lane = (wid.y * nwg.x + wid.x) * WG + lid;
+    // Lanes enumerate (channel block of 16, pixel block of 4) with each channel block's pixel blocks padded to
+    // p.tile_len lanes (whole subgroups), so that no subgroup straddles two channel blocks; padding lanes compute on a
+    // clamped block (their loads feed the broadcasts) and store nothing.
+    let pl = p.n * p.oh * ((p.ow + 3u) / 4u);
+    let nblk = p.m / 16u;
+    let cblk = min(lane / p.tile_len, nblk - 1u);
+    let pb = lane % p.tile_len;
+    let b = block_of(select(pb, pl, pb >= pl || lane / p.tile_len >= nblk), 4u);
+    let y0 = i32(b.oy) - 1;
+    let c0 = b.ox0;   // first input column of the vec4 loads (pad 1: c0 - 1 is the left edge)
+    let wrow = cblk * p.cin * 9u;   // this block's packed weight rows (4 vec4 per tap)
+    // Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.
+    let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
+    let m0 = cl < vec4<u32>(p.w);
+    let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (ci, ky)
+    let s1 = min(sid % 8u, 3u) + 8u;
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var k = 0u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
+        for (var ky = 0; ky < 3; ky++) {
+            let iy = y0 + ky;
+            // Columns c0 .. c0+3 as 1 aligned vec4 loads, the edges c0-1 and c0+4 as scalars (0 outside the image).
+            let row_ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);
+            let z = vec4<f32>(0.0);
+            let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + 4);
+            let q0 = select(z, x4[q], m0 & vec4<bool>(row_ok));
+            // Weight vector 4*kx + g (tap kx, channel group g) of this (ci, ky): lanes 0-7 load vectors 0-7 (la), lanes 0-3
+            // vectors 8-11 (lb), and every lane takes all twelve by broadcast.
+            let wi = (wrow + k) * 4u;
+            let la = wp[wi + s0];
+            let lb = wp[wi + s1];
+            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u);
+            let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
+            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u);
+            let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
+            let w2_0 = subgroupBroadcast(lb, 0u); let w2_1 = subgroupBroadcast(lb, 1u);
+            let w2_2 = subgroupBroadcast(lb, 2u); let w2_3 = subgroupBroadcast(lb, 3u);
+            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then q0.x ..., then xr).
+            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
+            a0_2 += w0_2 * xl + w1_2 * q0.x + w2_2 * q0.y; a0_3 += w0_3 * xl + w1_3 * q0.x + w2_3 * q0.y;
+            a1_0 += w0_0 * q0.x + w1_0 * q0.y + w2_0 * q0.z; a1_1 += w0_1 * q0.x + w1_1 * q0.y + w2_1 * q0.z;
+            a1_2 += w0_2 * q0.x + w1_2 * q0.y + w2_2 * q0.z; a1_3 += w0_3 * q0.x + w1_3 * q0.y + w2_3 * q0.z;
+            a2_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a2_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
+            a2_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w; a2_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
+            a3_0 += w0_0 * q0.z + w1_0 * q0.w + w2_0 * xr; a3_1 += w0_1 * q0.z + w1_1 * q0.w + w2_1 * xr;
+            a3_2 += w0_2 * q0.z + w1_2 * q0.w + w2_2 * xr; a3_3 += w0_3 * q0.z + w1_3 * q0.w + w2_3 * xr;
+            k += 3u;
+        }
+    }
+    // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
+    let co0 = cblk * 16u;
+    let bv0 = bias4(co0); let bv1 = bias4(co0 + 4u); let bv2 = bias4(co0 + 8u); let bv3 = bias4(co0 + 12u);
+    put_px16(b, 0u, co0, a0_0 + bv0, a0_1 + bv1, a0_2 + bv2, a0_3 + bv3);
+    put_px16(b, 1u, co0, a1_0 + bv0, a1_1 + bv1, a1_2 + bv2, a1_3 + bv3);
+    put_px16(b, 2u, co0, a2_0 + bv0, a2_1 + bv1, a2_2 + bv2, a2_3 + bv3);
+    put_px16(b, 3u, co0, a3_0 + bv0, a3_1 + bv1, a3_2 + bv2, a3_3 + bv3);
+}
+
 // Forward, 3x3 stride 2 pad 1 with W = 2*OW and W % 4 == 0: `conv2d_forward_3x3s2_vec4` (conv2d_vec4.wgsl) with
 // each (ci, ky)'s twelve weight vectors loaded two per lane and broadcast.
 @compute @workgroup_size(64)

@@ -67,6 +67,8 @@ fn subgroup_file() -> String {
         &[
             rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup8", groups: 4, px: 8, stride: 1, vec4: true, share: sg }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup4", groups: 4, px: 4, stride: 1, vec4: true, share: sg }),
             rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg }),
             pointwise_s2(sg),
             strided(sg),
@@ -228,6 +230,14 @@ fn rows(r: &Rows) -> String {
 // As `conv2d_forward_3x3_subgroup` with 12 pixels per invocation: for rows of 12, 24 or 36 pixels (the deep layers
 // at 384x192), where 16-pixel blocks would leave a quarter of the lanes' work padding. Per (ci, ky) 5 x loads and
 // 2 vec4 weight loads per lane feed 576 multiply-adds.",
+        "conv2d_forward_3x3_subgroup8" => "\
+// As `conv2d_forward_3x3_subgroup` with 8 pixels per invocation: for rows of 8 pixels (the deep layers at 128x64),
+// where 16-pixel blocks would leave half of the lanes' work padding. Per (ci, ky) 3 x loads and 2 vec4 weight loads
+// per lane feed 384 multiply-adds.",
+        "conv2d_forward_3x3_subgroup4" => "\
+// As `conv2d_forward_3x3_subgroup` with 4 pixels per invocation: for rows of 4 pixels (the deepest layers at
+// 128x64), where 16-pixel blocks would leave three quarters of the lanes' work padding. Per (ci, ky) 2 x loads and
+// 2 vec4 weight loads per lane feed 192 multiply-adds.",
         "conv2d_forward_3x3s2_subgroup" => "\
 // Forward, 3x3 stride 2 pad 1 with W = 2*OW and W % 4 == 0: `conv2d_forward_3x3s2_vec4` (conv2d_vec4.wgsl) with
 // each (ci, ky)'s twelve weight vectors loaded two per lane and broadcast.",

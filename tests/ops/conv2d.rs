@@ -193,7 +193,8 @@ fn tiled_variants_dispatch_the_expected_kernels() {
         assert_eq!(tiled, gemm, "auto on a GPU should run the GEMM kernels");
     } else if g.has_subgroups() {
         for e in [
-            "conv2d_forward_3x3_subgroup",
+            // Rows of 8 pixels (the 16-pixel kernel runs in `every_unet_convolution_is_right_at_the_sizes_people_run`).
+            "conv2d_forward_3x3_subgroup8",
             // 16 lanes per tile (Cin 16 x one block of 16 channels): the 16-invocation workgroups.
             "conv2d_backward_weight_3x3_subgroup_wg16",
             "conv2d_backward_input_3x3s2_subgroup",
@@ -217,7 +218,8 @@ fn tiled_variants_dispatch_the_expected_kernels() {
 }
 
 /// Every convolution of the U-Net, in all three directions, at the sizes people run (192x96, the default 384x192,
-/// and 352x160 whose deep rows of 22 and 11 pixels are not multiples of 4), with the kernels each family picks on
+/// 352x160 whose deep rows of 22 and 11 pixels are not multiples of 4, and the bench's 128x64, whose deep rows of 8
+/// and 4 pixels take their own kernels), with the kernels each family picks on
 /// this device, against f64 sums at sampled outputs (`fluke::validate`). This is the check that would have caught
 /// the wrong 12-pixel subgroup forward: the odd small shapes above never pick it.
 #[test]
@@ -226,7 +228,7 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
     let cfg = fluke::model::UNetConfig::default();
     let mut failures = Vec::new();
     let mut used = std::collections::BTreeSet::new();
-    let sizes = vec![(192, 96), (384, 192), (352, 160)];
+    let sizes = vec![(192, 96), (384, 192), (352, 160), (128, 64)];
     let mut families = vec![(Family::Auto, sizes.clone())];
     // Without subgroups the auto family picks exactly the portable kernels on a CPU adapter: checking them twice only
     // costs time.
@@ -278,6 +280,8 @@ fn every_unet_convolution_is_right_at_the_sizes_people_run() {
         for e in [
             "conv2d_forward_3x3_subgroup",
             "conv2d_forward_3x3_subgroup12",
+            "conv2d_forward_3x3_subgroup8",
+            "conv2d_forward_3x3_subgroup4",
             "conv2d_backward_weight_3x3_subgroup",
             "conv2d_backward_weight_3x3_subgroup_wg16",
             "conv2d_forward_3x3s2_subgroup",

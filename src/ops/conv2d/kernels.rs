@@ -156,6 +156,12 @@ fn forward_for(g: &Geom, subgroups: bool, vec4_ok: bool) -> Blocked {
     if vec4 && subgroups && g.ow.is_multiple_of(12) && !g.ow.is_multiple_of(16) {
         return Blocked { px: 12, ..Blocked::new("conv2d_forward_3x3_subgroup12", 16, true, true) };
     }
+    // Rows of 8 and of 4 pixels (the deep layers at 128x64): 8- and 4-pixel blocks, where 16-pixel blocks would
+    // waste half and three quarters.
+    if vec4 && subgroups && (g.ow == 8 || g.ow == 4) {
+        let entry = if g.ow == 8 { "conv2d_forward_3x3_subgroup8" } else { "conv2d_forward_3x3_subgroup4" };
+        return Blocked { px: g.ow, ..Blocked::new(entry, 16, true, true) };
+    }
     match (is3, vec4) {
         // The head (Cout = 1): 8-channel blocks waste half as much as 16-channel ones.
         (true, true) if subgroups && g.cout > 8 => Blocked::new("conv2d_forward_3x3_subgroup", 16, true, true),
