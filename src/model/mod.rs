@@ -64,8 +64,11 @@ pub struct UNet {
     /// (`batch_norm_fold`: conv weight name -> (w', shift)), and every other convolution whose weights the kernels
     /// pack (the head; the Keras model's pre-activation convolutions: name -> (w, bias)), filled at the first
     /// inference forward that needs it; each weight's packed copy kept with it (`FixedWeights`).
-    pub folded: RefCell<Option<HashMap<String, (FixedWeights, Option<Tensor>)>>>,
+    pub folded: RefCell<Option<FrozenConvs>>,
 }
+
+/// A frozen model's convolutions by weight name: (weights, with their packed copy kept; bias or folded shift).
+pub type FrozenConvs = HashMap<String, (FixedWeights, Option<Tensor>)>;
 
 /// The parameters as tape variables for one forward pass.
 pub type ParamVars = HashMap<String, Var>;
