@@ -9,7 +9,9 @@
 //!    hold one pixel, and one invocation per output spreads better.
 //! 3. The shape picks the register-blocked kernel (`forward`, `input_grad`, `weight_grad` below): the 3x3 kernels
 //!    where the kernel is 3x3, vec4 loads where rows are a multiple of 4 floats (and the adapter's binding offsets
-//!    keep batch runs 16-byte aligned), 16-channel blocks where they pay, the generic `_tiled` kernels otherwise.
+//!    keep batch runs 16-byte aligned), 16-channel blocks where they pay (8 for the head, Cout = 1), blocks of 12,
+//!    8 or 4 pixels for rows of 12k, 8 or 4 pixels (the 3x3 subgroup forwards), the generic `_tiled` kernels
+//!    otherwise.
 //!    The stem (7x7 stride 2 pad 3) has its own forward and weight gradient, whose workgroups all need the same
 //!    operand (the weights; the rows of x, which the weight gradient's subgroup twin loads once per subgroup); the
 //!    1x1 stride-2 shortcuts (W = 2*OW) have their own forward (16 pixels x 16 channels per invocation) and weight
