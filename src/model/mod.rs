@@ -380,28 +380,33 @@ impl Fwd<'_> {
     /// the model is frozen and this forward is inference (eval mode, nothing recorded); `None` otherwise.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn folded_conv(&self, x: &Var, w: &str, bn: &[String; 4], eps: f32, stride: usize, pad: usize, relu: bool) -> Option<Var> {
-        if self.training || self.tape.is_recording() {
-            return None;
-        }
-        let mut folded = self.m.folded.borrow_mut();
-        let (wf, shift) = folded.as_mut()?.entry(w.to_string()).or_insert_with(|| {
+        self.frozen_conv(x, w, relu, stride, pad, || {
             let t = |name: &str| self.m.tensor(name);
             let (wf, shift) = batch_norm_fold(t(w), t(&bn[0]), t(&bn[1]), t(&bn[2]), t(&bn[3]), eps);
-            (FixedWeights::new(wf), Some(shift))
-        });
-        Some(Var::constant(conv2d_forward_fixed(&x.t, wf, shift.as_ref(), relu, stride, pad)))
+            (wf, Some(shift))
+        })
     }
 
     /// conv(x, w) + b: on a frozen model's inference forward with the weights kept packed between batches (in
     /// `UNet::folded` under the weight's name), else recorded on the tape.
     pub(crate) fn plain_conv(&self, x: &Var, w: &str, b: Option<&str>, stride: usize, pad: usize) -> Var {
-        if !self.training && !self.tape.is_recording() {
-            if let Some(cache) = self.m.folded.borrow_mut().as_mut() {
-                let (wf, bias) = cache.entry(w.to_string()).or_insert_with(|| (FixedWeights::new(self.m.tensor(w).clone()), b.map(|b| self.m.tensor(b).clone())));
-                return Var::constant(conv2d_forward_fixed(&x.t, wf, bias.as_ref(), false, stride, pad));
-            }
+        self.frozen_conv(x, w, false, stride, pad, || (self.m.tensor(w).clone(), b.map(|b| self.m.tensor(b).clone())))
+            .unwrap_or_else(|| conv2d(self.tape, x, self.p(w), b.map(|b| self.p(b)), stride, pad))
+    }
+
+    /// The convolution cached under weight name `w` in `UNet::folded` (its (weights, bias or shift) made by `make` at
+    /// first use, the weights' packed copy kept), applied to x with the ReLU epilogue when `relu`. Only when the
+    /// model is frozen and this forward is inference (eval mode, nothing recorded); `None` otherwise.
+    fn frozen_conv(&self, x: &Var, w: &str, relu: bool, stride: usize, pad: usize, make: impl FnOnce() -> (Tensor, Option<Tensor>)) -> Option<Var> {
+        if self.training || self.tape.is_recording() {
+            return None;
         }
-        conv2d(self.tape, x, self.p(w), b.map(|b| self.p(b)), stride, pad)
+        let mut cache = self.m.folded.borrow_mut();
+        let (wf, shift) = cache.as_mut()?.entry(w.to_string()).or_insert_with(|| {
+            let (wf, shift) = make();
+            (FixedWeights::new(wf), shift)
+        });
+        Some(Var::constant(conv2d_forward_fixed(&x.t, wf, shift.as_ref(), relu, stride, pad)))
     }
 
     /// A SE-ResNet basic block (see the module header).
