@@ -7,7 +7,7 @@
 // buffers as x and gy), the kernels read row segments as vec4 and widen the register block to 16 channels where
 // that pays, 64 vec4 accumulators a{pixel}_{group}:
 //  - forwards: 16 pixels x 8 or 16 channels; per (ci, ky) one row segment as 4 or 8 vec4 plus edge scalars, read
-//    once for the three taps;
+//    once for the three taps (the stride-2 forwards take all three kernel rows in one step);
 //  - strided input gradient: 16 columns of a parity class x 16 channels; one row of gy serves every kx tap of the
 //    class (the column window shifts by one per tap);
 //  - weight gradients: invocation (ci, 16 output channels) owns the 144 outputs gw[co0..co0+15, ci, 0..2, 0..2] and
@@ -34,6 +34,7 @@ fn conv2d_forward_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);
     let m0 = cl < vec4<u32>(p.w); let m1 = cl + vec4<u32>(4u) < vec4<u32>(p.w);
     let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w); let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
+    let z = vec4<f32>(0.0);
     var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0);
     var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0);
     var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0);
@@ -46,38 +47,51 @@ fn conv2d_forward_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
         for (var ky = 0; ky < 3; ky++) {
-            let iy = y0 + ky;
-            // Columns c0 .. c0+15 as 4 aligned vec4 loads, the edges c0-1 and c0+16 as scalars (0 outside the image).
-            let row_ok = iy >= 0 && iy < i32(p.h);
-            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);
-            let z = vec4<f32>(0.0);
+            // Row iy, columns c0 .. c0+15 as 4 aligned vec4 loads v_{i},
+            // the edges c0-1 and c0+16 as scalars xl and xr (0 outside the image).
+            let iy = y0 + ky; let ok = iy >= 0 && iy < i32(p.h);
+            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, ok);
             let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + 16);
-            let q0 = select(z, x4[q], m0 & vec4<bool>(row_ok));
-            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
-            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
-            let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(row_ok));
-            // Weights of tap kx for channel group g: w{kx}_{g}.
+            let v_0 = select(z, x4[q], m0 & vec4<bool>(ok)); let v_1 = select(z, x4[q + 1u], m1 & vec4<bool>(ok));
+            let v_2 = select(z, x4[q + 2u], m2 & vec4<bool>(ok)); let v_3 = select(z, x4[q + 3u], m3 & vec4<bool>(ok));
+            // Weights of tap kx for channel group g: w{kx}_{g} (packed row k + kx).
             let wi = (wrow + k) * 2u;
             let w0_0 = wp[wi]; let w0_1 = wp[wi + 1u];
             let w1_0 = wp[wi + 2u]; let w1_1 = wp[wi + 3u];
             let w2_0 = wp[wi + 4u]; let w2_1 = wp[wi + 5u];
-            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then q0.x ..., then xr).
-            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
-            a1_0 += w0_0 * q0.x + w1_0 * q0.y + w2_0 * q0.z; a1_1 += w0_1 * q0.x + w1_1 * q0.y + w2_1 * q0.z;
-            a2_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a2_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
-            a3_0 += w0_0 * q0.z + w1_0 * q0.w + w2_0 * q1.x; a3_1 += w0_1 * q0.z + w1_1 * q0.w + w2_1 * q1.x;
-            a4_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y; a4_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
-            a5_0 += w0_0 * q1.x + w1_0 * q1.y + w2_0 * q1.z; a5_1 += w0_1 * q1.x + w1_1 * q1.y + w2_1 * q1.z;
-            a6_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w; a6_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
-            a7_0 += w0_0 * q1.z + w1_0 * q1.w + w2_0 * q2.x; a7_1 += w0_1 * q1.z + w1_1 * q1.w + w2_1 * q2.x;
-            a8_0 += w0_0 * q1.w + w1_0 * q2.x + w2_0 * q2.y; a8_1 += w0_1 * q1.w + w1_1 * q2.x + w2_1 * q2.y;
-            a9_0 += w0_0 * q2.x + w1_0 * q2.y + w2_0 * q2.z; a9_1 += w0_1 * q2.x + w1_1 * q2.y + w2_1 * q2.z;
-            a10_0 += w0_0 * q2.y + w1_0 * q2.z + w2_0 * q2.w; a10_1 += w0_1 * q2.y + w1_1 * q2.z + w2_1 * q2.w;
-            a11_0 += w0_0 * q2.z + w1_0 * q2.w + w2_0 * q3.x; a11_1 += w0_1 * q2.z + w1_1 * q2.w + w2_1 * q3.x;
-            a12_0 += w0_0 * q2.w + w1_0 * q3.x + w2_0 * q3.y; a12_1 += w0_1 * q2.w + w1_1 * q3.x + w2_1 * q3.y;
-            a13_0 += w0_0 * q3.x + w1_0 * q3.y + w2_0 * q3.z; a13_1 += w0_1 * q3.x + w1_1 * q3.y + w2_1 * q3.z;
-            a14_0 += w0_0 * q3.y + w1_0 * q3.z + w2_0 * q3.w; a14_1 += w0_1 * q3.y + w1_1 * q3.z + w2_1 * q3.w;
-            a15_0 += w0_0 * q3.z + w1_0 * q3.w + w2_0 * xr; a15_1 += w0_1 * q3.z + w1_1 * q3.w + w2_1 * xr;
+            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then v_0.x ..., then xr).
+            a0_0 = taps3(a0_0, w0_0, xl, w1_0, v_0.x, w2_0, v_0.y);
+            a0_1 = taps3(a0_1, w0_1, xl, w1_1, v_0.x, w2_1, v_0.y);
+            a1_0 = taps3(a1_0, w0_0, v_0.x, w1_0, v_0.y, w2_0, v_0.z);
+            a1_1 = taps3(a1_1, w0_1, v_0.x, w1_1, v_0.y, w2_1, v_0.z);
+            a2_0 = taps3(a2_0, w0_0, v_0.y, w1_0, v_0.z, w2_0, v_0.w);
+            a2_1 = taps3(a2_1, w0_1, v_0.y, w1_1, v_0.z, w2_1, v_0.w);
+            a3_0 = taps3(a3_0, w0_0, v_0.z, w1_0, v_0.w, w2_0, v_1.x);
+            a3_1 = taps3(a3_1, w0_1, v_0.z, w1_1, v_0.w, w2_1, v_1.x);
+            a4_0 = taps3(a4_0, w0_0, v_0.w, w1_0, v_1.x, w2_0, v_1.y);
+            a4_1 = taps3(a4_1, w0_1, v_0.w, w1_1, v_1.x, w2_1, v_1.y);
+            a5_0 = taps3(a5_0, w0_0, v_1.x, w1_0, v_1.y, w2_0, v_1.z);
+            a5_1 = taps3(a5_1, w0_1, v_1.x, w1_1, v_1.y, w2_1, v_1.z);
+            a6_0 = taps3(a6_0, w0_0, v_1.y, w1_0, v_1.z, w2_0, v_1.w);
+            a6_1 = taps3(a6_1, w0_1, v_1.y, w1_1, v_1.z, w2_1, v_1.w);
+            a7_0 = taps3(a7_0, w0_0, v_1.z, w1_0, v_1.w, w2_0, v_2.x);
+            a7_1 = taps3(a7_1, w0_1, v_1.z, w1_1, v_1.w, w2_1, v_2.x);
+            a8_0 = taps3(a8_0, w0_0, v_1.w, w1_0, v_2.x, w2_0, v_2.y);
+            a8_1 = taps3(a8_1, w0_1, v_1.w, w1_1, v_2.x, w2_1, v_2.y);
+            a9_0 = taps3(a9_0, w0_0, v_2.x, w1_0, v_2.y, w2_0, v_2.z);
+            a9_1 = taps3(a9_1, w0_1, v_2.x, w1_1, v_2.y, w2_1, v_2.z);
+            a10_0 = taps3(a10_0, w0_0, v_2.y, w1_0, v_2.z, w2_0, v_2.w);
+            a10_1 = taps3(a10_1, w0_1, v_2.y, w1_1, v_2.z, w2_1, v_2.w);
+            a11_0 = taps3(a11_0, w0_0, v_2.z, w1_0, v_2.w, w2_0, v_3.x);
+            a11_1 = taps3(a11_1, w0_1, v_2.z, w1_1, v_2.w, w2_1, v_3.x);
+            a12_0 = taps3(a12_0, w0_0, v_2.w, w1_0, v_3.x, w2_0, v_3.y);
+            a12_1 = taps3(a12_1, w0_1, v_2.w, w1_1, v_3.x, w2_1, v_3.y);
+            a13_0 = taps3(a13_0, w0_0, v_3.x, w1_0, v_3.y, w2_0, v_3.z);
+            a13_1 = taps3(a13_1, w0_1, v_3.x, w1_1, v_3.y, w2_1, v_3.z);
+            a14_0 = taps3(a14_0, w0_0, v_3.y, w1_0, v_3.z, w2_0, v_3.w);
+            a14_1 = taps3(a14_1, w0_1, v_3.y, w1_1, v_3.z, w2_1, v_3.w);
+            a15_0 = taps3(a15_0, w0_0, v_3.z, w1_0, v_3.w, w2_0, xr);
+            a15_1 = taps3(a15_1, w0_1, v_3.z, w1_1, v_3.w, w2_1, xr);
             k += 3u;
         }
     }
@@ -96,8 +110,8 @@ fn conv2d_forward_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 
 // Forward, 3x3 stride 2 pad 1 with W = 2*OW and W % 4 == 0 (the encoder's downsampling convolutions): 16 output
 // pixels of a row x 16 output channels, weights packed in blocks of 16 channels. Pixel ox0 + j, tap kx reads input
-// column 2*ox0 + 2j - 1 + kx: per (ci, ky) one scalar (column 2*ox0 - 1), eight vec4 loads (columns 2*ox0 ..
-// 2*ox0 + 31) and 12 vec4 weight loads feed 768 multiply-adds. Loop count Cin*3.
+// column 2*ox0 + 2j - 1 + kx: per ci and kernel row one scalar (column 2*ox0 - 1), eight vec4 loads (columns
+// 2*ox0 .. 2*ox0 + 31) and 12 vec4 weight loads, per ci 2304 multiply-adds. Loop count Cin.
 @compute @workgroup_size(64)
 fn conv2d_forward_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -116,6 +130,7 @@ fn conv2d_forward_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let m2 = cl + vec4<u32>(8u) < vec4<u32>(p.w); let m3 = cl + vec4<u32>(12u) < vec4<u32>(p.w);
     let m4 = cl + vec4<u32>(16u) < vec4<u32>(p.w); let m5 = cl + vec4<u32>(20u) < vec4<u32>(p.w);
     let m6 = cl + vec4<u32>(24u) < vec4<u32>(p.w); let m7 = cl + vec4<u32>(28u) < vec4<u32>(p.w);
+    let z = vec4<f32>(0.0);
     var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
     var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
     var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
@@ -135,61 +150,108 @@ fn conv2d_forward_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
-        for (var ky = 0; ky < 3; ky++) {
-            let iy = y0 + ky;
-            // Columns c0 .. c0+31 as 8 aligned vec4 loads, the left edge c0-1 as a scalar (0 outside the image).
-            let row_ok = iy >= 0 && iy < i32(p.h);
-            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);
-            let z = vec4<f32>(0.0);
-            let xl = xat(base, iy, i32(c0) - 1);
-            let q0 = select(z, x4[q], m0 & vec4<bool>(row_ok));
-            let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(row_ok));
-            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(row_ok));
-            let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(row_ok));
-            let q4 = select(z, x4[q + 4u], m4 & vec4<bool>(row_ok));
-            let q5 = select(z, x4[q + 5u], m5 & vec4<bool>(row_ok));
-            let q6 = select(z, x4[q + 6u], m6 & vec4<bool>(row_ok));
-            let q7 = select(z, x4[q + 7u], m7 & vec4<bool>(row_ok));
-            // Weights of tap kx for channel group g: w{kx}_{g}.
-            let wi = (wrow + k) * 4u;
-            let w0_0 = wp[wi]; let w0_1 = wp[wi + 1u]; let w0_2 = wp[wi + 2u]; let w0_3 = wp[wi + 3u];
-            let w1_0 = wp[wi + 4u]; let w1_1 = wp[wi + 5u]; let w1_2 = wp[wi + 6u]; let w1_3 = wp[wi + 7u];
-            let w2_0 = wp[wi + 8u]; let w2_1 = wp[wi + 9u]; let w2_2 = wp[wi + 10u]; let w2_3 = wp[wi + 11u];
-            // Pixel j, tap kx reads input column c0 - 1 + 2j + kx (xl, then q0.x ...).
-            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
-            a0_2 += w0_2 * xl + w1_2 * q0.x + w2_2 * q0.y; a0_3 += w0_3 * xl + w1_3 * q0.x + w2_3 * q0.y;
-            a1_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a1_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
-            a1_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w; a1_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
-            a2_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y; a2_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
-            a2_2 += w0_2 * q0.w + w1_2 * q1.x + w2_2 * q1.y; a2_3 += w0_3 * q0.w + w1_3 * q1.x + w2_3 * q1.y;
-            a3_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w; a3_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
-            a3_2 += w0_2 * q1.y + w1_2 * q1.z + w2_2 * q1.w; a3_3 += w0_3 * q1.y + w1_3 * q1.z + w2_3 * q1.w;
-            a4_0 += w0_0 * q1.w + w1_0 * q2.x + w2_0 * q2.y; a4_1 += w0_1 * q1.w + w1_1 * q2.x + w2_1 * q2.y;
-            a4_2 += w0_2 * q1.w + w1_2 * q2.x + w2_2 * q2.y; a4_3 += w0_3 * q1.w + w1_3 * q2.x + w2_3 * q2.y;
-            a5_0 += w0_0 * q2.y + w1_0 * q2.z + w2_0 * q2.w; a5_1 += w0_1 * q2.y + w1_1 * q2.z + w2_1 * q2.w;
-            a5_2 += w0_2 * q2.y + w1_2 * q2.z + w2_2 * q2.w; a5_3 += w0_3 * q2.y + w1_3 * q2.z + w2_3 * q2.w;
-            a6_0 += w0_0 * q2.w + w1_0 * q3.x + w2_0 * q3.y; a6_1 += w0_1 * q2.w + w1_1 * q3.x + w2_1 * q3.y;
-            a6_2 += w0_2 * q2.w + w1_2 * q3.x + w2_2 * q3.y; a6_3 += w0_3 * q2.w + w1_3 * q3.x + w2_3 * q3.y;
-            a7_0 += w0_0 * q3.y + w1_0 * q3.z + w2_0 * q3.w; a7_1 += w0_1 * q3.y + w1_1 * q3.z + w2_1 * q3.w;
-            a7_2 += w0_2 * q3.y + w1_2 * q3.z + w2_2 * q3.w; a7_3 += w0_3 * q3.y + w1_3 * q3.z + w2_3 * q3.w;
-            a8_0 += w0_0 * q3.w + w1_0 * q4.x + w2_0 * q4.y; a8_1 += w0_1 * q3.w + w1_1 * q4.x + w2_1 * q4.y;
-            a8_2 += w0_2 * q3.w + w1_2 * q4.x + w2_2 * q4.y; a8_3 += w0_3 * q3.w + w1_3 * q4.x + w2_3 * q4.y;
-            a9_0 += w0_0 * q4.y + w1_0 * q4.z + w2_0 * q4.w; a9_1 += w0_1 * q4.y + w1_1 * q4.z + w2_1 * q4.w;
-            a9_2 += w0_2 * q4.y + w1_2 * q4.z + w2_2 * q4.w; a9_3 += w0_3 * q4.y + w1_3 * q4.z + w2_3 * q4.w;
-            a10_0 += w0_0 * q4.w + w1_0 * q5.x + w2_0 * q5.y; a10_1 += w0_1 * q4.w + w1_1 * q5.x + w2_1 * q5.y;
-            a10_2 += w0_2 * q4.w + w1_2 * q5.x + w2_2 * q5.y; a10_3 += w0_3 * q4.w + w1_3 * q5.x + w2_3 * q5.y;
-            a11_0 += w0_0 * q5.y + w1_0 * q5.z + w2_0 * q5.w; a11_1 += w0_1 * q5.y + w1_1 * q5.z + w2_1 * q5.w;
-            a11_2 += w0_2 * q5.y + w1_2 * q5.z + w2_2 * q5.w; a11_3 += w0_3 * q5.y + w1_3 * q5.z + w2_3 * q5.w;
-            a12_0 += w0_0 * q5.w + w1_0 * q6.x + w2_0 * q6.y; a12_1 += w0_1 * q5.w + w1_1 * q6.x + w2_1 * q6.y;
-            a12_2 += w0_2 * q5.w + w1_2 * q6.x + w2_2 * q6.y; a12_3 += w0_3 * q5.w + w1_3 * q6.x + w2_3 * q6.y;
-            a13_0 += w0_0 * q6.y + w1_0 * q6.z + w2_0 * q6.w; a13_1 += w0_1 * q6.y + w1_1 * q6.z + w2_1 * q6.w;
-            a13_2 += w0_2 * q6.y + w1_2 * q6.z + w2_2 * q6.w; a13_3 += w0_3 * q6.y + w1_3 * q6.z + w2_3 * q6.w;
-            a14_0 += w0_0 * q6.w + w1_0 * q7.x + w2_0 * q7.y; a14_1 += w0_1 * q6.w + w1_1 * q7.x + w2_1 * q7.y;
-            a14_2 += w0_2 * q6.w + w1_2 * q7.x + w2_2 * q7.y; a14_3 += w0_3 * q6.w + w1_3 * q7.x + w2_3 * q7.y;
-            a15_0 += w0_0 * q7.y + w1_0 * q7.z + w2_0 * q7.w; a15_1 += w0_1 * q7.y + w1_1 * q7.z + w2_1 * q7.w;
-            a15_2 += w0_2 * q7.y + w1_2 * q7.z + w2_2 * q7.w; a15_3 += w0_3 * q7.y + w1_3 * q7.z + w2_3 * q7.w;
-            k += 3u;
-        }
+        // The three kernel rows in one step, so that each accumulator takes all nine taps of ci between a load and a store
+        // of it (on a CPU the block spills to memory).
+        // Row iy{ky}, columns c0 .. c0+31 as 8 aligned vec4 loads v{ky}_{i},
+        // the left edge c0-1 as a scalar xl{ky} (0 outside the image).
+        let iy0 = y0; let ok0 = iy0 >= 0 && iy0 < i32(p.h);
+        let q0 = select(0u, (base + u32(iy0) * p.w + c0) / 4u, ok0);
+        let xl0 = xat(base, iy0, i32(c0) - 1);
+        let v0_0 = select(z, x4[q0], m0 & vec4<bool>(ok0)); let v0_1 = select(z, x4[q0 + 1u], m1 & vec4<bool>(ok0));
+        let v0_2 = select(z, x4[q0 + 2u], m2 & vec4<bool>(ok0)); let v0_3 = select(z, x4[q0 + 3u], m3 & vec4<bool>(ok0));
+        let v0_4 = select(z, x4[q0 + 4u], m4 & vec4<bool>(ok0)); let v0_5 = select(z, x4[q0 + 5u], m5 & vec4<bool>(ok0));
+        let v0_6 = select(z, x4[q0 + 6u], m6 & vec4<bool>(ok0)); let v0_7 = select(z, x4[q0 + 7u], m7 & vec4<bool>(ok0));
+        let iy1 = y0 + 1; let ok1 = iy1 >= 0 && iy1 < i32(p.h);
+        let q1 = select(0u, (base + u32(iy1) * p.w + c0) / 4u, ok1);
+        let xl1 = xat(base, iy1, i32(c0) - 1);
+        let v1_0 = select(z, x4[q1], m0 & vec4<bool>(ok1)); let v1_1 = select(z, x4[q1 + 1u], m1 & vec4<bool>(ok1));
+        let v1_2 = select(z, x4[q1 + 2u], m2 & vec4<bool>(ok1)); let v1_3 = select(z, x4[q1 + 3u], m3 & vec4<bool>(ok1));
+        let v1_4 = select(z, x4[q1 + 4u], m4 & vec4<bool>(ok1)); let v1_5 = select(z, x4[q1 + 5u], m5 & vec4<bool>(ok1));
+        let v1_6 = select(z, x4[q1 + 6u], m6 & vec4<bool>(ok1)); let v1_7 = select(z, x4[q1 + 7u], m7 & vec4<bool>(ok1));
+        let iy2 = y0 + 2; let ok2 = iy2 >= 0 && iy2 < i32(p.h);
+        let q2 = select(0u, (base + u32(iy2) * p.w + c0) / 4u, ok2);
+        let xl2 = xat(base, iy2, i32(c0) - 1);
+        let v2_0 = select(z, x4[q2], m0 & vec4<bool>(ok2)); let v2_1 = select(z, x4[q2 + 1u], m1 & vec4<bool>(ok2));
+        let v2_2 = select(z, x4[q2 + 2u], m2 & vec4<bool>(ok2)); let v2_3 = select(z, x4[q2 + 3u], m3 & vec4<bool>(ok2));
+        let v2_4 = select(z, x4[q2 + 4u], m4 & vec4<bool>(ok2)); let v2_5 = select(z, x4[q2 + 5u], m5 & vec4<bool>(ok2));
+        let v2_6 = select(z, x4[q2 + 6u], m6 & vec4<bool>(ok2)); let v2_7 = select(z, x4[q2 + 7u], m7 & vec4<bool>(ok2));
+        // Weights of tap kx for channel group g: w{ky}{kx}_{g} (packed row k + 3ky + kx).
+        let wi = (wrow + k) * 4u;
+        let w00_0 = wp[wi]; let w00_1 = wp[wi + 1u]; let w00_2 = wp[wi + 2u]; let w00_3 = wp[wi + 3u];
+        let w01_0 = wp[wi + 4u]; let w01_1 = wp[wi + 5u]; let w01_2 = wp[wi + 6u]; let w01_3 = wp[wi + 7u];
+        let w02_0 = wp[wi + 8u]; let w02_1 = wp[wi + 9u]; let w02_2 = wp[wi + 10u]; let w02_3 = wp[wi + 11u];
+        let w10_0 = wp[wi + 12u]; let w10_1 = wp[wi + 13u]; let w10_2 = wp[wi + 14u]; let w10_3 = wp[wi + 15u];
+        let w11_0 = wp[wi + 16u]; let w11_1 = wp[wi + 17u]; let w11_2 = wp[wi + 18u]; let w11_3 = wp[wi + 19u];
+        let w12_0 = wp[wi + 20u]; let w12_1 = wp[wi + 21u]; let w12_2 = wp[wi + 22u]; let w12_3 = wp[wi + 23u];
+        let w20_0 = wp[wi + 24u]; let w20_1 = wp[wi + 25u]; let w20_2 = wp[wi + 26u]; let w20_3 = wp[wi + 27u];
+        let w21_0 = wp[wi + 28u]; let w21_1 = wp[wi + 29u]; let w21_2 = wp[wi + 30u]; let w21_3 = wp[wi + 31u];
+        let w22_0 = wp[wi + 32u]; let w22_1 = wp[wi + 33u]; let w22_2 = wp[wi + 34u]; let w22_3 = wp[wi + 35u];
+        // Pixel j, tap (ky, kx) reads row iy{ky}, column c0 - 1 + 2j + kx (xl{ky}, then v{ky}_0.x ...).
+        a0_0 = taps3(taps3(taps3(a0_0, w00_0, xl0, w01_0, v0_0.x, w02_0, v0_0.y), w10_0, xl1, w11_0, v1_0.x, w12_0, v1_0.y), w20_0, xl2, w21_0, v2_0.x, w22_0, v2_0.y);
+        a0_1 = taps3(taps3(taps3(a0_1, w00_1, xl0, w01_1, v0_0.x, w02_1, v0_0.y), w10_1, xl1, w11_1, v1_0.x, w12_1, v1_0.y), w20_1, xl2, w21_1, v2_0.x, w22_1, v2_0.y);
+        a0_2 = taps3(taps3(taps3(a0_2, w00_2, xl0, w01_2, v0_0.x, w02_2, v0_0.y), w10_2, xl1, w11_2, v1_0.x, w12_2, v1_0.y), w20_2, xl2, w21_2, v2_0.x, w22_2, v2_0.y);
+        a0_3 = taps3(taps3(taps3(a0_3, w00_3, xl0, w01_3, v0_0.x, w02_3, v0_0.y), w10_3, xl1, w11_3, v1_0.x, w12_3, v1_0.y), w20_3, xl2, w21_3, v2_0.x, w22_3, v2_0.y);
+        a1_0 = taps3(taps3(taps3(a1_0, w00_0, v0_0.y, w01_0, v0_0.z, w02_0, v0_0.w), w10_0, v1_0.y, w11_0, v1_0.z, w12_0, v1_0.w), w20_0, v2_0.y, w21_0, v2_0.z, w22_0, v2_0.w);
+        a1_1 = taps3(taps3(taps3(a1_1, w00_1, v0_0.y, w01_1, v0_0.z, w02_1, v0_0.w), w10_1, v1_0.y, w11_1, v1_0.z, w12_1, v1_0.w), w20_1, v2_0.y, w21_1, v2_0.z, w22_1, v2_0.w);
+        a1_2 = taps3(taps3(taps3(a1_2, w00_2, v0_0.y, w01_2, v0_0.z, w02_2, v0_0.w), w10_2, v1_0.y, w11_2, v1_0.z, w12_2, v1_0.w), w20_2, v2_0.y, w21_2, v2_0.z, w22_2, v2_0.w);
+        a1_3 = taps3(taps3(taps3(a1_3, w00_3, v0_0.y, w01_3, v0_0.z, w02_3, v0_0.w), w10_3, v1_0.y, w11_3, v1_0.z, w12_3, v1_0.w), w20_3, v2_0.y, w21_3, v2_0.z, w22_3, v2_0.w);
+        a2_0 = taps3(taps3(taps3(a2_0, w00_0, v0_0.w, w01_0, v0_1.x, w02_0, v0_1.y), w10_0, v1_0.w, w11_0, v1_1.x, w12_0, v1_1.y), w20_0, v2_0.w, w21_0, v2_1.x, w22_0, v2_1.y);
+        a2_1 = taps3(taps3(taps3(a2_1, w00_1, v0_0.w, w01_1, v0_1.x, w02_1, v0_1.y), w10_1, v1_0.w, w11_1, v1_1.x, w12_1, v1_1.y), w20_1, v2_0.w, w21_1, v2_1.x, w22_1, v2_1.y);
+        a2_2 = taps3(taps3(taps3(a2_2, w00_2, v0_0.w, w01_2, v0_1.x, w02_2, v0_1.y), w10_2, v1_0.w, w11_2, v1_1.x, w12_2, v1_1.y), w20_2, v2_0.w, w21_2, v2_1.x, w22_2, v2_1.y);
+        a2_3 = taps3(taps3(taps3(a2_3, w00_3, v0_0.w, w01_3, v0_1.x, w02_3, v0_1.y), w10_3, v1_0.w, w11_3, v1_1.x, w12_3, v1_1.y), w20_3, v2_0.w, w21_3, v2_1.x, w22_3, v2_1.y);
+        a3_0 = taps3(taps3(taps3(a3_0, w00_0, v0_1.y, w01_0, v0_1.z, w02_0, v0_1.w), w10_0, v1_1.y, w11_0, v1_1.z, w12_0, v1_1.w), w20_0, v2_1.y, w21_0, v2_1.z, w22_0, v2_1.w);
+        a3_1 = taps3(taps3(taps3(a3_1, w00_1, v0_1.y, w01_1, v0_1.z, w02_1, v0_1.w), w10_1, v1_1.y, w11_1, v1_1.z, w12_1, v1_1.w), w20_1, v2_1.y, w21_1, v2_1.z, w22_1, v2_1.w);
+        a3_2 = taps3(taps3(taps3(a3_2, w00_2, v0_1.y, w01_2, v0_1.z, w02_2, v0_1.w), w10_2, v1_1.y, w11_2, v1_1.z, w12_2, v1_1.w), w20_2, v2_1.y, w21_2, v2_1.z, w22_2, v2_1.w);
+        a3_3 = taps3(taps3(taps3(a3_3, w00_3, v0_1.y, w01_3, v0_1.z, w02_3, v0_1.w), w10_3, v1_1.y, w11_3, v1_1.z, w12_3, v1_1.w), w20_3, v2_1.y, w21_3, v2_1.z, w22_3, v2_1.w);
+        a4_0 = taps3(taps3(taps3(a4_0, w00_0, v0_1.w, w01_0, v0_2.x, w02_0, v0_2.y), w10_0, v1_1.w, w11_0, v1_2.x, w12_0, v1_2.y), w20_0, v2_1.w, w21_0, v2_2.x, w22_0, v2_2.y);
+        a4_1 = taps3(taps3(taps3(a4_1, w00_1, v0_1.w, w01_1, v0_2.x, w02_1, v0_2.y), w10_1, v1_1.w, w11_1, v1_2.x, w12_1, v1_2.y), w20_1, v2_1.w, w21_1, v2_2.x, w22_1, v2_2.y);
+        a4_2 = taps3(taps3(taps3(a4_2, w00_2, v0_1.w, w01_2, v0_2.x, w02_2, v0_2.y), w10_2, v1_1.w, w11_2, v1_2.x, w12_2, v1_2.y), w20_2, v2_1.w, w21_2, v2_2.x, w22_2, v2_2.y);
+        a4_3 = taps3(taps3(taps3(a4_3, w00_3, v0_1.w, w01_3, v0_2.x, w02_3, v0_2.y), w10_3, v1_1.w, w11_3, v1_2.x, w12_3, v1_2.y), w20_3, v2_1.w, w21_3, v2_2.x, w22_3, v2_2.y);
+        a5_0 = taps3(taps3(taps3(a5_0, w00_0, v0_2.y, w01_0, v0_2.z, w02_0, v0_2.w), w10_0, v1_2.y, w11_0, v1_2.z, w12_0, v1_2.w), w20_0, v2_2.y, w21_0, v2_2.z, w22_0, v2_2.w);
+        a5_1 = taps3(taps3(taps3(a5_1, w00_1, v0_2.y, w01_1, v0_2.z, w02_1, v0_2.w), w10_1, v1_2.y, w11_1, v1_2.z, w12_1, v1_2.w), w20_1, v2_2.y, w21_1, v2_2.z, w22_1, v2_2.w);
+        a5_2 = taps3(taps3(taps3(a5_2, w00_2, v0_2.y, w01_2, v0_2.z, w02_2, v0_2.w), w10_2, v1_2.y, w11_2, v1_2.z, w12_2, v1_2.w), w20_2, v2_2.y, w21_2, v2_2.z, w22_2, v2_2.w);
+        a5_3 = taps3(taps3(taps3(a5_3, w00_3, v0_2.y, w01_3, v0_2.z, w02_3, v0_2.w), w10_3, v1_2.y, w11_3, v1_2.z, w12_3, v1_2.w), w20_3, v2_2.y, w21_3, v2_2.z, w22_3, v2_2.w);
+        a6_0 = taps3(taps3(taps3(a6_0, w00_0, v0_2.w, w01_0, v0_3.x, w02_0, v0_3.y), w10_0, v1_2.w, w11_0, v1_3.x, w12_0, v1_3.y), w20_0, v2_2.w, w21_0, v2_3.x, w22_0, v2_3.y);
+        a6_1 = taps3(taps3(taps3(a6_1, w00_1, v0_2.w, w01_1, v0_3.x, w02_1, v0_3.y), w10_1, v1_2.w, w11_1, v1_3.x, w12_1, v1_3.y), w20_1, v2_2.w, w21_1, v2_3.x, w22_1, v2_3.y);
+        a6_2 = taps3(taps3(taps3(a6_2, w00_2, v0_2.w, w01_2, v0_3.x, w02_2, v0_3.y), w10_2, v1_2.w, w11_2, v1_3.x, w12_2, v1_3.y), w20_2, v2_2.w, w21_2, v2_3.x, w22_2, v2_3.y);
+        a6_3 = taps3(taps3(taps3(a6_3, w00_3, v0_2.w, w01_3, v0_3.x, w02_3, v0_3.y), w10_3, v1_2.w, w11_3, v1_3.x, w12_3, v1_3.y), w20_3, v2_2.w, w21_3, v2_3.x, w22_3, v2_3.y);
+        a7_0 = taps3(taps3(taps3(a7_0, w00_0, v0_3.y, w01_0, v0_3.z, w02_0, v0_3.w), w10_0, v1_3.y, w11_0, v1_3.z, w12_0, v1_3.w), w20_0, v2_3.y, w21_0, v2_3.z, w22_0, v2_3.w);
+        a7_1 = taps3(taps3(taps3(a7_1, w00_1, v0_3.y, w01_1, v0_3.z, w02_1, v0_3.w), w10_1, v1_3.y, w11_1, v1_3.z, w12_1, v1_3.w), w20_1, v2_3.y, w21_1, v2_3.z, w22_1, v2_3.w);
+        a7_2 = taps3(taps3(taps3(a7_2, w00_2, v0_3.y, w01_2, v0_3.z, w02_2, v0_3.w), w10_2, v1_3.y, w11_2, v1_3.z, w12_2, v1_3.w), w20_2, v2_3.y, w21_2, v2_3.z, w22_2, v2_3.w);
+        a7_3 = taps3(taps3(taps3(a7_3, w00_3, v0_3.y, w01_3, v0_3.z, w02_3, v0_3.w), w10_3, v1_3.y, w11_3, v1_3.z, w12_3, v1_3.w), w20_3, v2_3.y, w21_3, v2_3.z, w22_3, v2_3.w);
+        a8_0 = taps3(taps3(taps3(a8_0, w00_0, v0_3.w, w01_0, v0_4.x, w02_0, v0_4.y), w10_0, v1_3.w, w11_0, v1_4.x, w12_0, v1_4.y), w20_0, v2_3.w, w21_0, v2_4.x, w22_0, v2_4.y);
+        a8_1 = taps3(taps3(taps3(a8_1, w00_1, v0_3.w, w01_1, v0_4.x, w02_1, v0_4.y), w10_1, v1_3.w, w11_1, v1_4.x, w12_1, v1_4.y), w20_1, v2_3.w, w21_1, v2_4.x, w22_1, v2_4.y);
+        a8_2 = taps3(taps3(taps3(a8_2, w00_2, v0_3.w, w01_2, v0_4.x, w02_2, v0_4.y), w10_2, v1_3.w, w11_2, v1_4.x, w12_2, v1_4.y), w20_2, v2_3.w, w21_2, v2_4.x, w22_2, v2_4.y);
+        a8_3 = taps3(taps3(taps3(a8_3, w00_3, v0_3.w, w01_3, v0_4.x, w02_3, v0_4.y), w10_3, v1_3.w, w11_3, v1_4.x, w12_3, v1_4.y), w20_3, v2_3.w, w21_3, v2_4.x, w22_3, v2_4.y);
+        a9_0 = taps3(taps3(taps3(a9_0, w00_0, v0_4.y, w01_0, v0_4.z, w02_0, v0_4.w), w10_0, v1_4.y, w11_0, v1_4.z, w12_0, v1_4.w), w20_0, v2_4.y, w21_0, v2_4.z, w22_0, v2_4.w);
+        a9_1 = taps3(taps3(taps3(a9_1, w00_1, v0_4.y, w01_1, v0_4.z, w02_1, v0_4.w), w10_1, v1_4.y, w11_1, v1_4.z, w12_1, v1_4.w), w20_1, v2_4.y, w21_1, v2_4.z, w22_1, v2_4.w);
+        a9_2 = taps3(taps3(taps3(a9_2, w00_2, v0_4.y, w01_2, v0_4.z, w02_2, v0_4.w), w10_2, v1_4.y, w11_2, v1_4.z, w12_2, v1_4.w), w20_2, v2_4.y, w21_2, v2_4.z, w22_2, v2_4.w);
+        a9_3 = taps3(taps3(taps3(a9_3, w00_3, v0_4.y, w01_3, v0_4.z, w02_3, v0_4.w), w10_3, v1_4.y, w11_3, v1_4.z, w12_3, v1_4.w), w20_3, v2_4.y, w21_3, v2_4.z, w22_3, v2_4.w);
+        a10_0 = taps3(taps3(taps3(a10_0, w00_0, v0_4.w, w01_0, v0_5.x, w02_0, v0_5.y), w10_0, v1_4.w, w11_0, v1_5.x, w12_0, v1_5.y), w20_0, v2_4.w, w21_0, v2_5.x, w22_0, v2_5.y);
+        a10_1 = taps3(taps3(taps3(a10_1, w00_1, v0_4.w, w01_1, v0_5.x, w02_1, v0_5.y), w10_1, v1_4.w, w11_1, v1_5.x, w12_1, v1_5.y), w20_1, v2_4.w, w21_1, v2_5.x, w22_1, v2_5.y);
+        a10_2 = taps3(taps3(taps3(a10_2, w00_2, v0_4.w, w01_2, v0_5.x, w02_2, v0_5.y), w10_2, v1_4.w, w11_2, v1_5.x, w12_2, v1_5.y), w20_2, v2_4.w, w21_2, v2_5.x, w22_2, v2_5.y);
+        a10_3 = taps3(taps3(taps3(a10_3, w00_3, v0_4.w, w01_3, v0_5.x, w02_3, v0_5.y), w10_3, v1_4.w, w11_3, v1_5.x, w12_3, v1_5.y), w20_3, v2_4.w, w21_3, v2_5.x, w22_3, v2_5.y);
+        a11_0 = taps3(taps3(taps3(a11_0, w00_0, v0_5.y, w01_0, v0_5.z, w02_0, v0_5.w), w10_0, v1_5.y, w11_0, v1_5.z, w12_0, v1_5.w), w20_0, v2_5.y, w21_0, v2_5.z, w22_0, v2_5.w);
+        a11_1 = taps3(taps3(taps3(a11_1, w00_1, v0_5.y, w01_1, v0_5.z, w02_1, v0_5.w), w10_1, v1_5.y, w11_1, v1_5.z, w12_1, v1_5.w), w20_1, v2_5.y, w21_1, v2_5.z, w22_1, v2_5.w);
+        a11_2 = taps3(taps3(taps3(a11_2, w00_2, v0_5.y, w01_2, v0_5.z, w02_2, v0_5.w), w10_2, v1_5.y, w11_2, v1_5.z, w12_2, v1_5.w), w20_2, v2_5.y, w21_2, v2_5.z, w22_2, v2_5.w);
+        a11_3 = taps3(taps3(taps3(a11_3, w00_3, v0_5.y, w01_3, v0_5.z, w02_3, v0_5.w), w10_3, v1_5.y, w11_3, v1_5.z, w12_3, v1_5.w), w20_3, v2_5.y, w21_3, v2_5.z, w22_3, v2_5.w);
+        a12_0 = taps3(taps3(taps3(a12_0, w00_0, v0_5.w, w01_0, v0_6.x, w02_0, v0_6.y), w10_0, v1_5.w, w11_0, v1_6.x, w12_0, v1_6.y), w20_0, v2_5.w, w21_0, v2_6.x, w22_0, v2_6.y);
+        a12_1 = taps3(taps3(taps3(a12_1, w00_1, v0_5.w, w01_1, v0_6.x, w02_1, v0_6.y), w10_1, v1_5.w, w11_1, v1_6.x, w12_1, v1_6.y), w20_1, v2_5.w, w21_1, v2_6.x, w22_1, v2_6.y);
+        a12_2 = taps3(taps3(taps3(a12_2, w00_2, v0_5.w, w01_2, v0_6.x, w02_2, v0_6.y), w10_2, v1_5.w, w11_2, v1_6.x, w12_2, v1_6.y), w20_2, v2_5.w, w21_2, v2_6.x, w22_2, v2_6.y);
+        a12_3 = taps3(taps3(taps3(a12_3, w00_3, v0_5.w, w01_3, v0_6.x, w02_3, v0_6.y), w10_3, v1_5.w, w11_3, v1_6.x, w12_3, v1_6.y), w20_3, v2_5.w, w21_3, v2_6.x, w22_3, v2_6.y);
+        a13_0 = taps3(taps3(taps3(a13_0, w00_0, v0_6.y, w01_0, v0_6.z, w02_0, v0_6.w), w10_0, v1_6.y, w11_0, v1_6.z, w12_0, v1_6.w), w20_0, v2_6.y, w21_0, v2_6.z, w22_0, v2_6.w);
+        a13_1 = taps3(taps3(taps3(a13_1, w00_1, v0_6.y, w01_1, v0_6.z, w02_1, v0_6.w), w10_1, v1_6.y, w11_1, v1_6.z, w12_1, v1_6.w), w20_1, v2_6.y, w21_1, v2_6.z, w22_1, v2_6.w);
+        a13_2 = taps3(taps3(taps3(a13_2, w00_2, v0_6.y, w01_2, v0_6.z, w02_2, v0_6.w), w10_2, v1_6.y, w11_2, v1_6.z, w12_2, v1_6.w), w20_2, v2_6.y, w21_2, v2_6.z, w22_2, v2_6.w);
+        a13_3 = taps3(taps3(taps3(a13_3, w00_3, v0_6.y, w01_3, v0_6.z, w02_3, v0_6.w), w10_3, v1_6.y, w11_3, v1_6.z, w12_3, v1_6.w), w20_3, v2_6.y, w21_3, v2_6.z, w22_3, v2_6.w);
+        a14_0 = taps3(taps3(taps3(a14_0, w00_0, v0_6.w, w01_0, v0_7.x, w02_0, v0_7.y), w10_0, v1_6.w, w11_0, v1_7.x, w12_0, v1_7.y), w20_0, v2_6.w, w21_0, v2_7.x, w22_0, v2_7.y);
+        a14_1 = taps3(taps3(taps3(a14_1, w00_1, v0_6.w, w01_1, v0_7.x, w02_1, v0_7.y), w10_1, v1_6.w, w11_1, v1_7.x, w12_1, v1_7.y), w20_1, v2_6.w, w21_1, v2_7.x, w22_1, v2_7.y);
+        a14_2 = taps3(taps3(taps3(a14_2, w00_2, v0_6.w, w01_2, v0_7.x, w02_2, v0_7.y), w10_2, v1_6.w, w11_2, v1_7.x, w12_2, v1_7.y), w20_2, v2_6.w, w21_2, v2_7.x, w22_2, v2_7.y);
+        a14_3 = taps3(taps3(taps3(a14_3, w00_3, v0_6.w, w01_3, v0_7.x, w02_3, v0_7.y), w10_3, v1_6.w, w11_3, v1_7.x, w12_3, v1_7.y), w20_3, v2_6.w, w21_3, v2_7.x, w22_3, v2_7.y);
+        a15_0 = taps3(taps3(taps3(a15_0, w00_0, v0_7.y, w01_0, v0_7.z, w02_0, v0_7.w), w10_0, v1_7.y, w11_0, v1_7.z, w12_0, v1_7.w), w20_0, v2_7.y, w21_0, v2_7.z, w22_0, v2_7.w);
+        a15_1 = taps3(taps3(taps3(a15_1, w00_1, v0_7.y, w01_1, v0_7.z, w02_1, v0_7.w), w10_1, v1_7.y, w11_1, v1_7.z, w12_1, v1_7.w), w20_1, v2_7.y, w21_1, v2_7.z, w22_1, v2_7.w);
+        a15_2 = taps3(taps3(taps3(a15_2, w00_2, v0_7.y, w01_2, v0_7.z, w02_2, v0_7.w), w10_2, v1_7.y, w11_2, v1_7.z, w12_2, v1_7.w), w20_2, v2_7.y, w21_2, v2_7.z, w22_2, v2_7.w);
+        a15_3 = taps3(taps3(taps3(a15_3, w00_3, v0_7.y, w01_3, v0_7.z, w02_3, v0_7.w), w10_3, v1_7.y, w11_3, v1_7.z, w12_3, v1_7.w), w20_3, v2_7.y, w21_3, v2_7.z, w22_3, v2_7.w);
+        k += 9u;
     }
     // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
     let co0 = cblk * 16u;
@@ -635,7 +697,8 @@ fn conv2d_backward_input_1x1s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @buil
 // the positions of its tile, output rows [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four
 // positions per step: 16 vec4 gy loads (4 positions of each channel) and, per kernel row, one vec4 x load plus two
 // edge scalars (the 6 columns under the 4 positions' 3-wide windows) feed 576 multiply-adds (the scalar
-// `conv2d_backward_weight_3x3` needs 44 loads for 288). Channels past Cout read channel Cout-1 and are never stored.
+// `conv2d_backward_weight_3x3` needs 44 loads for 288); each accumulator takes its four positions in one statement.
+// Channels past Cout read channel Cout-1 and are never stored.
 // Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.
 @compute @workgroup_size(64)
 fn conv2d_backward_weight_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -698,48 +761,48 @@ fn conv2d_backward_weight_3x3_vec4(@builtin(workgroup_id) wid: vec3<u32>, @built
             // Position j, tap (ky, kx): acc{ky*3+kx}_{g} += gy[channels 4g .. 4g+3, ox + j] * x[oy - 1 + ky, ox + j + kx - 1].
             let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x); let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
             let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x); let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
-            acc0_0 += h0_0 * e0; acc0_1 += h0_1 * e0; acc0_2 += h0_2 * e0; acc0_3 += h0_3 * e0;
-            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
-            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
-            acc3_0 += h0_0 * e1; acc3_1 += h0_1 * e1; acc3_2 += h0_2 * e1; acc3_3 += h0_3 * e1;
-            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
-            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
-            acc6_0 += h0_0 * e2; acc6_1 += h0_1 * e2; acc6_2 += h0_2 * e2; acc6_3 += h0_3 * e2;
-            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
-            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
             let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y); let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
             let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y); let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
-            acc0_0 += h1_0 * v0.x; acc0_1 += h1_1 * v0.x; acc0_2 += h1_2 * v0.x; acc0_3 += h1_3 * v0.x;
-            acc1_0 += h1_0 * v0.y; acc1_1 += h1_1 * v0.y; acc1_2 += h1_2 * v0.y; acc1_3 += h1_3 * v0.y;
-            acc2_0 += h1_0 * v0.z; acc2_1 += h1_1 * v0.z; acc2_2 += h1_2 * v0.z; acc2_3 += h1_3 * v0.z;
-            acc3_0 += h1_0 * v1.x; acc3_1 += h1_1 * v1.x; acc3_2 += h1_2 * v1.x; acc3_3 += h1_3 * v1.x;
-            acc4_0 += h1_0 * v1.y; acc4_1 += h1_1 * v1.y; acc4_2 += h1_2 * v1.y; acc4_3 += h1_3 * v1.y;
-            acc5_0 += h1_0 * v1.z; acc5_1 += h1_1 * v1.z; acc5_2 += h1_2 * v1.z; acc5_3 += h1_3 * v1.z;
-            acc6_0 += h1_0 * v2.x; acc6_1 += h1_1 * v2.x; acc6_2 += h1_2 * v2.x; acc6_3 += h1_3 * v2.x;
-            acc7_0 += h1_0 * v2.y; acc7_1 += h1_1 * v2.y; acc7_2 += h1_2 * v2.y; acc7_3 += h1_3 * v2.y;
-            acc8_0 += h1_0 * v2.z; acc8_1 += h1_1 * v2.z; acc8_2 += h1_2 * v2.z; acc8_3 += h1_3 * v2.z;
             let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z); let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
             let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z); let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
-            acc0_0 += h2_0 * v0.y; acc0_1 += h2_1 * v0.y; acc0_2 += h2_2 * v0.y; acc0_3 += h2_3 * v0.y;
-            acc1_0 += h2_0 * v0.z; acc1_1 += h2_1 * v0.z; acc1_2 += h2_2 * v0.z; acc1_3 += h2_3 * v0.z;
-            acc2_0 += h2_0 * v0.w; acc2_1 += h2_1 * v0.w; acc2_2 += h2_2 * v0.w; acc2_3 += h2_3 * v0.w;
-            acc3_0 += h2_0 * v1.y; acc3_1 += h2_1 * v1.y; acc3_2 += h2_2 * v1.y; acc3_3 += h2_3 * v1.y;
-            acc4_0 += h2_0 * v1.z; acc4_1 += h2_1 * v1.z; acc4_2 += h2_2 * v1.z; acc4_3 += h2_3 * v1.z;
-            acc5_0 += h2_0 * v1.w; acc5_1 += h2_1 * v1.w; acc5_2 += h2_2 * v1.w; acc5_3 += h2_3 * v1.w;
-            acc6_0 += h2_0 * v2.y; acc6_1 += h2_1 * v2.y; acc6_2 += h2_2 * v2.y; acc6_3 += h2_3 * v2.y;
-            acc7_0 += h2_0 * v2.z; acc7_1 += h2_1 * v2.z; acc7_2 += h2_2 * v2.z; acc7_3 += h2_3 * v2.z;
-            acc8_0 += h2_0 * v2.w; acc8_1 += h2_1 * v2.w; acc8_2 += h2_2 * v2.w; acc8_3 += h2_3 * v2.w;
             let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w); let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
             let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w); let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
-            acc0_0 += h3_0 * v0.z; acc0_1 += h3_1 * v0.z; acc0_2 += h3_2 * v0.z; acc0_3 += h3_3 * v0.z;
-            acc1_0 += h3_0 * v0.w; acc1_1 += h3_1 * v0.w; acc1_2 += h3_2 * v0.w; acc1_3 += h3_3 * v0.w;
-            acc2_0 += h3_0 * f0; acc2_1 += h3_1 * f0; acc2_2 += h3_2 * f0; acc2_3 += h3_3 * f0;
-            acc3_0 += h3_0 * v1.z; acc3_1 += h3_1 * v1.z; acc3_2 += h3_2 * v1.z; acc3_3 += h3_3 * v1.z;
-            acc4_0 += h3_0 * v1.w; acc4_1 += h3_1 * v1.w; acc4_2 += h3_2 * v1.w; acc4_3 += h3_3 * v1.w;
-            acc5_0 += h3_0 * f1; acc5_1 += h3_1 * f1; acc5_2 += h3_2 * f1; acc5_3 += h3_3 * f1;
-            acc6_0 += h3_0 * v2.z; acc6_1 += h3_1 * v2.z; acc6_2 += h3_2 * v2.z; acc6_3 += h3_3 * v2.z;
-            acc7_0 += h3_0 * v2.w; acc7_1 += h3_1 * v2.w; acc7_2 += h3_2 * v2.w; acc7_3 += h3_3 * v2.w;
-            acc8_0 += h3_0 * f2; acc8_1 += h3_1 * f2; acc8_2 += h3_2 * f2; acc8_3 += h3_3 * f2;
+            acc0_0 = fma(h3_0, vec4<f32>(v0.z), fma(h2_0, vec4<f32>(v0.y), fma(h1_0, vec4<f32>(v0.x), fma(h0_0, vec4<f32>(e0), acc0_0))));
+            acc0_1 = fma(h3_1, vec4<f32>(v0.z), fma(h2_1, vec4<f32>(v0.y), fma(h1_1, vec4<f32>(v0.x), fma(h0_1, vec4<f32>(e0), acc0_1))));
+            acc0_2 = fma(h3_2, vec4<f32>(v0.z), fma(h2_2, vec4<f32>(v0.y), fma(h1_2, vec4<f32>(v0.x), fma(h0_2, vec4<f32>(e0), acc0_2))));
+            acc0_3 = fma(h3_3, vec4<f32>(v0.z), fma(h2_3, vec4<f32>(v0.y), fma(h1_3, vec4<f32>(v0.x), fma(h0_3, vec4<f32>(e0), acc0_3))));
+            acc1_0 = fma(h3_0, vec4<f32>(v0.w), fma(h2_0, vec4<f32>(v0.z), fma(h1_0, vec4<f32>(v0.y), fma(h0_0, vec4<f32>(v0.x), acc1_0))));
+            acc1_1 = fma(h3_1, vec4<f32>(v0.w), fma(h2_1, vec4<f32>(v0.z), fma(h1_1, vec4<f32>(v0.y), fma(h0_1, vec4<f32>(v0.x), acc1_1))));
+            acc1_2 = fma(h3_2, vec4<f32>(v0.w), fma(h2_2, vec4<f32>(v0.z), fma(h1_2, vec4<f32>(v0.y), fma(h0_2, vec4<f32>(v0.x), acc1_2))));
+            acc1_3 = fma(h3_3, vec4<f32>(v0.w), fma(h2_3, vec4<f32>(v0.z), fma(h1_3, vec4<f32>(v0.y), fma(h0_3, vec4<f32>(v0.x), acc1_3))));
+            acc2_0 = fma(h3_0, vec4<f32>(f0), fma(h2_0, vec4<f32>(v0.w), fma(h1_0, vec4<f32>(v0.z), fma(h0_0, vec4<f32>(v0.y), acc2_0))));
+            acc2_1 = fma(h3_1, vec4<f32>(f0), fma(h2_1, vec4<f32>(v0.w), fma(h1_1, vec4<f32>(v0.z), fma(h0_1, vec4<f32>(v0.y), acc2_1))));
+            acc2_2 = fma(h3_2, vec4<f32>(f0), fma(h2_2, vec4<f32>(v0.w), fma(h1_2, vec4<f32>(v0.z), fma(h0_2, vec4<f32>(v0.y), acc2_2))));
+            acc2_3 = fma(h3_3, vec4<f32>(f0), fma(h2_3, vec4<f32>(v0.w), fma(h1_3, vec4<f32>(v0.z), fma(h0_3, vec4<f32>(v0.y), acc2_3))));
+            acc3_0 = fma(h3_0, vec4<f32>(v1.z), fma(h2_0, vec4<f32>(v1.y), fma(h1_0, vec4<f32>(v1.x), fma(h0_0, vec4<f32>(e1), acc3_0))));
+            acc3_1 = fma(h3_1, vec4<f32>(v1.z), fma(h2_1, vec4<f32>(v1.y), fma(h1_1, vec4<f32>(v1.x), fma(h0_1, vec4<f32>(e1), acc3_1))));
+            acc3_2 = fma(h3_2, vec4<f32>(v1.z), fma(h2_2, vec4<f32>(v1.y), fma(h1_2, vec4<f32>(v1.x), fma(h0_2, vec4<f32>(e1), acc3_2))));
+            acc3_3 = fma(h3_3, vec4<f32>(v1.z), fma(h2_3, vec4<f32>(v1.y), fma(h1_3, vec4<f32>(v1.x), fma(h0_3, vec4<f32>(e1), acc3_3))));
+            acc4_0 = fma(h3_0, vec4<f32>(v1.w), fma(h2_0, vec4<f32>(v1.z), fma(h1_0, vec4<f32>(v1.y), fma(h0_0, vec4<f32>(v1.x), acc4_0))));
+            acc4_1 = fma(h3_1, vec4<f32>(v1.w), fma(h2_1, vec4<f32>(v1.z), fma(h1_1, vec4<f32>(v1.y), fma(h0_1, vec4<f32>(v1.x), acc4_1))));
+            acc4_2 = fma(h3_2, vec4<f32>(v1.w), fma(h2_2, vec4<f32>(v1.z), fma(h1_2, vec4<f32>(v1.y), fma(h0_2, vec4<f32>(v1.x), acc4_2))));
+            acc4_3 = fma(h3_3, vec4<f32>(v1.w), fma(h2_3, vec4<f32>(v1.z), fma(h1_3, vec4<f32>(v1.y), fma(h0_3, vec4<f32>(v1.x), acc4_3))));
+            acc5_0 = fma(h3_0, vec4<f32>(f1), fma(h2_0, vec4<f32>(v1.w), fma(h1_0, vec4<f32>(v1.z), fma(h0_0, vec4<f32>(v1.y), acc5_0))));
+            acc5_1 = fma(h3_1, vec4<f32>(f1), fma(h2_1, vec4<f32>(v1.w), fma(h1_1, vec4<f32>(v1.z), fma(h0_1, vec4<f32>(v1.y), acc5_1))));
+            acc5_2 = fma(h3_2, vec4<f32>(f1), fma(h2_2, vec4<f32>(v1.w), fma(h1_2, vec4<f32>(v1.z), fma(h0_2, vec4<f32>(v1.y), acc5_2))));
+            acc5_3 = fma(h3_3, vec4<f32>(f1), fma(h2_3, vec4<f32>(v1.w), fma(h1_3, vec4<f32>(v1.z), fma(h0_3, vec4<f32>(v1.y), acc5_3))));
+            acc6_0 = fma(h3_0, vec4<f32>(v2.z), fma(h2_0, vec4<f32>(v2.y), fma(h1_0, vec4<f32>(v2.x), fma(h0_0, vec4<f32>(e2), acc6_0))));
+            acc6_1 = fma(h3_1, vec4<f32>(v2.z), fma(h2_1, vec4<f32>(v2.y), fma(h1_1, vec4<f32>(v2.x), fma(h0_1, vec4<f32>(e2), acc6_1))));
+            acc6_2 = fma(h3_2, vec4<f32>(v2.z), fma(h2_2, vec4<f32>(v2.y), fma(h1_2, vec4<f32>(v2.x), fma(h0_2, vec4<f32>(e2), acc6_2))));
+            acc6_3 = fma(h3_3, vec4<f32>(v2.z), fma(h2_3, vec4<f32>(v2.y), fma(h1_3, vec4<f32>(v2.x), fma(h0_3, vec4<f32>(e2), acc6_3))));
+            acc7_0 = fma(h3_0, vec4<f32>(v2.w), fma(h2_0, vec4<f32>(v2.z), fma(h1_0, vec4<f32>(v2.y), fma(h0_0, vec4<f32>(v2.x), acc7_0))));
+            acc7_1 = fma(h3_1, vec4<f32>(v2.w), fma(h2_1, vec4<f32>(v2.z), fma(h1_1, vec4<f32>(v2.y), fma(h0_1, vec4<f32>(v2.x), acc7_1))));
+            acc7_2 = fma(h3_2, vec4<f32>(v2.w), fma(h2_2, vec4<f32>(v2.z), fma(h1_2, vec4<f32>(v2.y), fma(h0_2, vec4<f32>(v2.x), acc7_2))));
+            acc7_3 = fma(h3_3, vec4<f32>(v2.w), fma(h2_3, vec4<f32>(v2.z), fma(h1_3, vec4<f32>(v2.y), fma(h0_3, vec4<f32>(v2.x), acc7_3))));
+            acc8_0 = fma(h3_0, vec4<f32>(f2), fma(h2_0, vec4<f32>(v2.w), fma(h1_0, vec4<f32>(v2.z), fma(h0_0, vec4<f32>(v2.y), acc8_0))));
+            acc8_1 = fma(h3_1, vec4<f32>(f2), fma(h2_1, vec4<f32>(v2.w), fma(h1_1, vec4<f32>(v2.z), fma(h0_1, vec4<f32>(v2.y), acc8_1))));
+            acc8_2 = fma(h3_2, vec4<f32>(f2), fma(h2_2, vec4<f32>(v2.w), fma(h1_2, vec4<f32>(v2.z), fma(h0_2, vec4<f32>(v2.y), acc8_2))));
+            acc8_3 = fma(h3_3, vec4<f32>(f2), fma(h2_3, vec4<f32>(v2.w), fma(h1_3, vec4<f32>(v2.z), fma(h0_3, vec4<f32>(v2.y), acc8_3))));
         }
     }
     if (!ok) { return; }
@@ -823,48 +886,48 @@ fn conv2d_backward_weight_3x3s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @bui
             // Position j, tap (ky, kx): acc{ky*3+kx}_{g} += gy[channels 4g .. 4g+3, ox + j] * x[2oy - 1 + ky, 2(ox + j) + kx - 1].
             let h0_0 = vec4<f32>(g0.x, g1.x, g2.x, g3.x); let h0_1 = vec4<f32>(g4.x, g5.x, g6.x, g7.x);
             let h0_2 = vec4<f32>(g8.x, g9.x, g10.x, g11.x); let h0_3 = vec4<f32>(g12.x, g13.x, g14.x, g15.x);
-            acc0_0 += h0_0 * e0; acc0_1 += h0_1 * e0; acc0_2 += h0_2 * e0; acc0_3 += h0_3 * e0;
-            acc1_0 += h0_0 * v0.x; acc1_1 += h0_1 * v0.x; acc1_2 += h0_2 * v0.x; acc1_3 += h0_3 * v0.x;
-            acc2_0 += h0_0 * v0.y; acc2_1 += h0_1 * v0.y; acc2_2 += h0_2 * v0.y; acc2_3 += h0_3 * v0.y;
-            acc3_0 += h0_0 * e1; acc3_1 += h0_1 * e1; acc3_2 += h0_2 * e1; acc3_3 += h0_3 * e1;
-            acc4_0 += h0_0 * v1.x; acc4_1 += h0_1 * v1.x; acc4_2 += h0_2 * v1.x; acc4_3 += h0_3 * v1.x;
-            acc5_0 += h0_0 * v1.y; acc5_1 += h0_1 * v1.y; acc5_2 += h0_2 * v1.y; acc5_3 += h0_3 * v1.y;
-            acc6_0 += h0_0 * e2; acc6_1 += h0_1 * e2; acc6_2 += h0_2 * e2; acc6_3 += h0_3 * e2;
-            acc7_0 += h0_0 * v2.x; acc7_1 += h0_1 * v2.x; acc7_2 += h0_2 * v2.x; acc7_3 += h0_3 * v2.x;
-            acc8_0 += h0_0 * v2.y; acc8_1 += h0_1 * v2.y; acc8_2 += h0_2 * v2.y; acc8_3 += h0_3 * v2.y;
             let h1_0 = vec4<f32>(g0.y, g1.y, g2.y, g3.y); let h1_1 = vec4<f32>(g4.y, g5.y, g6.y, g7.y);
             let h1_2 = vec4<f32>(g8.y, g9.y, g10.y, g11.y); let h1_3 = vec4<f32>(g12.y, g13.y, g14.y, g15.y);
-            acc0_0 += h1_0 * v0.y; acc0_1 += h1_1 * v0.y; acc0_2 += h1_2 * v0.y; acc0_3 += h1_3 * v0.y;
-            acc1_0 += h1_0 * v0.z; acc1_1 += h1_1 * v0.z; acc1_2 += h1_2 * v0.z; acc1_3 += h1_3 * v0.z;
-            acc2_0 += h1_0 * v0.w; acc2_1 += h1_1 * v0.w; acc2_2 += h1_2 * v0.w; acc2_3 += h1_3 * v0.w;
-            acc3_0 += h1_0 * v1.y; acc3_1 += h1_1 * v1.y; acc3_2 += h1_2 * v1.y; acc3_3 += h1_3 * v1.y;
-            acc4_0 += h1_0 * v1.z; acc4_1 += h1_1 * v1.z; acc4_2 += h1_2 * v1.z; acc4_3 += h1_3 * v1.z;
-            acc5_0 += h1_0 * v1.w; acc5_1 += h1_1 * v1.w; acc5_2 += h1_2 * v1.w; acc5_3 += h1_3 * v1.w;
-            acc6_0 += h1_0 * v2.y; acc6_1 += h1_1 * v2.y; acc6_2 += h1_2 * v2.y; acc6_3 += h1_3 * v2.y;
-            acc7_0 += h1_0 * v2.z; acc7_1 += h1_1 * v2.z; acc7_2 += h1_2 * v2.z; acc7_3 += h1_3 * v2.z;
-            acc8_0 += h1_0 * v2.w; acc8_1 += h1_1 * v2.w; acc8_2 += h1_2 * v2.w; acc8_3 += h1_3 * v2.w;
             let h2_0 = vec4<f32>(g0.z, g1.z, g2.z, g3.z); let h2_1 = vec4<f32>(g4.z, g5.z, g6.z, g7.z);
             let h2_2 = vec4<f32>(g8.z, g9.z, g10.z, g11.z); let h2_3 = vec4<f32>(g12.z, g13.z, g14.z, g15.z);
-            acc0_0 += h2_0 * v0.w; acc0_1 += h2_1 * v0.w; acc0_2 += h2_2 * v0.w; acc0_3 += h2_3 * v0.w;
-            acc1_0 += h2_0 * u0.x; acc1_1 += h2_1 * u0.x; acc1_2 += h2_2 * u0.x; acc1_3 += h2_3 * u0.x;
-            acc2_0 += h2_0 * u0.y; acc2_1 += h2_1 * u0.y; acc2_2 += h2_2 * u0.y; acc2_3 += h2_3 * u0.y;
-            acc3_0 += h2_0 * v1.w; acc3_1 += h2_1 * v1.w; acc3_2 += h2_2 * v1.w; acc3_3 += h2_3 * v1.w;
-            acc4_0 += h2_0 * u1.x; acc4_1 += h2_1 * u1.x; acc4_2 += h2_2 * u1.x; acc4_3 += h2_3 * u1.x;
-            acc5_0 += h2_0 * u1.y; acc5_1 += h2_1 * u1.y; acc5_2 += h2_2 * u1.y; acc5_3 += h2_3 * u1.y;
-            acc6_0 += h2_0 * v2.w; acc6_1 += h2_1 * v2.w; acc6_2 += h2_2 * v2.w; acc6_3 += h2_3 * v2.w;
-            acc7_0 += h2_0 * u2.x; acc7_1 += h2_1 * u2.x; acc7_2 += h2_2 * u2.x; acc7_3 += h2_3 * u2.x;
-            acc8_0 += h2_0 * u2.y; acc8_1 += h2_1 * u2.y; acc8_2 += h2_2 * u2.y; acc8_3 += h2_3 * u2.y;
             let h3_0 = vec4<f32>(g0.w, g1.w, g2.w, g3.w); let h3_1 = vec4<f32>(g4.w, g5.w, g6.w, g7.w);
             let h3_2 = vec4<f32>(g8.w, g9.w, g10.w, g11.w); let h3_3 = vec4<f32>(g12.w, g13.w, g14.w, g15.w);
-            acc0_0 += h3_0 * u0.y; acc0_1 += h3_1 * u0.y; acc0_2 += h3_2 * u0.y; acc0_3 += h3_3 * u0.y;
-            acc1_0 += h3_0 * u0.z; acc1_1 += h3_1 * u0.z; acc1_2 += h3_2 * u0.z; acc1_3 += h3_3 * u0.z;
-            acc2_0 += h3_0 * u0.w; acc2_1 += h3_1 * u0.w; acc2_2 += h3_2 * u0.w; acc2_3 += h3_3 * u0.w;
-            acc3_0 += h3_0 * u1.y; acc3_1 += h3_1 * u1.y; acc3_2 += h3_2 * u1.y; acc3_3 += h3_3 * u1.y;
-            acc4_0 += h3_0 * u1.z; acc4_1 += h3_1 * u1.z; acc4_2 += h3_2 * u1.z; acc4_3 += h3_3 * u1.z;
-            acc5_0 += h3_0 * u1.w; acc5_1 += h3_1 * u1.w; acc5_2 += h3_2 * u1.w; acc5_3 += h3_3 * u1.w;
-            acc6_0 += h3_0 * u2.y; acc6_1 += h3_1 * u2.y; acc6_2 += h3_2 * u2.y; acc6_3 += h3_3 * u2.y;
-            acc7_0 += h3_0 * u2.z; acc7_1 += h3_1 * u2.z; acc7_2 += h3_2 * u2.z; acc7_3 += h3_3 * u2.z;
-            acc8_0 += h3_0 * u2.w; acc8_1 += h3_1 * u2.w; acc8_2 += h3_2 * u2.w; acc8_3 += h3_3 * u2.w;
+            acc0_0 = fma(h3_0, vec4<f32>(u0.y), fma(h2_0, vec4<f32>(v0.w), fma(h1_0, vec4<f32>(v0.y), fma(h0_0, vec4<f32>(e0), acc0_0))));
+            acc0_1 = fma(h3_1, vec4<f32>(u0.y), fma(h2_1, vec4<f32>(v0.w), fma(h1_1, vec4<f32>(v0.y), fma(h0_1, vec4<f32>(e0), acc0_1))));
+            acc0_2 = fma(h3_2, vec4<f32>(u0.y), fma(h2_2, vec4<f32>(v0.w), fma(h1_2, vec4<f32>(v0.y), fma(h0_2, vec4<f32>(e0), acc0_2))));
+            acc0_3 = fma(h3_3, vec4<f32>(u0.y), fma(h2_3, vec4<f32>(v0.w), fma(h1_3, vec4<f32>(v0.y), fma(h0_3, vec4<f32>(e0), acc0_3))));
+            acc1_0 = fma(h3_0, vec4<f32>(u0.z), fma(h2_0, vec4<f32>(u0.x), fma(h1_0, vec4<f32>(v0.z), fma(h0_0, vec4<f32>(v0.x), acc1_0))));
+            acc1_1 = fma(h3_1, vec4<f32>(u0.z), fma(h2_1, vec4<f32>(u0.x), fma(h1_1, vec4<f32>(v0.z), fma(h0_1, vec4<f32>(v0.x), acc1_1))));
+            acc1_2 = fma(h3_2, vec4<f32>(u0.z), fma(h2_2, vec4<f32>(u0.x), fma(h1_2, vec4<f32>(v0.z), fma(h0_2, vec4<f32>(v0.x), acc1_2))));
+            acc1_3 = fma(h3_3, vec4<f32>(u0.z), fma(h2_3, vec4<f32>(u0.x), fma(h1_3, vec4<f32>(v0.z), fma(h0_3, vec4<f32>(v0.x), acc1_3))));
+            acc2_0 = fma(h3_0, vec4<f32>(u0.w), fma(h2_0, vec4<f32>(u0.y), fma(h1_0, vec4<f32>(v0.w), fma(h0_0, vec4<f32>(v0.y), acc2_0))));
+            acc2_1 = fma(h3_1, vec4<f32>(u0.w), fma(h2_1, vec4<f32>(u0.y), fma(h1_1, vec4<f32>(v0.w), fma(h0_1, vec4<f32>(v0.y), acc2_1))));
+            acc2_2 = fma(h3_2, vec4<f32>(u0.w), fma(h2_2, vec4<f32>(u0.y), fma(h1_2, vec4<f32>(v0.w), fma(h0_2, vec4<f32>(v0.y), acc2_2))));
+            acc2_3 = fma(h3_3, vec4<f32>(u0.w), fma(h2_3, vec4<f32>(u0.y), fma(h1_3, vec4<f32>(v0.w), fma(h0_3, vec4<f32>(v0.y), acc2_3))));
+            acc3_0 = fma(h3_0, vec4<f32>(u1.y), fma(h2_0, vec4<f32>(v1.w), fma(h1_0, vec4<f32>(v1.y), fma(h0_0, vec4<f32>(e1), acc3_0))));
+            acc3_1 = fma(h3_1, vec4<f32>(u1.y), fma(h2_1, vec4<f32>(v1.w), fma(h1_1, vec4<f32>(v1.y), fma(h0_1, vec4<f32>(e1), acc3_1))));
+            acc3_2 = fma(h3_2, vec4<f32>(u1.y), fma(h2_2, vec4<f32>(v1.w), fma(h1_2, vec4<f32>(v1.y), fma(h0_2, vec4<f32>(e1), acc3_2))));
+            acc3_3 = fma(h3_3, vec4<f32>(u1.y), fma(h2_3, vec4<f32>(v1.w), fma(h1_3, vec4<f32>(v1.y), fma(h0_3, vec4<f32>(e1), acc3_3))));
+            acc4_0 = fma(h3_0, vec4<f32>(u1.z), fma(h2_0, vec4<f32>(u1.x), fma(h1_0, vec4<f32>(v1.z), fma(h0_0, vec4<f32>(v1.x), acc4_0))));
+            acc4_1 = fma(h3_1, vec4<f32>(u1.z), fma(h2_1, vec4<f32>(u1.x), fma(h1_1, vec4<f32>(v1.z), fma(h0_1, vec4<f32>(v1.x), acc4_1))));
+            acc4_2 = fma(h3_2, vec4<f32>(u1.z), fma(h2_2, vec4<f32>(u1.x), fma(h1_2, vec4<f32>(v1.z), fma(h0_2, vec4<f32>(v1.x), acc4_2))));
+            acc4_3 = fma(h3_3, vec4<f32>(u1.z), fma(h2_3, vec4<f32>(u1.x), fma(h1_3, vec4<f32>(v1.z), fma(h0_3, vec4<f32>(v1.x), acc4_3))));
+            acc5_0 = fma(h3_0, vec4<f32>(u1.w), fma(h2_0, vec4<f32>(u1.y), fma(h1_0, vec4<f32>(v1.w), fma(h0_0, vec4<f32>(v1.y), acc5_0))));
+            acc5_1 = fma(h3_1, vec4<f32>(u1.w), fma(h2_1, vec4<f32>(u1.y), fma(h1_1, vec4<f32>(v1.w), fma(h0_1, vec4<f32>(v1.y), acc5_1))));
+            acc5_2 = fma(h3_2, vec4<f32>(u1.w), fma(h2_2, vec4<f32>(u1.y), fma(h1_2, vec4<f32>(v1.w), fma(h0_2, vec4<f32>(v1.y), acc5_2))));
+            acc5_3 = fma(h3_3, vec4<f32>(u1.w), fma(h2_3, vec4<f32>(u1.y), fma(h1_3, vec4<f32>(v1.w), fma(h0_3, vec4<f32>(v1.y), acc5_3))));
+            acc6_0 = fma(h3_0, vec4<f32>(u2.y), fma(h2_0, vec4<f32>(v2.w), fma(h1_0, vec4<f32>(v2.y), fma(h0_0, vec4<f32>(e2), acc6_0))));
+            acc6_1 = fma(h3_1, vec4<f32>(u2.y), fma(h2_1, vec4<f32>(v2.w), fma(h1_1, vec4<f32>(v2.y), fma(h0_1, vec4<f32>(e2), acc6_1))));
+            acc6_2 = fma(h3_2, vec4<f32>(u2.y), fma(h2_2, vec4<f32>(v2.w), fma(h1_2, vec4<f32>(v2.y), fma(h0_2, vec4<f32>(e2), acc6_2))));
+            acc6_3 = fma(h3_3, vec4<f32>(u2.y), fma(h2_3, vec4<f32>(v2.w), fma(h1_3, vec4<f32>(v2.y), fma(h0_3, vec4<f32>(e2), acc6_3))));
+            acc7_0 = fma(h3_0, vec4<f32>(u2.z), fma(h2_0, vec4<f32>(u2.x), fma(h1_0, vec4<f32>(v2.z), fma(h0_0, vec4<f32>(v2.x), acc7_0))));
+            acc7_1 = fma(h3_1, vec4<f32>(u2.z), fma(h2_1, vec4<f32>(u2.x), fma(h1_1, vec4<f32>(v2.z), fma(h0_1, vec4<f32>(v2.x), acc7_1))));
+            acc7_2 = fma(h3_2, vec4<f32>(u2.z), fma(h2_2, vec4<f32>(u2.x), fma(h1_2, vec4<f32>(v2.z), fma(h0_2, vec4<f32>(v2.x), acc7_2))));
+            acc7_3 = fma(h3_3, vec4<f32>(u2.z), fma(h2_3, vec4<f32>(u2.x), fma(h1_3, vec4<f32>(v2.z), fma(h0_3, vec4<f32>(v2.x), acc7_3))));
+            acc8_0 = fma(h3_0, vec4<f32>(u2.w), fma(h2_0, vec4<f32>(u2.y), fma(h1_0, vec4<f32>(v2.w), fma(h0_0, vec4<f32>(v2.y), acc8_0))));
+            acc8_1 = fma(h3_1, vec4<f32>(u2.w), fma(h2_1, vec4<f32>(u2.y), fma(h1_1, vec4<f32>(v2.w), fma(h0_1, vec4<f32>(v2.y), acc8_1))));
+            acc8_2 = fma(h3_2, vec4<f32>(u2.w), fma(h2_2, vec4<f32>(u2.y), fma(h1_2, vec4<f32>(v2.w), fma(h0_2, vec4<f32>(v2.y), acc8_2))));
+            acc8_3 = fma(h3_3, vec4<f32>(u2.w), fma(h2_3, vec4<f32>(u2.y), fma(h1_3, vec4<f32>(v2.w), fma(h0_3, vec4<f32>(v2.y), acc8_3))));
         }
     }
     if (!ok) { return; }

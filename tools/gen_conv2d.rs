@@ -32,7 +32,7 @@ fn tiled_file() -> String {
         TILED_DOC,
         &[
             forward_taps(),
-            rows(&Rows { name: "conv2d_forward_3x3", groups: 2, px: 16, stride: 1, vec4: false, share: Share::Load }),
+            rows(&Rows { name: "conv2d_forward_3x3", groups: 2, px: 16, stride: 1, vec4: false, share: Share::Load, rows_at_once: false }),
             input_taps(),
             weight_sliding(),
             weight_taps(),
@@ -44,8 +44,8 @@ fn vec4_file() -> String {
     file(
         VEC4_DOC,
         &[
-            rows(&Rows { name: "conv2d_forward_3x3_vec4", groups: 2, px: 16, stride: 1, vec4: true, share: Share::Load }),
-            rows(&Rows { name: "conv2d_forward_3x3s2_vec4", groups: 4, px: 16, stride: 2, vec4: true, share: Share::Load }),
+            rows(&Rows { name: "conv2d_forward_3x3_vec4", groups: 2, px: 16, stride: 1, vec4: true, share: Share::Load, rows_at_once: false }),
+            rows(&Rows { name: "conv2d_forward_3x3s2_vec4", groups: 4, px: 16, stride: 2, vec4: true, share: Share::Load, rows_at_once: true }),
             pointwise_s2(Share::Load),
             strided(Share::Load),
             strided_rows(3, Share::Load),
@@ -65,11 +65,11 @@ fn subgroup_file() -> String {
     file(
         SUBGROUP_DOC,
         &[
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg }),
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg }),
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup8", groups: 4, px: 8, stride: 1, vec4: true, share: sg }),
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup4", groups: 4, px: 4, stride: 1, vec4: true, share: sg }),
-            rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg, rows_at_once: false }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg, rows_at_once: false }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup8", groups: 4, px: 8, stride: 1, vec4: true, share: sg, rows_at_once: true }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup4", groups: 4, px: 4, stride: 1, vec4: true, share: sg, rows_at_once: true }),
+            rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg, rows_at_once: true }),
             pointwise_s2(sg),
             strided(sg),
             strided_rows(3, sg),
@@ -102,6 +102,9 @@ const TILED_DOC: &str = "\
 // 2 values per multiply-add.
 //  - Accumulators are separate variables and every access uses a constant index: a register array indexed at run
 //    time is spilled to memory. Hence the unrolled code, and this file being generated.
+//  - Blocks this size exceed a CPU's 32 vector registers, so llvmpipe keeps most accumulators on the stack and every
+//    statement that updates one loads and stores it: an accumulator takes all the terms a step has for it in one
+//    statement, as fused multiply-adds (fma; llvmpipe 22.3 emits a multiply and an add for each, a GPU one FMA).
 //  - Padding is a select on a clamped index (xat, gat), so no branch inside the loops depends on the invocation.
 //  - Lanes enumerate (channel block, pixel block), pixel block fastest, so small deep-layer images still fill whole
 //    64-lane workgroups; lanes past the last block compute on a clamped block and store nothing.
@@ -123,7 +126,7 @@ const VEC4_DOC: &str = "\
 // buffers as x and gy), the kernels read row segments as vec4 and widen the register block to 16 channels where
 // that pays, 64 vec4 accumulators a{pixel}_{group}:
 //  - forwards: 16 pixels x 8 or 16 channels; per (ci, ky) one row segment as 4 or 8 vec4 plus edge scalars, read
-//    once for the three taps;
+//    once for the three taps (the stride-2 forwards take all three kernel rows in one step);
 //  - strided input gradient: 16 columns of a parity class x 16 channels; one row of gy serves every kx tap of the
 //    class (the column window shifts by one per tap);
 //  - weight gradients: invocation (ci, 16 output channels) owns the 144 outputs gw[co0..co0+15, ci, 0..2, 0..2] and
@@ -173,6 +176,10 @@ struct Rows {
     /// Row segments as aligned vec4 loads (pad 1, W % 4 == 0) instead of scalars.
     vec4: bool,
     share: Share,
+    /// The three kernel rows in one step (loop count Cin), each accumulator taking its nine taps at once, instead of
+    /// a step per kernel row (Cin*3): measured faster where blocks are small or strided (llvmpipe stores a spilled
+    /// accumulator once per statement), no faster for 16 and 12 pixels at stride 1, whose longer body compiles slower.
+    rows_at_once: bool,
 }
 
 const ROWS: &str = "
@@ -189,14 +196,7 @@ fn $name(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
-        for (var ky = 0; ky < 3; ky++) {
-            let iy = y0 + ky;
-            $xload
-            $wload
-            // Pixel j, tap kx reads input column $reach.
-            $fma
-            k += 3u;
-        }
+        $step
     }
     // Add the bias and write the block: each pixel's $cw channels, inside the tensor.
     let co0 = cblk * $cwu;
@@ -219,8 +219,8 @@ fn rows(r: &Rows) -> String {
         "conv2d_forward_3x3s2_vec4" => "\
 // Forward, 3x3 stride 2 pad 1 with W = 2*OW and W % 4 == 0 (the encoder's downsampling convolutions): 16 output
 // pixels of a row x 16 output channels, weights packed in blocks of 16 channels. Pixel ox0 + j, tap kx reads input
-// column 2*ox0 + 2j - 1 + kx: per (ci, ky) one scalar (column 2*ox0 - 1), eight vec4 loads (columns 2*ox0 ..
-// 2*ox0 + 31) and 12 vec4 weight loads feed 768 multiply-adds. Loop count Cin*3.",
+// column 2*ox0 + 2j - 1 + kx: per ci and kernel row one scalar (column 2*ox0 - 1), eight vec4 loads (columns
+// 2*ox0 .. 2*ox0 + 31) and 12 vec4 weight loads, per ci 2304 multiply-adds. Loop count Cin.",
         "conv2d_forward_3x3_subgroup" => "\
 // Forward, 3x3 stride 1 pad 1 with W % 4 == 0: 16 pixels of a row x 16 output channels, weights packed in blocks
 // of 16 channels. The twelve weight vectors of each (ci, ky) (3 taps x 16 channels), which every lane of a subgroup
@@ -232,46 +232,63 @@ fn rows(r: &Rows) -> String {
 // 2 vec4 weight loads per lane feed 576 multiply-adds.",
         "conv2d_forward_3x3_subgroup8" => "\
 // As `conv2d_forward_3x3_subgroup` with 8 pixels per invocation: for rows of 8 pixels (the deep layers at 128x64),
-// where 16-pixel blocks would leave half of the lanes' work padding. Per (ci, ky) 3 x loads and 2 vec4 weight loads
-// per lane feed 384 multiply-adds.",
+// where 16-pixel blocks would leave half of the lanes' work padding. All three kernel rows in one step (loop count
+// Cin): per ci 9 x loads and 6 vec4 weight loads per lane feed 1152 multiply-adds.",
         "conv2d_forward_3x3_subgroup4" => "\
 // As `conv2d_forward_3x3_subgroup` with 4 pixels per invocation: for rows of 4 pixels (the deepest layers at
-// 128x64), where 16-pixel blocks would leave three quarters of the lanes' work padding. Per (ci, ky) 2 x loads and
-// 2 vec4 weight loads per lane feed 192 multiply-adds.",
+// 128x64), where 16-pixel blocks would leave three quarters of the lanes' work padding. All three kernel rows in
+// one step (loop count Cin): per ci 6 x loads and 6 vec4 weight loads per lane feed 576 multiply-adds.",
         "conv2d_forward_3x3s2_subgroup" => "\
 // Forward, 3x3 stride 2 pad 1 with W = 2*OW and W % 4 == 0: `conv2d_forward_3x3s2_vec4` (conv2d_vec4.wgsl) with
 // each (ci, ky)'s twelve weight vectors loaded two per lane and broadcast.",
         other => panic!("rows: no doc for {other}"),
     };
     let lanes = block_lanes(r.share, cw, px);
-    // Input columns of the row segment, relative to its left edge (column t = x0 + t, or c0 - 1 + t).
+    // Input columns of a row segment, relative to its left edge (column t = x0 + t, or c0 - 1 + t).
     let ncols = s * (px - 1) + 3;
     let nq = s * px / 4;
-    let (origin, xload, col): (String, String, Box<dyn Fn(usize) -> String>) = if r.vec4 {
+    // The kernel rows of one step: Some(ky) names row ky's values with the suffix ky; None is the row of a `ky` loop.
+    let steps: Vec<Option<usize>> = if r.rows_at_once { (0..3).map(Some).collect() } else { vec![None] };
+    let sfx = |ky: Option<usize>| ky.map(|k| k.to_string()).unwrap_or_default();
+    let row_of = |ky: Option<usize>| match ky {
+        Some(0) => "y0".to_string(),
+        Some(k) => format!("y0 + {k}"),
+        None => "y0 + ky".to_string(),
+    };
+    let mut setup = Vec::new();
+    let (origin, xload, col): (String, String, Box<dyn Fn(Option<usize>, usize) -> String>) = if r.vec4 {
         let y0 = if s == 1 { "i32(b.oy) - 1".to_string() } else { format!("{s} * i32(b.oy) - 1") };
         let c0 = if s == 1 { "b.ox0".to_string() } else { format!("{s}u * b.ox0") };
         let right = ncols - 1 - s * px; // scalars right of the vec4 loads (0 or 1)
-        let mut x = vec![
-            format!(
-                "// Columns c0 .. c0+{} as {nq} aligned vec4 loads, {} (0 outside the image).",
-                4 * nq - 1,
-                if right == 1 { format!("the edges c0-1 and c0+{} as scalars", s * px) } else { "the left edge c0-1 as a scalar".into() }
-            ),
-            "let row_ok = iy >= 0 && iy < i32(p.h);".into(),
-            "let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, row_ok);".into(),
-            "let z = vec4<f32>(0.0);".into(),
-        ];
-        x.push(if right == 1 {
-            format!("let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + {});", s * px)
-        } else {
-            "let xl = xat(base, iy, i32(c0) - 1);".into()
-        });
-        x.push(grid((0..nq).map(|i| format!("let q{i} = select(z, x4[{}], m{i} & vec4<bool>(row_ok));", plus("q", i))), 1));
-        let col = move |t: usize| match t {
-            0 => "xl".to_string(),
-            t if t <= s * px => format!("q{}.{}", (t - 1) / 4, XYZW[(t - 1) % 4]),
-            _ => "xr".to_string(),
+        let k = if r.rows_at_once { "{ky}" } else { "" };
+        let mut x = vec![format!(
+            "// Row iy{k}, columns c0 .. c0+{} as {nq} aligned vec4 loads v{k}_{{i}},\n// {} (0 outside the image).",
+            4 * nq - 1,
+            if right == 1 { format!("the edges c0-1 and c0+{} as scalars xl{k} and xr{k}", s * px) } else { format!("the left edge c0-1 as a scalar xl{k}") }
+        )];
+        for &ky in &steps {
+            let k = sfx(ky);
+            x.push(format!("let iy{k} = {}; let ok{k} = iy{k} >= 0 && iy{k} < i32(p.h);", row_of(ky)));
+            x.push(format!("let q{k} = select(0u, (base + u32(iy{k}) * p.w + c0) / 4u, ok{k});"));
+            x.push(if right == 1 {
+                format!("let xl{k} = xat(base, iy{k}, i32(c0) - 1); let xr{k} = xat(base, iy{k}, i32(c0) + {});", s * px)
+            } else {
+                format!("let xl{k} = xat(base, iy{k}, i32(c0) - 1);")
+            });
+            x.push(grid((0..nq).map(|i| format!("let v{k}_{i} = select(z, x4[{}], m{i} & vec4<bool>(ok{k}));", plus(&format!("q{k}"), i))), 2));
+        }
+        let col = move |ky: Option<usize>, t: usize| {
+            let k = sfx(ky);
+            match t {
+                0 => format!("xl{k}"),
+                t if t <= s * px => format!("v{k}_{}.{}", (t - 1) / 4, XYZW[(t - 1) % 4]),
+                _ => format!("xr{k}"),
+            }
         };
+        setup.push("// Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.".to_string());
+        setup.push("let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);".into());
+        setup.push(col_masks(nq));
+        setup.push("let z = vec4<f32>(0.0);".into());
         (
             format!("let y0 = {y0};\nlet c0 = {c0};   // first input column of the vec4 loads (pad 1: c0 - 1 is the left edge)"),
             x.join("\n"),
@@ -279,66 +296,95 @@ fn rows(r: &Rows) -> String {
         )
     } else {
         assert_eq!(s, 1, "scalar rows are stride 1");
+        let mut x = vec![format!("// x under the {px} pixels and the taps' reach: columns x0 .. x0+{}.", ncols - 1)];
+        for &ky in &steps {
+            let k = sfx(ky);
+            x.push(format!("let iy{k} = {};", row_of(ky)));
+            x.push(grid((0..ncols).map(|t| format!("let r{k}_{t} = xat(base, iy{k}, x0 + {t});")), 3));
+        }
         (
             "let y0 = i32(b.oy) - i32(p.pad);\nlet x0 = i32(b.ox0) - i32(p.pad);".into(),
-            format!(
-                "// x under the {px} pixels and the taps' reach: columns x0 .. x0+{}.\n{}",
-                ncols - 1,
-                grid((0..ncols).map(|t| format!("let r{t} = xat(base, iy, x0 + {t});")), 3)
-            ),
-            Box::new(|t: usize| format!("r{t}")),
+            x.join("\n"),
+            Box::new(move |ky: Option<usize>, t: usize| format!("r{}_{t}", sfx(ky))),
         )
     };
-    let mut setup = Vec::new();
-    if r.vec4 {
-        setup.push("// Columns c0 + 4i .. c0 + 4i + 3 of vec4 load i, masked past the row end.".to_string());
-        setup.push("let cl = vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(c0);".into());
-        setup.push(col_masks(nq));
-    }
     let wload = match r.share {
         Share::Load => format!(
-            "// Weights of tap kx for channel group g: w{{kx}}_{{g}}.\nlet wi = (wrow + k) * {g}u;\n{}",
-            (0..3).map(|kx| grid((0..g).map(|gi| format!("let w{kx}_{gi} = wp[{}];", plus("wi", kx * g + gi))), g)).collect::<Vec<_>>().join("\n")
+            "// Weights of tap kx for channel group g: w{}{{kx}}_{{g}} (packed row k + {}kx).\nlet wi = (wrow + k) * {g}u;\n{}",
+            if r.rows_at_once { "{ky}" } else { "" },
+            if r.rows_at_once { "3ky + " } else { "" },
+            steps
+                .iter()
+                .flat_map(|&ky| (0..3).map(move |kx| (ky, kx)))
+                .map(|(ky, kx)| {
+                    let row = 3 * ky.unwrap_or(0) + kx;
+                    grid((0..g).map(|gi| format!("let w{}{kx}_{gi} = wp[{}];", sfx(ky), plus("wi", row * g + gi))), g)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
         ),
         Share::Broadcast => {
             setup.push("let s0 = sid % 8u;                 // this lane loads weight vectors s0 and s1 of each (ci, ky)".into());
             setup.push("let s1 = min(sid % 8u, 3u) + 8u;".into());
-            format!(
-                "\
-// Weight vector 4*kx + g (tap kx, channel group g) of this (ci, ky): lanes 0-7 load vectors 0-7 (la), lanes 0-3
-// vectors 8-11 (lb), and every lane takes all twelve by broadcast.
-let wi = (wrow + k) * 4u;
-let la = wp[wi + s0];
-let lb = wp[wi + s1];
-{}",
-                (0..3)
-                    .map(|kx| grid(
+            let k = if r.rows_at_once { "{ky}" } else { "" };
+            let mut w = vec![
+                format!("// Weight vector 4*kx + g (tap kx, channel group g) of the kernel row: lanes 0-7 load vectors 0-7 (la{k}),"),
+                format!("// lanes 0-3 vectors 8-11 (lb{k}), and every lane takes all twelve by broadcast."),
+                "let wi = (wrow + k) * 4u;".into(),
+            ];
+            for &ky in &steps {
+                let k = sfx(ky);
+                let wk = plus("wi", 12 * ky.unwrap_or(0));
+                w.push(format!("let la{k} = wp[{wk} + s0]; let lb{k} = wp[{wk} + s1];"));
+                for kx in 0..3 {
+                    w.push(grid(
                         (0..4).map(|gi| {
                             let v = 4 * kx + gi;
                             let (src, lane) = if v < 8 { ("la", v) } else { ("lb", v - 8) };
-                            format!("let w{kx}_{gi} = subgroupBroadcast({src}, {lane}u);")
+                            format!("let w{k}{kx}_{gi} = subgroupBroadcast({src}{k}, {lane}u);")
                         }),
-                        2
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
+                        2,
+                    ));
+                }
+            }
+            w.join("\n")
         }
     };
+    let k = if r.rows_at_once { "{ky}" } else { "" };
     let reach = match (r.vec4, s) {
-        (false, _) => "x0 + j + kx (r{j + kx})",
-        (true, 1) => "c0 - 1 + j + kx (xl, then q0.x ..., then xr)",
-        _ => "c0 - 1 + 2j + kx (xl, then q0.x ...)",
+        (false, _) => format!("x0 + j + kx (r{k}_{{j + kx}})"),
+        (true, 1) => format!("c0 - 1 + j + kx (xl{k}, then v{k}_0.x ..., then xr{k})"),
+        _ => format!("c0 - 1 + 2j + kx (xl{k}, then v{k}_0.x ...)"),
     };
-    let fma = grid(
-        (0..px).flat_map(|j| {
-            let col = &col;
+    // Accumulator (j, g) takes the step's taps in the order (ky, kx), each a fused multiply-add (prelude: taps3).
+    let fma = (0..px)
+        .flat_map(|j| {
+            let (col, steps, sfx) = (&col, &steps, &sfx);
             (0..g).map(move |gi| {
-                format!("a{j}_{gi} += w0_{gi} * {} + w1_{gi} * {} + w2_{gi} * {};", col(s * j), col(s * j + 1), col(s * j + 2))
+                let e = steps.iter().fold(format!("a{j}_{gi}"), |e, &ky| {
+                    let t = |kx: usize| format!("w{}{kx}_{gi}, {}", sfx(ky), col(ky, s * j + kx));
+                    format!("taps3({e}, {}, {}, {})", t(0), t(1), t(2))
+                });
+                format!("a{j}_{gi} = {e};")
             })
-        }),
-        2,
-    );
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let step = if r.rows_at_once {
+        format!(
+            "\
+// The three kernel rows in one step, so that each accumulator takes all nine taps of ci between a load and a store
+// of it (on a CPU the block spills to memory).
+{xload}
+{wload}
+// Pixel j, tap (ky, kx) reads row iy{{ky}}, column {reach}.
+{fma}
+k += 9u;"
+        )
+    } else {
+        let body = format!("{xload}\n{wload}\n// Pixel j, tap kx reads input column {reach}.\n{fma}\nk += 3u;");
+        format!("for (var ky = 0; ky < 3; ky++) {{\n{}\n}}", body.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"))
+    };
     fill(
         ROWS,
         &[
@@ -350,10 +396,7 @@ let lb = wp[wi + s1];
             ("groups", g.to_string()),
             ("setup", setup.join("\n")),
             ("acc", accumulators("a", px, g)),
-            ("xload", xload),
-            ("wload", wload),
-            ("reach", reach.into()),
-            ("fma", fma),
+            ("step", step),
             ("cw", cw.to_string()),
             ("cwu", format!("{cw}u")),
             ("store", store_px(px, g)),
@@ -1083,7 +1126,8 @@ fn weight_rows(s: usize, share: Share, wg: usize) -> String {
 // the positions of its tile, output rows [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four
 // positions per step: 16 vec4 gy loads (4 positions of each channel) and, per kernel row, one vec4 x load plus two
 // edge scalars (the 6 columns under the 4 positions' 3-wide windows) feed 576 multiply-adds (the scalar
-// `conv2d_backward_weight_3x3` needs 44 loads for 288). Channels past Cout read channel Cout-1 and are never stored.
+// `conv2d_backward_weight_3x3` needs 44 loads for 288); each accumulator takes its four positions in one statement.
+// Channels past Cout read channel Cout-1 and are never stored.
 // Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.",
         ),
         (2, Share::Load, 64) => (
@@ -1165,14 +1209,15 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
         )
     };
     let xload = format!("// Kernel row ky: x columns {} of input row iy + ky.\n{xload}", if s == 1 { "ox-1 .. ox+4" } else { "2ox-1 .. 2ox+7" });
-    let mut fma = Vec::new();
-    for (j, c) in XYZW.iter().enumerate() {
-        fma.push(gy_at(j, c));
-        for t in 0..9 {
-            let (ky, kx) = (t / 3, t % 3);
-            let xv = col(ky, s * j + kx);
-            fma.push((0..4).map(|gi| format!("acc{t}_{gi} += h{j}_{gi} * {xv};")).collect::<Vec<_>>().join(" "));
-        }
+    // The four positions' gy first, then each accumulator takes its four positions at once (one load and store of
+    // it per step where the block spills to memory on a CPU), as fused multiply-adds in position order.
+    let mut fma: Vec<String> = XYZW.iter().enumerate().map(|(j, c)| gy_at(j, c)).collect();
+    for t in 0..9 {
+        let (ky, kx) = (t / 3, t % 3);
+        fma.extend((0..4).map(|gi| {
+            let terms: Vec<(String, String)> = (0..4).map(|j| (format!("h{j}_{gi}"), col(ky, s * j + kx))).collect();
+            format!("acc{t}_{gi} = {};", fma_chain(&format!("acc{t}_{gi}"), &terms))
+        }));
     }
     fill(
         WEIGHT_ROWS,
@@ -1750,6 +1795,12 @@ fn plus(base: &str, i: usize) -> String {
     } else {
         format!("{base} + {i}u")
     }
+}
+
+/// `acc + w0 * x0 + w1 * x1 + ...` as nested fused multiply-adds in that order: vec4 weights (or gy) `w`, scalar
+/// inputs `x` splatted.
+fn fma_chain(acc: &str, terms: &[(String, String)]) -> String {
+    terms.iter().fold(acc.to_string(), |e, (w, x)| format!("fma({w}, vec4<f32>({x}), {e})"))
 }
 
 /// Items joined `per_line` to a line.
