@@ -256,7 +256,9 @@ fn rows(r: &Rows) -> String {
         None => "y0 + ky".to_string(),
     };
     let mut setup = Vec::new();
-    let (origin, xload, col): (String, String, Box<dyn Fn(Option<usize>, usize) -> String>) = if r.vec4 {
+    // x of a step's kernel row at column t of its segment.
+    type Col = Box<dyn Fn(Option<usize>, usize) -> String>;
+    let (origin, xload, col): (String, String, Col) = if r.vec4 {
         let y0 = if s == 1 { "i32(b.oy) - 1".to_string() } else { format!("{s} * i32(b.oy) - 1") };
         let c0 = if s == 1 { "b.ox0".to_string() } else { format!("{s}u * b.ox0") };
         let right = ncols - 1 - s * px; // scalars right of the vec4 loads (0 or 1)

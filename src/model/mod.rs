@@ -64,7 +64,7 @@ pub struct UNet {
     /// (`batch_norm_fold`: conv weight name -> (w', shift)), and every other convolution whose weights the kernels
     /// pack (the head; the Keras model's pre-activation convolutions: name -> (w, bias)), filled at the first
     /// inference forward that needs it; each weight's packed copy kept with it (`FixedWeights`).
-    pub folded: RefCell<Option<FrozenConvs>>,
+    pub frozen: RefCell<Option<FrozenConvs>>,
 }
 
 /// A frozen model's convolutions by weight name: (weights, with their packed copy kept; bias or folded shift).
@@ -148,7 +148,7 @@ impl UNet {
             tensors,
             num_batches_tracked: RefCell::new(nbt),
             input_order: keras::InputOrder::default(),
-            folded: RefCell::new(None),
+            frozen: RefCell::new(None),
         }
     }
 
@@ -159,12 +159,12 @@ impl UNet {
     /// inference); loading weights calls `thaw`, and training must not follow a freeze without it. Training and
     /// recording tapes never use the folded weights.
     pub fn freeze(&self) {
-        *self.folded.borrow_mut() = Some(HashMap::new());
+        *self.frozen.borrow_mut() = Some(HashMap::new());
     }
 
     /// Back to BN passes (forgets the folded weights).
     pub fn thaw(&self) {
-        *self.folded.borrow_mut() = None;
+        *self.frozen.borrow_mut() = None;
     }
 
     /// Names of the trainable parameters, in state-dict order.
@@ -235,11 +235,11 @@ impl UNet {
     /// by a dry run (`Gpu::dry_run`: nothing runs on the device); the folded weights a frozen model would cache from
     /// it are put back as they were. What `Gpu::warm_up` compiles ahead of the first batch.
     pub fn predict_entries(&self, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
-        let folded = self.folded.borrow().clone();
+        let folded = self.frozen.borrow().clone();
         let entries = self.gpu.dry_run(|| {
             let _ = self.predict(&Tensor::zeros(&self.gpu, &[batch, 3, height, width]));
         });
-        *self.folded.borrow_mut() = folded;
+        *self.frozen.borrow_mut() = folded;
         entries
     }
 
@@ -401,7 +401,7 @@ impl Fwd<'_> {
         if self.training || self.tape.is_recording() {
             return None;
         }
-        let mut cache = self.m.folded.borrow_mut();
+        let mut cache = self.m.frozen.borrow_mut();
         let (wf, shift) = cache.as_mut()?.entry(w.to_string()).or_insert_with(|| {
             let (wf, shift) = make();
             (FixedWeights::new(wf), shift)

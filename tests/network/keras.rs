@@ -98,7 +98,7 @@ fn keras_forward_and_loss_match_keras() {
     {
         // The decoder's 10 conv+BN pairs folded; the other 38 convolutions (conv0, 32 unit convolutions, 4
         // shortcuts, final_conv) kept with their packed weights.
-        let cache = model.folded.borrow();
+        let cache = model.frozen.borrow();
         let keys: Vec<&String> = cache.as_ref().unwrap().keys().collect();
         assert_eq!(keys.iter().filter(|k| k.starts_with("decoder_")).count(), 10, "frozen: the decoder's 10 conv+BN pairs folded: {keys:?}");
         assert_eq!(keys.len(), 48, "frozen: every convolution but the data BN's and the SE gates' cached: {keys:?}");

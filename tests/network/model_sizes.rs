@@ -151,7 +151,7 @@ fn eval_and_frozen(gold: &Gold, tag: &str, model: &mut UNet, x: &Tensor, t: &Ten
     let vars = model.param_vars(&tape);
     let z = model.forward(&tape, &vars, &Var::constant(x.clone()), false);
     check_logits(gold, tag, "eval_logits", &z.t.to_vec());
-    assert_eq!(model.folded.borrow().as_ref().map(|f| f.len()), Some(47), "{tag}: all 46 conv+BN pairs folded, and the head");
+    assert_eq!(model.frozen.borrow().as_ref().map(|f| f.len()), Some(47), "{tag}: all 46 conv+BN pairs folded, and the head");
     drop((z, vars, tape));
     model.thaw();
 }

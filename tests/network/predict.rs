@@ -518,7 +518,7 @@ fn a_dry_run_of_predict_lists_its_kernels_and_keeps_no_folded_weights() {
     let model = UNet::new(&g, UNetConfig::new(16), 7);
     model.freeze();
     let planned = model.predict_entries(1, 64, 32);
-    assert!(model.folded.borrow().as_ref().is_some_and(|f| f.is_empty()), "the dry run left folded weights");
+    assert!(model.frozen.borrow().as_ref().is_some_and(|f| f.is_empty()), "the dry run left folded weights");
     let x = fluke::Tensor::from_slice(&g, &[1, 3, 32, 64], &input(3));
     g.start_trace();
     let y = model.predict(&x).to_vec();
@@ -534,7 +534,7 @@ fn a_dry_run_of_predict_lists_its_kernels_and_keeps_no_folded_weights() {
     // The folded weights are packed once, by the first real batch (the dry run kept no packed copy: it packed
     // again above); later batches and their dry runs pack nothing and give the same bits.
     assert!(ran.iter().any(|e| e.contains("pack_weight")), "the first batch packed nothing: {ran:?}");
-    assert!(model.folded.borrow().as_ref().unwrap().values().any(|(w, _)| w.is_packed()), "no packed copy kept");
+    assert!(model.frozen.borrow().as_ref().unwrap().values().any(|(w, _)| w.is_packed()), "no packed copy kept");
     let planned = model.predict_entries(1, 64, 32);
     g.start_trace();
     let again = model.predict(&x).to_vec();

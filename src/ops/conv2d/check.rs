@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, conv2d_forward_relu, cpu, pack_entry, pack_weights, Geom};
+use super::{conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, conv2d_forward_relu, cpu, pack_kernel, pack_weights, Geom};
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::{Family, Gpu};
 use crate::tensor::Tensor;
@@ -153,7 +153,7 @@ fn pack_checks(gpu: &Arc<Gpu>) -> Vec<CheckResult> {
         let label = format!("{ws:?} cw {cw}");
         for flipped in [false, true] {
             let want = f64s(&cpu::packed_weights(&wv, ws, cw, flipped));
-            out.push(compare(pack_entry(&ws, flipped), &label, &pack_weights(&w, cw, flipped).to_vec(), &want, 0.0, 0.0));
+            out.push(compare(pack_kernel(&ws, cw, flipped).0, &label, &pack_weights(&w, cw, flipped).to_vec(), &want, 0.0, 0.0));
         }
     }
     out

@@ -298,27 +298,26 @@ pub fn pack_weights(w: &Tensor, cw: usize, flipped: bool) -> Tensor {
     let cpad = channels.next_multiple_of(cw);
     let wp = Tensor::empty(w.gpu(), &[cpad / cw, kk, cw]);
     let p = Params { cin: cin as u32, cout: cout as u32, kh: kh as u32, kw: kw as u32, m: cpad as u32, cw: cw as u32, ..Default::default() };
-    let entry = pack_entry(&w.shape, flipped);
-    let invocations = match entry {
-        // A 4x4 tile (4 channels x 4 k) per invocation; nine taps of 4 input channels per invocation.
-        "conv2d_pack_weight_k4" => cpad / 4 * kk / 4,
-        "conv2d_pack_weight_flipped_3x3" => cpad / 4 * cout,
-        // Four channels of a block per invocation.
-        _ => kk * cpad / 4,
-    };
+    let (entry, invocations) = pack_kernel(&w.shape, cw, flipped);
     w.gpu().dispatch_1d(entry, &p, &[("wt", w.bind()), ("out", wp.bind())], invocations as u64);
     wp
 }
 
-/// The packing kernel for weights of shape `ws` ([Cout, Cin, KH, KW]): the vec4 tile kernels when the rows of w
-/// are whole vec4 (Cin*KH*KW % 4 == 0; the flipped one for 3x3 only), else the gathering ones.
-pub fn pack_entry(ws: &[usize], flipped: bool) -> &'static str {
-    let (cin, taps) = (ws[1], ws[2] * ws[3]);
+/// The packing kernel for weights of shape `ws` ([Cout, Cin, KH, KW]) in blocks of `cw` channels, and how many
+/// invocations it takes: the vec4 tile kernels when the rows of w are whole vec4 (Cin*KH*KW % 4 == 0; the flipped
+/// one for 3x3 only), else the gathering ones.
+pub fn pack_kernel(ws: &[usize], cw: usize, flipped: bool) -> (&'static str, usize) {
+    let (cout, cin, taps) = (ws[0], ws[1], ws[2] * ws[3]);
+    let (channels, kk) = if flipped { (cin, cout * taps) } else { (cout, cin * taps) };
+    let cpad = channels.next_multiple_of(cw);
     match (flipped, (cin * taps).is_multiple_of(4)) {
-        (false, true) => "conv2d_pack_weight_k4",
-        (false, false) => "conv2d_pack_weight_vec4",
-        (true, _) if taps == 9 && cin.is_multiple_of(4) => "conv2d_pack_weight_flipped_3x3",
-        (true, _) => "conv2d_pack_weight_flipped_vec4",
+        // A 4x4 tile (4 channels x 4 k) per invocation.
+        (false, true) => ("conv2d_pack_weight_k4", cpad / 4 * kk / 4),
+        // Four channels of a block per invocation.
+        (false, false) => ("conv2d_pack_weight_vec4", kk * cpad / 4),
+        // Nine taps of 4 input channels per invocation.
+        (true, _) if taps == 9 && cin.is_multiple_of(4) => ("conv2d_pack_weight_flipped_3x3", cpad / 4 * cout),
+        (true, _) => ("conv2d_pack_weight_flipped_vec4", kk * cpad / 4),
     }
 }
 
