@@ -71,11 +71,6 @@ fn gat(base: u32, oy: i32, ox: i32) -> f32 {
     return select(0.0, gy[select(base, base + u32(oy) * p.ow + u32(ox), ok)], ok);
 }
 
-// a + w0 * x0 + w1 * x1 + w2 * x2 for four channels: one kernel row's three taps, fused multiply-adds in that order.
-fn taps3(a: vec4<f32>, w0: vec4<f32>, x0: f32, w1: vec4<f32>, x1: f32, w2: vec4<f32>, x2: f32) -> vec4<f32> {
-    return fma(w2, vec4<f32>(x2), fma(w1, vec4<f32>(x1), fma(w0, vec4<f32>(x0), a)));
-}
-
 // b[c .. c+3], or 0 without a bias (channels past Cout read a valid element and are never stored).
 fn bias4(c: u32) -> vec4<f32> {
     let l = p.cout - 1u;

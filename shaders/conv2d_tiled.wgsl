@@ -14,8 +14,9 @@
 //  - Accumulators are separate variables and every access uses a constant index: a register array indexed at run
 //    time is spilled to memory. Hence the unrolled code, and this file being generated.
 //  - Blocks this size exceed a CPU's 32 vector registers, so llvmpipe keeps most accumulators on the stack and every
-//    statement that updates one loads and stores it: an accumulator takes all the terms a step has for it in one
-//    statement, as fused multiply-adds (fma; llvmpipe 22.3 emits a multiply and an add for each, a GPU one FMA).
+//    statement that updates one loads and stores it: an accumulator adds the sum of a step's products for it in one
+//    statement. (Not fma(): llvmpipe 22.3 and 25.0 emit a multiply and an add for it anyway, and a chain of them
+//    rounds into the accumulator once per term.)
 //  - Padding is a select on a clamped index (xat, gat), so no branch inside the loops depends on the invocation.
 //  - Lanes enumerate (channel block, pixel block), pixel block fastest, so small deep-layer images still fill whole
 //    64-lane workgroups; lanes past the last block compute on a clamped block and store nothing.
@@ -122,50 +123,34 @@ fn conv2d_forward_3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
         for (var ky = 0; ky < 3; ky++) {
             // x under the 16 pixels and the taps' reach: columns x0 .. x0+17.
             let iy = y0 + ky;
-            let r_0 = xat(base, iy, x0 + 0); let r_1 = xat(base, iy, x0 + 1); let r_2 = xat(base, iy, x0 + 2);
-            let r_3 = xat(base, iy, x0 + 3); let r_4 = xat(base, iy, x0 + 4); let r_5 = xat(base, iy, x0 + 5);
-            let r_6 = xat(base, iy, x0 + 6); let r_7 = xat(base, iy, x0 + 7); let r_8 = xat(base, iy, x0 + 8);
-            let r_9 = xat(base, iy, x0 + 9); let r_10 = xat(base, iy, x0 + 10); let r_11 = xat(base, iy, x0 + 11);
-            let r_12 = xat(base, iy, x0 + 12); let r_13 = xat(base, iy, x0 + 13); let r_14 = xat(base, iy, x0 + 14);
-            let r_15 = xat(base, iy, x0 + 15); let r_16 = xat(base, iy, x0 + 16); let r_17 = xat(base, iy, x0 + 17);
+            let r0 = xat(base, iy, x0 + 0); let r1 = xat(base, iy, x0 + 1); let r2 = xat(base, iy, x0 + 2);
+            let r3 = xat(base, iy, x0 + 3); let r4 = xat(base, iy, x0 + 4); let r5 = xat(base, iy, x0 + 5);
+            let r6 = xat(base, iy, x0 + 6); let r7 = xat(base, iy, x0 + 7); let r8 = xat(base, iy, x0 + 8);
+            let r9 = xat(base, iy, x0 + 9); let r10 = xat(base, iy, x0 + 10); let r11 = xat(base, iy, x0 + 11);
+            let r12 = xat(base, iy, x0 + 12); let r13 = xat(base, iy, x0 + 13); let r14 = xat(base, iy, x0 + 14);
+            let r15 = xat(base, iy, x0 + 15); let r16 = xat(base, iy, x0 + 16); let r17 = xat(base, iy, x0 + 17);
             // Weights of tap kx for channel group g: w{kx}_{g} (packed row k + kx).
             let wi = (wrow + k) * 2u;
             let w0_0 = wp[wi]; let w0_1 = wp[wi + 1u];
             let w1_0 = wp[wi + 2u]; let w1_1 = wp[wi + 3u];
             let w2_0 = wp[wi + 4u]; let w2_1 = wp[wi + 5u];
-            // Pixel j, tap kx reads input column x0 + j + kx (r_{j + kx}).
-            a0_0 = taps3(a0_0, w0_0, r_0, w1_0, r_1, w2_0, r_2);
-            a0_1 = taps3(a0_1, w0_1, r_0, w1_1, r_1, w2_1, r_2);
-            a1_0 = taps3(a1_0, w0_0, r_1, w1_0, r_2, w2_0, r_3);
-            a1_1 = taps3(a1_1, w0_1, r_1, w1_1, r_2, w2_1, r_3);
-            a2_0 = taps3(a2_0, w0_0, r_2, w1_0, r_3, w2_0, r_4);
-            a2_1 = taps3(a2_1, w0_1, r_2, w1_1, r_3, w2_1, r_4);
-            a3_0 = taps3(a3_0, w0_0, r_3, w1_0, r_4, w2_0, r_5);
-            a3_1 = taps3(a3_1, w0_1, r_3, w1_1, r_4, w2_1, r_5);
-            a4_0 = taps3(a4_0, w0_0, r_4, w1_0, r_5, w2_0, r_6);
-            a4_1 = taps3(a4_1, w0_1, r_4, w1_1, r_5, w2_1, r_6);
-            a5_0 = taps3(a5_0, w0_0, r_5, w1_0, r_6, w2_0, r_7);
-            a5_1 = taps3(a5_1, w0_1, r_5, w1_1, r_6, w2_1, r_7);
-            a6_0 = taps3(a6_0, w0_0, r_6, w1_0, r_7, w2_0, r_8);
-            a6_1 = taps3(a6_1, w0_1, r_6, w1_1, r_7, w2_1, r_8);
-            a7_0 = taps3(a7_0, w0_0, r_7, w1_0, r_8, w2_0, r_9);
-            a7_1 = taps3(a7_1, w0_1, r_7, w1_1, r_8, w2_1, r_9);
-            a8_0 = taps3(a8_0, w0_0, r_8, w1_0, r_9, w2_0, r_10);
-            a8_1 = taps3(a8_1, w0_1, r_8, w1_1, r_9, w2_1, r_10);
-            a9_0 = taps3(a9_0, w0_0, r_9, w1_0, r_10, w2_0, r_11);
-            a9_1 = taps3(a9_1, w0_1, r_9, w1_1, r_10, w2_1, r_11);
-            a10_0 = taps3(a10_0, w0_0, r_10, w1_0, r_11, w2_0, r_12);
-            a10_1 = taps3(a10_1, w0_1, r_10, w1_1, r_11, w2_1, r_12);
-            a11_0 = taps3(a11_0, w0_0, r_11, w1_0, r_12, w2_0, r_13);
-            a11_1 = taps3(a11_1, w0_1, r_11, w1_1, r_12, w2_1, r_13);
-            a12_0 = taps3(a12_0, w0_0, r_12, w1_0, r_13, w2_0, r_14);
-            a12_1 = taps3(a12_1, w0_1, r_12, w1_1, r_13, w2_1, r_14);
-            a13_0 = taps3(a13_0, w0_0, r_13, w1_0, r_14, w2_0, r_15);
-            a13_1 = taps3(a13_1, w0_1, r_13, w1_1, r_14, w2_1, r_15);
-            a14_0 = taps3(a14_0, w0_0, r_14, w1_0, r_15, w2_0, r_16);
-            a14_1 = taps3(a14_1, w0_1, r_14, w1_1, r_15, w2_1, r_16);
-            a15_0 = taps3(a15_0, w0_0, r_15, w1_0, r_16, w2_0, r_17);
-            a15_1 = taps3(a15_1, w0_1, r_15, w1_1, r_16, w2_1, r_17);
+            // Pixel j, tap kx reads input column x0 + j + kx (r{j + kx}).
+            a0_0 += w0_0 * r0 + w1_0 * r1 + w2_0 * r2; a0_1 += w0_1 * r0 + w1_1 * r1 + w2_1 * r2;
+            a1_0 += w0_0 * r1 + w1_0 * r2 + w2_0 * r3; a1_1 += w0_1 * r1 + w1_1 * r2 + w2_1 * r3;
+            a2_0 += w0_0 * r2 + w1_0 * r3 + w2_0 * r4; a2_1 += w0_1 * r2 + w1_1 * r3 + w2_1 * r4;
+            a3_0 += w0_0 * r3 + w1_0 * r4 + w2_0 * r5; a3_1 += w0_1 * r3 + w1_1 * r4 + w2_1 * r5;
+            a4_0 += w0_0 * r4 + w1_0 * r5 + w2_0 * r6; a4_1 += w0_1 * r4 + w1_1 * r5 + w2_1 * r6;
+            a5_0 += w0_0 * r5 + w1_0 * r6 + w2_0 * r7; a5_1 += w0_1 * r5 + w1_1 * r6 + w2_1 * r7;
+            a6_0 += w0_0 * r6 + w1_0 * r7 + w2_0 * r8; a6_1 += w0_1 * r6 + w1_1 * r7 + w2_1 * r8;
+            a7_0 += w0_0 * r7 + w1_0 * r8 + w2_0 * r9; a7_1 += w0_1 * r7 + w1_1 * r8 + w2_1 * r9;
+            a8_0 += w0_0 * r8 + w1_0 * r9 + w2_0 * r10; a8_1 += w0_1 * r8 + w1_1 * r9 + w2_1 * r10;
+            a9_0 += w0_0 * r9 + w1_0 * r10 + w2_0 * r11; a9_1 += w0_1 * r9 + w1_1 * r10 + w2_1 * r11;
+            a10_0 += w0_0 * r10 + w1_0 * r11 + w2_0 * r12; a10_1 += w0_1 * r10 + w1_1 * r11 + w2_1 * r12;
+            a11_0 += w0_0 * r11 + w1_0 * r12 + w2_0 * r13; a11_1 += w0_1 * r11 + w1_1 * r12 + w2_1 * r13;
+            a12_0 += w0_0 * r12 + w1_0 * r13 + w2_0 * r14; a12_1 += w0_1 * r12 + w1_1 * r13 + w2_1 * r14;
+            a13_0 += w0_0 * r13 + w1_0 * r14 + w2_0 * r15; a13_1 += w0_1 * r13 + w1_1 * r14 + w2_1 * r15;
+            a14_0 += w0_0 * r14 + w1_0 * r15 + w2_0 * r16; a14_1 += w0_1 * r14 + w1_1 * r15 + w2_1 * r16;
+            a15_0 += w0_0 * r15 + w1_0 * r16 + w2_0 * r17; a15_1 += w0_1 * r15 + w1_1 * r16 + w2_1 * r17;
             k += 3u;
         }
     }

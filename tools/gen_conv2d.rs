@@ -103,8 +103,9 @@ const TILED_DOC: &str = "\
 //  - Accumulators are separate variables and every access uses a constant index: a register array indexed at run
 //    time is spilled to memory. Hence the unrolled code, and this file being generated.
 //  - Blocks this size exceed a CPU's 32 vector registers, so llvmpipe keeps most accumulators on the stack and every
-//    statement that updates one loads and stores it: an accumulator takes all the terms a step has for it in one
-//    statement, as fused multiply-adds (fma; llvmpipe 22.3 emits a multiply and an add for each, a GPU one FMA).
+//    statement that updates one loads and stores it: an accumulator adds the sum of a step's products for it in one
+//    statement. (Not fma(): llvmpipe 22.3 and 25.0 emit a multiply and an add for it anyway, and a chain of them
+//    rounds into the accumulator once per term.)
 //  - Padding is a select on a clamped index (xat, gat), so no branch inside the loops depends on the invocation.
 //  - Lanes enumerate (channel block, pixel block), pixel block fastest, so small deep-layer images still fill whole
 //    64-lane workgroups; lanes past the last block compute on a clamped block and store nothing.
@@ -255,6 +256,9 @@ fn rows(r: &Rows) -> String {
         Some(k) => format!("y0 + {k}"),
         None => "y0 + ky".to_string(),
     };
+    // Names of a step's x values: vec4 load i and scalar column t of its kernel row.
+    let xv = |ky: Option<usize>, i: usize| ky.map_or(format!("q{i}"), |k| format!("v{k}_{i}"));
+    let xs = |ky: Option<usize>, t: usize| ky.map_or(format!("r{t}"), |k| format!("r{k}_{t}"));
     let mut setup = Vec::new();
     // x of a step's kernel row at column t of its segment.
     type Col = Box<dyn Fn(Option<usize>, usize) -> String>;
@@ -264,8 +268,9 @@ fn rows(r: &Rows) -> String {
         let right = ncols - 1 - s * px; // scalars right of the vec4 loads (0 or 1)
         let k = if r.rows_at_once { "{ky}" } else { "" };
         let mut x = vec![format!(
-            "// Row iy{k}, columns c0 .. c0+{} as {nq} aligned vec4 loads v{k}_{{i}},\n// {} (0 outside the image).",
+            "// Row iy{k}, columns c0 .. c0+{} as {nq} aligned vec4 loads {},\n// {} (0 outside the image).",
             4 * nq - 1,
+            if r.rows_at_once { "v{ky}_{i}" } else { "q{i}" },
             if right == 1 { format!("the edges c0-1 and c0+{} as scalars xl{k} and xr{k}", s * px) } else { format!("the left edge c0-1 as a scalar xl{k}") }
         )];
         for &ky in &steps {
@@ -277,13 +282,13 @@ fn rows(r: &Rows) -> String {
             } else {
                 format!("let xl{k} = xat(base, iy{k}, i32(c0) - 1);")
             });
-            x.push(grid((0..nq).map(|i| format!("let v{k}_{i} = select(z, x4[{}], m{i} & vec4<bool>(ok{k}));", plus(&format!("q{k}"), i))), 2));
+            x.push(grid((0..nq).map(|i| format!("let {} = select(z, x4[{}], m{i} & vec4<bool>(ok{k}));", xv(ky, i), plus(&format!("q{k}"), i))), 2));
         }
         let col = move |ky: Option<usize>, t: usize| {
             let k = sfx(ky);
             match t {
                 0 => format!("xl{k}"),
-                t if t <= s * px => format!("v{k}_{}.{}", (t - 1) / 4, XYZW[(t - 1) % 4]),
+                t if t <= s * px => format!("{}.{}", xv(ky, (t - 1) / 4), XYZW[(t - 1) % 4]),
                 _ => format!("xr{k}"),
             }
         };
@@ -302,12 +307,12 @@ fn rows(r: &Rows) -> String {
         for &ky in &steps {
             let k = sfx(ky);
             x.push(format!("let iy{k} = {};", row_of(ky)));
-            x.push(grid((0..ncols).map(|t| format!("let r{k}_{t} = xat(base, iy{k}, x0 + {t});")), 3));
+            x.push(grid((0..ncols).map(|t| format!("let {} = xat(base, iy{k}, x0 + {t});", xs(ky, t))), 3));
         }
         (
             "let y0 = i32(b.oy) - i32(p.pad);\nlet x0 = i32(b.ox0) - i32(p.pad);".into(),
             x.join("\n"),
-            Box::new(move |ky: Option<usize>, t: usize| format!("r{}_{t}", sfx(ky))),
+            Box::new(move |ky: Option<usize>, t: usize| xs(ky, t)),
         )
     };
     let wload = match r.share {
@@ -353,23 +358,24 @@ fn rows(r: &Rows) -> String {
         }
     };
     let k = if r.rows_at_once { "{ky}" } else { "" };
+    let (r0, v0) = if r.rows_at_once { ("r{ky}_", "v{ky}_0") } else { ("r", "q0") };
     let reach = match (r.vec4, s) {
-        (false, _) => format!("x0 + j + kx (r{k}_{{j + kx}})"),
-        (true, 1) => format!("c0 - 1 + j + kx (xl{k}, then v{k}_0.x ..., then xr{k})"),
-        _ => format!("c0 - 1 + 2j + kx (xl{k}, then v{k}_0.x ...)"),
+        (false, _) => format!("x0 + j + kx ({r0}{{j + kx}})"),
+        (true, 1) => format!("c0 - 1 + j + kx (xl{k}, then {v0}.x ..., then xr{k})"),
+        _ => format!("c0 - 1 + 2j + kx (xl{k}, then {v0}.x ...)"),
     };
-    // Accumulator (j, g) takes the step's taps in the order (ky, kx), each a fused multiply-add (prelude: taps3).
+    // Accumulator (j, g) adds the sum of the step's products, taps in the order (ky, kx).
     let fma = (0..px)
         .flat_map(|j| {
             let (col, steps, sfx) = (&col, &steps, &sfx);
             (0..g).map(move |gi| {
-                let e = steps.iter().fold(format!("a{j}_{gi}"), |e, &ky| {
-                    let t = |kx: usize| format!("w{}{kx}_{gi}, {}", sfx(ky), col(ky, s * j + kx));
-                    format!("taps3({e}, {}, {}, {})", t(0), t(1), t(2))
-                });
-                format!("a{j}_{gi} = {e};")
+                let terms = steps.iter().flat_map(|&ky| (0..3).map(move |kx| format!("w{}{kx}_{gi} * {}", sfx(ky), col(ky, s * j + kx))));
+                format!("a{j}_{gi} += {};", terms.collect::<Vec<_>>().join(" + "))
             })
         })
+        .collect::<Vec<_>>()
+        .chunks(if r.rows_at_once { 1 } else { 2 })
+        .map(|c| c.join(" "))
         .collect::<Vec<_>>()
         .join("\n");
     let step = if r.rows_at_once {
@@ -1128,7 +1134,7 @@ fn weight_rows(s: usize, share: Share, wg: usize) -> String {
 // the positions of its tile, output rows [t*R, (t+1)*R) of the run's flattened (n, oy), R = p.tile_len, four
 // positions per step: 16 vec4 gy loads (4 positions of each channel) and, per kernel row, one vec4 x load plus two
 // edge scalars (the 6 columns under the 4 positions' 3-wide windows) feed 576 multiply-adds (the scalar
-// `conv2d_backward_weight_3x3` needs 44 loads for 288); each accumulator takes its four positions in one statement.
+// `conv2d_backward_weight_3x3` needs 44 loads for 288); each accumulator adds its four positions' products at once.
 // Channels past Cout read channel Cout-1 and are never stored.
 // Writes part[t, ((co*Cin + ci)*3 + ky)*3 + kx], finished by `conv2d_backward_reduce`. Loop count R*OW/4 + R.",
         ),
@@ -1211,14 +1217,14 @@ let v{ky} = select(vec4<f32>(0.0), x4[c{ky}], ok{ky}); let u{ky} = select(vec4<f
         )
     };
     let xload = format!("// Kernel row ky: x columns {} of input row iy + ky.\n{xload}", if s == 1 { "ox-1 .. ox+4" } else { "2ox-1 .. 2ox+7" });
-    // The four positions' gy first, then each accumulator takes its four positions at once (one load and store of
-    // it per step where the block spills to memory on a CPU), as fused multiply-adds in position order.
+    // The four positions' gy first, then each accumulator adds the sum of its four positions' products at once (one
+    // load and store of it per step where the block spills to memory on a CPU).
     let mut fma: Vec<String> = XYZW.iter().enumerate().map(|(j, c)| gy_at(j, c)).collect();
     for t in 0..9 {
         let (ky, kx) = (t / 3, t % 3);
         fma.extend((0..4).map(|gi| {
-            let terms: Vec<(String, String)> = (0..4).map(|j| (format!("h{j}_{gi}"), col(ky, s * j + kx))).collect();
-            format!("acc{t}_{gi} = {};", fma_chain(&format!("acc{t}_{gi}"), &terms))
+            let terms: Vec<String> = (0..4).map(|j| format!("h{j}_{gi} * {}", col(ky, s * j + kx))).collect();
+            format!("acc{t}_{gi} += {};", terms.join(" + "))
         }));
     }
     fill(
@@ -1797,12 +1803,6 @@ fn plus(base: &str, i: usize) -> String {
     } else {
         format!("{base} + {i}u")
     }
-}
-
-/// `acc + w0 * x0 + w1 * x1 + ...` as nested fused multiply-adds in that order: vec4 weights (or gy) `w`, scalar
-/// inputs `x` splatted.
-fn fma_chain(acc: &str, terms: &[(String, String)]) -> String {
-    terms.iter().fold(acc.to_string(), |e, (w, x)| format!("fma({w}, vec4<f32>({x}), {e})"))
 }
 
 /// Items joined `per_line` to a line.
