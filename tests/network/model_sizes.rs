@@ -208,15 +208,21 @@ fn trajectory(gold: &Gold) {
     let x = Tensor::from_slice(&g, &[n, 3, h, w], &xd);
     let t = Tensor::from_slice(&g, &[n, 1, h, w], &td);
     let mut opt = Adam::new(model.params(), 1e-3);
-    let (want, f32s) = (&gold["traj.loss"], &gold["traj.loss_f32"]);
+    let (want, f32s, runs) = (&gold["traj.loss"], &gold["traj.loss_f32"], &gold["traj.loss_f32_runs"]);
     let mut got = Vec::new();
     for _ in 0..want.len() {
         got.push(train_step(&model, &mut opt, &x, &t).unwrap().loss);
     }
     println!("{:?} trajectory: fluke {got:.5?}\n  float64 {want:.5?}\n  PyTorch float32 {f32s:.5?}", g.family());
-    for (i, ((&a, &b), &c)) in got.iter().zip(want).zip(f32s).enumerate() {
-        let bound = (3.0 * (c as f64 - b as f64).abs()).max(1e-3 * b as f64);
-        assert!((a - b as f64).abs() <= bound, "step {i}: loss {a:.6} vs float64 {b:.6} (bound {bound:.1e})");
+    // The bound scales with PyTorch's own float32 noise at each step: the largest distance from float64 among its
+    // four float32 runs that differ only in summation order (threads, memory format; golden_unet_sizes.py). One
+    // run's distance can be near zero at a step by chance (the 2-thread run's is 8e-4 at step 3, the 1-thread run's
+    // 5e-3), which made a bound of 3x that one run's distance fail sums merely reordered.
+    let steps = want.len();
+    for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let spread = (0..runs.len() / steps).map(|r| (runs[r * steps + i] as f64 - b as f64).abs()).fold(0.0, f64::max);
+        let bound = (2.0 * spread).max(1e-3 * b as f64);
+        assert!((a - b as f64).abs() <= bound, "step {i}: loss {a:.6} vs float64 {b:.6} (bound {bound:.1e}: 2x PyTorch float32's spread)");
     }
     assert!(got[0] - got[got.len() - 1] > 0.03, "the loss did not fall over 10 Adam steps: {got:?}");
 }
