@@ -235,11 +235,11 @@ impl UNet {
     /// by a dry run (`Gpu::dry_run`: nothing runs on the device); the folded weights a frozen model would cache from
     /// it are put back as they were. What `Gpu::warm_up` compiles ahead of the first batch.
     pub fn predict_entries(&self, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
-        let folded = self.frozen.borrow().clone();
+        let kept = self.frozen.borrow().clone();
         let entries = self.gpu.dry_run(|| {
             let _ = self.predict(&Tensor::zeros(&self.gpu, &[batch, 3, height, width]));
         });
-        *self.frozen.borrow_mut() = folded;
+        *self.frozen.borrow_mut() = kept;
         entries
     }
 
@@ -376,7 +376,7 @@ impl Fwd<'_> {
 
     /// conv(x, w) (no bias) then eval-mode BN with tensors `[gamma, beta, running_mean, running_var]`, and a ReLU
     /// when `relu`, as one convolution pass: the BN folded into the weights and bias (`batch_norm_fold`, cached in
-    /// `UNet::folded` under the weight's name) and the ReLU in the kernels' store (`conv2d_forward_relu`). Only when
+    /// `UNet::frozen` under the weight's name) and the ReLU in the kernels' store (`conv2d_forward_relu`). Only when
     /// the model is frozen and this forward is inference (eval mode, nothing recorded); `None` otherwise.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn folded_conv(&self, x: &Var, w: &str, bn: &[String; 4], eps: f32, stride: usize, pad: usize, relu: bool) -> Option<Var> {
@@ -388,13 +388,13 @@ impl Fwd<'_> {
     }
 
     /// conv(x, w) + b: on a frozen model's inference forward with the weights kept packed between batches (in
-    /// `UNet::folded` under the weight's name), else recorded on the tape.
+    /// `UNet::frozen` under the weight's name), else recorded on the tape.
     pub(crate) fn plain_conv(&self, x: &Var, w: &str, b: Option<&str>, stride: usize, pad: usize) -> Var {
         self.frozen_conv(x, w, false, stride, pad, || (self.m.tensor(w).clone(), b.map(|b| self.m.tensor(b).clone())))
             .unwrap_or_else(|| conv2d(self.tape, x, self.p(w), b.map(|b| self.p(b)), stride, pad))
     }
 
-    /// The convolution cached under weight name `w` in `UNet::folded` (its (weights, bias or shift) made by `make` at
+    /// The convolution cached under weight name `w` in `UNet::frozen` (its (weights, bias or shift) made by `make` at
     /// first use, the weights' packed copy kept), applied to x with the ReLU epilogue when `relu`. Only when the
     /// model is frozen and this forward is inference (eval mode, nothing recorded); `None` otherwise.
     fn frozen_conv(&self, x: &Var, w: &str, relu: bool, stride: usize, pad: usize, make: impl FnOnce() -> (Tensor, Option<Tensor>)) -> Option<Var> {
