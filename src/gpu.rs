@@ -178,10 +178,16 @@ struct State {
     /// When Some, a dry run (`dry_run`): dispatches are recorded here (entry points in first-use order) and not
     /// encoded, copies and uploads are dropped, readbacks return zeros.
     dry: Option<Vec<&'static str>>,
+    /// Some on a device shared by turns (`testing::gpu()`): the thread whose turn it is, None between turns. Work
+    /// recorded by any other thread panics (`check_holder`): the device's kernel choice, dry runs and profiling are
+    /// device-wide, so work done outside one's turn would run with another test's settings.
+    holder: Option<Option<std::thread::ThreadId>>,
 }
 
 /// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
-/// can serve several threads (the tests of one binary share one), though fluke itself records from one thread.
+/// can serve several threads, one at a time: the kernel choice, dry runs and profiling are device-wide, so work two
+/// threads record at once can run with each other's settings (the tests of one binary share one device and take
+/// turns, `take_turns`). fluke itself records from one thread.
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -461,6 +467,7 @@ impl Gpu {
                 force_wall: false,
                 trace: None,
                 dry: None,
+                holder: None,
             }),
             compile_seconds,
             kernel_cache: opts.kernel_cache.clone(),
@@ -527,7 +534,33 @@ impl Gpu {
     }
 
     fn st(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+        let st = lock(&self.state);
+        if let Some(holder) = st.holder {
+            let me = std::thread::current().id();
+            if holder != Some(me) && !std::thread::panicking() {
+                drop(st);
+                panic!(
+                    "the shared test device was used outside this test's turn (thread {me:?}; holder {holder:?}). \
+                     Fix: keep `let g = fluke::testing::gpu();` alive for as long as the test uses the device \
+                     (a model made with `&gpu()` outlives that temporary turn)"
+                );
+            }
+        }
+        st
+    }
+
+    /// Turn-taking for a device shared by threads (the test harness, `testing::gpu()`): after `take_turns(true)`
+    /// only the thread named by `set_holder` may use the device; `take_turns(false)` lifts the check.
+    pub fn take_turns(&self, on: bool) {
+        lock(&self.state).holder = on.then_some(None);
+    }
+
+    /// The thread whose turn it is (None: nobody's) on a device that takes turns; no effect otherwise.
+    pub fn set_holder(&self, thread: Option<std::thread::ThreadId>) {
+        let mut st = lock(&self.state);
+        if st.holder.is_some() {
+            st.holder = Some(thread);
+        }
     }
 
     fn kernel(&self, entry: &str) -> &Kernel {

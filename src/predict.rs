@@ -372,6 +372,8 @@ pub struct PhotoMasks {
     pub bbox: Option<post::BBox>,
 }
 
+// Two sizes and two thresholds, each a plain number the browser page passes too: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn photo_masks(probs: &[f32], w: u32, h: u32, photo_w: u32, photo_h: u32, threshold: f32, crop_threshold: f32, keep_largest: bool) -> PhotoMasks {
     let (ow, oh) = (photo_w, photo_h);
     let full = post::resize_probs(probs, w, h, ow, oh);

@@ -23,7 +23,9 @@ pub fn options_from_env() -> GpuOptions {
 
 /// One device per test binary: created by the first test that asks, then shared. libtest runs tests on several
 /// threads; the device is `Send + Sync`, and `gpu()` also serialises the tests that hold it (`TestGpu` holds a lock),
-/// so one test's kernel options (`Gpu::scoped`), profiling or pool counters never mix with another's.
+/// so one test's kernel options (`Gpu::scoped`), profiling, dry runs or pool counters never mix with another's. The
+/// device checks the turns (`Gpu::take_turns`): a test that records work, or drops a tensor, after its turn ended (a
+/// model made with `UNet::new(&gpu(), ..)` used on the next line) panics instead of running beside another test.
 static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -43,6 +45,8 @@ fn shared() -> Arc<Gpu> {
                 return Err(format!("FLUKE_EXPECT_ADAPTER={want} but the tests got the adapter {got}. Fix: {}", adapter_fix()));
             }
         }
+        // Tests take turns: work recorded outside the turn that `gpu()` hands out panics (see `Gpu::take_turns`).
+        g.take_turns(true);
         // Never dropped: the static lives until the process exits.
         Ok(g)
     });
@@ -76,6 +80,7 @@ impl Drop for TestGpu {
         }
         if let Some(found) = self.found.take() {
             self.gpu.restore_choice(found);
+            self.gpu.set_holder(None);
         }
         HELD.with(|h| h.set(h.get() - 1));
     }
@@ -87,6 +92,9 @@ pub fn gpu() -> TestGpu {
     let turn = if HELD.with(|h| h.get()) == 0 { Some(TURN.lock().unwrap_or_else(|e| e.into_inner())) } else { None };
     HELD.with(|h| h.set(h.get() + 1));
     let found = turn.is_some().then(|| gpu.choice_snapshot());
+    if turn.is_some() {
+        gpu.set_holder(Some(std::thread::current().id()));
+    }
     TestGpu { gpu, found, _turn: turn }
 }
 

@@ -31,6 +31,7 @@
 //!   `ByteStorage`, `CharStorage`, `ShortStorage`, `BoolStorage` (recognised, not converted: an error only if such a
 //!   tensor is one fluke takes) -> the element type of a storage;
 //! - persistent ids (BINPERSID) only of the form `("storage", <storage type>, key, location, numel[, view])`.
+//!
 //! Nothing else is allowed because every other global is code: calling it is how a pickle executes.
 //!
 //! What comes out: the tensors of the top-level dict, or, when it holds none, of the dict under `state_dict`,

@@ -129,7 +129,7 @@ fn a_hand_written_legacy_file_with_the_oldest_tensor_rebuild() {
     f.extend_from_slice(&[b'K', 7, b'N', b't', b'Q', b'K', 1, b'K', 3, 0x85, b'K', 2, 0x85, b't', b'R', b's', b'.']);
     f.extend_from_slice(&[0x80, 0x02, b']']); // the storage keys: ["k0"]
     f.extend(str8("k0"));
-    f.extend_from_slice(&[b'a', b'.']);
+    f.extend_from_slice(b"a.");
     f.extend_from_slice(&7u64.to_le_bytes()); // the storage: 7 elements, 0.0 .. 6.0
     for i in 0..7 {
         f.extend_from_slice(&(i as f32).to_le_bytes());

@@ -39,7 +39,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A tiny U-Net (every channel count / 16), `tweak`ed, saved with `fluke.size` = 64x32.
 fn save_model(dir: &Path, seed: u64, tweak: impl FnOnce(&UNet)) -> PathBuf {
-    let model = UNet::new(&gpu(), UNetConfig::new(16), seed);
+    let g = gpu();
+    let model = UNet::new(&g, UNetConfig::new(16), seed);
     tweak(&model);
     let path = dir.join("model.safetensors");
     let meta = HashMap::from([("fluke.size".to_string(), format!("{MW}x{MH}"))]);
@@ -130,6 +131,7 @@ fn assert_same_bits(got: &[f32], want: &[f32], what: &str) {
 
 #[test]
 fn per_photo_files_have_the_photo_size_exact_rgba_and_the_exact_crop() {
+    let g = gpu();
     let dir = scratch("files");
     let weights = save_model(&dir, 3, |_| {});
     let photos = dir.join("photos");
@@ -142,7 +144,7 @@ fn per_photo_files_have_the_photo_size_exact_rgba_and_the_exact_crop() {
     // The random model's probabilities sit near 0.5 everywhere, so the default crop threshold (0.25) would keep the
     // whole photo and the crop would test nothing. Take instead the threshold that keeps the top 3% of the
     // (same TTA) predictions: the crop box is then a real sub-box with white (excluded) pixels inside it.
-    let model = UNet::from_file(&gpu(), &weights).unwrap();
+    let model = UNet::from_file(&g, &weights).unwrap();
     let inputs: Vec<Vec<f32>> = names
         .iter()
         .map(|(n, _, _)| fluke::data::prepare_image(&fluke::data::load_rgb(&photos.join(n)).unwrap(), MW, MH))
@@ -153,7 +155,7 @@ fn per_photo_files_have_the_photo_size_exact_rgba_and_the_exact_crop() {
 
     let out = dir.join("out");
     let c = PredictConfig { save_probs: true, crop_threshold, ..cfg(&weights, &photos, &out) };
-    let s = predict(&gpu(), &c).unwrap();
+    let s = predict(&g, &c).unwrap();
     assert_eq!((s.written, s.failed), (3, 0));
     let summary = summary_by_name(&out);
     let (mut sub_boxes, mut white_inside) = (0, 0);
@@ -321,7 +323,8 @@ fn flip_tta_equals_no_tta_when_the_net_cannot_tell_left_from_right() {
 
 #[test]
 fn a_photo_alone_or_in_a_batch_of_three_gives_bit_identical_probabilities() {
-    let model = UNet::new(&gpu(), UNetConfig::new(16), 8);
+    let g = gpu();
+    let model = UNet::new(&g, UNetConfig::new(16), 8);
     let (a, b, c) = (input(3), input(4), input(5));
     for (flip, blur) in [(false, false), (true, true)] {
         let alone = predict_batch(&model, std::slice::from_ref(&b), MW, MH, flip, blur).remove(0);
