@@ -13,6 +13,12 @@
 //     dx       = gamma_c * rstd_c * (dy - dbeta_c / M - xhat * dgamma_c / M)
 //   eval backward (mean, var are constants): dx = gamma_c * rstd_c * dy; dgamma, dbeta as above.
 //
+//   fused ReLU (p.relu = 1, training mode: conv -> BN -> ReLU in one op, z = max(y, 0)):
+//     forward writes z instead of y (one pass instead of BN's and ReLU's);
+//     backward takes dz and uses dy = dz * [y > 0] in the formulas above, y recomputed from x and stats by the
+//     forward's own expression (so the mask is the forward's, bit for bit): no ReLU backward pass, and y is never
+//     stored.
+//
 //   eval mode folded into the convolution before it (inference: no pass over the activations at all). With
 //   s_c = gamma_c / sqrt(running_var_c + eps), for y = conv(x, w) without bias:
 //     BN(y)[n, c] = s_c * (conv(x, w)[n, c] - running_mean_c) + beta_c = conv(x, w')[n, c] + shift_c
@@ -82,7 +88,7 @@ struct Params {
     tile0: u32,     // this launch's first tile (*_tiles)
     run_m: u32,     // values per channel in each run but the last (= m unless split)
     run_tiles: u32, // tiles of such a run: ceil(run_m / TILE)
-    _pad0: u32,
+    relu: u32,      // 1: ReLU(BN(x)) (training forward, backward params and input); 0: BN(x)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -107,6 +113,7 @@ struct Params {
 const WG: u32 = 256u;      // lanes of the 1-D elementwise kernels and of the tile reductions
 const TILE: u32 = 4096u;   // values per tile = WG * 16 (16 loop iterations per invocation per pass)
 const WG_CH: u32 = 64u;    // lanes of the per-channel kernels
+const WG_PLANE: u32 = 64u; // lanes of the plane-grid vec4 kernels (batch_norm_forward_vec4, backward_input_vec4)
 const WG4: u32 = 64u;      // lanes of the *_tiles_vec4 reductions: TILE / 4 / WG4 = 16 vec4s per invocation per pass
 
 // Scratch for the tree reductions of the *_tiles kernels (256 * 8 bytes = 2 KiB).
@@ -167,6 +174,27 @@ fn hsum(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
+// The fused ReLU of the training forward (p.relu = 1): max(v, 0), NaN kept (as relu.wgsl).
+fn relu1(v: f32) -> f32 {
+    return select(v, 0.0, p.relu != 0u && v < 0.0);
+}
+
+fn relu4(v: vec4<f32>) -> vec4<f32> {
+    if (p.relu == 0u) { return v; }
+    return select(v, vec4<f32>(0.0), v < vec4<f32>(0.0));
+}
+
+// The gradient reaching the BN output under the fused ReLU: dy where the forward's output y = xhat * gamma + beta
+// (recomputed from x, by the forward's own expression) was positive, else 0 (as relu_backward: 0 at y == 0).
+fn relu_grad1(g: f32, y: f32) -> f32 {
+    return select(g, 0.0, p.relu != 0u && !(y > 0.0));
+}
+
+fn relu_grad4(g: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+    if (p.relu == 0u) { return g; }
+    return select(vec4<f32>(0.0), g, y > vec4<f32>(0.0));
+}
+
 // Per-tile mean and M2 (sum of squared deviations from the tile mean): partial[c, t] = (mean_t, M2_t), for the tiles
 // of this run.
 @compute @workgroup_size(256)
@@ -195,6 +223,31 @@ fn batch_norm_stats_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
     }
 }
 
+// Where a lane of the *_tiles_vec4 kernels walks a channel: value j0 + lid * 4 as (sample n, offset s in the plane),
+// and the step of WG4 * 4 values as (sa whole planes, sb values): one division per lane, none per loop trip.
+struct Walk { n: u32, s: u32, sa: u32, sb: u32 }
+
+fn walk_start(j: u32) -> Walk {
+    let n = j / p.hw;
+    let sa = (WG4 * 4u) / p.hw;
+    return Walk(n, j - n * p.hw, sa, WG4 * 4u - sa * p.hw);
+}
+
+// Index into x4 / dy4 of the walk's vec4 in channel c.
+fn walk_index(w: Walk, c: u32) -> u32 {
+    return ((w.n * p.c + c) * p.hw + w.s) / 4u;
+}
+
+fn walk_next(w: Walk) -> Walk {
+    var n = w.n + w.sa;
+    var s = w.s + w.sb;
+    if (s >= p.hw) {
+        s -= p.hw;
+        n += 1u;
+    }
+    return Walk(n, s, w.sa, w.sb);
+}
+
 // batch_norm_stats_tiles through x4: each lane accumulates its vec4s component-wise, then sums the 4 components.
 @compute @workgroup_size(64)
 fn batch_norm_stats_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -202,17 +255,22 @@ fn batch_norm_stats_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
     let c = wid.y;
     let j0 = wid.x * TILE;
     let cnt = tile_count(t);   // a multiple of 4, since H*W is
+    let start = walk_start(j0 + lid * 4u);
     // Pass 1: the tile mean.
     var s4 = vec4<f32>(0.0);
+    var w = start;
     for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
-        s4 += x4[chan_index4(c, j0 + k)];
+        s4 += x4[walk_index(w, c)];
+        w = walk_next(w);
     }
     let mean_t = workgroup_sum4(lid, vec2<f32>(hsum(s4), 0.0)).x / f32(cnt);
     // Pass 2: squared deviations from the tile mean.
     var q4 = vec4<f32>(0.0);
+    w = start;
     for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
-        let d = x4[chan_index4(c, j0 + k)] - vec4<f32>(mean_t);
+        let d = x4[walk_index(w, c)] - vec4<f32>(mean_t);
         q4 += d * d;
+        w = walk_next(w);
     }
     let m2_t = workgroup_sum4(lid, vec2<f32>(hsum(q4), 0.0)).x;
     if (lid == 0u) {
@@ -274,18 +332,21 @@ fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     if (i >= p.n) { return; }
     let c = (i / p.hw) % p.c;
     let xhat = (x[i] - stats[c]) * stats[2u * p.c + c];
-    y[i] = xhat * gamma[c] + beta[c];
+    y[i] = relu1(xhat * gamma[c] + beta[c]);
 }
 
-// batch_norm_forward, 4 elements of one channel plane per invocation.
-@compute @workgroup_size(256)
-fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                           @builtin(local_invocation_index) lid: u32) {
-    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
-    if (i4 >= p.n / 4u) { return; }
-    let c = (i4 * 4u / p.hw) % p.c;
+// batch_norm_forward, 4 elements of one channel plane per invocation; grid (vec4 blocks of a plane, C, samples of the
+// run), so the channel and sample come from the workgroup id: no division, and the per-channel loads are uniform
+// (one load for the whole SIMD row on llvmpipe instead of one per lane).
+@compute @workgroup_size(64)
+fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let s4 = wid.x * WG_PLANE + lid;
+    let hw4 = p.hw / 4u;
+    if (s4 >= hw4) { return; }
+    let c = wid.y;
+    let i4 = (wid.z * p.c + c) * hw4 + s4;
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * stats[2u * p.c + c];
-    y4[i4] = xhat * gamma[c] + vec4<f32>(beta[c]);
+    y4[i4] = relu4(xhat * gamma[c] + vec4<f32>(beta[c]));
 }
 
 // y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
@@ -336,10 +397,13 @@ fn batch_norm_backward_params_tiles(@builtin(workgroup_id) wid: vec3<u32>, @buil
     let mean = stats[c];
     let rstd = stats[2u * p.c + c];
     var acc = vec2<f32>(0.0, 0.0);
+    let ga = gamma[c];
+    let be = beta[c];
     for (var k = lid; k < cnt; k += WG) {
         let i = chan_index(c, j0 + k);
-        let g = dy[i];
-        acc += vec2<f32>(g, g * ((x[i] - mean) * rstd));
+        let xhat = (x[i] - mean) * rstd;
+        let g = relu_grad1(dy[i], xhat * ga + be);
+        acc += vec2<f32>(g, g * xhat);
     }
     let total = workgroup_sum(lid, acc);
     if (lid == 0u) {
@@ -359,13 +423,18 @@ fn batch_norm_backward_params_tiles_vec4(@builtin(workgroup_id) wid: vec3<u32>,
     let cnt = tile_count(t);
     let mean = stats[c];
     let rstd = stats[2u * p.c + c];
+    let ga = gamma[c];
+    let be = beta[c];
     var sb = vec4<f32>(0.0);
     var sg = vec4<f32>(0.0);
+    var w = walk_start(j0 + lid * 4u);
     for (var k = lid * 4u; k < cnt; k += WG4 * 4u) {
-        let i4 = chan_index4(c, j0 + k);
-        let g = dy4[i4];
+        let i4 = walk_index(w, c);
+        let xhat = (x4[i4] - vec4<f32>(mean)) * rstd;
+        let g = relu_grad4(dy4[i4], xhat * ga + vec4<f32>(be));
         sb += g;
-        sg += g * ((x4[i4] - vec4<f32>(mean)) * rstd);
+        sg += g * xhat;
+        w = walk_next(w);
     }
     let total = workgroup_sum4(lid, vec2<f32>(hsum(sb), hsum(sg)));
     if (lid == 0u) {
@@ -400,21 +469,24 @@ fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let c = (i / p.hw) % p.c;
     let rstd = stats[2u * p.c + c];
     let xhat = (x[i] - stats[c]) * rstd;
+    let g = relu_grad1(dy[i], xhat * gamma[c] + beta[c]);
     let inv_m = 1.0 / f32(p.m);
-    dx[i] = gamma[c] * rstd * (dy[i] - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
+    dx[i] = gamma[c] * rstd * (g - dbeta[c] * inv_m - xhat * (dgamma[c] * inv_m));
 }
 
-// batch_norm_backward_input, 4 elements of one channel plane per invocation.
-@compute @workgroup_size(256)
-fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                                  @builtin(local_invocation_index) lid: u32) {
-    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
-    if (i4 >= p.n / 4u) { return; }
-    let c = (i4 * 4u / p.hw) % p.c;
+// batch_norm_backward_input, 4 elements of one channel plane per invocation, on batch_norm_forward_vec4's grid.
+@compute @workgroup_size(64)
+fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let s4 = wid.x * WG_PLANE + lid;
+    let hw4 = p.hw / 4u;
+    if (s4 >= hw4) { return; }
+    let c = wid.y;
+    let i4 = (wid.z * p.c + c) * hw4 + s4;
     let rstd = stats[2u * p.c + c];
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * rstd;
+    let g = relu_grad4(dy4[i4], xhat * gamma[c] + vec4<f32>(beta[c]));
     let inv_m = 1.0 / f32(p.m);
-    dx4[i4] = gamma[c] * rstd * (dy4[i4] - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
+    dx4[i4] = gamma[c] * rstd * (g - vec4<f32>(dbeta[c] * inv_m) - xhat * (dgamma[c] * inv_m));
 }
 
 // Eval mode (statistics are constants): dx = gamma * rstd * dy.

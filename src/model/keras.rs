@@ -28,7 +28,7 @@ use super::spec::{keras_se_name, keras_unit, LAYERS};
 use super::Fwd;
 use crate::data::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::graph::Var;
-use crate::ops::{add::add, batch_norm::batch_norm, concat::concat, conv2d::conv2d, max_pool2d::max_pool2d, relu::relu, upsample2x::upsample2x};
+use crate::ops::{add::add, batch_norm::{batch_norm, batch_norm_relu}, concat::concat, conv2d::conv2d, max_pool2d::max_pool2d, upsample2x::upsample2x};
 use crate::tensor::Tensor;
 
 pub const ENCODER_EPS: f32 = 2e-5;
@@ -102,6 +102,15 @@ pub fn from_raw(raw: &[f32], n: usize, hw: usize, order: InputOrder) -> Vec<f32>
 impl Fwd<'_> {
     /// A Keras BatchNormalization layer `{layer}/...:0`; `scale = false` uses gamma = 1 (bn_data).
     fn kbn(&self, x: &Var, layer: &str, eps: f32, scale: bool) -> Var {
+        self.kbn_maybe_relu(x, layer, eps, scale, false)
+    }
+
+    /// ReLU(kbn(x)) (Keras' BatchNormalization then Activation('relu')): one fused op in training.
+    fn kbn_relu(&self, x: &Var, layer: &str, eps: f32) -> Var {
+        self.kbn_maybe_relu(x, layer, eps, true, true)
+    }
+
+    fn kbn_maybe_relu(&self, x: &Var, layer: &str, eps: f32, scale: bool, relu: bool) -> Var {
         let c = x.t.shape[1];
         let ones;
         let gamma = if scale {
@@ -110,7 +119,8 @@ impl Fwd<'_> {
             ones = Var::constant(Tensor::from_slice(&self.m.gpu, &[c], &vec![1.0; c]));
             &ones
         };
-        batch_norm(
+        let op = if relu { batch_norm_relu } else { batch_norm };
+        op(
             self.tape,
             x,
             gamma,
@@ -132,10 +142,10 @@ impl Fwd<'_> {
     fn unit(&self, x: &Var, s: usize, u: usize, se: usize) -> (Var, Var) {
         let p = keras_unit(s, u);
         let stride = if u == 0 && s > 0 { 2 } else { 1 };
-        let a = relu(self.tape, &self.kbn(x, &format!("{p}_bn1"), ENCODER_EPS, true));
+        let a = self.kbn_relu(x, &format!("{p}_bn1"), ENCODER_EPS);
         let sc = if u == 0 { self.kconv(&a, &format!("{p}_sc"), stride, 0, false) } else { x.clone() };
         let y = self.kconv(&a, &format!("{p}_conv1"), stride, 1, false);
-        let y = relu(self.tape, &self.kbn(&y, &format!("{p}_bn2"), ENCODER_EPS, true));
+        let y = self.kbn_relu(&y, &format!("{p}_bn2"), ENCODER_EPS);
         let y = self.kconv(&y, &format!("{p}_conv2"), 1, 1, false);
         let (r, e) = (keras_se_name(se), keras_se_name(se + 1));
         let y = self.se(&y, (&format!("{r}/kernel:0"), &format!("{r}/bias:0")), (&format!("{e}/kernel:0"), &format!("{e}/bias:0")));
@@ -149,7 +159,7 @@ impl Fwd<'_> {
         if let Some(y) = self.folded_conv(x, &format!("{conv}/kernel:0"), &stats, DECODER_EPS, 1, 1, true) {
             return y;
         }
-        relu(self.tape, &self.kbn(&self.kconv(x, conv, 1, 1, false), bn, DECODER_EPS, true))
+        self.kbn_relu(&self.kconv(x, conv, 1, 1, false), bn, DECODER_EPS)
     }
 }
 
@@ -162,7 +172,7 @@ pub(crate) fn forward(f: &Fwd, x: &Var) -> Var {
     let raw = conv2d(tape, x, &mw, Some(&mb), 1, 0);
     let y = f.kbn(&raw, "bn_data", ENCODER_EPS, false);
     let y = f.kconv(&y, "conv0", 2, 3, false);
-    let x2 = relu(tape, &f.kbn(&y, "bn0", ENCODER_EPS, true));
+    let x2 = f.kbn_relu(&y, "bn0", ENCODER_EPS);
     let mut feats = vec![x2.clone()];
     let mut y = max_pool2d(tape, &x2, 3, 2, 1, false);
     let mut se = 0;
@@ -176,7 +186,7 @@ pub(crate) fn forward(f: &Fwd, x: &Var) -> Var {
             se += 2;
         }
     }
-    let mut d = relu(tape, &f.kbn(&y, "bn1", ENCODER_EPS, true));
+    let mut d = f.kbn_relu(&y, "bn1", ENCODER_EPS);
     for i in 0..5 {
         let up = upsample2x(tape, &d);
         let inp = if i < 4 { concat(tape, &up, &feats[3 - i]) } else { up };

@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::ops::{
-    add::add, batch_norm::{batch_norm, batch_norm_fold}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
+    add::add, batch_norm::{batch_norm, batch_norm_fold, batch_norm_relu}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
     global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
 };
 use crate::tensor::Tensor;
@@ -322,10 +322,20 @@ impl Fwd<'_> {
     }
 
     fn bn(&self, x: &Var, prefix: &str) -> Var {
+        self.bn_maybe_relu(x, prefix, false)
+    }
+
+    /// ReLU(BN(x)): in training one fused op (`batch_norm_relu`), else BN then ReLU.
+    fn bn_relu(&self, x: &Var, prefix: &str) -> Var {
+        self.bn_maybe_relu(x, prefix, true)
+    }
+
+    fn bn_maybe_relu(&self, x: &Var, prefix: &str, relu: bool) -> Var {
         if self.training {
             self.m.count_batch(prefix);
         }
-        batch_norm(
+        let op = if relu { batch_norm_relu } else { batch_norm };
+        op(
             self.tape,
             x,
             self.p(&format!("{prefix}.weight")),
@@ -356,7 +366,7 @@ impl Fwd<'_> {
             return y;
         }
         let y = conv2d(self.tape, x, self.p(&w), None, stride, pad);
-        relu(self.tape, &self.bn(&y, bn))
+        self.bn_relu(&y, bn)
     }
 
     /// BN(conv(x)), conv without bias (the shortcuts): folded into one convolution as above.

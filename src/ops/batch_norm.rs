@@ -9,6 +9,10 @@
 //! Backward, training mode (gradient flows through mean and var), xhat = (x - mean) * rstd:
 //!   dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M)
 //! Backward, eval mode: dx = gamma * rstd * dy (statistics are constants), dgamma and dbeta as above.
+//! Fused ReLU (`batch_norm_relu`, training mode; the model's every conv -> BN -> ReLU): z = max(y, 0) written by the
+//! forward in place of y, and a backward that is BN's with dy = dz * [y > 0], y recomputed from x and the saved
+//! statistics by the forward's own expression, so the mask is the forward's bit for bit. Against `batch_norm` then
+//! `relu` it saves one pass over the activations forward and ReLU's whole backward pass, bit-identical results.
 //! Eval mode folded into the convolution before it (inference, no gradient; `batch_norm_fold`): with
 //!   s = gamma / sqrt(running_var + eps), BN(conv(x, w)) = conv(x, s w) + (beta - s running_mean).
 //!
@@ -43,6 +47,10 @@ use crate::tensor::Tensor;
 
 pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "batch_norm.wgsl", source: include_str!("../../shaders/batch_norm.wgsl"), subgroups: false }];
 
+/// The `_vec4` elementwise kernels on the plane grid (vec4 blocks of a plane, C, samples), WGSL `WG_PLANE` lanes.
+const PLANE_GRID: &[&str] = &["batch_norm_forward_vec4", "batch_norm_backward_input_vec4"];
+const WG_PLANE: usize = 64;
+
 /// Values per tile of the `*_tiles` reductions (WGSL `TILE`).
 pub const TILE: usize = 4096;
 
@@ -71,7 +79,8 @@ crate::ops::params! {
         /// at every run.
         pub run_m: u32,
         pub run_tiles: u32,
-        pub _pad0: u32,
+        /// 1: the training kernels fuse a ReLU (forward writes max(y, 0); the backward masks dy by y > 0).
+        pub relu: u32,
     }
 }
 
@@ -122,7 +131,7 @@ fn params_for(x: &Tensor, op: &str) -> (Params, Vec<(usize, usize)>) {
         tile0: 0,
         run_m: run_m as u32,
         run_tiles: run_m.div_ceil(TILE) as u32,
-        _pad0: 0,
+        relu: 0,
     };
     (prm, runs)
 }
@@ -154,6 +163,9 @@ fn launch(
             let count = (cnt * hw).div_ceil(TILE) as u32; // this run's tiles per channel
             gpu.dispatch(entry, &run, &binds(first, len), [count, c as u32, 1]);
             tile0 += count;
+        } else if v4 && PLANE_GRID.contains(&entry) {
+            let blocks = (hw / 4).div_ceil(WG_PLANE) as u32;
+            gpu.dispatch(entry, &run, &binds(first, len), [blocks, c as u32, cnt as u32]);
         } else {
             gpu.dispatch_1d(entry, &run, &binds(first, len), if v4 { len as u64 / 4 } else { len as u64 });
         }
@@ -193,9 +205,11 @@ pub fn batch_norm_stats_eval(running_mean: &Tensor, running_var: &Tensor, eps: f
     stats
 }
 
-/// y = gamma * (x - mean) * rstd + beta with stats [3, C] from `batch_norm_stats` (or `batch_norm_stats_eval`).
-pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+/// y = gamma * (x - mean) * rstd + beta with stats [3, C] from `batch_norm_stats` (or `batch_norm_stats_eval`);
+/// max(y, 0) when `relu` (the fused ReLU).
+pub fn batch_norm_forward(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor, relu: bool) -> Tensor {
     let (prm, runs) = params_for(x, "batch_norm_forward");
+    let prm = Params { relu: relu.into(), ..prm };
     let c = prm.c as usize;
     assert_eq!(stats.shape, vec![3, c], "batch_norm_forward: stats must be [3, {c}]");
     assert_channels("batch_norm_forward", "gamma", gamma, c);
@@ -249,11 +263,13 @@ pub fn batch_norm_update_running(stats: &Tensor, running_mean: &Tensor, running_
     running_mean.gpu().dispatch_1d("batch_norm_update_running", &prm, &binds, c as u64);
 }
 
-/// (dgamma, dbeta) [C] each: dgamma = sum dy * xhat, dbeta = sum dy, xhat from `stats`.
+/// (dgamma, dbeta) [C] each: dgamma = sum dy * xhat, dbeta = sum dy, xhat from `stats`. With `relu` (the fused
+/// ReLU) dy is the gradient of max(y, 0) and is masked by y > 0, y recomputed from x, stats, gamma and beta.
 /// Dispatches: `batch_norm_backward_params_tiles` (once per run), `batch_norm_backward_params_merge`.
-pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (Tensor, Tensor) {
+pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor, relu: bool) -> (Tensor, Tensor) {
     let gpu = x.gpu();
     let (prm, runs) = params_for(x, "batch_norm_backward_params");
+    let prm = Params { relu: relu.into(), ..prm };
     let c = prm.c as usize;
     assert_eq!(dy.shape, x.shape, "batch_norm_backward_params: dy shape differs from x");
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_params: stats must be [3, {c}]");
@@ -267,6 +283,8 @@ pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (T
             ("dy", dy.bind_range(first, len)),
             ("stats", stats.bind()),
             ("partial", partial.bind()),
+            ("gamma", gamma.bind()),
+            ("beta", beta.bind()),
         ]
     });
     let binds = [("partial", partial.bind()), ("dgamma", dgamma.bind()), ("dbeta", dbeta.bind())];
@@ -274,13 +292,16 @@ pub fn batch_norm_backward_params(x: &Tensor, dy: &Tensor, stats: &Tensor) -> (T
     (dgamma, dbeta)
 }
 
-/// Training mode: dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M).
-pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats: &Tensor, dgamma: &Tensor, dbeta: &Tensor) -> Tensor {
+/// Training mode: dx = gamma * rstd * (dy - dbeta/M - xhat * dgamma/M); with `relu` (the fused ReLU) dy masked as
+/// in `batch_norm_backward_params`, which made dgamma and dbeta.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, beta: &Tensor, stats: &Tensor, dgamma: &Tensor, dbeta: &Tensor, relu: bool) -> Tensor {
     let (prm, runs) = params_for(x, "batch_norm_backward_input");
+    let prm = Params { relu: relu.into(), ..prm };
     let c = prm.c as usize;
     assert_eq!(dy.shape, x.shape, "batch_norm_backward_input: dy shape differs from x");
     assert_eq!(stats.shape, vec![3, c], "batch_norm_backward_input: stats must be [3, {c}]");
-    for (what, t) in [("gamma", gamma), ("dgamma", dgamma), ("dbeta", dbeta)] {
+    for (what, t) in [("gamma", gamma), ("beta", beta), ("dgamma", dgamma), ("dbeta", dbeta)] {
         assert_channels("batch_norm_backward_input", what, t, c);
     }
     let dx = Tensor::empty(x.gpu(), &x.shape);
@@ -290,6 +311,7 @@ pub fn batch_norm_backward_input(x: &Tensor, dy: &Tensor, gamma: &Tensor, stats:
             ("x", x.bind_range(first, len)),
             ("dy", dy.bind_range(first, len)),
             ("gamma", gamma.bind()),
+            ("beta", beta.bind()),
             ("stats", stats.bind()),
             ("dx", dx.bind_range(first, len)),
             ("dgamma", dgamma.bind()),
@@ -362,6 +384,43 @@ pub fn batch_norm(
     momentum: f32,
     eps: f32,
 ) -> Var {
+    bn_node(tape, x, gamma, beta, running_mean, running_var, training, momentum, eps, false)
+}
+
+/// ReLU(batch_norm(..)) as one op in training mode (the fused ReLU of the module header: one forward pass instead of
+/// two, no ReLU backward pass, the BN output never stored); in eval mode `batch_norm` then `relu`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_relu(
+    tape: &Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    training: bool,
+    momentum: f32,
+    eps: f32,
+) -> Var {
+    if training {
+        bn_node(tape, x, gamma, beta, running_mean, running_var, true, momentum, eps, true)
+    } else {
+        crate::ops::relu::relu(tape, &batch_norm(tape, x, gamma, beta, running_mean, running_var, false, momentum, eps))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bn_node(
+    tape: &Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    training: bool,
+    momentum: f32,
+    eps: f32,
+    relu: bool,
+) -> Var {
     let (n, _, h, w) = x.t.nchw("batch_norm");
     let m = n * h * w;
     if training {
@@ -369,18 +428,20 @@ pub fn batch_norm(
         // biased variance is 0 (the output collapses to beta) and the unbiased one divides by zero.
         assert!(m > 1, "batch_norm: training needs more than 1 value per channel (N*H*W = {m}, x {:?}): the batch variance is undefined", x.t.shape);
         let stats = batch_norm_stats(&x.t, eps);
-        let y = batch_norm_forward(&x.t, &stats, &gamma.t, &beta.t);
+        let y = batch_norm_forward(&x.t, &stats, &gamma.t, &beta.t, relu);
         // The running update reads the batch stats and writes only the running buffers: the saved `stats` stay
         // valid for the backward whatever happens to the running stats afterwards.
         batch_norm_update_running(&stats, running_mean, running_var, m, momentum);
-        // Saved for the backward: x, gamma and stats [3, C] (mean, var, rstd). beta is not needed.
-        let (xs, gs) = (x.t.clone(), gamma.t.clone());
-        tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
-            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats);
-            let dx = batch_norm_backward_input(&xs, gy, &gs, &stats, &dgamma, &dbeta);
+        // Saved for the backward: x, gamma, stats [3, C] (mean, var, rstd), and beta for the fused ReLU's mask.
+        let (xs, gs, bs) = (x.t.clone(), gamma.t.clone(), beta.t.clone());
+        let name = if relu { "batch_norm_relu" } else { "batch_norm" };
+        tape.record(name, &[x, gamma, beta], y, move |gy| {
+            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats, &gs, &bs, relu);
+            let dx = batch_norm_backward_input(&xs, gy, &gs, &bs, &stats, &dgamma, &dbeta, relu);
             vec![Some(dx), Some(dgamma), Some(dbeta)]
         })
     } else {
+        assert!(!relu, "batch_norm: the fused ReLU is a training-mode op");
         let y = batch_norm_forward_eval(&x.t, &gamma.t, &beta.t, running_mean, running_var, eps);
         if !tape.is_recording() {
             // Inference: nothing to save, no snapshot dispatch.
@@ -389,9 +450,9 @@ pub fn batch_norm(
         // Eval mode with a recording tape (e.g. frozen statistics while fine-tuning): snapshot the running stats, as
         // a later training forward would update them in place before this node's backward runs.
         let stats = batch_norm_stats_eval(running_mean, running_var, eps);
-        let (xs, gs) = (x.t.clone(), gamma.t.clone());
+        let (xs, gs, bs) = (x.t.clone(), gamma.t.clone(), beta.t.clone());
         tape.record("batch_norm", &[x, gamma, beta], y, move |gy| {
-            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats);
+            let (dgamma, dbeta) = batch_norm_backward_params(&xs, gy, &stats, &gs, &bs, false);
             let dx = batch_norm_backward_input_eval(gy, &gs, &stats);
             vec![Some(dx), Some(dgamma), Some(dbeta)]
         })
@@ -580,7 +641,7 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
 
     // Training forward.
     let stats = batch_norm_stats(&x, eps);
-    let y = batch_norm_forward(&x, &stats, &gamma, &beta);
+    let y = batch_norm_forward(&x, &stats, &gamma, &beta, false);
     batch_norm_update_running(&stats, &rm, &rv, m, momentum);
     let s = stats.to_vec();
     let (y_cpu, mean, var) = cpu::forward_train(&xd, n, c, hw, &gd, &bd, eps as f64);
@@ -597,14 +658,28 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
     }
 
     // Training backward.
-    let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &stats);
-    let dx = batch_norm_backward_input(&x, &dy, &gamma, &stats, &dgamma, &dbeta);
+    let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &stats, &gamma, &beta, false);
+    let dx = batch_norm_backward_input(&x, &dy, &gamma, &beta, &stats, &dgamma, &dbeta, false);
     let (dx_cpu, dg_cpu, db_cpu) = cpu::backward_train(&xd, &dyd, n, c, hw, &gd, eps as f64);
     // The sums run over M values of size ~1: scale the absolute tolerance with sqrt(M).
     let sum_atol = 1e-5 * (m as f64).sqrt();
     out.push(compare("batch_norm_backward_params (dgamma)", &label, &dgamma.to_vec(), &dg_cpu, sum_atol, 1e-4));
     out.push(compare("batch_norm_backward_params (dbeta)", &label, &dbeta.to_vec(), &db_cpu, sum_atol, 1e-4));
     out.push(compare("batch_norm_backward_input", &label, &dx.to_vec(), &dx_cpu, 1e-4, 1e-3));
+
+    // The fused ReLU: z = max(y, 0); its backward is BN's with dy masked by z > 0. The oracle takes the mask from
+    // the GPU's own z (at |y| ~ 1e-7 the f32 and f64 signs may differ): what is checked is that the backward's
+    // recomputed y gives the forward's mask, and the masked formulas.
+    let z = batch_norm_forward(&x, &stats, &gamma, &beta, true).to_vec();
+    let z_cpu: Vec<f64> = y_cpu.iter().map(|&v| v.max(0.0)).collect();
+    out.push(compare("batch_norm_forward (fused relu)", &label, &z, &z_cpu, 1e-4, 1e-4));
+    let (dgr, dbr) = batch_norm_backward_params(&x, &dy, &stats, &gamma, &beta, true);
+    let dxr = batch_norm_backward_input(&x, &dy, &gamma, &beta, &stats, &dgr, &dbr, true);
+    let dyr: Vec<f64> = dyd.iter().zip(&z).map(|(&g, &zv)| if zv > 0.0 { g } else { 0.0 }).collect();
+    let (dxr_cpu, dgr_cpu, dbr_cpu) = cpu::backward_train(&xd, &dyr, n, c, hw, &gd, eps as f64);
+    out.push(compare("batch_norm_backward_params (fused relu dgamma)", &label, &dgr.to_vec(), &dgr_cpu, sum_atol, 1e-4));
+    out.push(compare("batch_norm_backward_params (fused relu dbeta)", &label, &dbr.to_vec(), &dbr_cpu, sum_atol, 1e-4));
+    out.push(compare("batch_norm_backward_input (fused relu)", &label, &dxr.to_vec(), &dxr_cpu, 1e-4, 1e-3));
 
     if with_eval {
         // Eval forward and backward with the (updated) running statistics.
@@ -613,7 +688,7 @@ pub fn check_shape(gpu: &Arc<Gpu>, shape: [usize; 4], seed: u64, with_eval: bool
         let y_cpu = cpu::forward_eval(&xd, n, c, hw, &gd, &bd, &rmv, &rvv, eps as f64);
         out.push(compare("batch_norm_forward_eval", &label, &y.to_vec(), &y_cpu, 1e-4, 1e-4));
         let es = batch_norm_stats_eval(&rm, &rv, eps);
-        let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &es);
+        let (dgamma, dbeta) = batch_norm_backward_params(&x, &dy, &es, &gamma, &beta, false);
         let dx = batch_norm_backward_input_eval(&dy, &gamma, &es);
         let (dx_cpu, dg_cpu, db_cpu) = cpu::backward_eval(&xd, &dyd, n, c, hw, &gd, &rmv, &rvv, eps as f64);
         // Eval-mode xhat is not normalised (x carries offsets up to 100): relative tolerance on dgamma.

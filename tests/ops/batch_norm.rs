@@ -150,15 +150,61 @@ fn deterministic() {
     let x = Tensor::from_slice(&g, &shape, &rand_vec(2 * 3 * 70 * 90, 1));
     let dy = Tensor::from_slice(&g, &shape, &rand_vec(2 * 3 * 70 * 90, 2));
     let gamma = Tensor::full(&g, &[3], 1.5);
-    let run = || {
-        let s = bn::batch_norm_stats(&x, 1e-5);
-        let (dg, db) = bn::batch_norm_backward_params(&x, &dy, &s);
-        let dx = bn::batch_norm_backward_input(&x, &dy, &gamma, &s, &dg, &db);
-        (s.to_vec(), dg.to_vec(), db.to_vec(), dx.to_vec())
-    };
-    let a = run();
-    let b = run();
-    assert!(a == b, "batch_norm: two runs on the same input differ");
+    let beta = Tensor::full(&g, &[3], -0.25);
+    for relu in [false, true] {
+        let run = || {
+            let s = bn::batch_norm_stats(&x, 1e-5);
+            let (dg, db) = bn::batch_norm_backward_params(&x, &dy, &s, &gamma, &beta, relu);
+            let dx = bn::batch_norm_backward_input(&x, &dy, &gamma, &beta, &s, &dg, &db, relu);
+            (s.to_vec(), dg.to_vec(), db.to_vec(), dx.to_vec())
+        };
+        let a = run();
+        let b = run();
+        assert!(a == b, "batch_norm (fused relu {relu}): two runs on the same input differ");
+    }
+}
+
+/// The fused `batch_norm_relu` is `relu(batch_norm(..))` bit for bit: output, running statistics and the three
+/// gradients (its backward masks the incoming gradient exactly where relu_backward does, then sums in the same
+/// order). At the full decoder size 4x16x192x384 (vec4 kernels, 72 tiles per channel) and an odd shape (scalar
+/// kernels); eval mode takes the unfused ops and must match too.
+#[test]
+fn fused_relu_equals_batch_norm_then_relu_bit_for_bit() {
+    let g = gpu();
+    for (shape, seed) in [([4, 16, 192, 384], 7), ([2, 7, 13, 11], 8)] {
+        let cs = Case::new(shape, seed);
+        let c = shape[1];
+        let bits = |t: &Tensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        let run = |fused: bool, training: bool| {
+            let (rm, rv) = (Tensor::from_slice(&g, &[c], &cs.rm), Tensor::from_slice(&g, &[c], &cs.rv));
+            let tape = Tape::new();
+            let x = tape.param(&Tensor::from_slice(&g, &shape, &cs.x));
+            let gamma = tape.param(&Tensor::from_slice(&g, &[c], &cs.gamma));
+            let beta = tape.param(&Tensor::from_slice(&g, &[c], &cs.beta));
+            let z = if fused {
+                bn::batch_norm_relu(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5)
+            } else {
+                fluke::ops::relu::relu(&tape, &bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5))
+            };
+            let grads = tape.backward(&z, Tensor::from_slice(&g, &shape, &cs.dy));
+            let on = z.t.to_vec().iter().filter(|&&v| v > 0.0).count();
+            let out = vec![bits(&z.t), bits(&rm), bits(&rv), bits(grads.get(&x).unwrap()), bits(grads.get(&gamma).unwrap()), bits(grads.get(&beta).unwrap())];
+            (out, on)
+        };
+        for training in [true, false] {
+            let (fused, on) = run(true, training);
+            let (plain, _) = run(false, training);
+            // Both classes present, or the mask would test nothing (eval mode normalises with the running
+            // statistics, far from Case's channel offsets, so most outputs are positive there).
+            let n = cs.x.len();
+            let ok = if training { on > n / 10 && on < n * 9 / 10 } else { on > 0 && on < n };
+            assert!(ok, "{shape:?} training {training}: {on} of {n} outputs positive");
+            for (k, what) in ["output", "running_mean", "running_var", "dx", "dgamma", "dbeta"].iter().enumerate() {
+                let bad = fused[k].iter().zip(&plain[k]).filter(|(a, b)| a != b).count();
+                assert_eq!(bad, 0, "{shape:?} training {training}: fused batch_norm_relu {what} differs from batch_norm + relu in {bad} values");
+            }
+        }
+    }
 }
 
 /// Training (forward, running update, backward) and eval (forward, backward on a recording tape) through the tape:
