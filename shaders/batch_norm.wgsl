@@ -335,16 +335,24 @@ fn batch_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     y[i] = relu1(xhat * gamma[c] + beta[c]);
 }
 
+// The vec4 index of lane `lid` of workgroup `wid` on the plane grid (vec4 blocks of a plane, C, samples of the run):
+// channel wid.y, sample wid.z, vec4 wid.x * WG_PLANE + lid of the plane; NONE past the plane's end.
+const NONE: u32 = 0xffffffffu;
+fn plane_index4(wid: vec3<u32>, lid: u32) -> u32 {
+    let s4 = wid.x * WG_PLANE + lid;
+    let hw4 = p.hw / 4u;
+    if (s4 >= hw4) { return NONE; }
+    return (wid.z * p.c + wid.y) * hw4 + s4;
+}
+
 // batch_norm_forward, 4 elements of one channel plane per invocation; grid (vec4 blocks of a plane, C, samples of the
 // run), so the channel and sample come from the workgroup id: no division, and the per-channel loads are uniform
 // (one load for the whole SIMD row on llvmpipe instead of one per lane).
 @compute @workgroup_size(64)
 fn batch_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s4 = wid.x * WG_PLANE + lid;
-    let hw4 = p.hw / 4u;
-    if (s4 >= hw4) { return; }
+    let i4 = plane_index4(wid, lid);
+    if (i4 == NONE) { return; }
     let c = wid.y;
-    let i4 = (wid.z * p.c + c) * hw4 + s4;
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * stats[2u * p.c + c];
     y4[i4] = relu4(xhat * gamma[c] + vec4<f32>(beta[c]));
 }
@@ -477,11 +485,9 @@ fn batch_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
 // batch_norm_backward_input, 4 elements of one channel plane per invocation, on batch_norm_forward_vec4's grid.
 @compute @workgroup_size(64)
 fn batch_norm_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s4 = wid.x * WG_PLANE + lid;
-    let hw4 = p.hw / 4u;
-    if (s4 >= hw4) { return; }
+    let i4 = plane_index4(wid, lid);
+    if (i4 == NONE) { return; }
     let c = wid.y;
-    let i4 = (wid.z * p.c + c) * hw4 + s4;
     let rstd = stats[2u * p.c + c];
     let xhat = (x4[i4] - vec4<f32>(stats[c])) * rstd;
     let g = relu_grad4(dy4[i4], xhat * gamma[c] + vec4<f32>(beta[c]));

@@ -175,19 +175,20 @@ struct State {
     /// When Some, the entry point of every dispatch recorded since `start_trace` (no timing, no waiting: what the
     /// kernel check needs, in a browser too).
     trace: Option<Vec<&'static str>>,
-    /// When Some, a dry run (`dry_run`): dispatches are recorded here (entry points in first-use order) and not
-    /// encoded, copies and uploads are dropped, readbacks return zeros.
-    dry: Option<Vec<&'static str>>,
+    /// The threads inside a dry run (`dry_run`), each with the entry points it dispatched (first-use order): their
+    /// dispatches are not encoded, their copies and uploads are dropped, their readbacks return zeros. Per thread, so
+    /// that one thread's dry run never drops another thread's work.
+    dry: HashMap<std::thread::ThreadId, Vec<&'static str>>,
     /// Some on a device shared by turns (`testing::gpu()`): the thread whose turn it is, None between turns. Work
-    /// recorded by any other thread panics (`check_holder`): the device's kernel choice, dry runs and profiling are
+    /// recorded by any other thread panics (`check_holder`): the device's kernel choice and profiling are
     /// device-wide, so work done outside one's turn would run with another test's settings.
     holder: Option<Option<std::thread::ThreadId>>,
 }
 
 /// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
-/// can serve several threads, one at a time: the kernel choice, dry runs and profiling are device-wide, so work two
-/// threads record at once can run with each other's settings (the tests of one binary share one device and take
-/// turns, `take_turns`). fluke itself records from one thread.
+/// can serve several threads. Dry runs are per thread (`dry_run`); the kernel choice and profiling are device-wide, so
+/// work two threads record at once runs with the same settings and lands in one profile (the tests of one binary
+/// share one device and take turns, `take_turns`). fluke itself records from one thread.
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -466,7 +467,7 @@ impl Gpu {
                 timestamps: None,
                 force_wall: false,
                 trace: None,
-                dry: None,
+                dry: HashMap::new(),
                 holder: None,
             }),
             compile_seconds,
@@ -708,7 +709,7 @@ impl Gpu {
         if self.st().pending_dispatches > 0 {
             self.flush();
         }
-        if !data.is_empty() && self.st().dry.is_none() {
+        if !data.is_empty() && !self.is_dry() {
             self.queue.write_buffer(&buf.buffer, 0, bytemuck::cast_slice(data));
         }
     }
@@ -726,7 +727,7 @@ impl Gpu {
         if bytes == 0 {
             return Vec::new();
         }
-        if self.st().dry.is_some() {
+        if self.is_dry() {
             return vec![0.0; len];
         }
         let staging = {
@@ -762,7 +763,7 @@ impl Gpu {
 
     /// Copy `bytes` from one buffer to another (recorded, not executed yet).
     pub fn copy(&self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, bytes: u64) {
-        if bytes > 0 && self.st().dry.is_none() {
+        if bytes > 0 && !self.is_dry() {
             self.with_encoder(|enc| enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes));
         }
     }
@@ -913,26 +914,30 @@ impl Gpu {
     /// Run `f` without running anything on the device: dispatches, copies and uploads are dropped and readbacks
     /// return zeros (buffers are still handed out). Returns the entry points `f` would have dispatched, each once,
     /// in the order of their first dispatch: the kernels a step needs before it runs (`warm_up`). `f` must not
-    /// trust the values it reads, nor keep what it computed. Pending work is submitted first.
+    /// trust the values it reads, nor keep what it computed. Pending work is submitted first. Only this thread's work
+    /// is dry: other threads' dispatches run (though the kernel choice and profiling stay device-wide).
     pub fn dry_run(&self, f: impl FnOnce()) -> Vec<&'static str> {
         self.flush();
-        self.st().dry = Some(Vec::new());
+        let me = std::thread::current().id();
+        let outer = self.st().dry.insert(me, Vec::new());
+        assert!(outer.is_none(), "dry_run: already inside a dry run on this thread");
         struct Reset<'a>(&'a Gpu);
         impl Drop for Reset<'_> {
             fn drop(&mut self) {
-                self.0.st().dry.take();
+                self.0.st().dry.remove(&std::thread::current().id());
             }
         }
         let reset = Reset(self);
         f();
-        let entries = self.st().dry.take().unwrap_or_default();
+        let entries = self.st().dry.remove(&me).unwrap_or_default();
         drop(reset);
         entries
     }
 
-    /// Inside `dry_run`: what a launcher computes now is never run, so it must not be kept.
+    /// Inside `dry_run` on this thread: what a launcher computes now is never run, so it must not be kept.
     pub fn is_dry(&self) -> bool {
-        self.st().dry.is_some()
+        let st = self.st();
+        !st.dry.is_empty() && st.dry.contains_key(&std::thread::current().id())
     }
 
     fn record_dispatch<P: bytemuck::Pod>(&self, k: &Kernel, params: &P, bufs: &[(u32, Bind)], groups: [u32; 3]) {
@@ -947,7 +952,7 @@ impl Gpu {
             if let Some(t) = st.trace.as_mut() {
                 t.push(entry);
             }
-            if let Some(d) = st.dry.as_mut() {
+            if let Some(d) = st.dry.get_mut(&std::thread::current().id()) {
                 if !d.contains(&entry) {
                     d.push(entry);
                 }

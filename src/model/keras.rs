@@ -28,7 +28,7 @@ use super::spec::{keras_se_name, keras_unit, LAYERS};
 use super::Fwd;
 use crate::data::{IMAGENET_MEAN, IMAGENET_STD};
 use crate::graph::Var;
-use crate::ops::{add::add, batch_norm::{batch_norm, batch_norm_relu}, concat::concat, conv2d::conv2d, max_pool2d::max_pool2d, upsample2x::upsample2x};
+use crate::ops::{add::add, batch_norm::{batch_norm, batch_norm_relu, BnLayer}, concat::concat, conv2d::conv2d, max_pool2d::max_pool2d, upsample2x::upsample2x};
 use crate::tensor::Tensor;
 
 pub const ENCODER_EPS: f32 = 2e-5;
@@ -119,18 +119,16 @@ impl Fwd<'_> {
             ones = Var::constant(Tensor::from_slice(&self.m.gpu, &[c], &vec![1.0; c]));
             &ones
         };
-        let op = if relu { batch_norm_relu } else { batch_norm };
-        op(
-            self.tape,
-            x,
+        let bn = BnLayer {
             gamma,
-            self.p(&format!("{layer}/beta:0")),
-            self.m.tensor(&format!("{layer}/moving_mean:0")),
-            self.m.tensor(&format!("{layer}/moving_variance:0")),
-            self.training,
-            MOMENTUM,
+            beta: self.p(&format!("{layer}/beta:0")),
+            running_mean: self.m.tensor(&format!("{layer}/moving_mean:0")),
+            running_var: self.m.tensor(&format!("{layer}/moving_variance:0")),
+            momentum: MOMENTUM,
             eps,
-        )
+        };
+        let op = if relu { batch_norm_relu } else { batch_norm };
+        op(self.tape, x, &bn, self.training)
     }
 
     fn kconv(&self, x: &Var, layer: &str, stride: usize, pad: usize, bias: bool) -> Var {

@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use crate::gpu::Gpu;
 use crate::graph::{Tape, Var};
 use crate::ops::{
-    add::add, batch_norm::{batch_norm, batch_norm_fold, batch_norm_relu}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
+    add::add, batch_norm::{batch_norm, batch_norm_fold, batch_norm_relu, BnLayer}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
     global_avg_pool::global_avg_pool, max_pool2d::max_pool2d, relu::relu, sigmoid::sigmoid, upsample2x::upsample2x,
 };
 use crate::tensor::Tensor;
@@ -334,18 +334,16 @@ impl Fwd<'_> {
         if self.training {
             self.m.count_batch(prefix);
         }
+        let layer = BnLayer {
+            gamma: self.p(&format!("{prefix}.weight")),
+            beta: self.p(&format!("{prefix}.bias")),
+            running_mean: self.m.tensor(&format!("{prefix}.running_mean")),
+            running_var: self.m.tensor(&format!("{prefix}.running_var")),
+            momentum: BN_MOMENTUM,
+            eps: BN_EPS,
+        };
         let op = if relu { batch_norm_relu } else { batch_norm };
-        op(
-            self.tape,
-            x,
-            self.p(&format!("{prefix}.weight")),
-            self.p(&format!("{prefix}.bias")),
-            self.m.tensor(&format!("{prefix}.running_mean")),
-            self.m.tensor(&format!("{prefix}.running_var")),
-            self.training,
-            BN_MOMENTUM,
-            BN_EPS,
-        )
+        op(self.tape, x, &layer, self.training)
     }
 
     /// The squeeze-and-excitation gate applied: out * sigmoid(fc2(ReLU(fc1(GAP(out))))), 1x1 convs with bias.

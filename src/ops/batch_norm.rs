@@ -368,59 +368,37 @@ pub fn batch_norm_fold(w: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: 
     (wf, shift)
 }
 
+/// One BatchNorm2d layer: its parameters (gradients flow to them), its running statistics (updated in place in
+/// training) and its hyper-parameters. PyTorch's defaults: eps 1e-5, momentum 0.1.
+pub struct BnLayer<'a> {
+    pub gamma: &'a Var,
+    pub beta: &'a Var,
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
 /// Autograd wrapper. Training: normalise with batch statistics (biased variance), save mean and rstd for the
 /// backward, and update the running stats in place: running = (1-momentum)*running + momentum*batch, with the
-/// UNBIASED batch variance (n/(n-1)) for running_var. Eval: use the running stats. PyTorch defaults: eps 1e-5,
-/// momentum 0.1. Gradients flow to x, gamma and beta.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm(
-    tape: &Tape,
-    x: &Var,
-    gamma: &Var,
-    beta: &Var,
-    running_mean: &Tensor,
-    running_var: &Tensor,
-    training: bool,
-    momentum: f32,
-    eps: f32,
-) -> Var {
-    bn_node(tape, x, gamma, beta, running_mean, running_var, training, momentum, eps, false)
+/// UNBIASED batch variance (n/(n-1)) for running_var. Eval: use the running stats. Gradients flow to x, gamma and
+/// beta.
+pub fn batch_norm(tape: &Tape, x: &Var, l: &BnLayer, training: bool) -> Var {
+    bn_node(tape, x, l, training, false)
 }
 
 /// ReLU(batch_norm(..)) as one op in training mode (the fused ReLU of the module header: one forward pass instead of
 /// two, no ReLU backward pass, the BN output never stored); in eval mode `batch_norm` then `relu`.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_relu(
-    tape: &Tape,
-    x: &Var,
-    gamma: &Var,
-    beta: &Var,
-    running_mean: &Tensor,
-    running_var: &Tensor,
-    training: bool,
-    momentum: f32,
-    eps: f32,
-) -> Var {
+pub fn batch_norm_relu(tape: &Tape, x: &Var, l: &BnLayer, training: bool) -> Var {
     if training {
-        bn_node(tape, x, gamma, beta, running_mean, running_var, true, momentum, eps, true)
+        bn_node(tape, x, l, true, true)
     } else {
-        crate::ops::relu::relu(tape, &batch_norm(tape, x, gamma, beta, running_mean, running_var, false, momentum, eps))
+        crate::ops::relu::relu(tape, &batch_norm(tape, x, l, false))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bn_node(
-    tape: &Tape,
-    x: &Var,
-    gamma: &Var,
-    beta: &Var,
-    running_mean: &Tensor,
-    running_var: &Tensor,
-    training: bool,
-    momentum: f32,
-    eps: f32,
-    relu: bool,
-) -> Var {
+fn bn_node(tape: &Tape, x: &Var, l: &BnLayer, training: bool, relu: bool) -> Var {
+    let BnLayer { gamma, beta, running_mean, running_var, momentum, eps } = *l;
     let (n, _, h, w) = x.t.nchw("batch_norm");
     let m = n * h * w;
     if training {

@@ -93,7 +93,7 @@ fn tape_wrapper_training_and_eval() {
     let x = tape.param(&Tensor::from_slice(&g, &shape, &cs.x));
     let gamma = tape.param(&Tensor::from_slice(&g, &[c], &cs.gamma));
     let beta = tape.param(&Tensor::from_slice(&g, &[c], &cs.beta));
-    let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, true, momentum, eps);
+    let y = bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, momentum, eps), true);
     let grads = tape.backward(&y, Tensor::from_slice(&g, &shape, &cs.dy));
     let (y_cpu, mean, var) = cpu::forward_train(&xd, n, c, hw, &gd, &bd, eps as f64);
     let (dx, dgamma, dbeta) = cpu::backward_train(&xd, &dyd, n, c, hw, &gd, eps as f64);
@@ -111,7 +111,7 @@ fn tape_wrapper_training_and_eval() {
     let x = tape.param(&Tensor::from_slice(&g, &shape, &cs.x));
     let gamma = tape.param(&Tensor::from_slice(&g, &[c], &cs.gamma));
     let beta = tape.param(&Tensor::from_slice(&g, &[c], &cs.beta));
-    let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, false, momentum, eps);
+    let y = bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, momentum, eps), false);
     let grads = tape.backward(&y, Tensor::from_slice(&g, &shape, &cs.dy));
     let y_cpu = cpu::normalize(&xd, n, c, hw, &rm_cpu, &rv_cpu, &gd, &bd, eps as f64);
     let (dx, dgamma, dbeta) = cpu::backward_eval(&xd, &dyd, n, c, hw, &gd, &rm_cpu, &rv_cpu, eps as f64);
@@ -124,7 +124,7 @@ fn tape_wrapper_training_and_eval() {
 
     // Eval on an inference tape: records nothing, same output.
     let tape = Tape::inference();
-    let y2 = bn::batch_norm(&tape, &Var::constant(x.t.clone()), &gamma, &beta, &rm, &rv, false, momentum, eps);
+    let y2 = bn::batch_norm(&tape, &Var::constant(x.t.clone()), &layer(&gamma, &beta, &rm, &rv, momentum, eps), false);
     assert!(tape.is_empty(), "batch_norm: an inference tape must record nothing");
     assert_eq!(y2.t.to_vec(), y.t.to_vec(), "batch_norm: eval output differs between recording and inference tapes");
     assert_all_pass(&res);
@@ -139,7 +139,7 @@ fn training_with_one_value_per_channel_panics() {
     let gamma = tape.param(&Tensor::full(&g, &[2], 1.0));
     let beta = tape.param(&Tensor::zeros(&g, &[2]));
     let (rm, rv) = (Tensor::zeros(&g, &[2]), Tensor::full(&g, &[2], 1.0));
-    bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, true, 0.1, 1e-5);
+    bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), true);
 }
 
 /// Same input, bit-identical statistics and gradients (fixed reduction order, no atomics).
@@ -182,9 +182,9 @@ fn fused_relu_equals_batch_norm_then_relu_bit_for_bit() {
             let gamma = tape.param(&Tensor::from_slice(&g, &[c], &cs.gamma));
             let beta = tape.param(&Tensor::from_slice(&g, &[c], &cs.beta));
             let z = if fused {
-                bn::batch_norm_relu(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5)
+                bn::batch_norm_relu(&tape, &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), training)
             } else {
-                fluke::ops::relu::relu(&tape, &bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5))
+                fluke::ops::relu::relu(&tape, &bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), training))
             };
             let grads = tape.backward(&z, Tensor::from_slice(&g, &shape, &cs.dy));
             let on = z.t.to_vec().iter().filter(|&&v| v > 0.0).count();
@@ -219,7 +219,7 @@ fn tape_outputs(g: &std::sync::Arc<fluke::gpu::Gpu>, cs: &Case) -> Vec<Vec<u32>>
         let x = tape.param(&Tensor::from_slice(g, &cs.shape, &cs.x));
         let gamma = tape.param(&Tensor::from_slice(g, &[c], &cs.gamma));
         let beta = tape.param(&Tensor::from_slice(g, &[c], &cs.beta));
-        let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, training, 0.1, 1e-5);
+        let y = bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), training);
         let grads = tape.backward(&y, Tensor::from_slice(g, &cs.shape, &cs.dy));
         out.extend([bits(&y.t), bits(grads.get(&x).unwrap()), bits(grads.get(&gamma).unwrap())]);
         out.extend([bits(grads.get(&beta).unwrap()), bits(&rm), bits(&rv)]);
@@ -301,7 +301,7 @@ fn matches_pytorch_golden() {
         let x = tape.param(&Tensor::from_slice(&g, &shape, &get("x")));
         let gamma = tape.param(&Tensor::from_slice(&g, &[c], &get("gamma")));
         let beta = tape.param(&Tensor::from_slice(&g, &[c], &get("beta")));
-        let y = bn::batch_norm(&tape, &x, &gamma, &beta, &rm, &rv, true, 0.1, 1e-5);
+        let y = bn::batch_norm(&tape, &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), true);
         let grads = tape.backward(&y, Tensor::from_slice(&g, &shape, &get("gy")));
         let want = |n: &str| f64s(&get(n));
         res.push(compare("golden y_train", &l, &y.t.to_vec(), &want("y_train"), 1e-5, 1e-5));
@@ -310,9 +310,14 @@ fn matches_pytorch_golden() {
         res.push(compare("golden dbeta", &l, &grads.get(&beta).unwrap().to_vec(), &want("dbeta"), 1e-5, 1e-5));
         res.push(compare("golden running_mean", &l, &rm.to_vec(), &want("rm1"), 1e-6, 1e-6));
         res.push(compare("golden running_var", &l, &rv.to_vec(), &want("rv1"), 1e-6, 1e-6));
-        let y_eval = bn::batch_norm(&Tape::inference(), &x, &gamma, &beta, &rm, &rv, false, 0.1, 1e-5);
+        let y_eval = bn::batch_norm(&Tape::inference(), &x, &layer(&gamma, &beta, &rm, &rv, 0.1, 1e-5), false);
         res.push(compare("golden y_eval", &l, &y_eval.t.to_vec(), &want("y_eval"), 1e-5, 1e-5));
     }
     fluke::check::print_table(&res);
     assert_all_pass(&res);
+}
+
+/// The layer of the tests' tensors.
+fn layer<'a>(gamma: &'a Var, beta: &'a Var, rm: &'a Tensor, rv: &'a Tensor, momentum: f32, eps: f32) -> bn::BnLayer<'a> {
+    bn::BnLayer { gamma, beta, running_mean: rm, running_var: rv, momentum, eps }
 }

@@ -36,6 +36,40 @@ fn inference_tape_records_nothing() {
     assert_eq!(y.t.to_vec(), vec![2.0, 3.0, 4.0]);
 }
 
+/// A dry run is this thread's only: while one thread is inside `Gpu::dry_run` (its dispatches dropped, its readbacks
+/// zeros), another thread's uploads, dispatches and readbacks on the same device run for real, and the dry thread
+/// still reads zeros and lists its kernels. On a device of its own (the shared one checks turns).
+#[test]
+fn a_dry_run_on_one_thread_leaves_another_threads_work_running() {
+    let _turn = gpu();
+    let g = fluke::gpu::Gpu::new(&fluke::testing::options_from_env(), &fluke::ops::shaders()).expect("a GPU adapter");
+    let inside = std::sync::Barrier::new(2);
+    let done = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let dry = s.spawn(|| {
+            g.dry_run(|| {
+                inside.wait();
+                // The other thread works now; this one stays dry throughout.
+                done.wait();
+                assert!(g.is_dry());
+                let a = Tensor::from_slice(&g, &[4], &[1.0, 2.0, 3.0, 4.0]);
+                let y = relu::relu_forward(&a);
+                assert_eq!(y.to_vec(), vec![0.0; 4], "a dry run read back values");
+            })
+        });
+        inside.wait();
+        assert!(!g.is_dry(), "another thread's dry run made this thread dry");
+        let before = g.dispatches_total();
+        let a = Tensor::from_slice(&g, &[4], &[-1.0, 2.0, -3.0, 4.0]);
+        let y = relu::relu_forward(&a);
+        assert_eq!(y.to_vec(), vec![0.0, 2.0, 0.0, 4.0], "work beside another thread's dry run was dropped");
+        assert!(g.dispatches_total() > before, "the dispatch beside a dry run did not run");
+        done.wait();
+        let listed = dry.join().expect("the dry thread panicked");
+        assert!(!listed.is_empty() && listed.iter().all(|e| e.starts_with("relu_forward")), "the dry run listed {listed:?}");
+    });
+}
+
 #[test]
 fn fluke_check_self_test_passes_on_this_adapter() {
     // The same comparisons `fluke check` prints, for every op.
