@@ -165,7 +165,7 @@ pub struct BenchReport {
     pub train_images_per_s: f64,
     pub infer_images_per_s: f64,
     pub first_step_s: f64,
-    /// Kernels a second device compiled ahead of the first step (src/gpu/warm_up.rs); 0: none (not lavapipe, or
+    /// Kernel variants (entry point x distinct Params) a second device compiled ahead of the first step (src/gpu/warm_up.rs); 0: none (not lavapipe, or
     /// `--no-warm-up`).
     #[serde(default)]
     pub first_step_compiled_ahead: usize,
@@ -296,7 +296,7 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
     // First step: all shader compilation (start-up) plus the first step's allocations; on lavapipe with a second
     // device compiling ahead from the back of the step (src/gpu/warm_up.rs), started inside the timed span.
     let t0 = Instant::now();
-    let warm_up = if a.no_warm_up { None } else { gpu.warm_up(crate::train::step_entries(&model, a.batch, wu, hu)) };
+    let warm_up = if a.no_warm_up { None } else { gpu.warm_up(crate::train::step_plan(&model, a.batch, wu, hu)) };
     gpu.reset_peak();
     crate::train::train_step(&model, &mut opt, &x, &t)?;
     gpu.sync();
@@ -307,7 +307,7 @@ pub fn run(gpu: &Arc<Gpu>, a: &BenchArgs) -> Result<BenchReport> {
         gpu.compile_seconds,
         gpu.pipeline_seconds(),
         match warm {
-            Some((done, total)) => format!("a second device compiled {done} of its {total} kernels ahead, from the back"),
+            Some((done, total)) => format!("a second device compiled {done} of its {total} kernel variants (entry point x Params) ahead, from the back"),
             None if a.no_warm_up => "no compiling ahead (--no-warm-up)".to_string(),
             None => "no compiling ahead (only lavapipe with Mesa's shader cache and 2+ cores)".to_string(),
         }
@@ -468,7 +468,7 @@ pub fn compare(a_path: &std::path::Path, b_path: &std::path::Path) -> Result<Str
     row(&mut out, "train images/s", a.train_images_per_s, b.train_images_per_s, true)?;
     row(&mut out, "inference images/s", a.infer_images_per_s, b.infer_images_per_s, true)?;
     row(&mut out, "first step (s)", a.first_step_s, b.first_step_s, false)?;
-    writeln!(out, "{:<28} {:>12} {:>12}", "  kernels compiled ahead", a.first_step_compiled_ahead, b.first_step_compiled_ahead)?;
+    writeln!(out, "{:<28} {:>12} {:>12}", "  variants compiled ahead", a.first_step_compiled_ahead, b.first_step_compiled_ahead)?;
     row(&mut out, "peak GPU memory (MiB)", (a.peak_gpu_bytes >> 20) as f64, (b.peak_gpu_bytes >> 20) as f64, false)?;
     if let (Some(ra), Some(rb)) = (a.roofline, b.roofline) {
         row(&mut out, "roofline GFLOP/s", ra.peak_gflops, rb.peak_gflops, true)?;

@@ -172,17 +172,55 @@ struct State {
     timestamps: Option<Timestamps>,
     /// Profile with the wall clock even when the device has timestamps (`set_wall_clock_profiling`).
     force_wall: bool,
-    /// When Some, the entry point of every dispatch recorded since `start_trace` (no timing, no waiting: what the
-    /// kernel check needs, in a browser too).
-    trace: Option<Vec<&'static str>>,
-    /// The threads inside a dry run (`dry_run`), each with the entry points it dispatched (first-use order): their
+    /// When Some, every dispatch recorded since `start_trace`, as a `Plan` (no timing, no waiting: what the kernel
+    /// check needs, in a browser too).
+    trace: Option<Plan>,
+    /// The threads inside a dry run (`dry_run`), each with the dispatches it planned (first-use order): their
     /// dispatches are not encoded, their copies and uploads are dropped, their readbacks return zeros. Per thread, so
     /// that one thread's dry run never drops another thread's work.
-    dry: HashMap<std::thread::ThreadId, Vec<&'static str>>,
+    dry: HashMap<std::thread::ThreadId, Plan>,
     /// Some on a device shared by turns (`testing::gpu()`): the thread whose turn it is, None between turns. Work
     /// recorded by any other thread panics (`check_holder`): the device's kernel choice and profiling are
     /// device-wide, so work done outside one's turn would run with another test's settings.
     holder: Option<Option<std::thread::ThreadId>>,
+}
+
+/// What a dry run (`Gpu::dry_run`) would have dispatched: each entry point with each distinct `Params` it was given,
+/// once, in the order of first dispatch. The `Params` matter to lavapipe: it compiles a variant of a kernel for each
+/// distinct set of the uniforms its loop bounds and branches read (Mesa's uniform inlining), so compiling ahead
+/// (`warm_up`) must dispatch the real `Params` to compile what the step will run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub dispatches: Vec<(&'static str, Vec<u8>)>,
+    seen: std::collections::HashSet<(&'static str, Vec<u8>)>,
+}
+
+impl Plan {
+    fn add(&mut self, entry: &'static str, params: &[u8]) {
+        let d = (entry, params.to_vec());
+        if self.seen.insert(d.clone()) {
+            self.dispatches.push(d);
+        }
+    }
+
+    /// The entry points, each once, in the order of first dispatch.
+    pub fn entries(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for (e, _) in &self.dispatches {
+            if !out.contains(e) {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// This plan, then the dispatches of `other` it does not have.
+    pub fn then(mut self, other: Plan) -> Plan {
+        for (e, p) in other.dispatches {
+            self.add(e, &p);
+        }
+        self
+    }
 }
 
 /// The device, its pipelines and the pool. Shared as `Arc<Gpu>`; its mutable state sits behind mutexes, so one device
@@ -900,26 +938,32 @@ impl Gpu {
     /// Start recording which entry points the following dispatches run (`take_trace`). Unlike profiling it neither
     /// times nor waits for anything.
     pub fn start_trace(&self) {
-        self.st().trace = Some(Vec::new());
+        self.st().trace = Some(Plan::default());
     }
 
     /// The entry points dispatched since `start_trace`, sorted, each once; tracing stops.
     pub fn take_trace(&self) -> Vec<&'static str> {
-        let mut v = self.st().trace.take().unwrap_or_default();
+        let mut v = self.take_trace_plan().entries();
         v.sort();
-        v.dedup();
         v
     }
 
+    /// What was dispatched since `start_trace`, as a `Plan` (each entry point with each distinct `Params` once, in
+    /// the order of first dispatch); tracing stops.
+    pub fn take_trace_plan(&self) -> Plan {
+        self.st().trace.take().unwrap_or_default()
+    }
+
     /// Run `f` without running anything on the device: dispatches, copies and uploads are dropped and readbacks
-    /// return zeros (buffers are still handed out). Returns the entry points `f` would have dispatched, each once,
-    /// in the order of their first dispatch: the kernels a step needs before it runs (`warm_up`). `f` must not
-    /// trust the values it reads, nor keep what it computed. Pending work is submitted first. Only this thread's work
-    /// is dry: other threads' dispatches run (though the kernel choice and profiling stay device-wide).
-    pub fn dry_run(&self, f: impl FnOnce()) -> Vec<&'static str> {
+    /// return zeros (buffers are still handed out). Returns what `f` would have dispatched (`Plan`: each entry point
+    /// with each distinct `Params` once, in the order of first dispatch): what a step needs compiled before it runs
+    /// (`warm_up`). `f` must not trust the values it reads, nor keep what it computed. Pending work is submitted
+    /// first. Only this thread's work is dry: other threads' dispatches run (though the kernel choice and profiling
+    /// stay device-wide).
+    pub fn dry_run(&self, f: impl FnOnce()) -> Plan {
         self.flush();
         let me = std::thread::current().id();
-        let outer = self.st().dry.insert(me, Vec::new());
+        let outer = self.st().dry.insert(me, Plan::default());
         assert!(outer.is_none(), "dry_run: already inside a dry run on this thread");
         struct Reset<'a>(&'a Gpu);
         impl Drop for Reset<'_> {
@@ -929,9 +973,9 @@ impl Gpu {
         }
         let reset = Reset(self);
         f();
-        let entries = self.st().dry.remove(&me).unwrap_or_default();
+        let plan = self.st().dry.remove(&me).unwrap_or_default();
         drop(reset);
-        entries
+        plan
     }
 
     /// Inside `dry_run` on this thread: what a launcher computes now is never run, so it must not be kept.
@@ -950,12 +994,10 @@ impl Gpu {
         {
             let mut st = self.st();
             if let Some(t) = st.trace.as_mut() {
-                t.push(entry);
+                t.add(entry, pbytes);
             }
-            if let Some(d) = st.dry.get_mut(&std::thread::current().id()) {
-                if !d.contains(&entry) {
-                    d.push(entry);
-                }
+            if let Some(plan) = st.dry.get_mut(&std::thread::current().id()) {
+                plan.add(entry, pbytes);
                 return;
             }
         }

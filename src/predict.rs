@@ -227,7 +227,7 @@ pub fn predict(gpu: &Arc<Gpu>, cfg: &PredictConfig) -> Result<PredictSummary> {
     // kernel check and the first batch compile them from the front (src/gpu/warm_up.rs). Stopped after that batch.
     #[cfg(not(target_arch = "wasm32"))]
     let mut warm_up = gpu.warm_up(
-        [crate::validate::check_entries(gpu, &model.cfg, w as usize, h as usize, cfg.batch), model.predict_entries(cfg.batch, w as usize, h as usize)].concat(),
+        crate::validate::check_plan(gpu, &model.cfg, w as usize, h as usize, cfg.batch).then(model.predict_plan(cfg.batch, w as usize, h as usize)),
     );
     #[cfg(target_arch = "wasm32")]
     let mut warm_up: Option<()> = None;

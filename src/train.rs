@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Loader};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Plan};
 use crate::graph::{Tape, Var};
 use crate::model::{UNet, UNetConfig};
 use crate::evaluate::{evaluate, upload_batch};
@@ -176,20 +176,21 @@ pub fn train_step(model: &UNet, opt: &mut Adam, x: &Tensor, t: &Tensor) -> Resul
     Ok(StepResult { loss: l, dice: d })
 }
 
-/// The entry points one training step (forward, loss, backward, Adam) dispatches at this batch shape, in the order
-/// of their first dispatch, found by a dry run (`Gpu::dry_run`: nothing runs on the device); the BN counters the dry
-/// forward bumped are put back. What `Gpu::warm_up` compiles ahead of the first step.
-pub fn step_entries(model: &UNet, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
+/// What one training step (forward, loss, backward, Adam) dispatches at this batch shape (`Plan`: each entry point
+/// with each distinct `Params`, in the order of first dispatch), found by a dry run (`Gpu::dry_run`: nothing runs on
+/// the device); the BN counters the dry forward bumped are put back. What `Gpu::warm_up` compiles ahead of the first
+/// step.
+pub fn step_plan(model: &UNet, batch: usize, width: usize, height: usize) -> Plan {
     let gpu = &model.gpu;
     let counters = model.num_batches_tracked.borrow().clone();
-    let entries = gpu.dry_run(|| {
+    let plan = gpu.dry_run(|| {
         let x = Tensor::zeros(gpu, &[batch, 3, height, width]);
         let t = Tensor::zeros(gpu, &[batch, 1, height, width]);
         let mut opt = Adam::new(model.params(), 1e-3);
         let _ = train_step(model, &mut opt, &x, &t);
     });
     *model.num_batches_tracked.borrow_mut() = counters;
-    entries
+    plan
 }
 
 fn next_name(p: &Path) -> PathBuf {
@@ -332,7 +333,7 @@ pub fn train(gpu: &Arc<Gpu>, cfg: &TrainConfig, resume: bool) -> Result<TrainSta
     // lavapipe with a cold shader cache: a second device compiles the step's kernels from the back while the kernel
     // check and the first step compile them from the front (src/gpu/warm_up.rs). Stopped after the first step.
     let (w, h) = (cfg.width as usize, cfg.height as usize);
-    let mut warm_up = gpu.warm_up([crate::validate::check_entries(gpu, &model.cfg, w, h, cfg.batch), step_entries(&model, cfg.batch, w, h)].concat());
+    let mut warm_up = gpu.warm_up(crate::validate::check_plan(gpu, &model.cfg, w, h, cfg.batch).then(step_plan(&model, cfg.batch, w, h)));
     crate::validate::ensure(gpu, &model.cfg, w, h, cfg.batch)?;
     let mut opt = Adam::new(model.params(), cfg.lr);
     let mut state = TrainState { lr: cfg.lr, best_val_dice: f64::NEG_INFINITY, ..Default::default() };

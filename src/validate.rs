@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::check::rand_vec;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Plan};
 use crate::model::summary::{conv_layers, ConvShape};
 use crate::model::UNetConfig;
 use crate::ops::conv2d::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward};
@@ -325,10 +325,10 @@ fn device_key(gpu: &Gpu) -> String {
     )
 }
 
-/// The entry points `ensure` will run for this job, in the order of their first dispatch: every geometry the cache
-/// has not validated yet, its three directions dry-run on zeros (`Gpu::dry_run`: nothing runs); empty when the cache
-/// has them all. What `Gpu::warm_up` compiles ahead of the check.
-pub fn check_entries(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Vec<&'static str> {
+/// What `ensure` will dispatch for this job (`Plan`, in the order of first dispatch): every geometry the cache has not
+/// validated yet, its three directions dry-run on zeros (`Gpu::dry_run`: nothing runs); empty when the cache has
+/// them all. What `Gpu::warm_up` compiles ahead of the check.
+pub fn check_plan(gpu: &Arc<Gpu>, cfg: &UNetConfig, width: usize, height: usize, batch: usize) -> Plan {
     let n = check_batch(batch);
     let cache: Cache = gpu
         .kernel_cache

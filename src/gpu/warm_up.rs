@@ -1,28 +1,34 @@
 //! Compile ahead on a second device: the first step on lavapipe with an empty Mesa shader cache spends more time in
-//! llvmpipe's JIT than in its kernels (13.1 s against 6.2 s warm at batch 4, 384x192 on the 2-core AMD EPYC), and
-//! that JIT runs in the device's one queue thread, at the first dispatch of each kernel, one kernel at a time, while
+//! llvmpipe's JIT than in its kernels (13.5 s against 5.0 s warm at batch 4, 384x192 on the 2-core AMD EPYC), and
+//! that JIT runs in the device's one queue thread, at the first dispatch of each kernel variant, one at a time, while
 //! the machine's other cores wait for it.
 //!
-//! `Gpu::warm_up(entries)` opens a second device on the same adapter in a thread of its own and dispatches every
-//! entry point in `entries` once, last first, on one workgroup of zeroed buffers with zeroed `Params` (every loop of
-//! every kernel ends at once; what they write is thrown away). Each dispatch makes llvmpipe compile that kernel and
-//! store it in Mesa's on-disk shader cache, where the main device finds it when it gets there: the main device
-//! compiles from the front of the step and the second one from the back, and they meet in the middle. `entries` is
-//! what the step will dispatch, in order: `Gpu::dry_run` of the step.
+//! What gets compiled is a variant per distinct `Params`, not per kernel: lavapipe inlines the uniforms that a
+//! kernel's loop bounds and branches read (Mesa's `lvp_inline_uniforms`, for shaders above a size) and compiles the
+//! result, once per distinct set of values per device, through Mesa's on-disk shader cache. So the 53 kernels of a
+//! step at 384x192 are some 180 compiles, and a dispatch with zeroed `Params` (as this module did before) compiles
+//! a variant whose loops are all empty, which the step never runs.
+//!
+//! `Gpu::warm_up(plan)` opens a second device on the same adapter in a thread of its own and makes each dispatch of
+//! `plan` once, last first, on one workgroup of zeroed buffers with the dispatch's real `Params` (a workgroup's
+//! worth of work; reads past the small buffers are bounds-checked; what they write is thrown away). Each makes
+//! llvmpipe compile that variant and store it in Mesa's on-disk shader cache, where the main device finds it when
+//! it gets there: the main device compiles from the front of the step and the second one from the back, and they
+//! meet in the middle. `plan` is what the step will dispatch, in order: `Gpu::dry_run` of the step (`Plan`).
 //!
 //! Only where it pays: a Vulkan CPU adapter whose driver is Mesa (lavapipe: `is_mesa_cpu`), Mesa's shader cache not
 //! turned off (`MESA_SHADER_CACHE_DISABLE`), and a second core. Elsewhere `warm_up` returns None: a real GPU's
 //! driver compiles at pipeline creation, SwiftShader keeps no disk cache, and on one core the two devices would only
-//! take turns. With a warm Mesa cache it costs a cache lookup per kernel.
+//! take turns. With a warm Mesa cache it costs a cache lookup per variant.
 //!
-//! Dropping the `WarmUp` stops it after the kernel it is compiling and waits for that one (up to a second), so no
-//! thread of a second device is left inside the driver when the program exits.
+//! Dropping the `WarmUp` stops it after the variant it is compiling and waits for that one, so no thread of a
+//! second device is left inside the driver when the program exits.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::{Bind, Gpu};
+use super::{Bind, Gpu, Plan, PARAM_SLOT};
 use crate::platform;
 
 /// Bytes of each dummy storage buffer: above the fixed size of any storage global in shaders/ (runtime-sized arrays
@@ -38,7 +44,7 @@ pub struct WarmUp {
 }
 
 impl WarmUp {
-    /// Stop and wait; returns (kernels dispatched on the second device, kernels it was given).
+    /// Stop and wait; returns (variants dispatched on the second device, variants it was given).
     pub fn finish(mut self) -> (usize, usize) {
         self.stop_and_join();
         (self.done.load(Ordering::Relaxed), self.total)
@@ -78,13 +84,11 @@ fn mesa_cache_disabled() -> bool {
 }
 
 impl Gpu {
-    /// Compile `entries` ahead on a second device (see the module doc), in the order the main device will first
-    /// dispatch them (repeats are dropped: the kernel check's and then the step's lists can be chained); None where
-    /// that does not pay (not lavapipe, Mesa's cache off, one core) or `entries` is empty.
-    pub fn warm_up(self: &Arc<Self>, mut entries: Vec<&'static str>) -> Option<WarmUp> {
-        // Each entry point once, where the main device first meets it.
-        let mut seen = std::collections::HashSet::new();
-        entries.retain(|e| seen.insert(*e));
+    /// Compile the dispatches of `plan` ahead on a second device (see the module doc), in the order the main device
+    /// will first make them (the kernel check's plan and then the step's can be chained: `Plan::then`); None where
+    /// that does not pay (not lavapipe, Mesa's cache off, one core) or the plan is empty.
+    pub fn warm_up(self: &Arc<Self>, plan: Plan) -> Option<WarmUp> {
+        let entries = plan.dispatches;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if entries.is_empty() || !is_mesa_cpu(self) || mesa_cache_disabled() || cores < 2 {
             return None;
@@ -98,11 +102,11 @@ impl Gpu {
             .name("fluke-warm-up".into())
             .spawn(move || {
                 let Ok(second) = platform::block_on(Gpu::with_adapter(adapter, &opts, &shaders)) else { return };
-                for entry in entries.iter().rev() {
+                for (entry, params) in entries.iter().rev() {
                     if stop2.load(Ordering::Relaxed) {
                         break;
                     }
-                    if !second.dispatch_once(entry) {
+                    if !second.dispatch_once(entry, params) {
                         break;
                     }
                     done2.fetch_add(1, Ordering::Relaxed);
@@ -112,15 +116,18 @@ impl Gpu {
         Some(WarmUp { stop, done, total, thread: Some(thread) })
     }
 
-    /// One dispatch of `entry` on one workgroup with zeroed `Params` and a zeroed buffer per storage global, waited
+    /// One dispatch of `entry` on one workgroup with these `Params` and a zeroed buffer per storage global, waited
     /// for. false when the entry point is unknown here or the device reported an error (the warm-up stops quietly:
     /// it only ever saves time).
-    fn dispatch_once(self: &Arc<Self>, entry: &str) -> bool {
+    fn dispatch_once(self: &Arc<Self>, entry: &str, params: &[u8]) -> bool {
         let Some(k) = self.kernels.get(entry) else { return false };
+        let mut p = [0u32; (PARAM_SLOT / 4) as usize];
+        let Some(dst) = bytemuck::cast_slice_mut::<u32, u8>(&mut p).get_mut(..params.len()) else { return false };
+        dst.copy_from_slice(params);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bufs: Vec<_> = k.slots.iter().map(|_| self.alloc(DUMMY_BYTES)).collect();
         let binds: Vec<(u32, Bind)> = k.slots.iter().zip(&bufs).map(|(s, b)| (s.binding, Bind::from(b))).collect();
-        self.record_dispatch(k, &[0u32; 64], &binds, [1, 1, 1]);
+        self.record_dispatch(k, &p, &binds, [1, 1, 1]);
         self.sync();
         platform::scope_error(scope, String::new()).is_none()
     }

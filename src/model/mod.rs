@@ -35,7 +35,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Plan};
 use crate::graph::{Tape, Var};
 use crate::ops::{
     add::add, batch_norm::{batch_norm, batch_norm_fold, batch_norm_relu, BnLayer}, channel_scale::channel_scale, concat::concat, conv2d::{conv2d, conv2d_forward_fixed, FixedWeights},
@@ -231,16 +231,17 @@ impl UNet {
         sigmoid(&tape, &z).t
     }
 
-    /// The entry points `predict` dispatches for a batch of this shape, in the order of their first dispatch, found
-    /// by a dry run (`Gpu::dry_run`: nothing runs on the device); the folded weights a frozen model would cache from
-    /// it are put back as they were. What `Gpu::warm_up` compiles ahead of the first batch.
-    pub fn predict_entries(&self, batch: usize, width: usize, height: usize) -> Vec<&'static str> {
+    /// What `predict` dispatches for a batch of this shape (`Plan`: each entry point with each distinct `Params`, in
+    /// the order of first dispatch), found by a dry run (`Gpu::dry_run`: nothing runs on the device); the folded
+    /// weights a frozen model would cache from it are put back as they were. What `Gpu::warm_up` compiles ahead of
+    /// the first batch.
+    pub fn predict_plan(&self, batch: usize, width: usize, height: usize) -> Plan {
         let kept = self.frozen.borrow().clone();
-        let entries = self.gpu.dry_run(|| {
+        let plan = self.gpu.dry_run(|| {
             let _ = self.predict(&Tensor::zeros(&self.gpu, &[batch, 3, height, width]));
         });
         *self.frozen.borrow_mut() = kept;
-        entries
+        plan
     }
 
     /// Check that a batch at this size fits the adapter before anything is allocated. A launch whose tensors exceed

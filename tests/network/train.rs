@@ -175,7 +175,8 @@ fn a_dry_run_lists_the_kernels_a_real_step_runs_and_runs_nothing() {
     let counters = model.num_batches_tracked.borrow().clone();
     let weights = model.tensor("segmentation_head.0.weight").to_vec();
     let dispatches = g.dispatches_total();
-    let planned = fluke::train::step_entries(&model, 1, w, h);
+    let plan = fluke::train::step_plan(&model, 1, w, h);
+    let planned = plan.entries();
     assert_eq!(g.dispatches_total(), dispatches, "the dry run dispatched kernels");
     assert_eq!(*model.num_batches_tracked.borrow(), counters, "the dry run left the BN counters bumped");
     assert_eq!(model.tensor("segmentation_head.0.weight").to_vec(), weights, "the dry run changed the weights");
@@ -188,7 +189,15 @@ fn a_dry_run_lists_the_kernels_a_real_step_runs_and_runs_nothing() {
     let mut opt = Adam::new(model.params(), 1e-3);
     g.start_trace();
     train_step(&model, &mut opt, &x, &t).unwrap();
-    let ran = g.take_trace();
+    let ran_plan = g.take_trace_plan();
+    // The same dispatches with the same Params, in the same order: lavapipe compiles per distinct Params (Mesa's
+    // uniform inlining), so the warm-up compiles what the step runs only if the Params are the step's own.
+    assert_eq!(plan.dispatches.len(), ran_plan.dispatches.len(), "dry run and real step made different numbers of distinct dispatches");
+    for (i, (p, r)) in plan.dispatches.iter().zip(&ran_plan.dispatches).enumerate() {
+        assert_eq!(p, r, "distinct dispatch {i}: dry run (left) and real step (right) differ");
+    }
+    let mut ran = ran_plan.entries();
+    ran.sort();
     assert!(ran.len() > 20, "a real step ran only {ran:?}");
     assert_eq!(seen, ran, "dry run (left) and real step (right) differ");
 }
@@ -199,12 +208,13 @@ fn a_dry_run_lists_the_kernels_a_real_step_runs_and_runs_nothing() {
 fn warm_up_compiles_every_kernel_of_a_step_on_a_second_device() {
     let g = gpu();
     let model = UNet::new(&g, UNetConfig::new(16), 6);
-    let entries = fluke::train::step_entries(&model, 2, 64, 32);
-    let n = entries.len();
+    let plan = fluke::train::step_plan(&model, 2, 64, 32);
+    let n = plan.dispatches.len();
+    assert!(n > plan.entries().len(), "no kernel dispatched with two different Params");
     let lavapipe = g.is_cpu() && g.info.backend == wgpu::Backend::Vulkan && g.info.name.to_lowercase().contains("llvmpipe");
     let cache_off = std::env::var("MESA_SHADER_CACHE_DISABLE").is_ok_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes"));
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    match g.warm_up(entries) {
+    match g.warm_up(plan) {
         Some(w) => {
             assert!(lavapipe && !cache_off && cores >= 2, "warm_up ran on {} ({:?})", g.info.name, g.info.backend);
             assert_eq!(w.wait(), (n, n), "not every kernel dispatched on the second device");
@@ -213,13 +223,13 @@ fn warm_up_compiles_every_kernel_of_a_step_on_a_second_device() {
     }
 }
 
-/// The warm-up's list for the kernel check (`validate::check_entries`): exactly the entry points the check then runs
+/// The warm-up's list for the kernel check (`validate::check_plan`): exactly the entry points the check then runs
 /// for the geometries it has not validated (all of them without a cache file).
 #[test]
 fn the_kernel_checks_dry_run_lists_the_kernels_it_runs() {
     let g = gpu();
     let cfg = UNetConfig::new(16);
-    let mut planned = fluke::validate::check_entries(&g, &cfg, 64, 32, 2);
+    let mut planned = fluke::validate::check_plan(&g, &cfg, 64, 32, 2).entries();
     planned.sort();
     let mut ran: Vec<&str> = fluke::validate::geometries(&cfg, 64, 32)
         .iter()
