@@ -13,10 +13,17 @@
 //
 // forward and backward input are elementwise: one invocation per element.
 //
+// vec4 variants (entry points ending in _vec4), for H*W % 4 == 0 (a vec4 never straddles two planes) and ranges
+// bound 16-byte aligned: the same formulas through array<vec4<f32>> views (x4, y4, gy4, dx4, x_saved4; a view is
+// bound under the name of the tensor it views). On llvmpipe every storage access is a loop over the SIMD lanes, so
+// moving 4 floats per access costs about what 1 did. forward/backward input: one invocation per vec4; the partial
+// sums walk their tile (tile % 4 == 0) a vec4 at a time and add the 4 components at the end.
+//
 // `plane0` is the first plane of this launch in the small [N, C] tensors (s, ds), which are always bound whole; the
 // big tensors (x, y, gy, dx) are bound from this launch's first batch item (see src/ops/runs.rs).
 //
-// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
+// Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1;
+// the _vec4 twins bind the same names):
 //   channel_scale_forward:                 x (read)       | s (read)       | y (write)
 //   channel_scale_backward_input:          gy (read)      | s (read)       | dx (write)
 //   channel_scale_backward_scale_partial:  gy (read)      | x_saved (read) | part (write)
@@ -46,6 +53,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x_saved: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
+// vec4 views of x, y, gy, dx, x_saved (the _vec4 entry points)
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x_saved4: array<vec4<f32>>;
+
 // channel_scale_backward_scale (part_in, ds)
 @group(0) @binding(1) var<storage, read> part_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ds: array<f32>;
@@ -69,6 +83,24 @@ fn channel_scale_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
 }
 
 @compute @workgroup_size(256)
+fn channel_scale_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                              @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let hw4 = p.hw / 4u;
+    if (i4 >= p.planes * hw4) { return; }
+    y4[i4] = x4[i4] * s[p.plane0 + i4 / hw4];
+}
+
+@compute @workgroup_size(256)
+fn channel_scale_backward_input_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                     @builtin(local_invocation_index) lid: u32) {
+    let i4 = (wid.y * nwg.x + wid.x) * WG + lid;
+    let hw4 = p.hw / 4u;
+    if (i4 >= p.planes * hw4) { return; }
+    dx4[i4] = gy4[i4] * s[p.plane0 + i4 / hw4];
+}
+
+@compute @workgroup_size(256)
 fn channel_scale_backward_scale_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                                         @builtin(local_invocation_index) lid: u32) {
     let j = (wid.y * nwg.x + wid.x) * WG + lid;
@@ -82,6 +114,22 @@ fn channel_scale_backward_scale_partial(@builtin(workgroup_id) wid: vec3<u32>, @
         acc += gy[k] * x_saved[k];
     }
     part[j] = acc;
+}
+
+@compute @workgroup_size(256)
+fn channel_scale_backward_scale_partial_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                             @builtin(local_invocation_index) lid: u32) {
+    let j = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (j >= p.planes * p.tiles) { return; }
+    let plane = j / p.tiles;
+    let t = j % p.tiles;
+    let start = (plane * p.hw + t * p.tile) / 4u;
+    let end = (plane * p.hw + min((t + 1u) * p.tile, p.hw)) / 4u;
+    var acc = vec4<f32>(0.0);
+    for (var k = start; k < end; k++) {
+        acc += gy4[k] * x_saved4[k];
+    }
+    part[j] = (acc.x + acc.y) + (acc.z + acc.w);
 }
 
 @compute @workgroup_size(256)

@@ -14,6 +14,7 @@ use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
+use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
 pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "channel_scale.wgsl", source: include_str!("../../shaders/channel_scale.wgsl"), subgroups: false }];
@@ -46,7 +47,8 @@ fn check_scale(op: &str, x_shape: &[usize], s: &Tensor) -> (usize, usize, usize)
 
 /// Shared launcher of the two elementwise kernels: out = big * s[plane]  // big: [N, C, H, W], s: [N, C, 1, 1]
 /// `big` and `out` come with the names the entry point binds them under (x and y, or gy and dx).
-fn scale_planes(entry: &str, (big_name, big): (&str, &Tensor), s: &Tensor, out_name: &str) -> Tensor {
+/// The `_vec4` twin runs where planes hold a multiple of 4 values and the range is bound 16-byte aligned.
+fn scale_planes(entry: &'static str, (big_name, big): (&str, &Tensor), s: &Tensor, out_name: &str) -> Tensor {
     let (n, c, hw) = check_scale(entry, &big.shape, s);
     let gpu = big.gpu();
     let out = Tensor::empty(gpu, &big.shape);
@@ -56,9 +58,21 @@ fn scale_planes(entry: &str, (big_name, big): (&str, &Tensor), s: &Tensor, out_n
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let (first, len) = (n0 * c * hw, planes * hw);
         let binds = [(big_name, big.bind_range(first, len)), ("s", s.bind()), (out_name, out.bind_range(first, len))];
-        gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
+        if hw.is_multiple_of(4) && vec4_offset_ok(gpu, binds[0].1.offset) && vec4_offset_ok(gpu, binds[2].1.offset) {
+            gpu.dispatch_1d(vec4_entry(entry), &p, &binds, (planes * hw / 4) as u64);
+        } else {
+            gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
+        }
     }
     out
+}
+
+fn vec4_entry(entry: &str) -> &'static str {
+    match entry {
+        "channel_scale_forward" => "channel_scale_forward_vec4",
+        "channel_scale_backward_input" => "channel_scale_backward_input_vec4",
+        other => panic!("channel_scale: no vec4 twin of {other}"),
+    }
 }
 
 /// y = x * s per channel  // x: [N, C, H, W], s: [N, C, 1, 1] -> y: [N, C, H, W]
@@ -102,8 +116,10 @@ pub fn channel_scale_backward_scale_tiled(gy: &Tensor, x: &Tensor, tile: usize) 
         };
         let range = (n0 * c * hw, planes * hw);
         let (gyr, xr) = (gy.bind_range(range.0, range.1), x.bind_range(range.0, range.1));
+        let v4 = hw.is_multiple_of(4) && tile.is_multiple_of(4) && vec4_offset_ok(gpu, gyr.offset) && vec4_offset_ok(gpu, xr.offset);
         let binds = [("gy", gyr), ("x_saved", xr), ("part", part.bind())];
-        gpu.dispatch_1d("channel_scale_backward_scale_partial", &p, &binds, (planes * tiles) as u64);
+        let entry = if v4 { "channel_scale_backward_scale_partial_vec4" } else { "channel_scale_backward_scale_partial" };
+        gpu.dispatch_1d(entry, &p, &binds, (planes * tiles) as u64);
         let binds = [("part_in", part.bind()), ("ds", ds.bind())];
         gpu.dispatch_1d("channel_scale_backward_scale", &p, &binds, planes as u64);
     }
@@ -137,25 +153,34 @@ pub mod cpu {
     }
 }
 
-/// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes), default and tiny tiles; `full` adds the full-size
-/// reductions the brief names: 4 x 16 x 192 x 384 (73,728 values per plane) and 16 x 64 x 96 x 192.
+/// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes: scalar kernels) and planes of 4k values (vec4
+/// kernels, checked again with them switched off), default and tiny tiles; `full` adds the full-size reductions the
+/// brief names: 4 x 16 x 192 x 384 (73,728 values per plane) and 16 x 64 x 96 x 192. Each row is labelled with the
+/// kernel that ran, as the device profiler counted it, asserted to be the one the options and the shape call for.
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    // (N, C, H, W, tile)
+    // (N, C, H, W, tile, vec4 allowed)
     let mut cases = vec![
-        (1usize, 1usize, 1usize, 1usize, TILE),
-        (2, 3, 5, 7, TILE),
-        (1, 5, 13, 17, TILE),
-        (3, 7, 13, 17, 10), // 221 values in 23 tiles, the last holding 1
-        (2, 3, 6, 12, 72),  // exactly one full tile
+        (1usize, 1usize, 1usize, 1usize, TILE, true),
+        (2, 3, 5, 7, TILE, true),
+        (1, 5, 13, 17, TILE, true),
+        (3, 7, 13, 17, 10, true), // 221 values in 23 tiles, the last holding 1
+        (2, 3, 6, 12, 72, true),  // exactly one full tile (vec4)
+        (2, 3, 6, 12, 72, false),
+        (3, 5, 4, 9, 8, true), // 36 values in 5 tiles of 8, the last holding 4 (vec4)
     ];
     if full {
-        cases.push((4, 16, 192, 384, TILE));
-        cases.push((16, 64, 96, 192, TILE));
+        cases.push((4, 16, 192, 384, TILE, true));
+        cases.push((16, 64, 96, 192, TILE, true));
     }
-    for (n, c, h, w, tile) in cases {
-        let shape = format!("[{n},{c},{h},{w}] tile {tile}");
+    gpu.set_profiling(true);
+    let ran = |want: String| crate::check::kernel_label(gpu, "channel_scale self_check", &want);
+    for (n, c, h, w, tile, vec4) in cases {
+        let _guard = gpu.scoped(|o| o.vec4 = vec4);
         let hw = h * w;
+        let v4 = if gpu.vec4() && hw.is_multiple_of(4) { "_vec4" } else { "" };
+        let pv4 = if v4.is_empty() || !tile.is_multiple_of(4) { "" } else { "_vec4" };
+        let shape = format!("[{n},{c},{h},{w}] tile {tile}");
         let x = rand_vec(n * c * hw, 61);
         let s = rand_vec(n * c, 62);
         // Offset gy so that ds = sum gy * x has a mean part and does not cancel to ~0 (relative error meaningful).
@@ -165,14 +190,22 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
         let gyt = Tensor::from_slice(gpu, &[n, c, h, w], &gy);
         let (x64, s64, gy64) = (f64s(&x), f64s(&s), f64s(&gy));
         let y = channel_scale_forward(&xt, &st).to_vec();
-        out.push(compare("channel_scale_forward", &shape, &y, &cpu::channel_scale_forward(&x64, &s64, hw), 1e-7, 1e-6));
+        let label = format!("{shape} {}", ran(format!("channel_scale_forward{v4}")));
+        out.push(compare("channel_scale_forward", &label, &y, &cpu::channel_scale_forward(&x64, &s64, hw), 1e-7, 1e-6));
         let dx = channel_scale_backward_input(&gyt, &st).to_vec();
+        let label = format!("{shape} {}", ran(format!("channel_scale_backward_input{v4}")));
         let want = cpu::channel_scale_backward_input(&gy64, &s64, hw);
-        out.push(compare("channel_scale_backward_input", &shape, &dx, &want, 1e-7, 1e-6));
+        out.push(compare("channel_scale_backward_input", &label, &dx, &want, 1e-7, 1e-6));
         let ds = channel_scale_backward_scale_tiled(&gyt, &xt, tile).to_vec();
+        let mut profile: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        profile.sort();
+        let want_k = format!("channel_scale_backward_scale_partial{pv4}");
+        assert_eq!(profile, ["channel_scale_backward_scale", want_k.as_str()], "channel_scale self_check: ran {profile:?}");
+        let label = format!("{shape} {}", if pv4.is_empty() { "scalar" } else { "vec4" });
         let want = cpu::channel_scale_backward_scale(&gy64, &x64, n * c, hw);
         // A sum of up to 73,728 products of size ~1 in f32: allow ~1e-5 relative plus an absolute floor.
-        out.push(compare("channel_scale_backward_scale", &shape, &ds, &want, 1e-3, 1e-4));
+        out.push(compare("channel_scale_backward_scale", &label, &ds, &want, 1e-3, 1e-4));
     }
+    gpu.set_profiling(false);
     out
 }

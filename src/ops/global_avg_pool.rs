@@ -11,6 +11,7 @@ use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
 use crate::graph::{Tape, Var};
 use crate::ops::runs::batch_runs;
+use crate::ops::vec4_offset_ok;
 use crate::tensor::Tensor;
 
 pub const SHADERS: &[ShaderFile] = &[ShaderFile { file: "global_avg_pool.wgsl", source: include_str!("../../shaders/global_avg_pool.wgsl"), subgroups: false }];
@@ -63,8 +64,11 @@ pub fn global_avg_pool_forward_tiled(x: &Tensor, tile: usize) -> Tensor {
             _pad: [0; 3],
         };
         let xs = x.bind_range(n0 * c * hw, planes * hw);
+        // The vec4 twin where planes and tiles hold 4k values and the range is 16-byte aligned.
+        let v4 = hw.is_multiple_of(4) && tile.is_multiple_of(4) && vec4_offset_ok(gpu, xs.offset);
         let binds = [("x", xs), ("part", part.bind())];
-        gpu.dispatch_1d("global_avg_pool_forward_partial", &p, &binds, (planes * tiles) as u64);
+        let entry = if v4 { "global_avg_pool_forward_partial_vec4" } else { "global_avg_pool_forward_partial" };
+        gpu.dispatch_1d(entry, &p, &binds, (planes * tiles) as u64);
         gpu.dispatch_1d("global_avg_pool_forward", &p, &[("part_in", part.bind()), ("y", y.bind())], planes as u64);
     }
     y
@@ -83,7 +87,11 @@ pub fn global_avg_pool_backward(gy: &Tensor, x_shape: &[usize]) -> Tensor {
         let p =
             Params { planes: planes as u32, hw: hw as u32, tile: 0, tiles: 0, plane0: (n0 * c) as u32, _pad: [0; 3] };
         let binds = [("gy", gy.bind()), ("dx", dx.bind_range(n0 * c * hw, planes * hw))];
-        gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
+        if hw.is_multiple_of(4) && vec4_offset_ok(gpu, binds[1].1.offset) {
+            gpu.dispatch_1d("global_avg_pool_backward_vec4", &p, &binds, (planes * hw / 4) as u64);
+        } else {
+            gpu.dispatch_1d("global_avg_pool_backward", &p, &binds, (planes * hw) as u64);
+        }
     }
     dx
 }
@@ -105,35 +113,50 @@ pub mod cpu {
     }
 }
 
-/// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes), with the default tile and with tiny tiles (many
-/// partials, a ragged last tile); `full` adds the full-size planes the brief names: 4 x 16 x 192 x 384 (73,728
-/// values per plane, past llvmpipe's loop limit for a one-pass sum) and 16 x 64 x 96 x 192.
+/// GPU vs CPU on odd shapes (N = 1, primes, one-pixel planes: scalar kernels) and planes of 4k values (vec4
+/// kernels, checked again with them switched off), with the default tile and with tiny tiles (many partials, a
+/// ragged last tile); `full` adds the full-size planes the brief names: 4 x 16 x 192 x 384 (73,728 values per
+/// plane, past llvmpipe's loop limit for a one-pass sum) and 16 x 64 x 96 x 192. Each row is labelled with the
+/// kernel that ran, as the device profiler counted it, asserted to be the one the options and the shape call for.
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    // (N, C, H, W, tile)
+    // (N, C, H, W, tile, vec4 allowed)
     let mut cases = vec![
-        (1usize, 1usize, 1usize, 1usize, TILE),
-        (2, 3, 5, 7, TILE),
-        (1, 5, 13, 17, TILE),
-        (3, 7, 13, 17, 10), // 221 values in 23 tiles, the last holding 1
-        (2, 3, 6, 12, 72),  // exactly one full tile
+        (1usize, 1usize, 1usize, 1usize, TILE, true),
+        (2, 3, 5, 7, TILE, true),
+        (1, 5, 13, 17, TILE, true),
+        (3, 7, 13, 17, 10, true), // 221 values in 23 tiles, the last holding 1
+        (2, 3, 6, 12, 72, true),  // exactly one full tile (vec4)
+        (2, 3, 6, 12, 72, false),
+        (3, 5, 4, 9, 8, true), // 36 values in 5 tiles of 8, the last holding 4 (vec4)
     ];
     if full {
-        cases.push((4, 16, 192, 384, TILE));
-        cases.push((16, 64, 96, 192, TILE));
+        cases.push((4, 16, 192, 384, TILE, true));
+        cases.push((16, 64, 96, 192, TILE, true));
     }
-    for (n, c, h, w, tile) in cases {
-        let shape = format!("[{n},{c},{h},{w}] tile {tile}");
+    gpu.set_profiling(true);
+    for (n, c, h, w, tile, vec4) in cases {
+        let _guard = gpu.scoped(|o| o.vec4 = vec4);
         let hw = h * w;
+        let v4 = if gpu.vec4() && hw.is_multiple_of(4) { "_vec4" } else { "" };
+        let pv4 = if v4.is_empty() || !tile.is_multiple_of(4) { "" } else { "_vec4" };
+        let shape = format!("[{n},{c},{h},{w}] tile {tile}");
         // Offset by 0.5 so the mean is far from 0 and a relative tolerance is meaningful.
         let x: Vec<f32> = rand_vec(n * c * hw, 51).iter().map(|v| v + 0.5).collect();
         let gy = rand_vec(n * c, 52);
         let y = global_avg_pool_forward_tiled(&Tensor::from_slice(gpu, &[n, c, h, w], &x), tile).to_vec();
+        let mut ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+        ran.sort();
+        let partial = format!("global_avg_pool_forward_partial{pv4}");
+        assert_eq!(ran, ["global_avg_pool_forward", partial.as_str()], "global_avg_pool self_check: ran {ran:?}");
         let want = cpu::global_avg_pool_forward(&f64s(&x), n * c, hw);
-        out.push(compare("global_avg_pool_forward", &shape, &y, &want, 1e-6, 1e-5));
+        let label = format!("{shape} {}", if pv4.is_empty() { "scalar" } else { "vec4" });
+        out.push(compare("global_avg_pool_forward", &label, &y, &want, 1e-6, 1e-5));
         let dx = global_avg_pool_backward(&Tensor::from_slice(gpu, &[n, c, 1, 1], &gy), &[n, c, h, w]).to_vec();
+        let label = format!("{shape} {}", crate::check::kernel_label(gpu, "global_avg_pool self_check", &format!("global_avg_pool_backward{v4}")));
         let want = cpu::global_avg_pool_backward(&f64s(&gy), n * c, hw);
-        out.push(compare("global_avg_pool_backward", &shape, &dx, &want, 1e-9, 1e-6));
+        out.push(compare("global_avg_pool_backward", &label, &dx, &want, 1e-9, 1e-6));
     }
+    gpu.set_profiling(false);
     out
 }
