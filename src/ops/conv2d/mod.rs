@@ -590,7 +590,7 @@ mod tests {
         for oh in 1..200 {
             for target in 1..300 {
                 let r = tile_rows(oh, target);
-                assert!(r >= 1 && (r % oh == 0 || oh % r == 0), "oh {oh} target {target}: {r}");
+                assert!(r >= 1 && (r.is_multiple_of(oh) || oh.is_multiple_of(r)), "oh {oh} target {target}: {r}");
             }
         }
     }
