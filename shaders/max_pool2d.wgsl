@@ -22,9 +22,17 @@
 // Thread mapping: forward one invocation per output element, backward one per input element. Loops per invocation:
 // k*k (forward), ceil(k/s)^2 (backward).
 //
+// Backward for k = 3, s = 2, p <= 1 (the U-Nets' stem pools), `max_pool2d_backward_k3s2`: one invocation per 2x2
+// block of dx, rows 2a, 2a+1 and columns 2b, 2b+1. Element iy lies in the windows oy with 2*oy - p <= iy <= 2*oy - p + 2,
+// so the block's two rows lie in windows a - 1 + p and a + p only (likewise columns): the block loads those four
+// windows' argmax and gy once (8 loads for 4 elements, no division per element), and each element adds, in
+// row-major window order, the gy of the windows whose argmax is its own index. A window not containing an element
+// never names it, so this is the generic kernel's sum, term for term: the same bits.
+//
 // Buffers (launchers bind by name; Params is the uniform at binding 0, each entry point numbers its buffers from 1):
 //   max_pool2d_forward:   x (read)  | y (write)            | argmax (write)
 //   max_pool2d_backward:  gy (read) | argmax_saved (read)  | dx (write)      argmax_saved: the forward's argmax
+//   max_pool2d_backward_k3s2: as max_pool2d_backward
 
 struct Params {
     planes: u32,  // N * C in this launch
@@ -116,4 +124,48 @@ fn max_pool2d_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         }
     }
     dx[i] = acc;
+}
+
+// Window (oy, ox) of plane `base` (its first output element) as (argmax, gy); argmax -1 (no element's index) when the
+// window is outside the output.
+fn window(base: u32, oy: i32, ox: i32) -> vec2<f32> {
+    if (oy < 0 || ox < 0 || oy >= i32(p.oh) || ox >= i32(p.ow)) { return vec2<f32>(-1.0, 0.0); }
+    let o = base + u32(oy) * p.ow + u32(ox);
+    return vec2<f32>(argmax_saved[o], gy[o]);
+}
+
+// dx of element (iy, ix) of the block from the four windows w00, w01, w10, w11 (row-major), written when inside the
+// plane.
+fn put_block_element(plane: u32, iy: u32, ix: u32, w00: vec2<f32>, w01: vec2<f32>, w10: vec2<f32>, w11: vec2<f32>) {
+    if (iy >= p.h || ix >= p.w) { return; }
+    let me = f32(iy * p.w + ix);
+    var acc = 0.0;
+    if (w00.x == me) { acc += w00.y; }
+    if (w01.x == me) { acc += w01.y; }
+    if (w10.x == me) { acc += w10.y; }
+    if (w11.x == me) { acc += w11.y; }
+    dx[plane * p.h * p.w + iy * p.w + ix] = acc;
+}
+
+@compute @workgroup_size(256)
+fn max_pool2d_backward_k3s2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let bw = (p.w + 1u) / 2u;
+    let per = ((p.h + 1u) / 2u) * bw;   // 2x2 blocks per plane (the last row / column of blocks may be half)
+    if (i >= p.planes * per) { return; }
+    let plane = i / per;
+    let a = (i % per) / bw;
+    let b = (i % per) % bw;
+    let base = plane * p.oh * p.ow;
+    let oy = i32(a) - 1 + i32(p.pad);
+    let ox = i32(b) - 1 + i32(p.pad);
+    let w00 = window(base, oy, ox);
+    let w01 = window(base, oy, ox + 1);
+    let w10 = window(base, oy + 1, ox);
+    let w11 = window(base, oy + 1, ox + 1);
+    put_block_element(plane, 2u * a, 2u * b, w00, w01, w10, w11);
+    put_block_element(plane, 2u * a, 2u * b + 1u, w00, w01, w10, w11);
+    put_block_element(plane, 2u * a + 1u, 2u * b, w00, w01, w10, w11);
+    put_block_element(plane, 2u * a + 1u, 2u * b + 1u, w00, w01, w10, w11);
 }

@@ -10,8 +10,9 @@
 //! asserts H * W < 2^24. It equals PyTorch's `return_indices=True` output.
 //! Gradient (gather form): `dx[n, c, iy, ix] = sum of gy[n, c, oy, ox] over the windows whose argmax is iy * W + ix`.
 //!
-//! Launch: forward one invocation per output element, backward one per input element; batches over the binding
-//! limit run in several launches (`ops::runs`).
+//! Launch: forward one invocation per output element, backward one per input element, or for k = 3, s = 2, p <= 1
+//! (the stems) one per 2x2 block of input elements (`max_pool2d_backward_k3s2`, the same sums bit for bit, 3-4x
+//! fewer loads); batches over the binding limit run in several launches (`ops::runs`).
 
 use crate::check::{compare, f64s, rand_vec, CheckResult};
 use crate::gpu::ShaderFile;
@@ -88,6 +89,12 @@ pub fn max_pool2d_backward(
     p: usize,
     ceil_mode: bool,
 ) -> Tensor {
+    backward_with(gy, argmax, x_shape, (k, s, p, ceil_mode), k == 3 && s == 2 && p <= 1)
+}
+
+/// `max_pool2d_backward`, with the 2x2-block kernel when `blocks` (k = 3, s = 2, p <= 1 only), else the generic one.
+fn backward_with(gy: &Tensor, argmax: &Tensor, x_shape: &[usize], (k, s, p, ceil_mode): (usize, usize, usize, bool), blocks: bool) -> Tensor {
+    assert!(!blocks || (k == 3 && s == 2 && p <= 1), "max_pool2d_backward_k3s2: k {k} s {s} p {p}");
     assert_eq!(x_shape.len(), 4, "max_pool2d_backward: x_shape {x_shape:?} is not NCHW");
     let (n, c, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let (oh, ow) = (output_size(h, k, s, p, ceil_mode), output_size(w, k, s, p, ceil_mode));
@@ -104,7 +111,12 @@ pub fn max_pool2d_backward(
             ("argmax_saved", argmax.bind_range(n0 * pout, cnt * pout)),
             ("dx", dx.bind_range(n0 * pin, cnt * pin)),
         ];
-        gpu.dispatch_1d("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
+        if blocks {
+            let per = h.div_ceil(2) * w.div_ceil(2);
+            gpu.dispatch_1d("max_pool2d_backward_k3s2", &prm, &binds, (cnt * c * per) as u64);
+        } else {
+            gpu.dispatch_1d("max_pool2d_backward", &prm, &binds, (cnt * pin) as u64);
+        }
     }
     dx
 }
@@ -176,7 +188,8 @@ pub mod cpu {
 
 /// GPU vs CPU (forward values, argmax, backward) on odd shapes: N = 1, primes, planes not multiples of the workgroup,
 /// k = 3 / s = 2 with p = 0 and 1 in both ceil modes, stride 1 (overlapping windows, up to 9 per element), k = 2.
-/// `full` adds the stem pool of the U-Net at batch 4 (64 x 96 x 192).
+/// `full` adds the stem pool of the U-Net at batch 4 (64 x 96 x 192). Where k = 3 and s = 2 the 2x2-block backward
+/// runs and must equal the generic kernel's bit for bit (odd and even planes: half blocks at the edges).
 pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<CheckResult> {
     let mut out = Vec::new();
     // (N, C, H, W, k, s, p, ceil_mode)
@@ -208,7 +221,16 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
         let dx =
             max_pool2d_backward(&Tensor::from_slice(gpu, &[n, c, oh, ow], &gy), &arg, &[n, c, h, w], k, s, p, ceil);
         let want_dx = cpu::max_pool2d_backward(&f64s(&gy), &want_arg, n * c, h, w);
-        out.push(compare("max_pool2d_backward", &shape, &dx.to_vec(), &want_dx, 1e-6, 1e-6));
+        let dx = dx.to_vec();
+        let blocks = k == 3 && s == 2 && p <= 1;
+        let label = format!("{shape}{}", if blocks { " (2x2 blocks)" } else { "" });
+        out.push(compare("max_pool2d_backward", &label, &dx, &want_dx, 1e-6, 1e-6));
+        if blocks {
+            let gyt = Tensor::from_slice(gpu, &[n, c, oh, ow], &gy);
+            let generic = backward_with(&gyt, &arg, &[n, c, h, w], (k, s, p, ceil), false).to_vec();
+            // Tolerance 0: the two kernels' sums must be equal, term for term.
+            out.push(compare("max_pool2d_backward", &format!("{shape} 2x2 blocks = generic kernel"), &dx, &f64s(&generic), 0.0, 0.0));
+        }
     }
     out
 }
