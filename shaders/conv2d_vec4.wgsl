@@ -1099,6 +1099,8 @@ fn conv2d_backward_weight_3x3_strip(@builtin(workgroup_id) wid: vec3<u32>, @buil
 // Weights packed in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7. No subgroup twin: sharing the 28
 // weight loads by subgroupBroadcast, as `conv2d_backward_weight_7x7s2_subgroup` shares its x loads, measured 1.4x
 // slower here (lavapipe on the 2-core AMD EPYC, 2026-12-05, one run: 130 against 83-94 ms at batch 4, 384x192).
+// Each accumulator adds a kernel row's seven taps in one statement: 49-50 against 54.5-55 ms a tap per statement
+// (`cargo bench --bench conv2d -- stem fwd Auto`, same machine, 2026-12-06), the same compile time.
 @compute @workgroup_size(64)
 fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // Pixel blocks on x (lanes past the last compute on the last block and store nothing), channel block on y.
@@ -1143,132 +1145,78 @@ fn conv2d_forward_7x7s2_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
             let ok8 = row_ok && c0 + 32 >= 0 && c0 + 32 < i32(p.w); let v8 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 8, ok8))], ok8);
             let ok9 = row_ok && c0 + 36 >= 0 && c0 + 36 < i32(p.w); let v9 = select(vec4<f32>(0.0), x4[u32(select(0, rq + 9, ok9))], ok9);
             let k = (wrow + ci * 49u + u32(ky) * 7u) * 4u;
-            // Tap kx = 0: its 16 channels' weights, then the 16 pixels.
+            // The seven taps' weights (tap kx, channel group g), then pixel j's seven taps per accumulator.
             let w0_0 = wp[k + 0u]; let w0_1 = wp[k + 1u]; let w0_2 = wp[k + 2u]; let w0_3 = wp[k + 3u];
-            a0_0 += w0_0 * v0.y; a0_1 += w0_1 * v0.y; a0_2 += w0_2 * v0.y; a0_3 += w0_3 * v0.y;
-            a1_0 += w0_0 * v0.w; a1_1 += w0_1 * v0.w; a1_2 += w0_2 * v0.w; a1_3 += w0_3 * v0.w;
-            a2_0 += w0_0 * v1.y; a2_1 += w0_1 * v1.y; a2_2 += w0_2 * v1.y; a2_3 += w0_3 * v1.y;
-            a3_0 += w0_0 * v1.w; a3_1 += w0_1 * v1.w; a3_2 += w0_2 * v1.w; a3_3 += w0_3 * v1.w;
-            a4_0 += w0_0 * v2.y; a4_1 += w0_1 * v2.y; a4_2 += w0_2 * v2.y; a4_3 += w0_3 * v2.y;
-            a5_0 += w0_0 * v2.w; a5_1 += w0_1 * v2.w; a5_2 += w0_2 * v2.w; a5_3 += w0_3 * v2.w;
-            a6_0 += w0_0 * v3.y; a6_1 += w0_1 * v3.y; a6_2 += w0_2 * v3.y; a6_3 += w0_3 * v3.y;
-            a7_0 += w0_0 * v3.w; a7_1 += w0_1 * v3.w; a7_2 += w0_2 * v3.w; a7_3 += w0_3 * v3.w;
-            a8_0 += w0_0 * v4.y; a8_1 += w0_1 * v4.y; a8_2 += w0_2 * v4.y; a8_3 += w0_3 * v4.y;
-            a9_0 += w0_0 * v4.w; a9_1 += w0_1 * v4.w; a9_2 += w0_2 * v4.w; a9_3 += w0_3 * v4.w;
-            a10_0 += w0_0 * v5.y; a10_1 += w0_1 * v5.y; a10_2 += w0_2 * v5.y; a10_3 += w0_3 * v5.y;
-            a11_0 += w0_0 * v5.w; a11_1 += w0_1 * v5.w; a11_2 += w0_2 * v5.w; a11_3 += w0_3 * v5.w;
-            a12_0 += w0_0 * v6.y; a12_1 += w0_1 * v6.y; a12_2 += w0_2 * v6.y; a12_3 += w0_3 * v6.y;
-            a13_0 += w0_0 * v6.w; a13_1 += w0_1 * v6.w; a13_2 += w0_2 * v6.w; a13_3 += w0_3 * v6.w;
-            a14_0 += w0_0 * v7.y; a14_1 += w0_1 * v7.y; a14_2 += w0_2 * v7.y; a14_3 += w0_3 * v7.y;
-            a15_0 += w0_0 * v7.w; a15_1 += w0_1 * v7.w; a15_2 += w0_2 * v7.w; a15_3 += w0_3 * v7.w;
-            // Tap kx = 1: its 16 channels' weights, then the 16 pixels.
             let w1_0 = wp[k + 4u]; let w1_1 = wp[k + 5u]; let w1_2 = wp[k + 6u]; let w1_3 = wp[k + 7u];
-            a0_0 += w1_0 * v0.z; a0_1 += w1_1 * v0.z; a0_2 += w1_2 * v0.z; a0_3 += w1_3 * v0.z;
-            a1_0 += w1_0 * v1.x; a1_1 += w1_1 * v1.x; a1_2 += w1_2 * v1.x; a1_3 += w1_3 * v1.x;
-            a2_0 += w1_0 * v1.z; a2_1 += w1_1 * v1.z; a2_2 += w1_2 * v1.z; a2_3 += w1_3 * v1.z;
-            a3_0 += w1_0 * v2.x; a3_1 += w1_1 * v2.x; a3_2 += w1_2 * v2.x; a3_3 += w1_3 * v2.x;
-            a4_0 += w1_0 * v2.z; a4_1 += w1_1 * v2.z; a4_2 += w1_2 * v2.z; a4_3 += w1_3 * v2.z;
-            a5_0 += w1_0 * v3.x; a5_1 += w1_1 * v3.x; a5_2 += w1_2 * v3.x; a5_3 += w1_3 * v3.x;
-            a6_0 += w1_0 * v3.z; a6_1 += w1_1 * v3.z; a6_2 += w1_2 * v3.z; a6_3 += w1_3 * v3.z;
-            a7_0 += w1_0 * v4.x; a7_1 += w1_1 * v4.x; a7_2 += w1_2 * v4.x; a7_3 += w1_3 * v4.x;
-            a8_0 += w1_0 * v4.z; a8_1 += w1_1 * v4.z; a8_2 += w1_2 * v4.z; a8_3 += w1_3 * v4.z;
-            a9_0 += w1_0 * v5.x; a9_1 += w1_1 * v5.x; a9_2 += w1_2 * v5.x; a9_3 += w1_3 * v5.x;
-            a10_0 += w1_0 * v5.z; a10_1 += w1_1 * v5.z; a10_2 += w1_2 * v5.z; a10_3 += w1_3 * v5.z;
-            a11_0 += w1_0 * v6.x; a11_1 += w1_1 * v6.x; a11_2 += w1_2 * v6.x; a11_3 += w1_3 * v6.x;
-            a12_0 += w1_0 * v6.z; a12_1 += w1_1 * v6.z; a12_2 += w1_2 * v6.z; a12_3 += w1_3 * v6.z;
-            a13_0 += w1_0 * v7.x; a13_1 += w1_1 * v7.x; a13_2 += w1_2 * v7.x; a13_3 += w1_3 * v7.x;
-            a14_0 += w1_0 * v7.z; a14_1 += w1_1 * v7.z; a14_2 += w1_2 * v7.z; a14_3 += w1_3 * v7.z;
-            a15_0 += w1_0 * v8.x; a15_1 += w1_1 * v8.x; a15_2 += w1_2 * v8.x; a15_3 += w1_3 * v8.x;
-            // Tap kx = 2: its 16 channels' weights, then the 16 pixels.
             let w2_0 = wp[k + 8u]; let w2_1 = wp[k + 9u]; let w2_2 = wp[k + 10u]; let w2_3 = wp[k + 11u];
-            a0_0 += w2_0 * v0.w; a0_1 += w2_1 * v0.w; a0_2 += w2_2 * v0.w; a0_3 += w2_3 * v0.w;
-            a1_0 += w2_0 * v1.y; a1_1 += w2_1 * v1.y; a1_2 += w2_2 * v1.y; a1_3 += w2_3 * v1.y;
-            a2_0 += w2_0 * v1.w; a2_1 += w2_1 * v1.w; a2_2 += w2_2 * v1.w; a2_3 += w2_3 * v1.w;
-            a3_0 += w2_0 * v2.y; a3_1 += w2_1 * v2.y; a3_2 += w2_2 * v2.y; a3_3 += w2_3 * v2.y;
-            a4_0 += w2_0 * v2.w; a4_1 += w2_1 * v2.w; a4_2 += w2_2 * v2.w; a4_3 += w2_3 * v2.w;
-            a5_0 += w2_0 * v3.y; a5_1 += w2_1 * v3.y; a5_2 += w2_2 * v3.y; a5_3 += w2_3 * v3.y;
-            a6_0 += w2_0 * v3.w; a6_1 += w2_1 * v3.w; a6_2 += w2_2 * v3.w; a6_3 += w2_3 * v3.w;
-            a7_0 += w2_0 * v4.y; a7_1 += w2_1 * v4.y; a7_2 += w2_2 * v4.y; a7_3 += w2_3 * v4.y;
-            a8_0 += w2_0 * v4.w; a8_1 += w2_1 * v4.w; a8_2 += w2_2 * v4.w; a8_3 += w2_3 * v4.w;
-            a9_0 += w2_0 * v5.y; a9_1 += w2_1 * v5.y; a9_2 += w2_2 * v5.y; a9_3 += w2_3 * v5.y;
-            a10_0 += w2_0 * v5.w; a10_1 += w2_1 * v5.w; a10_2 += w2_2 * v5.w; a10_3 += w2_3 * v5.w;
-            a11_0 += w2_0 * v6.y; a11_1 += w2_1 * v6.y; a11_2 += w2_2 * v6.y; a11_3 += w2_3 * v6.y;
-            a12_0 += w2_0 * v6.w; a12_1 += w2_1 * v6.w; a12_2 += w2_2 * v6.w; a12_3 += w2_3 * v6.w;
-            a13_0 += w2_0 * v7.y; a13_1 += w2_1 * v7.y; a13_2 += w2_2 * v7.y; a13_3 += w2_3 * v7.y;
-            a14_0 += w2_0 * v7.w; a14_1 += w2_1 * v7.w; a14_2 += w2_2 * v7.w; a14_3 += w2_3 * v7.w;
-            a15_0 += w2_0 * v8.y; a15_1 += w2_1 * v8.y; a15_2 += w2_2 * v8.y; a15_3 += w2_3 * v8.y;
-            // Tap kx = 3: its 16 channels' weights, then the 16 pixels.
             let w3_0 = wp[k + 12u]; let w3_1 = wp[k + 13u]; let w3_2 = wp[k + 14u]; let w3_3 = wp[k + 15u];
-            a0_0 += w3_0 * v1.x; a0_1 += w3_1 * v1.x; a0_2 += w3_2 * v1.x; a0_3 += w3_3 * v1.x;
-            a1_0 += w3_0 * v1.z; a1_1 += w3_1 * v1.z; a1_2 += w3_2 * v1.z; a1_3 += w3_3 * v1.z;
-            a2_0 += w3_0 * v2.x; a2_1 += w3_1 * v2.x; a2_2 += w3_2 * v2.x; a2_3 += w3_3 * v2.x;
-            a3_0 += w3_0 * v2.z; a3_1 += w3_1 * v2.z; a3_2 += w3_2 * v2.z; a3_3 += w3_3 * v2.z;
-            a4_0 += w3_0 * v3.x; a4_1 += w3_1 * v3.x; a4_2 += w3_2 * v3.x; a4_3 += w3_3 * v3.x;
-            a5_0 += w3_0 * v3.z; a5_1 += w3_1 * v3.z; a5_2 += w3_2 * v3.z; a5_3 += w3_3 * v3.z;
-            a6_0 += w3_0 * v4.x; a6_1 += w3_1 * v4.x; a6_2 += w3_2 * v4.x; a6_3 += w3_3 * v4.x;
-            a7_0 += w3_0 * v4.z; a7_1 += w3_1 * v4.z; a7_2 += w3_2 * v4.z; a7_3 += w3_3 * v4.z;
-            a8_0 += w3_0 * v5.x; a8_1 += w3_1 * v5.x; a8_2 += w3_2 * v5.x; a8_3 += w3_3 * v5.x;
-            a9_0 += w3_0 * v5.z; a9_1 += w3_1 * v5.z; a9_2 += w3_2 * v5.z; a9_3 += w3_3 * v5.z;
-            a10_0 += w3_0 * v6.x; a10_1 += w3_1 * v6.x; a10_2 += w3_2 * v6.x; a10_3 += w3_3 * v6.x;
-            a11_0 += w3_0 * v6.z; a11_1 += w3_1 * v6.z; a11_2 += w3_2 * v6.z; a11_3 += w3_3 * v6.z;
-            a12_0 += w3_0 * v7.x; a12_1 += w3_1 * v7.x; a12_2 += w3_2 * v7.x; a12_3 += w3_3 * v7.x;
-            a13_0 += w3_0 * v7.z; a13_1 += w3_1 * v7.z; a13_2 += w3_2 * v7.z; a13_3 += w3_3 * v7.z;
-            a14_0 += w3_0 * v8.x; a14_1 += w3_1 * v8.x; a14_2 += w3_2 * v8.x; a14_3 += w3_3 * v8.x;
-            a15_0 += w3_0 * v8.z; a15_1 += w3_1 * v8.z; a15_2 += w3_2 * v8.z; a15_3 += w3_3 * v8.z;
-            // Tap kx = 4: its 16 channels' weights, then the 16 pixels.
             let w4_0 = wp[k + 16u]; let w4_1 = wp[k + 17u]; let w4_2 = wp[k + 18u]; let w4_3 = wp[k + 19u];
-            a0_0 += w4_0 * v1.y; a0_1 += w4_1 * v1.y; a0_2 += w4_2 * v1.y; a0_3 += w4_3 * v1.y;
-            a1_0 += w4_0 * v1.w; a1_1 += w4_1 * v1.w; a1_2 += w4_2 * v1.w; a1_3 += w4_3 * v1.w;
-            a2_0 += w4_0 * v2.y; a2_1 += w4_1 * v2.y; a2_2 += w4_2 * v2.y; a2_3 += w4_3 * v2.y;
-            a3_0 += w4_0 * v2.w; a3_1 += w4_1 * v2.w; a3_2 += w4_2 * v2.w; a3_3 += w4_3 * v2.w;
-            a4_0 += w4_0 * v3.y; a4_1 += w4_1 * v3.y; a4_2 += w4_2 * v3.y; a4_3 += w4_3 * v3.y;
-            a5_0 += w4_0 * v3.w; a5_1 += w4_1 * v3.w; a5_2 += w4_2 * v3.w; a5_3 += w4_3 * v3.w;
-            a6_0 += w4_0 * v4.y; a6_1 += w4_1 * v4.y; a6_2 += w4_2 * v4.y; a6_3 += w4_3 * v4.y;
-            a7_0 += w4_0 * v4.w; a7_1 += w4_1 * v4.w; a7_2 += w4_2 * v4.w; a7_3 += w4_3 * v4.w;
-            a8_0 += w4_0 * v5.y; a8_1 += w4_1 * v5.y; a8_2 += w4_2 * v5.y; a8_3 += w4_3 * v5.y;
-            a9_0 += w4_0 * v5.w; a9_1 += w4_1 * v5.w; a9_2 += w4_2 * v5.w; a9_3 += w4_3 * v5.w;
-            a10_0 += w4_0 * v6.y; a10_1 += w4_1 * v6.y; a10_2 += w4_2 * v6.y; a10_3 += w4_3 * v6.y;
-            a11_0 += w4_0 * v6.w; a11_1 += w4_1 * v6.w; a11_2 += w4_2 * v6.w; a11_3 += w4_3 * v6.w;
-            a12_0 += w4_0 * v7.y; a12_1 += w4_1 * v7.y; a12_2 += w4_2 * v7.y; a12_3 += w4_3 * v7.y;
-            a13_0 += w4_0 * v7.w; a13_1 += w4_1 * v7.w; a13_2 += w4_2 * v7.w; a13_3 += w4_3 * v7.w;
-            a14_0 += w4_0 * v8.y; a14_1 += w4_1 * v8.y; a14_2 += w4_2 * v8.y; a14_3 += w4_3 * v8.y;
-            a15_0 += w4_0 * v8.w; a15_1 += w4_1 * v8.w; a15_2 += w4_2 * v8.w; a15_3 += w4_3 * v8.w;
-            // Tap kx = 5: its 16 channels' weights, then the 16 pixels.
             let w5_0 = wp[k + 20u]; let w5_1 = wp[k + 21u]; let w5_2 = wp[k + 22u]; let w5_3 = wp[k + 23u];
-            a0_0 += w5_0 * v1.z; a0_1 += w5_1 * v1.z; a0_2 += w5_2 * v1.z; a0_3 += w5_3 * v1.z;
-            a1_0 += w5_0 * v2.x; a1_1 += w5_1 * v2.x; a1_2 += w5_2 * v2.x; a1_3 += w5_3 * v2.x;
-            a2_0 += w5_0 * v2.z; a2_1 += w5_1 * v2.z; a2_2 += w5_2 * v2.z; a2_3 += w5_3 * v2.z;
-            a3_0 += w5_0 * v3.x; a3_1 += w5_1 * v3.x; a3_2 += w5_2 * v3.x; a3_3 += w5_3 * v3.x;
-            a4_0 += w5_0 * v3.z; a4_1 += w5_1 * v3.z; a4_2 += w5_2 * v3.z; a4_3 += w5_3 * v3.z;
-            a5_0 += w5_0 * v4.x; a5_1 += w5_1 * v4.x; a5_2 += w5_2 * v4.x; a5_3 += w5_3 * v4.x;
-            a6_0 += w5_0 * v4.z; a6_1 += w5_1 * v4.z; a6_2 += w5_2 * v4.z; a6_3 += w5_3 * v4.z;
-            a7_0 += w5_0 * v5.x; a7_1 += w5_1 * v5.x; a7_2 += w5_2 * v5.x; a7_3 += w5_3 * v5.x;
-            a8_0 += w5_0 * v5.z; a8_1 += w5_1 * v5.z; a8_2 += w5_2 * v5.z; a8_3 += w5_3 * v5.z;
-            a9_0 += w5_0 * v6.x; a9_1 += w5_1 * v6.x; a9_2 += w5_2 * v6.x; a9_3 += w5_3 * v6.x;
-            a10_0 += w5_0 * v6.z; a10_1 += w5_1 * v6.z; a10_2 += w5_2 * v6.z; a10_3 += w5_3 * v6.z;
-            a11_0 += w5_0 * v7.x; a11_1 += w5_1 * v7.x; a11_2 += w5_2 * v7.x; a11_3 += w5_3 * v7.x;
-            a12_0 += w5_0 * v7.z; a12_1 += w5_1 * v7.z; a12_2 += w5_2 * v7.z; a12_3 += w5_3 * v7.z;
-            a13_0 += w5_0 * v8.x; a13_1 += w5_1 * v8.x; a13_2 += w5_2 * v8.x; a13_3 += w5_3 * v8.x;
-            a14_0 += w5_0 * v8.z; a14_1 += w5_1 * v8.z; a14_2 += w5_2 * v8.z; a14_3 += w5_3 * v8.z;
-            a15_0 += w5_0 * v9.x; a15_1 += w5_1 * v9.x; a15_2 += w5_2 * v9.x; a15_3 += w5_3 * v9.x;
-            // Tap kx = 6: its 16 channels' weights, then the 16 pixels.
             let w6_0 = wp[k + 24u]; let w6_1 = wp[k + 25u]; let w6_2 = wp[k + 26u]; let w6_3 = wp[k + 27u];
-            a0_0 += w6_0 * v1.w; a0_1 += w6_1 * v1.w; a0_2 += w6_2 * v1.w; a0_3 += w6_3 * v1.w;
-            a1_0 += w6_0 * v2.y; a1_1 += w6_1 * v2.y; a1_2 += w6_2 * v2.y; a1_3 += w6_3 * v2.y;
-            a2_0 += w6_0 * v2.w; a2_1 += w6_1 * v2.w; a2_2 += w6_2 * v2.w; a2_3 += w6_3 * v2.w;
-            a3_0 += w6_0 * v3.y; a3_1 += w6_1 * v3.y; a3_2 += w6_2 * v3.y; a3_3 += w6_3 * v3.y;
-            a4_0 += w6_0 * v3.w; a4_1 += w6_1 * v3.w; a4_2 += w6_2 * v3.w; a4_3 += w6_3 * v3.w;
-            a5_0 += w6_0 * v4.y; a5_1 += w6_1 * v4.y; a5_2 += w6_2 * v4.y; a5_3 += w6_3 * v4.y;
-            a6_0 += w6_0 * v4.w; a6_1 += w6_1 * v4.w; a6_2 += w6_2 * v4.w; a6_3 += w6_3 * v4.w;
-            a7_0 += w6_0 * v5.y; a7_1 += w6_1 * v5.y; a7_2 += w6_2 * v5.y; a7_3 += w6_3 * v5.y;
-            a8_0 += w6_0 * v5.w; a8_1 += w6_1 * v5.w; a8_2 += w6_2 * v5.w; a8_3 += w6_3 * v5.w;
-            a9_0 += w6_0 * v6.y; a9_1 += w6_1 * v6.y; a9_2 += w6_2 * v6.y; a9_3 += w6_3 * v6.y;
-            a10_0 += w6_0 * v6.w; a10_1 += w6_1 * v6.w; a10_2 += w6_2 * v6.w; a10_3 += w6_3 * v6.w;
-            a11_0 += w6_0 * v7.y; a11_1 += w6_1 * v7.y; a11_2 += w6_2 * v7.y; a11_3 += w6_3 * v7.y;
-            a12_0 += w6_0 * v7.w; a12_1 += w6_1 * v7.w; a12_2 += w6_2 * v7.w; a12_3 += w6_3 * v7.w;
-            a13_0 += w6_0 * v8.y; a13_1 += w6_1 * v8.y; a13_2 += w6_2 * v8.y; a13_3 += w6_3 * v8.y;
-            a14_0 += w6_0 * v8.w; a14_1 += w6_1 * v8.w; a14_2 += w6_2 * v8.w; a14_3 += w6_3 * v8.w;
-            a15_0 += w6_0 * v9.y; a15_1 += w6_1 * v9.y; a15_2 += w6_2 * v9.y; a15_3 += w6_3 * v9.y;
+            a0_0 += w0_0 * v0.y + w1_0 * v0.z + w2_0 * v0.w + w3_0 * v1.x + w4_0 * v1.y + w5_0 * v1.z + w6_0 * v1.w;
+            a0_1 += w0_1 * v0.y + w1_1 * v0.z + w2_1 * v0.w + w3_1 * v1.x + w4_1 * v1.y + w5_1 * v1.z + w6_1 * v1.w;
+            a0_2 += w0_2 * v0.y + w1_2 * v0.z + w2_2 * v0.w + w3_2 * v1.x + w4_2 * v1.y + w5_2 * v1.z + w6_2 * v1.w;
+            a0_3 += w0_3 * v0.y + w1_3 * v0.z + w2_3 * v0.w + w3_3 * v1.x + w4_3 * v1.y + w5_3 * v1.z + w6_3 * v1.w;
+            a1_0 += w0_0 * v0.w + w1_0 * v1.x + w2_0 * v1.y + w3_0 * v1.z + w4_0 * v1.w + w5_0 * v2.x + w6_0 * v2.y;
+            a1_1 += w0_1 * v0.w + w1_1 * v1.x + w2_1 * v1.y + w3_1 * v1.z + w4_1 * v1.w + w5_1 * v2.x + w6_1 * v2.y;
+            a1_2 += w0_2 * v0.w + w1_2 * v1.x + w2_2 * v1.y + w3_2 * v1.z + w4_2 * v1.w + w5_2 * v2.x + w6_2 * v2.y;
+            a1_3 += w0_3 * v0.w + w1_3 * v1.x + w2_3 * v1.y + w3_3 * v1.z + w4_3 * v1.w + w5_3 * v2.x + w6_3 * v2.y;
+            a2_0 += w0_0 * v1.y + w1_0 * v1.z + w2_0 * v1.w + w3_0 * v2.x + w4_0 * v2.y + w5_0 * v2.z + w6_0 * v2.w;
+            a2_1 += w0_1 * v1.y + w1_1 * v1.z + w2_1 * v1.w + w3_1 * v2.x + w4_1 * v2.y + w5_1 * v2.z + w6_1 * v2.w;
+            a2_2 += w0_2 * v1.y + w1_2 * v1.z + w2_2 * v1.w + w3_2 * v2.x + w4_2 * v2.y + w5_2 * v2.z + w6_2 * v2.w;
+            a2_3 += w0_3 * v1.y + w1_3 * v1.z + w2_3 * v1.w + w3_3 * v2.x + w4_3 * v2.y + w5_3 * v2.z + w6_3 * v2.w;
+            a3_0 += w0_0 * v1.w + w1_0 * v2.x + w2_0 * v2.y + w3_0 * v2.z + w4_0 * v2.w + w5_0 * v3.x + w6_0 * v3.y;
+            a3_1 += w0_1 * v1.w + w1_1 * v2.x + w2_1 * v2.y + w3_1 * v2.z + w4_1 * v2.w + w5_1 * v3.x + w6_1 * v3.y;
+            a3_2 += w0_2 * v1.w + w1_2 * v2.x + w2_2 * v2.y + w3_2 * v2.z + w4_2 * v2.w + w5_2 * v3.x + w6_2 * v3.y;
+            a3_3 += w0_3 * v1.w + w1_3 * v2.x + w2_3 * v2.y + w3_3 * v2.z + w4_3 * v2.w + w5_3 * v3.x + w6_3 * v3.y;
+            a4_0 += w0_0 * v2.y + w1_0 * v2.z + w2_0 * v2.w + w3_0 * v3.x + w4_0 * v3.y + w5_0 * v3.z + w6_0 * v3.w;
+            a4_1 += w0_1 * v2.y + w1_1 * v2.z + w2_1 * v2.w + w3_1 * v3.x + w4_1 * v3.y + w5_1 * v3.z + w6_1 * v3.w;
+            a4_2 += w0_2 * v2.y + w1_2 * v2.z + w2_2 * v2.w + w3_2 * v3.x + w4_2 * v3.y + w5_2 * v3.z + w6_2 * v3.w;
+            a4_3 += w0_3 * v2.y + w1_3 * v2.z + w2_3 * v2.w + w3_3 * v3.x + w4_3 * v3.y + w5_3 * v3.z + w6_3 * v3.w;
+            a5_0 += w0_0 * v2.w + w1_0 * v3.x + w2_0 * v3.y + w3_0 * v3.z + w4_0 * v3.w + w5_0 * v4.x + w6_0 * v4.y;
+            a5_1 += w0_1 * v2.w + w1_1 * v3.x + w2_1 * v3.y + w3_1 * v3.z + w4_1 * v3.w + w5_1 * v4.x + w6_1 * v4.y;
+            a5_2 += w0_2 * v2.w + w1_2 * v3.x + w2_2 * v3.y + w3_2 * v3.z + w4_2 * v3.w + w5_2 * v4.x + w6_2 * v4.y;
+            a5_3 += w0_3 * v2.w + w1_3 * v3.x + w2_3 * v3.y + w3_3 * v3.z + w4_3 * v3.w + w5_3 * v4.x + w6_3 * v4.y;
+            a6_0 += w0_0 * v3.y + w1_0 * v3.z + w2_0 * v3.w + w3_0 * v4.x + w4_0 * v4.y + w5_0 * v4.z + w6_0 * v4.w;
+            a6_1 += w0_1 * v3.y + w1_1 * v3.z + w2_1 * v3.w + w3_1 * v4.x + w4_1 * v4.y + w5_1 * v4.z + w6_1 * v4.w;
+            a6_2 += w0_2 * v3.y + w1_2 * v3.z + w2_2 * v3.w + w3_2 * v4.x + w4_2 * v4.y + w5_2 * v4.z + w6_2 * v4.w;
+            a6_3 += w0_3 * v3.y + w1_3 * v3.z + w2_3 * v3.w + w3_3 * v4.x + w4_3 * v4.y + w5_3 * v4.z + w6_3 * v4.w;
+            a7_0 += w0_0 * v3.w + w1_0 * v4.x + w2_0 * v4.y + w3_0 * v4.z + w4_0 * v4.w + w5_0 * v5.x + w6_0 * v5.y;
+            a7_1 += w0_1 * v3.w + w1_1 * v4.x + w2_1 * v4.y + w3_1 * v4.z + w4_1 * v4.w + w5_1 * v5.x + w6_1 * v5.y;
+            a7_2 += w0_2 * v3.w + w1_2 * v4.x + w2_2 * v4.y + w3_2 * v4.z + w4_2 * v4.w + w5_2 * v5.x + w6_2 * v5.y;
+            a7_3 += w0_3 * v3.w + w1_3 * v4.x + w2_3 * v4.y + w3_3 * v4.z + w4_3 * v4.w + w5_3 * v5.x + w6_3 * v5.y;
+            a8_0 += w0_0 * v4.y + w1_0 * v4.z + w2_0 * v4.w + w3_0 * v5.x + w4_0 * v5.y + w5_0 * v5.z + w6_0 * v5.w;
+            a8_1 += w0_1 * v4.y + w1_1 * v4.z + w2_1 * v4.w + w3_1 * v5.x + w4_1 * v5.y + w5_1 * v5.z + w6_1 * v5.w;
+            a8_2 += w0_2 * v4.y + w1_2 * v4.z + w2_2 * v4.w + w3_2 * v5.x + w4_2 * v5.y + w5_2 * v5.z + w6_2 * v5.w;
+            a8_3 += w0_3 * v4.y + w1_3 * v4.z + w2_3 * v4.w + w3_3 * v5.x + w4_3 * v5.y + w5_3 * v5.z + w6_3 * v5.w;
+            a9_0 += w0_0 * v4.w + w1_0 * v5.x + w2_0 * v5.y + w3_0 * v5.z + w4_0 * v5.w + w5_0 * v6.x + w6_0 * v6.y;
+            a9_1 += w0_1 * v4.w + w1_1 * v5.x + w2_1 * v5.y + w3_1 * v5.z + w4_1 * v5.w + w5_1 * v6.x + w6_1 * v6.y;
+            a9_2 += w0_2 * v4.w + w1_2 * v5.x + w2_2 * v5.y + w3_2 * v5.z + w4_2 * v5.w + w5_2 * v6.x + w6_2 * v6.y;
+            a9_3 += w0_3 * v4.w + w1_3 * v5.x + w2_3 * v5.y + w3_3 * v5.z + w4_3 * v5.w + w5_3 * v6.x + w6_3 * v6.y;
+            a10_0 += w0_0 * v5.y + w1_0 * v5.z + w2_0 * v5.w + w3_0 * v6.x + w4_0 * v6.y + w5_0 * v6.z + w6_0 * v6.w;
+            a10_1 += w0_1 * v5.y + w1_1 * v5.z + w2_1 * v5.w + w3_1 * v6.x + w4_1 * v6.y + w5_1 * v6.z + w6_1 * v6.w;
+            a10_2 += w0_2 * v5.y + w1_2 * v5.z + w2_2 * v5.w + w3_2 * v6.x + w4_2 * v6.y + w5_2 * v6.z + w6_2 * v6.w;
+            a10_3 += w0_3 * v5.y + w1_3 * v5.z + w2_3 * v5.w + w3_3 * v6.x + w4_3 * v6.y + w5_3 * v6.z + w6_3 * v6.w;
+            a11_0 += w0_0 * v5.w + w1_0 * v6.x + w2_0 * v6.y + w3_0 * v6.z + w4_0 * v6.w + w5_0 * v7.x + w6_0 * v7.y;
+            a11_1 += w0_1 * v5.w + w1_1 * v6.x + w2_1 * v6.y + w3_1 * v6.z + w4_1 * v6.w + w5_1 * v7.x + w6_1 * v7.y;
+            a11_2 += w0_2 * v5.w + w1_2 * v6.x + w2_2 * v6.y + w3_2 * v6.z + w4_2 * v6.w + w5_2 * v7.x + w6_2 * v7.y;
+            a11_3 += w0_3 * v5.w + w1_3 * v6.x + w2_3 * v6.y + w3_3 * v6.z + w4_3 * v6.w + w5_3 * v7.x + w6_3 * v7.y;
+            a12_0 += w0_0 * v6.y + w1_0 * v6.z + w2_0 * v6.w + w3_0 * v7.x + w4_0 * v7.y + w5_0 * v7.z + w6_0 * v7.w;
+            a12_1 += w0_1 * v6.y + w1_1 * v6.z + w2_1 * v6.w + w3_1 * v7.x + w4_1 * v7.y + w5_1 * v7.z + w6_1 * v7.w;
+            a12_2 += w0_2 * v6.y + w1_2 * v6.z + w2_2 * v6.w + w3_2 * v7.x + w4_2 * v7.y + w5_2 * v7.z + w6_2 * v7.w;
+            a12_3 += w0_3 * v6.y + w1_3 * v6.z + w2_3 * v6.w + w3_3 * v7.x + w4_3 * v7.y + w5_3 * v7.z + w6_3 * v7.w;
+            a13_0 += w0_0 * v6.w + w1_0 * v7.x + w2_0 * v7.y + w3_0 * v7.z + w4_0 * v7.w + w5_0 * v8.x + w6_0 * v8.y;
+            a13_1 += w0_1 * v6.w + w1_1 * v7.x + w2_1 * v7.y + w3_1 * v7.z + w4_1 * v7.w + w5_1 * v8.x + w6_1 * v8.y;
+            a13_2 += w0_2 * v6.w + w1_2 * v7.x + w2_2 * v7.y + w3_2 * v7.z + w4_2 * v7.w + w5_2 * v8.x + w6_2 * v8.y;
+            a13_3 += w0_3 * v6.w + w1_3 * v7.x + w2_3 * v7.y + w3_3 * v7.z + w4_3 * v7.w + w5_3 * v8.x + w6_3 * v8.y;
+            a14_0 += w0_0 * v7.y + w1_0 * v7.z + w2_0 * v7.w + w3_0 * v8.x + w4_0 * v8.y + w5_0 * v8.z + w6_0 * v8.w;
+            a14_1 += w0_1 * v7.y + w1_1 * v7.z + w2_1 * v7.w + w3_1 * v8.x + w4_1 * v8.y + w5_1 * v8.z + w6_1 * v8.w;
+            a14_2 += w0_2 * v7.y + w1_2 * v7.z + w2_2 * v7.w + w3_2 * v8.x + w4_2 * v8.y + w5_2 * v8.z + w6_2 * v8.w;
+            a14_3 += w0_3 * v7.y + w1_3 * v7.z + w2_3 * v7.w + w3_3 * v8.x + w4_3 * v8.y + w5_3 * v8.z + w6_3 * v8.w;
+            a15_0 += w0_0 * v7.w + w1_0 * v8.x + w2_0 * v8.y + w3_0 * v8.z + w4_0 * v8.w + w5_0 * v9.x + w6_0 * v9.y;
+            a15_1 += w0_1 * v7.w + w1_1 * v8.x + w2_1 * v8.y + w3_1 * v8.z + w4_1 * v8.w + w5_1 * v9.x + w6_1 * v9.y;
+            a15_2 += w0_2 * v7.w + w1_2 * v8.x + w2_2 * v8.y + w3_2 * v8.z + w4_2 * v8.w + w5_2 * v9.x + w6_2 * v9.y;
+            a15_3 += w0_3 * v7.w + w1_3 * v8.x + w2_3 * v8.y + w3_3 * v8.z + w4_3 * v8.w + w5_3 * v9.x + w6_3 * v9.y;
         }
     }
     // Add the bias and write the block: each pixel's 16 channels, inside the tensor.

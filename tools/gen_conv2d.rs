@@ -1442,7 +1442,9 @@ const STEM_FORWARD_DOC: &str = "\
 // loads and 28 vec4 weight loads feed 1,792 multiply-adds (the generic `conv2d_forward_tiled`: 16 x loads per 128).
 // Weights packed in blocks of 16 channels (conv2d_pack.wgsl). Loop count Cin*7. No subgroup twin: sharing the 28
 // weight loads by subgroupBroadcast, as `conv2d_backward_weight_7x7s2_subgroup` shares its x loads, measured 1.4x
-// slower here (lavapipe on the 2-core AMD EPYC, 2026-12-05, one run: 130 against 83-94 ms at batch 4, 384x192).";
+// slower here (lavapipe on the 2-core AMD EPYC, 2026-12-05, one run: 130 against 83-94 ms at batch 4, 384x192).
+// Each accumulator adds a kernel row's seven taps in one statement: 49-50 against 54.5-55 ms a tap per statement
+// (`cargo bench --bench conv2d -- stem fwd Auto`, same machine, 2026-12-06), the same compile time.";
 
 /// The stem's forward (7x7 stride 2 pad 3, 16 pixels x 16 channels per invocation).
 fn stem_forward() -> String {
@@ -1451,21 +1453,25 @@ fn stem_forward() -> String {
         1,
     );
     // Pixel j, tap kx reads input column 2*(ox0 + j) - 3 + kx = c0 + t with t = 2j + kx + 1: component t % 4 of v{t / 4}.
-    let taps = (0..7)
-        .map(|kx| {
-            let w = grid((0..4).map(|g| format!("let w{kx}_{g} = wp[k + {}u];", 4 * kx + g)), 4);
-            let fma = grid(
-                (0..16).map(|j| {
-                    let t = 2 * j + kx + 1;
-                    let xv = format!("v{}.{}", t / 4, XYZW[t % 4]);
-                    (0..4).map(|g| format!("a{j}_{g} += w{kx}_{g} * {xv};")).collect::<Vec<_>>().join(" ")
-                }),
-                1,
-            );
-            format!("// Tap kx = {kx}: its 16 channels' weights, then the 16 pixels.\n{w}\n{fma}")
-        })
+    // The 28 weight vectors of the kernel row first, then each accumulator adds its seven taps in one statement (on a
+    // CPU the block spills to memory: one load and store of it per kernel row instead of per tap).
+    let w = (0..7)
+        .map(|kx| grid((0..4).map(|g| format!("let w{kx}_{g} = wp[k + {}u];", 4 * kx + g)), 4))
         .collect::<Vec<_>>()
         .join("\n");
+    let fma = grid(
+        (0..16).flat_map(|j| {
+            (0..4).map(move |g| {
+                let terms = (0..7).map(|kx| {
+                    let t = 2 * j + kx + 1;
+                    format!("w{kx}_{g} * v{}.{}", t / 4, XYZW[t % 4])
+                });
+                format!("a{j}_{g} += {};", terms.collect::<Vec<_>>().join(" + "))
+            })
+        }),
+        1,
+    );
+    let taps = format!("// The seven taps' weights (tap kx, channel group g), then pixel j's seven taps per accumulator.\n{w}\n{fma}");
     fill(
         STEM_FORWARD,
         &[("doc", STEM_FORWARD_DOC.into()), ("acc", accumulators("a", 16, 4)), ("xload", xload), ("taps", taps), ("store", store_px(16, 4))],
