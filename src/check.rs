@@ -108,9 +108,18 @@ pub fn assert_all_pass(results: &[CheckResult]) {
 /// asserted to be `want` (`what` names the case in the panic), as a label: "vec4" or "scalar". The self-checks label
 /// their rows with it, so a row says which kernel it really checked.
 pub fn kernel_label(gpu: &crate::gpu::Gpu, what: &str, want: &str) -> &'static str {
-    let ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-    assert_eq!(ran, [want], "{what}: ran {ran:?}, not {want}");
-    if want.ends_with("_vec4") {
+    kernels_label(gpu, what, &[want])
+}
+
+/// `kernel_label` for an op that runs several entry points (a reduction's partial and final passes): the entry points
+/// run since the profile was last read must be exactly `want`, in any order; labelled by the first of `want`.
+pub fn kernels_label(gpu: &crate::gpu::Gpu, what: &str, want: &[&str]) -> &'static str {
+    let mut ran: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
+    ran.sort();
+    let mut sorted = want.to_vec();
+    sorted.sort();
+    assert_eq!(ran, sorted, "{what}: ran {ran:?}, not {want:?}");
+    if want[0].ends_with("_vec4") {
         "vec4"
     } else {
         "scalar"

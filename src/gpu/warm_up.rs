@@ -5,9 +5,10 @@
 //!
 //! What gets compiled is a variant per distinct `Params`, not per kernel: lavapipe inlines the uniforms that a
 //! kernel's loop bounds and branches read (Mesa's `lvp_inline_uniforms`, for shaders above a size) and compiles the
-//! result, once per distinct set of values per device, through Mesa's on-disk shader cache. So the 53 kernels of a
-//! step at 384x192 are some 180 compiles, and a dispatch with zeroed `Params` (as this module did before) compiles
-//! a variant whose loops are all empty, which the step never runs.
+//! result, once per distinct set of values per device, through Mesa's on-disk shader cache (falling back to the
+//! kernel as written, once, when inlining shrinks it too little). So the 53 kernels of a step at 384x192 make 304
+//! distinct dispatches (most of the compile time in the first of each large kernel), and a dispatch with zeroed
+//! `Params` (as this module did before) compiles a variant whose loops are all empty, which the step never runs.
 //!
 //! `Gpu::warm_up(plan)` opens a second device on the same adapter in a thread of its own and makes each dispatch of
 //! `plan` once, last first, on one workgroup of zeroed buffers with the dispatch's real `Params` (a workgroup's

@@ -47,8 +47,9 @@ fn check_scale(op: &str, x_shape: &[usize], s: &Tensor) -> (usize, usize, usize)
 
 /// Shared launcher of the two elementwise kernels: out = big * s[plane]  // big: [N, C, H, W], s: [N, C, 1, 1]
 /// `big` and `out` come with the names the entry point binds them under (x and y, or gy and dx).
-/// The `_vec4` twin runs where planes hold a multiple of 4 values and the range is bound 16-byte aligned.
-fn scale_planes(entry: &'static str, (big_name, big): (&str, &Tensor), s: &Tensor, out_name: &str) -> Tensor {
+/// `entry` is the scalar kernel and its `_vec4` twin, which runs where planes hold a multiple of 4 values and the
+/// range is bound 16-byte aligned.
+fn scale_planes([entry, entry4]: [&str; 2], (big_name, big): (&str, &Tensor), s: &Tensor, out_name: &str) -> Tensor {
     let (n, c, hw) = check_scale(entry, &big.shape, s);
     let gpu = big.gpu();
     let out = Tensor::empty(gpu, &big.shape);
@@ -59,7 +60,7 @@ fn scale_planes(entry: &'static str, (big_name, big): (&str, &Tensor), s: &Tenso
         let (first, len) = (n0 * c * hw, planes * hw);
         let binds = [(big_name, big.bind_range(first, len)), ("s", s.bind()), (out_name, out.bind_range(first, len))];
         if hw.is_multiple_of(4) && vec4_offset_ok(gpu, binds[0].1.offset) && vec4_offset_ok(gpu, binds[2].1.offset) {
-            gpu.dispatch_1d(vec4_entry(entry), &p, &binds, (planes * hw / 4) as u64);
+            gpu.dispatch_1d(entry4, &p, &binds, (planes * hw / 4) as u64);
         } else {
             gpu.dispatch_1d(entry, &p, &binds, (planes * hw) as u64);
         }
@@ -67,22 +68,14 @@ fn scale_planes(entry: &'static str, (big_name, big): (&str, &Tensor), s: &Tenso
     out
 }
 
-fn vec4_entry(entry: &str) -> &'static str {
-    match entry {
-        "channel_scale_forward" => "channel_scale_forward_vec4",
-        "channel_scale_backward_input" => "channel_scale_backward_input_vec4",
-        other => panic!("channel_scale: no vec4 twin of {other}"),
-    }
-}
-
 /// y = x * s per channel  // x: [N, C, H, W], s: [N, C, 1, 1] -> y: [N, C, H, W]
 pub fn channel_scale_forward(x: &Tensor, s: &Tensor) -> Tensor {
-    scale_planes("channel_scale_forward", ("x", x), s, "y")
+    scale_planes(["channel_scale_forward", "channel_scale_forward_vec4"], ("x", x), s, "y")
 }
 
 /// dx = gy * s per channel  // gy: [N, C, H, W], s: [N, C, 1, 1] -> dx: [N, C, H, W]
 pub fn channel_scale_backward_input(gy: &Tensor, s: &Tensor) -> Tensor {
-    scale_planes("channel_scale_backward_input", ("gy", gy), s, "dx")
+    scale_planes(["channel_scale_backward_input", "channel_scale_backward_input_vec4"], ("gy", gy), s, "dx")
 }
 
 /// ds[n, c] = sum_{h, w} gy * x  // gy, x: [N, C, H, W] -> ds: [N, C, 1, 1]
@@ -197,11 +190,9 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
         let want = cpu::channel_scale_backward_input(&gy64, &s64, hw);
         out.push(compare("channel_scale_backward_input", &label, &dx, &want, 1e-7, 1e-6));
         let ds = channel_scale_backward_scale_tiled(&gyt, &xt, tile).to_vec();
-        let mut profile: Vec<&str> = gpu.take_profile().iter().map(|r| r.0).collect();
-        profile.sort();
-        let want_k = format!("channel_scale_backward_scale_partial{pv4}");
-        assert_eq!(profile, ["channel_scale_backward_scale", want_k.as_str()], "channel_scale self_check: ran {profile:?}");
-        let label = format!("{shape} {}", if pv4.is_empty() { "scalar" } else { "vec4" });
+        let partial = format!("channel_scale_backward_scale_partial{pv4}");
+        let want_k = [partial.as_str(), "channel_scale_backward_scale"];
+        let label = format!("{shape} {}", crate::check::kernels_label(gpu, "channel_scale self_check", &want_k));
         let want = cpu::channel_scale_backward_scale(&gy64, &x64, n * c, hw);
         // A sum of up to 73,728 products of size ~1 in f32: allow ~1e-5 relative plus an absolute floor.
         out.push(compare("channel_scale_backward_scale", &label, &ds, &want, 1e-3, 1e-4));

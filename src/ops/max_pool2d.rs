@@ -89,12 +89,17 @@ pub fn max_pool2d_backward(
     p: usize,
     ceil_mode: bool,
 ) -> Tensor {
-    backward_with(gy, argmax, x_shape, (k, s, p, ceil_mode), k == 3 && s == 2 && p <= 1)
+    backward_with(gy, argmax, x_shape, (k, s, p, ceil_mode), blocks_fit(k, s, p))
 }
 
-/// `max_pool2d_backward`, with the 2x2-block kernel when `blocks` (k = 3, s = 2, p <= 1 only), else the generic one.
+/// Whether the 2x2-block backward (`max_pool2d_backward_k3s2`) serves this pool: k = 3, s = 2, p <= 1.
+fn blocks_fit(k: usize, s: usize, p: usize) -> bool {
+    k == 3 && s == 2 && p <= 1
+}
+
+/// `max_pool2d_backward`, with the 2x2-block kernel when `blocks` (where `blocks_fit`), else the generic one.
 fn backward_with(gy: &Tensor, argmax: &Tensor, x_shape: &[usize], (k, s, p, ceil_mode): (usize, usize, usize, bool), blocks: bool) -> Tensor {
-    assert!(!blocks || (k == 3 && s == 2 && p <= 1), "max_pool2d_backward_k3s2: k {k} s {s} p {p}");
+    assert!(!blocks || blocks_fit(k, s, p), "max_pool2d_backward_k3s2: k {k} s {s} p {p}");
     assert_eq!(x_shape.len(), 4, "max_pool2d_backward: x_shape {x_shape:?} is not NCHW");
     let (n, c, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let (oh, ow) = (output_size(h, k, s, p, ceil_mode), output_size(w, k, s, p, ceil_mode));
@@ -222,7 +227,7 @@ pub fn self_check(gpu: &std::sync::Arc<crate::gpu::Gpu>, full: bool) -> Vec<Chec
             max_pool2d_backward(&Tensor::from_slice(gpu, &[n, c, oh, ow], &gy), &arg, &[n, c, h, w], k, s, p, ceil);
         let want_dx = cpu::max_pool2d_backward(&f64s(&gy), &want_arg, n * c, h, w);
         let dx = dx.to_vec();
-        let blocks = k == 3 && s == 2 && p <= 1;
+        let blocks = blocks_fit(k, s, p);
         let label = format!("{shape}{}", if blocks { " (2x2 blocks)" } else { "" });
         out.push(compare("max_pool2d_backward", &label, &dx, &want_dx, 1e-6, 1e-6));
         if blocks {
