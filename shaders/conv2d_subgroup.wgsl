@@ -12,15 +12,17 @@
 //    multiple of the subgroup size and put the tiles on the grid's y.
 //  - The broadcasts sit in subgroup-uniform control flow (loop bounds depend on the workgroup only; tests/ops/tint.rs
 //    checks it with Chrome's Tint) and read lanes 0..7 only, so any subgroup of 8 lanes or more works.
-// Each entry point computes the same sums in the same order as its portable twin in conv2d_vec4.wgsl, which the
-// launchers run on devices without subgroups and which validation (src/validate.rs) puts in its place on a driver
-// where this one is wrong. (naga rejects `enable subgroups;`, which it does not need: a validator capability gates
+// Each entry point computes the same sums as its portable twin in conv2d_vec4.wgsl, in the same order but for the
+// 3x3 stride-1 forwards, which add each ci's nine taps in one statement (three in the twin: fewer masked writes of
+// the accumulators, see `Rows::rows_at_once` in tools/gen_conv2d.rs). The launchers run the twin on devices without
+// subgroups, and validation (src/validate.rs) puts it in this one's place on a driver where this one is wrong. (naga rejects `enable subgroups;`, which it does not need: a validator capability gates
 // these builtins. Tint needs it: tests/ops/tint.rs adds it.)
 
 // Forward, 3x3 stride 1 pad 1 with W % 4 == 0: 16 pixels of a row x 16 output channels, weights packed in blocks
 // of 16 channels. The twelve weight vectors of each (ci, ky) (3 taps x 16 channels), which every lane of a subgroup
-// needs, are loaded two per lane and broadcast: per (ci, ky) 6 x loads and 2 vec4 weight loads per lane feed 768
-// multiply-adds. Portable twin: `conv2d_forward_3x3_vec4` (8 channels per invocation). Loop count Cin*3.
+// needs, are loaded two per lane and broadcast: per ci 18 x loads and 6 vec4 weight loads per lane feed 2304
+// multiply-adds, all three kernel rows in one step so that each accumulator takes its nine taps in one statement.
+// Portable twin: `conv2d_forward_3x3_vec4` (8 channels per invocation, a step per kernel row). Loop count Cin.
 @compute @workgroup_size(64)
 fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32,
@@ -63,59 +65,115 @@ fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
-        for (var ky = 0; ky < 3; ky++) {
-            // Row iy, columns c0 .. c0+15 as 4 aligned vec4 loads q{i},
-            // the edges c0-1 and c0+16 as scalars xl and xr (0 outside the image).
-            let iy = y0 + ky; let ok = iy >= 0 && iy < i32(p.h);
-            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, ok);
-            let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + 16);
-            let q0 = select(z, x4[q], m0 & vec4<bool>(ok)); let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(ok));
-            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(ok)); let q3 = select(z, x4[q + 3u], m3 & vec4<bool>(ok));
-            // Weight vector 4*kx + g (tap kx, channel group g) of the kernel row: lanes 0-7 load vectors 0-7 (la),
-            // lanes 0-3 vectors 8-11 (lb), and every lane takes all twelve by broadcast.
-            let wi = (wrow + k) * 4u;
-            let la = wp[wi + s0]; let lb = wp[wi + s1];
-            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u);
-            let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
-            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u);
-            let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
-            let w2_0 = subgroupBroadcast(lb, 0u); let w2_1 = subgroupBroadcast(lb, 1u);
-            let w2_2 = subgroupBroadcast(lb, 2u); let w2_3 = subgroupBroadcast(lb, 3u);
-            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then q0.x ..., then xr).
-            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
-            a0_2 += w0_2 * xl + w1_2 * q0.x + w2_2 * q0.y; a0_3 += w0_3 * xl + w1_3 * q0.x + w2_3 * q0.y;
-            a1_0 += w0_0 * q0.x + w1_0 * q0.y + w2_0 * q0.z; a1_1 += w0_1 * q0.x + w1_1 * q0.y + w2_1 * q0.z;
-            a1_2 += w0_2 * q0.x + w1_2 * q0.y + w2_2 * q0.z; a1_3 += w0_3 * q0.x + w1_3 * q0.y + w2_3 * q0.z;
-            a2_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a2_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
-            a2_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w; a2_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
-            a3_0 += w0_0 * q0.z + w1_0 * q0.w + w2_0 * q1.x; a3_1 += w0_1 * q0.z + w1_1 * q0.w + w2_1 * q1.x;
-            a3_2 += w0_2 * q0.z + w1_2 * q0.w + w2_2 * q1.x; a3_3 += w0_3 * q0.z + w1_3 * q0.w + w2_3 * q1.x;
-            a4_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y; a4_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
-            a4_2 += w0_2 * q0.w + w1_2 * q1.x + w2_2 * q1.y; a4_3 += w0_3 * q0.w + w1_3 * q1.x + w2_3 * q1.y;
-            a5_0 += w0_0 * q1.x + w1_0 * q1.y + w2_0 * q1.z; a5_1 += w0_1 * q1.x + w1_1 * q1.y + w2_1 * q1.z;
-            a5_2 += w0_2 * q1.x + w1_2 * q1.y + w2_2 * q1.z; a5_3 += w0_3 * q1.x + w1_3 * q1.y + w2_3 * q1.z;
-            a6_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w; a6_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
-            a6_2 += w0_2 * q1.y + w1_2 * q1.z + w2_2 * q1.w; a6_3 += w0_3 * q1.y + w1_3 * q1.z + w2_3 * q1.w;
-            a7_0 += w0_0 * q1.z + w1_0 * q1.w + w2_0 * q2.x; a7_1 += w0_1 * q1.z + w1_1 * q1.w + w2_1 * q2.x;
-            a7_2 += w0_2 * q1.z + w1_2 * q1.w + w2_2 * q2.x; a7_3 += w0_3 * q1.z + w1_3 * q1.w + w2_3 * q2.x;
-            a8_0 += w0_0 * q1.w + w1_0 * q2.x + w2_0 * q2.y; a8_1 += w0_1 * q1.w + w1_1 * q2.x + w2_1 * q2.y;
-            a8_2 += w0_2 * q1.w + w1_2 * q2.x + w2_2 * q2.y; a8_3 += w0_3 * q1.w + w1_3 * q2.x + w2_3 * q2.y;
-            a9_0 += w0_0 * q2.x + w1_0 * q2.y + w2_0 * q2.z; a9_1 += w0_1 * q2.x + w1_1 * q2.y + w2_1 * q2.z;
-            a9_2 += w0_2 * q2.x + w1_2 * q2.y + w2_2 * q2.z; a9_3 += w0_3 * q2.x + w1_3 * q2.y + w2_3 * q2.z;
-            a10_0 += w0_0 * q2.y + w1_0 * q2.z + w2_0 * q2.w; a10_1 += w0_1 * q2.y + w1_1 * q2.z + w2_1 * q2.w;
-            a10_2 += w0_2 * q2.y + w1_2 * q2.z + w2_2 * q2.w; a10_3 += w0_3 * q2.y + w1_3 * q2.z + w2_3 * q2.w;
-            a11_0 += w0_0 * q2.z + w1_0 * q2.w + w2_0 * q3.x; a11_1 += w0_1 * q2.z + w1_1 * q2.w + w2_1 * q3.x;
-            a11_2 += w0_2 * q2.z + w1_2 * q2.w + w2_2 * q3.x; a11_3 += w0_3 * q2.z + w1_3 * q2.w + w2_3 * q3.x;
-            a12_0 += w0_0 * q2.w + w1_0 * q3.x + w2_0 * q3.y; a12_1 += w0_1 * q2.w + w1_1 * q3.x + w2_1 * q3.y;
-            a12_2 += w0_2 * q2.w + w1_2 * q3.x + w2_2 * q3.y; a12_3 += w0_3 * q2.w + w1_3 * q3.x + w2_3 * q3.y;
-            a13_0 += w0_0 * q3.x + w1_0 * q3.y + w2_0 * q3.z; a13_1 += w0_1 * q3.x + w1_1 * q3.y + w2_1 * q3.z;
-            a13_2 += w0_2 * q3.x + w1_2 * q3.y + w2_2 * q3.z; a13_3 += w0_3 * q3.x + w1_3 * q3.y + w2_3 * q3.z;
-            a14_0 += w0_0 * q3.y + w1_0 * q3.z + w2_0 * q3.w; a14_1 += w0_1 * q3.y + w1_1 * q3.z + w2_1 * q3.w;
-            a14_2 += w0_2 * q3.y + w1_2 * q3.z + w2_2 * q3.w; a14_3 += w0_3 * q3.y + w1_3 * q3.z + w2_3 * q3.w;
-            a15_0 += w0_0 * q3.z + w1_0 * q3.w + w2_0 * xr; a15_1 += w0_1 * q3.z + w1_1 * q3.w + w2_1 * xr;
-            a15_2 += w0_2 * q3.z + w1_2 * q3.w + w2_2 * xr; a15_3 += w0_3 * q3.z + w1_3 * q3.w + w2_3 * xr;
-            k += 3u;
-        }
+        // The three kernel rows in one step, so that each accumulator takes all nine taps of ci between a load and a store
+        // of it (on a CPU the block spills to memory).
+        // Row iy{ky}, columns c0 .. c0+15 as 4 aligned vec4 loads v{ky}_{i},
+        // the edges c0-1 and c0+16 as scalars xl{ky} and xr{ky} (0 outside the image).
+        let iy0 = y0; let ok0 = iy0 >= 0 && iy0 < i32(p.h);
+        let q0 = select(0u, (base + u32(iy0) * p.w + c0) / 4u, ok0);
+        let xl0 = xat(base, iy0, i32(c0) - 1); let xr0 = xat(base, iy0, i32(c0) + 16);
+        let v0_0 = select(z, x4[q0], m0 & vec4<bool>(ok0)); let v0_1 = select(z, x4[q0 + 1u], m1 & vec4<bool>(ok0));
+        let v0_2 = select(z, x4[q0 + 2u], m2 & vec4<bool>(ok0)); let v0_3 = select(z, x4[q0 + 3u], m3 & vec4<bool>(ok0));
+        let iy1 = y0 + 1; let ok1 = iy1 >= 0 && iy1 < i32(p.h);
+        let q1 = select(0u, (base + u32(iy1) * p.w + c0) / 4u, ok1);
+        let xl1 = xat(base, iy1, i32(c0) - 1); let xr1 = xat(base, iy1, i32(c0) + 16);
+        let v1_0 = select(z, x4[q1], m0 & vec4<bool>(ok1)); let v1_1 = select(z, x4[q1 + 1u], m1 & vec4<bool>(ok1));
+        let v1_2 = select(z, x4[q1 + 2u], m2 & vec4<bool>(ok1)); let v1_3 = select(z, x4[q1 + 3u], m3 & vec4<bool>(ok1));
+        let iy2 = y0 + 2; let ok2 = iy2 >= 0 && iy2 < i32(p.h);
+        let q2 = select(0u, (base + u32(iy2) * p.w + c0) / 4u, ok2);
+        let xl2 = xat(base, iy2, i32(c0) - 1); let xr2 = xat(base, iy2, i32(c0) + 16);
+        let v2_0 = select(z, x4[q2], m0 & vec4<bool>(ok2)); let v2_1 = select(z, x4[q2 + 1u], m1 & vec4<bool>(ok2));
+        let v2_2 = select(z, x4[q2 + 2u], m2 & vec4<bool>(ok2)); let v2_3 = select(z, x4[q2 + 3u], m3 & vec4<bool>(ok2));
+        // Weight vector 4*kx + g (tap kx, channel group g) of the kernel row: lanes 0-7 load vectors 0-7 (la{ky}),
+        // lanes 0-3 vectors 8-11 (lb{ky}), and every lane takes all twelve by broadcast.
+        let wi = (wrow + k) * 4u;
+        let la0 = wp[wi + s0]; let lb0 = wp[wi + s1];
+        let w00_0 = subgroupBroadcast(la0, 0u); let w00_1 = subgroupBroadcast(la0, 1u);
+        let w00_2 = subgroupBroadcast(la0, 2u); let w00_3 = subgroupBroadcast(la0, 3u);
+        let w01_0 = subgroupBroadcast(la0, 4u); let w01_1 = subgroupBroadcast(la0, 5u);
+        let w01_2 = subgroupBroadcast(la0, 6u); let w01_3 = subgroupBroadcast(la0, 7u);
+        let w02_0 = subgroupBroadcast(lb0, 0u); let w02_1 = subgroupBroadcast(lb0, 1u);
+        let w02_2 = subgroupBroadcast(lb0, 2u); let w02_3 = subgroupBroadcast(lb0, 3u);
+        let la1 = wp[wi + 12u + s0]; let lb1 = wp[wi + 12u + s1];
+        let w10_0 = subgroupBroadcast(la1, 0u); let w10_1 = subgroupBroadcast(la1, 1u);
+        let w10_2 = subgroupBroadcast(la1, 2u); let w10_3 = subgroupBroadcast(la1, 3u);
+        let w11_0 = subgroupBroadcast(la1, 4u); let w11_1 = subgroupBroadcast(la1, 5u);
+        let w11_2 = subgroupBroadcast(la1, 6u); let w11_3 = subgroupBroadcast(la1, 7u);
+        let w12_0 = subgroupBroadcast(lb1, 0u); let w12_1 = subgroupBroadcast(lb1, 1u);
+        let w12_2 = subgroupBroadcast(lb1, 2u); let w12_3 = subgroupBroadcast(lb1, 3u);
+        let la2 = wp[wi + 24u + s0]; let lb2 = wp[wi + 24u + s1];
+        let w20_0 = subgroupBroadcast(la2, 0u); let w20_1 = subgroupBroadcast(la2, 1u);
+        let w20_2 = subgroupBroadcast(la2, 2u); let w20_3 = subgroupBroadcast(la2, 3u);
+        let w21_0 = subgroupBroadcast(la2, 4u); let w21_1 = subgroupBroadcast(la2, 5u);
+        let w21_2 = subgroupBroadcast(la2, 6u); let w21_3 = subgroupBroadcast(la2, 7u);
+        let w22_0 = subgroupBroadcast(lb2, 0u); let w22_1 = subgroupBroadcast(lb2, 1u);
+        let w22_2 = subgroupBroadcast(lb2, 2u); let w22_3 = subgroupBroadcast(lb2, 3u);
+        // Pixel j, tap (ky, kx) reads row iy{ky}, column c0 - 1 + j + kx (xl{ky}, then v{ky}_0.x ..., then xr{ky}).
+        a0_0 += w00_0 * xl0 + w01_0 * v0_0.x + w02_0 * v0_0.y + w10_0 * xl1 + w11_0 * v1_0.x + w12_0 * v1_0.y + w20_0 * xl2 + w21_0 * v2_0.x + w22_0 * v2_0.y;
+        a0_1 += w00_1 * xl0 + w01_1 * v0_0.x + w02_1 * v0_0.y + w10_1 * xl1 + w11_1 * v1_0.x + w12_1 * v1_0.y + w20_1 * xl2 + w21_1 * v2_0.x + w22_1 * v2_0.y;
+        a0_2 += w00_2 * xl0 + w01_2 * v0_0.x + w02_2 * v0_0.y + w10_2 * xl1 + w11_2 * v1_0.x + w12_2 * v1_0.y + w20_2 * xl2 + w21_2 * v2_0.x + w22_2 * v2_0.y;
+        a0_3 += w00_3 * xl0 + w01_3 * v0_0.x + w02_3 * v0_0.y + w10_3 * xl1 + w11_3 * v1_0.x + w12_3 * v1_0.y + w20_3 * xl2 + w21_3 * v2_0.x + w22_3 * v2_0.y;
+        a1_0 += w00_0 * v0_0.x + w01_0 * v0_0.y + w02_0 * v0_0.z + w10_0 * v1_0.x + w11_0 * v1_0.y + w12_0 * v1_0.z + w20_0 * v2_0.x + w21_0 * v2_0.y + w22_0 * v2_0.z;
+        a1_1 += w00_1 * v0_0.x + w01_1 * v0_0.y + w02_1 * v0_0.z + w10_1 * v1_0.x + w11_1 * v1_0.y + w12_1 * v1_0.z + w20_1 * v2_0.x + w21_1 * v2_0.y + w22_1 * v2_0.z;
+        a1_2 += w00_2 * v0_0.x + w01_2 * v0_0.y + w02_2 * v0_0.z + w10_2 * v1_0.x + w11_2 * v1_0.y + w12_2 * v1_0.z + w20_2 * v2_0.x + w21_2 * v2_0.y + w22_2 * v2_0.z;
+        a1_3 += w00_3 * v0_0.x + w01_3 * v0_0.y + w02_3 * v0_0.z + w10_3 * v1_0.x + w11_3 * v1_0.y + w12_3 * v1_0.z + w20_3 * v2_0.x + w21_3 * v2_0.y + w22_3 * v2_0.z;
+        a2_0 += w00_0 * v0_0.y + w01_0 * v0_0.z + w02_0 * v0_0.w + w10_0 * v1_0.y + w11_0 * v1_0.z + w12_0 * v1_0.w + w20_0 * v2_0.y + w21_0 * v2_0.z + w22_0 * v2_0.w;
+        a2_1 += w00_1 * v0_0.y + w01_1 * v0_0.z + w02_1 * v0_0.w + w10_1 * v1_0.y + w11_1 * v1_0.z + w12_1 * v1_0.w + w20_1 * v2_0.y + w21_1 * v2_0.z + w22_1 * v2_0.w;
+        a2_2 += w00_2 * v0_0.y + w01_2 * v0_0.z + w02_2 * v0_0.w + w10_2 * v1_0.y + w11_2 * v1_0.z + w12_2 * v1_0.w + w20_2 * v2_0.y + w21_2 * v2_0.z + w22_2 * v2_0.w;
+        a2_3 += w00_3 * v0_0.y + w01_3 * v0_0.z + w02_3 * v0_0.w + w10_3 * v1_0.y + w11_3 * v1_0.z + w12_3 * v1_0.w + w20_3 * v2_0.y + w21_3 * v2_0.z + w22_3 * v2_0.w;
+        a3_0 += w00_0 * v0_0.z + w01_0 * v0_0.w + w02_0 * v0_1.x + w10_0 * v1_0.z + w11_0 * v1_0.w + w12_0 * v1_1.x + w20_0 * v2_0.z + w21_0 * v2_0.w + w22_0 * v2_1.x;
+        a3_1 += w00_1 * v0_0.z + w01_1 * v0_0.w + w02_1 * v0_1.x + w10_1 * v1_0.z + w11_1 * v1_0.w + w12_1 * v1_1.x + w20_1 * v2_0.z + w21_1 * v2_0.w + w22_1 * v2_1.x;
+        a3_2 += w00_2 * v0_0.z + w01_2 * v0_0.w + w02_2 * v0_1.x + w10_2 * v1_0.z + w11_2 * v1_0.w + w12_2 * v1_1.x + w20_2 * v2_0.z + w21_2 * v2_0.w + w22_2 * v2_1.x;
+        a3_3 += w00_3 * v0_0.z + w01_3 * v0_0.w + w02_3 * v0_1.x + w10_3 * v1_0.z + w11_3 * v1_0.w + w12_3 * v1_1.x + w20_3 * v2_0.z + w21_3 * v2_0.w + w22_3 * v2_1.x;
+        a4_0 += w00_0 * v0_0.w + w01_0 * v0_1.x + w02_0 * v0_1.y + w10_0 * v1_0.w + w11_0 * v1_1.x + w12_0 * v1_1.y + w20_0 * v2_0.w + w21_0 * v2_1.x + w22_0 * v2_1.y;
+        a4_1 += w00_1 * v0_0.w + w01_1 * v0_1.x + w02_1 * v0_1.y + w10_1 * v1_0.w + w11_1 * v1_1.x + w12_1 * v1_1.y + w20_1 * v2_0.w + w21_1 * v2_1.x + w22_1 * v2_1.y;
+        a4_2 += w00_2 * v0_0.w + w01_2 * v0_1.x + w02_2 * v0_1.y + w10_2 * v1_0.w + w11_2 * v1_1.x + w12_2 * v1_1.y + w20_2 * v2_0.w + w21_2 * v2_1.x + w22_2 * v2_1.y;
+        a4_3 += w00_3 * v0_0.w + w01_3 * v0_1.x + w02_3 * v0_1.y + w10_3 * v1_0.w + w11_3 * v1_1.x + w12_3 * v1_1.y + w20_3 * v2_0.w + w21_3 * v2_1.x + w22_3 * v2_1.y;
+        a5_0 += w00_0 * v0_1.x + w01_0 * v0_1.y + w02_0 * v0_1.z + w10_0 * v1_1.x + w11_0 * v1_1.y + w12_0 * v1_1.z + w20_0 * v2_1.x + w21_0 * v2_1.y + w22_0 * v2_1.z;
+        a5_1 += w00_1 * v0_1.x + w01_1 * v0_1.y + w02_1 * v0_1.z + w10_1 * v1_1.x + w11_1 * v1_1.y + w12_1 * v1_1.z + w20_1 * v2_1.x + w21_1 * v2_1.y + w22_1 * v2_1.z;
+        a5_2 += w00_2 * v0_1.x + w01_2 * v0_1.y + w02_2 * v0_1.z + w10_2 * v1_1.x + w11_2 * v1_1.y + w12_2 * v1_1.z + w20_2 * v2_1.x + w21_2 * v2_1.y + w22_2 * v2_1.z;
+        a5_3 += w00_3 * v0_1.x + w01_3 * v0_1.y + w02_3 * v0_1.z + w10_3 * v1_1.x + w11_3 * v1_1.y + w12_3 * v1_1.z + w20_3 * v2_1.x + w21_3 * v2_1.y + w22_3 * v2_1.z;
+        a6_0 += w00_0 * v0_1.y + w01_0 * v0_1.z + w02_0 * v0_1.w + w10_0 * v1_1.y + w11_0 * v1_1.z + w12_0 * v1_1.w + w20_0 * v2_1.y + w21_0 * v2_1.z + w22_0 * v2_1.w;
+        a6_1 += w00_1 * v0_1.y + w01_1 * v0_1.z + w02_1 * v0_1.w + w10_1 * v1_1.y + w11_1 * v1_1.z + w12_1 * v1_1.w + w20_1 * v2_1.y + w21_1 * v2_1.z + w22_1 * v2_1.w;
+        a6_2 += w00_2 * v0_1.y + w01_2 * v0_1.z + w02_2 * v0_1.w + w10_2 * v1_1.y + w11_2 * v1_1.z + w12_2 * v1_1.w + w20_2 * v2_1.y + w21_2 * v2_1.z + w22_2 * v2_1.w;
+        a6_3 += w00_3 * v0_1.y + w01_3 * v0_1.z + w02_3 * v0_1.w + w10_3 * v1_1.y + w11_3 * v1_1.z + w12_3 * v1_1.w + w20_3 * v2_1.y + w21_3 * v2_1.z + w22_3 * v2_1.w;
+        a7_0 += w00_0 * v0_1.z + w01_0 * v0_1.w + w02_0 * v0_2.x + w10_0 * v1_1.z + w11_0 * v1_1.w + w12_0 * v1_2.x + w20_0 * v2_1.z + w21_0 * v2_1.w + w22_0 * v2_2.x;
+        a7_1 += w00_1 * v0_1.z + w01_1 * v0_1.w + w02_1 * v0_2.x + w10_1 * v1_1.z + w11_1 * v1_1.w + w12_1 * v1_2.x + w20_1 * v2_1.z + w21_1 * v2_1.w + w22_1 * v2_2.x;
+        a7_2 += w00_2 * v0_1.z + w01_2 * v0_1.w + w02_2 * v0_2.x + w10_2 * v1_1.z + w11_2 * v1_1.w + w12_2 * v1_2.x + w20_2 * v2_1.z + w21_2 * v2_1.w + w22_2 * v2_2.x;
+        a7_3 += w00_3 * v0_1.z + w01_3 * v0_1.w + w02_3 * v0_2.x + w10_3 * v1_1.z + w11_3 * v1_1.w + w12_3 * v1_2.x + w20_3 * v2_1.z + w21_3 * v2_1.w + w22_3 * v2_2.x;
+        a8_0 += w00_0 * v0_1.w + w01_0 * v0_2.x + w02_0 * v0_2.y + w10_0 * v1_1.w + w11_0 * v1_2.x + w12_0 * v1_2.y + w20_0 * v2_1.w + w21_0 * v2_2.x + w22_0 * v2_2.y;
+        a8_1 += w00_1 * v0_1.w + w01_1 * v0_2.x + w02_1 * v0_2.y + w10_1 * v1_1.w + w11_1 * v1_2.x + w12_1 * v1_2.y + w20_1 * v2_1.w + w21_1 * v2_2.x + w22_1 * v2_2.y;
+        a8_2 += w00_2 * v0_1.w + w01_2 * v0_2.x + w02_2 * v0_2.y + w10_2 * v1_1.w + w11_2 * v1_2.x + w12_2 * v1_2.y + w20_2 * v2_1.w + w21_2 * v2_2.x + w22_2 * v2_2.y;
+        a8_3 += w00_3 * v0_1.w + w01_3 * v0_2.x + w02_3 * v0_2.y + w10_3 * v1_1.w + w11_3 * v1_2.x + w12_3 * v1_2.y + w20_3 * v2_1.w + w21_3 * v2_2.x + w22_3 * v2_2.y;
+        a9_0 += w00_0 * v0_2.x + w01_0 * v0_2.y + w02_0 * v0_2.z + w10_0 * v1_2.x + w11_0 * v1_2.y + w12_0 * v1_2.z + w20_0 * v2_2.x + w21_0 * v2_2.y + w22_0 * v2_2.z;
+        a9_1 += w00_1 * v0_2.x + w01_1 * v0_2.y + w02_1 * v0_2.z + w10_1 * v1_2.x + w11_1 * v1_2.y + w12_1 * v1_2.z + w20_1 * v2_2.x + w21_1 * v2_2.y + w22_1 * v2_2.z;
+        a9_2 += w00_2 * v0_2.x + w01_2 * v0_2.y + w02_2 * v0_2.z + w10_2 * v1_2.x + w11_2 * v1_2.y + w12_2 * v1_2.z + w20_2 * v2_2.x + w21_2 * v2_2.y + w22_2 * v2_2.z;
+        a9_3 += w00_3 * v0_2.x + w01_3 * v0_2.y + w02_3 * v0_2.z + w10_3 * v1_2.x + w11_3 * v1_2.y + w12_3 * v1_2.z + w20_3 * v2_2.x + w21_3 * v2_2.y + w22_3 * v2_2.z;
+        a10_0 += w00_0 * v0_2.y + w01_0 * v0_2.z + w02_0 * v0_2.w + w10_0 * v1_2.y + w11_0 * v1_2.z + w12_0 * v1_2.w + w20_0 * v2_2.y + w21_0 * v2_2.z + w22_0 * v2_2.w;
+        a10_1 += w00_1 * v0_2.y + w01_1 * v0_2.z + w02_1 * v0_2.w + w10_1 * v1_2.y + w11_1 * v1_2.z + w12_1 * v1_2.w + w20_1 * v2_2.y + w21_1 * v2_2.z + w22_1 * v2_2.w;
+        a10_2 += w00_2 * v0_2.y + w01_2 * v0_2.z + w02_2 * v0_2.w + w10_2 * v1_2.y + w11_2 * v1_2.z + w12_2 * v1_2.w + w20_2 * v2_2.y + w21_2 * v2_2.z + w22_2 * v2_2.w;
+        a10_3 += w00_3 * v0_2.y + w01_3 * v0_2.z + w02_3 * v0_2.w + w10_3 * v1_2.y + w11_3 * v1_2.z + w12_3 * v1_2.w + w20_3 * v2_2.y + w21_3 * v2_2.z + w22_3 * v2_2.w;
+        a11_0 += w00_0 * v0_2.z + w01_0 * v0_2.w + w02_0 * v0_3.x + w10_0 * v1_2.z + w11_0 * v1_2.w + w12_0 * v1_3.x + w20_0 * v2_2.z + w21_0 * v2_2.w + w22_0 * v2_3.x;
+        a11_1 += w00_1 * v0_2.z + w01_1 * v0_2.w + w02_1 * v0_3.x + w10_1 * v1_2.z + w11_1 * v1_2.w + w12_1 * v1_3.x + w20_1 * v2_2.z + w21_1 * v2_2.w + w22_1 * v2_3.x;
+        a11_2 += w00_2 * v0_2.z + w01_2 * v0_2.w + w02_2 * v0_3.x + w10_2 * v1_2.z + w11_2 * v1_2.w + w12_2 * v1_3.x + w20_2 * v2_2.z + w21_2 * v2_2.w + w22_2 * v2_3.x;
+        a11_3 += w00_3 * v0_2.z + w01_3 * v0_2.w + w02_3 * v0_3.x + w10_3 * v1_2.z + w11_3 * v1_2.w + w12_3 * v1_3.x + w20_3 * v2_2.z + w21_3 * v2_2.w + w22_3 * v2_3.x;
+        a12_0 += w00_0 * v0_2.w + w01_0 * v0_3.x + w02_0 * v0_3.y + w10_0 * v1_2.w + w11_0 * v1_3.x + w12_0 * v1_3.y + w20_0 * v2_2.w + w21_0 * v2_3.x + w22_0 * v2_3.y;
+        a12_1 += w00_1 * v0_2.w + w01_1 * v0_3.x + w02_1 * v0_3.y + w10_1 * v1_2.w + w11_1 * v1_3.x + w12_1 * v1_3.y + w20_1 * v2_2.w + w21_1 * v2_3.x + w22_1 * v2_3.y;
+        a12_2 += w00_2 * v0_2.w + w01_2 * v0_3.x + w02_2 * v0_3.y + w10_2 * v1_2.w + w11_2 * v1_3.x + w12_2 * v1_3.y + w20_2 * v2_2.w + w21_2 * v2_3.x + w22_2 * v2_3.y;
+        a12_3 += w00_3 * v0_2.w + w01_3 * v0_3.x + w02_3 * v0_3.y + w10_3 * v1_2.w + w11_3 * v1_3.x + w12_3 * v1_3.y + w20_3 * v2_2.w + w21_3 * v2_3.x + w22_3 * v2_3.y;
+        a13_0 += w00_0 * v0_3.x + w01_0 * v0_3.y + w02_0 * v0_3.z + w10_0 * v1_3.x + w11_0 * v1_3.y + w12_0 * v1_3.z + w20_0 * v2_3.x + w21_0 * v2_3.y + w22_0 * v2_3.z;
+        a13_1 += w00_1 * v0_3.x + w01_1 * v0_3.y + w02_1 * v0_3.z + w10_1 * v1_3.x + w11_1 * v1_3.y + w12_1 * v1_3.z + w20_1 * v2_3.x + w21_1 * v2_3.y + w22_1 * v2_3.z;
+        a13_2 += w00_2 * v0_3.x + w01_2 * v0_3.y + w02_2 * v0_3.z + w10_2 * v1_3.x + w11_2 * v1_3.y + w12_2 * v1_3.z + w20_2 * v2_3.x + w21_2 * v2_3.y + w22_2 * v2_3.z;
+        a13_3 += w00_3 * v0_3.x + w01_3 * v0_3.y + w02_3 * v0_3.z + w10_3 * v1_3.x + w11_3 * v1_3.y + w12_3 * v1_3.z + w20_3 * v2_3.x + w21_3 * v2_3.y + w22_3 * v2_3.z;
+        a14_0 += w00_0 * v0_3.y + w01_0 * v0_3.z + w02_0 * v0_3.w + w10_0 * v1_3.y + w11_0 * v1_3.z + w12_0 * v1_3.w + w20_0 * v2_3.y + w21_0 * v2_3.z + w22_0 * v2_3.w;
+        a14_1 += w00_1 * v0_3.y + w01_1 * v0_3.z + w02_1 * v0_3.w + w10_1 * v1_3.y + w11_1 * v1_3.z + w12_1 * v1_3.w + w20_1 * v2_3.y + w21_1 * v2_3.z + w22_1 * v2_3.w;
+        a14_2 += w00_2 * v0_3.y + w01_2 * v0_3.z + w02_2 * v0_3.w + w10_2 * v1_3.y + w11_2 * v1_3.z + w12_2 * v1_3.w + w20_2 * v2_3.y + w21_2 * v2_3.z + w22_2 * v2_3.w;
+        a14_3 += w00_3 * v0_3.y + w01_3 * v0_3.z + w02_3 * v0_3.w + w10_3 * v1_3.y + w11_3 * v1_3.z + w12_3 * v1_3.w + w20_3 * v2_3.y + w21_3 * v2_3.z + w22_3 * v2_3.w;
+        a15_0 += w00_0 * v0_3.z + w01_0 * v0_3.w + w02_0 * xr0 + w10_0 * v1_3.z + w11_0 * v1_3.w + w12_0 * xr1 + w20_0 * v2_3.z + w21_0 * v2_3.w + w22_0 * xr2;
+        a15_1 += w00_1 * v0_3.z + w01_1 * v0_3.w + w02_1 * xr0 + w10_1 * v1_3.z + w11_1 * v1_3.w + w12_1 * xr1 + w20_1 * v2_3.z + w21_1 * v2_3.w + w22_1 * xr2;
+        a15_2 += w00_2 * v0_3.z + w01_2 * v0_3.w + w02_2 * xr0 + w10_2 * v1_3.z + w11_2 * v1_3.w + w12_2 * xr1 + w20_2 * v2_3.z + w21_2 * v2_3.w + w22_2 * xr2;
+        a15_3 += w00_3 * v0_3.z + w01_3 * v0_3.w + w02_3 * xr0 + w10_3 * v1_3.z + w11_3 * v1_3.w + w12_3 * xr1 + w20_3 * v2_3.z + w21_3 * v2_3.w + w22_3 * xr2;
+        k += 9u;
     }
     // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
     let co0 = cblk * 16u;
@@ -139,8 +197,8 @@ fn conv2d_forward_3x3_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
 }
 
 // As `conv2d_forward_3x3_subgroup` with 12 pixels per invocation: for rows of 12, 24 or 36 pixels (the deep layers
-// at 384x192), where 16-pixel blocks would leave a quarter of the lanes' work padding. Per (ci, ky) 5 x loads and
-// 2 vec4 weight loads per lane feed 576 multiply-adds.
+// at 384x192), where 16-pixel blocks would leave a quarter of the lanes' work padding. Per ci 15 x loads and 6 vec4
+// weight loads per lane feed 1728 multiply-adds.
 @compute @workgroup_size(64)
 fn conv2d_forward_3x3_subgroup12(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32,
@@ -179,51 +237,99 @@ fn conv2d_forward_3x3_subgroup12(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     var k = 0u;
     for (var ci = 0u; ci < p.cin; ci++) {
         let base = p.off_x + (b.n * p.cin + ci) * p.h * p.w;
-        for (var ky = 0; ky < 3; ky++) {
-            // Row iy, columns c0 .. c0+11 as 3 aligned vec4 loads q{i},
-            // the edges c0-1 and c0+12 as scalars xl and xr (0 outside the image).
-            let iy = y0 + ky; let ok = iy >= 0 && iy < i32(p.h);
-            let q = select(0u, (base + u32(iy) * p.w + c0) / 4u, ok);
-            let xl = xat(base, iy, i32(c0) - 1); let xr = xat(base, iy, i32(c0) + 12);
-            let q0 = select(z, x4[q], m0 & vec4<bool>(ok)); let q1 = select(z, x4[q + 1u], m1 & vec4<bool>(ok));
-            let q2 = select(z, x4[q + 2u], m2 & vec4<bool>(ok));
-            // Weight vector 4*kx + g (tap kx, channel group g) of the kernel row: lanes 0-7 load vectors 0-7 (la),
-            // lanes 0-3 vectors 8-11 (lb), and every lane takes all twelve by broadcast.
-            let wi = (wrow + k) * 4u;
-            let la = wp[wi + s0]; let lb = wp[wi + s1];
-            let w0_0 = subgroupBroadcast(la, 0u); let w0_1 = subgroupBroadcast(la, 1u);
-            let w0_2 = subgroupBroadcast(la, 2u); let w0_3 = subgroupBroadcast(la, 3u);
-            let w1_0 = subgroupBroadcast(la, 4u); let w1_1 = subgroupBroadcast(la, 5u);
-            let w1_2 = subgroupBroadcast(la, 6u); let w1_3 = subgroupBroadcast(la, 7u);
-            let w2_0 = subgroupBroadcast(lb, 0u); let w2_1 = subgroupBroadcast(lb, 1u);
-            let w2_2 = subgroupBroadcast(lb, 2u); let w2_3 = subgroupBroadcast(lb, 3u);
-            // Pixel j, tap kx reads input column c0 - 1 + j + kx (xl, then q0.x ..., then xr).
-            a0_0 += w0_0 * xl + w1_0 * q0.x + w2_0 * q0.y; a0_1 += w0_1 * xl + w1_1 * q0.x + w2_1 * q0.y;
-            a0_2 += w0_2 * xl + w1_2 * q0.x + w2_2 * q0.y; a0_3 += w0_3 * xl + w1_3 * q0.x + w2_3 * q0.y;
-            a1_0 += w0_0 * q0.x + w1_0 * q0.y + w2_0 * q0.z; a1_1 += w0_1 * q0.x + w1_1 * q0.y + w2_1 * q0.z;
-            a1_2 += w0_2 * q0.x + w1_2 * q0.y + w2_2 * q0.z; a1_3 += w0_3 * q0.x + w1_3 * q0.y + w2_3 * q0.z;
-            a2_0 += w0_0 * q0.y + w1_0 * q0.z + w2_0 * q0.w; a2_1 += w0_1 * q0.y + w1_1 * q0.z + w2_1 * q0.w;
-            a2_2 += w0_2 * q0.y + w1_2 * q0.z + w2_2 * q0.w; a2_3 += w0_3 * q0.y + w1_3 * q0.z + w2_3 * q0.w;
-            a3_0 += w0_0 * q0.z + w1_0 * q0.w + w2_0 * q1.x; a3_1 += w0_1 * q0.z + w1_1 * q0.w + w2_1 * q1.x;
-            a3_2 += w0_2 * q0.z + w1_2 * q0.w + w2_2 * q1.x; a3_3 += w0_3 * q0.z + w1_3 * q0.w + w2_3 * q1.x;
-            a4_0 += w0_0 * q0.w + w1_0 * q1.x + w2_0 * q1.y; a4_1 += w0_1 * q0.w + w1_1 * q1.x + w2_1 * q1.y;
-            a4_2 += w0_2 * q0.w + w1_2 * q1.x + w2_2 * q1.y; a4_3 += w0_3 * q0.w + w1_3 * q1.x + w2_3 * q1.y;
-            a5_0 += w0_0 * q1.x + w1_0 * q1.y + w2_0 * q1.z; a5_1 += w0_1 * q1.x + w1_1 * q1.y + w2_1 * q1.z;
-            a5_2 += w0_2 * q1.x + w1_2 * q1.y + w2_2 * q1.z; a5_3 += w0_3 * q1.x + w1_3 * q1.y + w2_3 * q1.z;
-            a6_0 += w0_0 * q1.y + w1_0 * q1.z + w2_0 * q1.w; a6_1 += w0_1 * q1.y + w1_1 * q1.z + w2_1 * q1.w;
-            a6_2 += w0_2 * q1.y + w1_2 * q1.z + w2_2 * q1.w; a6_3 += w0_3 * q1.y + w1_3 * q1.z + w2_3 * q1.w;
-            a7_0 += w0_0 * q1.z + w1_0 * q1.w + w2_0 * q2.x; a7_1 += w0_1 * q1.z + w1_1 * q1.w + w2_1 * q2.x;
-            a7_2 += w0_2 * q1.z + w1_2 * q1.w + w2_2 * q2.x; a7_3 += w0_3 * q1.z + w1_3 * q1.w + w2_3 * q2.x;
-            a8_0 += w0_0 * q1.w + w1_0 * q2.x + w2_0 * q2.y; a8_1 += w0_1 * q1.w + w1_1 * q2.x + w2_1 * q2.y;
-            a8_2 += w0_2 * q1.w + w1_2 * q2.x + w2_2 * q2.y; a8_3 += w0_3 * q1.w + w1_3 * q2.x + w2_3 * q2.y;
-            a9_0 += w0_0 * q2.x + w1_0 * q2.y + w2_0 * q2.z; a9_1 += w0_1 * q2.x + w1_1 * q2.y + w2_1 * q2.z;
-            a9_2 += w0_2 * q2.x + w1_2 * q2.y + w2_2 * q2.z; a9_3 += w0_3 * q2.x + w1_3 * q2.y + w2_3 * q2.z;
-            a10_0 += w0_0 * q2.y + w1_0 * q2.z + w2_0 * q2.w; a10_1 += w0_1 * q2.y + w1_1 * q2.z + w2_1 * q2.w;
-            a10_2 += w0_2 * q2.y + w1_2 * q2.z + w2_2 * q2.w; a10_3 += w0_3 * q2.y + w1_3 * q2.z + w2_3 * q2.w;
-            a11_0 += w0_0 * q2.z + w1_0 * q2.w + w2_0 * xr; a11_1 += w0_1 * q2.z + w1_1 * q2.w + w2_1 * xr;
-            a11_2 += w0_2 * q2.z + w1_2 * q2.w + w2_2 * xr; a11_3 += w0_3 * q2.z + w1_3 * q2.w + w2_3 * xr;
-            k += 3u;
-        }
+        // The three kernel rows in one step, so that each accumulator takes all nine taps of ci between a load and a store
+        // of it (on a CPU the block spills to memory).
+        // Row iy{ky}, columns c0 .. c0+11 as 3 aligned vec4 loads v{ky}_{i},
+        // the edges c0-1 and c0+12 as scalars xl{ky} and xr{ky} (0 outside the image).
+        let iy0 = y0; let ok0 = iy0 >= 0 && iy0 < i32(p.h);
+        let q0 = select(0u, (base + u32(iy0) * p.w + c0) / 4u, ok0);
+        let xl0 = xat(base, iy0, i32(c0) - 1); let xr0 = xat(base, iy0, i32(c0) + 12);
+        let v0_0 = select(z, x4[q0], m0 & vec4<bool>(ok0)); let v0_1 = select(z, x4[q0 + 1u], m1 & vec4<bool>(ok0));
+        let v0_2 = select(z, x4[q0 + 2u], m2 & vec4<bool>(ok0));
+        let iy1 = y0 + 1; let ok1 = iy1 >= 0 && iy1 < i32(p.h);
+        let q1 = select(0u, (base + u32(iy1) * p.w + c0) / 4u, ok1);
+        let xl1 = xat(base, iy1, i32(c0) - 1); let xr1 = xat(base, iy1, i32(c0) + 12);
+        let v1_0 = select(z, x4[q1], m0 & vec4<bool>(ok1)); let v1_1 = select(z, x4[q1 + 1u], m1 & vec4<bool>(ok1));
+        let v1_2 = select(z, x4[q1 + 2u], m2 & vec4<bool>(ok1));
+        let iy2 = y0 + 2; let ok2 = iy2 >= 0 && iy2 < i32(p.h);
+        let q2 = select(0u, (base + u32(iy2) * p.w + c0) / 4u, ok2);
+        let xl2 = xat(base, iy2, i32(c0) - 1); let xr2 = xat(base, iy2, i32(c0) + 12);
+        let v2_0 = select(z, x4[q2], m0 & vec4<bool>(ok2)); let v2_1 = select(z, x4[q2 + 1u], m1 & vec4<bool>(ok2));
+        let v2_2 = select(z, x4[q2 + 2u], m2 & vec4<bool>(ok2));
+        // Weight vector 4*kx + g (tap kx, channel group g) of the kernel row: lanes 0-7 load vectors 0-7 (la{ky}),
+        // lanes 0-3 vectors 8-11 (lb{ky}), and every lane takes all twelve by broadcast.
+        let wi = (wrow + k) * 4u;
+        let la0 = wp[wi + s0]; let lb0 = wp[wi + s1];
+        let w00_0 = subgroupBroadcast(la0, 0u); let w00_1 = subgroupBroadcast(la0, 1u);
+        let w00_2 = subgroupBroadcast(la0, 2u); let w00_3 = subgroupBroadcast(la0, 3u);
+        let w01_0 = subgroupBroadcast(la0, 4u); let w01_1 = subgroupBroadcast(la0, 5u);
+        let w01_2 = subgroupBroadcast(la0, 6u); let w01_3 = subgroupBroadcast(la0, 7u);
+        let w02_0 = subgroupBroadcast(lb0, 0u); let w02_1 = subgroupBroadcast(lb0, 1u);
+        let w02_2 = subgroupBroadcast(lb0, 2u); let w02_3 = subgroupBroadcast(lb0, 3u);
+        let la1 = wp[wi + 12u + s0]; let lb1 = wp[wi + 12u + s1];
+        let w10_0 = subgroupBroadcast(la1, 0u); let w10_1 = subgroupBroadcast(la1, 1u);
+        let w10_2 = subgroupBroadcast(la1, 2u); let w10_3 = subgroupBroadcast(la1, 3u);
+        let w11_0 = subgroupBroadcast(la1, 4u); let w11_1 = subgroupBroadcast(la1, 5u);
+        let w11_2 = subgroupBroadcast(la1, 6u); let w11_3 = subgroupBroadcast(la1, 7u);
+        let w12_0 = subgroupBroadcast(lb1, 0u); let w12_1 = subgroupBroadcast(lb1, 1u);
+        let w12_2 = subgroupBroadcast(lb1, 2u); let w12_3 = subgroupBroadcast(lb1, 3u);
+        let la2 = wp[wi + 24u + s0]; let lb2 = wp[wi + 24u + s1];
+        let w20_0 = subgroupBroadcast(la2, 0u); let w20_1 = subgroupBroadcast(la2, 1u);
+        let w20_2 = subgroupBroadcast(la2, 2u); let w20_3 = subgroupBroadcast(la2, 3u);
+        let w21_0 = subgroupBroadcast(la2, 4u); let w21_1 = subgroupBroadcast(la2, 5u);
+        let w21_2 = subgroupBroadcast(la2, 6u); let w21_3 = subgroupBroadcast(la2, 7u);
+        let w22_0 = subgroupBroadcast(lb2, 0u); let w22_1 = subgroupBroadcast(lb2, 1u);
+        let w22_2 = subgroupBroadcast(lb2, 2u); let w22_3 = subgroupBroadcast(lb2, 3u);
+        // Pixel j, tap (ky, kx) reads row iy{ky}, column c0 - 1 + j + kx (xl{ky}, then v{ky}_0.x ..., then xr{ky}).
+        a0_0 += w00_0 * xl0 + w01_0 * v0_0.x + w02_0 * v0_0.y + w10_0 * xl1 + w11_0 * v1_0.x + w12_0 * v1_0.y + w20_0 * xl2 + w21_0 * v2_0.x + w22_0 * v2_0.y;
+        a0_1 += w00_1 * xl0 + w01_1 * v0_0.x + w02_1 * v0_0.y + w10_1 * xl1 + w11_1 * v1_0.x + w12_1 * v1_0.y + w20_1 * xl2 + w21_1 * v2_0.x + w22_1 * v2_0.y;
+        a0_2 += w00_2 * xl0 + w01_2 * v0_0.x + w02_2 * v0_0.y + w10_2 * xl1 + w11_2 * v1_0.x + w12_2 * v1_0.y + w20_2 * xl2 + w21_2 * v2_0.x + w22_2 * v2_0.y;
+        a0_3 += w00_3 * xl0 + w01_3 * v0_0.x + w02_3 * v0_0.y + w10_3 * xl1 + w11_3 * v1_0.x + w12_3 * v1_0.y + w20_3 * xl2 + w21_3 * v2_0.x + w22_3 * v2_0.y;
+        a1_0 += w00_0 * v0_0.x + w01_0 * v0_0.y + w02_0 * v0_0.z + w10_0 * v1_0.x + w11_0 * v1_0.y + w12_0 * v1_0.z + w20_0 * v2_0.x + w21_0 * v2_0.y + w22_0 * v2_0.z;
+        a1_1 += w00_1 * v0_0.x + w01_1 * v0_0.y + w02_1 * v0_0.z + w10_1 * v1_0.x + w11_1 * v1_0.y + w12_1 * v1_0.z + w20_1 * v2_0.x + w21_1 * v2_0.y + w22_1 * v2_0.z;
+        a1_2 += w00_2 * v0_0.x + w01_2 * v0_0.y + w02_2 * v0_0.z + w10_2 * v1_0.x + w11_2 * v1_0.y + w12_2 * v1_0.z + w20_2 * v2_0.x + w21_2 * v2_0.y + w22_2 * v2_0.z;
+        a1_3 += w00_3 * v0_0.x + w01_3 * v0_0.y + w02_3 * v0_0.z + w10_3 * v1_0.x + w11_3 * v1_0.y + w12_3 * v1_0.z + w20_3 * v2_0.x + w21_3 * v2_0.y + w22_3 * v2_0.z;
+        a2_0 += w00_0 * v0_0.y + w01_0 * v0_0.z + w02_0 * v0_0.w + w10_0 * v1_0.y + w11_0 * v1_0.z + w12_0 * v1_0.w + w20_0 * v2_0.y + w21_0 * v2_0.z + w22_0 * v2_0.w;
+        a2_1 += w00_1 * v0_0.y + w01_1 * v0_0.z + w02_1 * v0_0.w + w10_1 * v1_0.y + w11_1 * v1_0.z + w12_1 * v1_0.w + w20_1 * v2_0.y + w21_1 * v2_0.z + w22_1 * v2_0.w;
+        a2_2 += w00_2 * v0_0.y + w01_2 * v0_0.z + w02_2 * v0_0.w + w10_2 * v1_0.y + w11_2 * v1_0.z + w12_2 * v1_0.w + w20_2 * v2_0.y + w21_2 * v2_0.z + w22_2 * v2_0.w;
+        a2_3 += w00_3 * v0_0.y + w01_3 * v0_0.z + w02_3 * v0_0.w + w10_3 * v1_0.y + w11_3 * v1_0.z + w12_3 * v1_0.w + w20_3 * v2_0.y + w21_3 * v2_0.z + w22_3 * v2_0.w;
+        a3_0 += w00_0 * v0_0.z + w01_0 * v0_0.w + w02_0 * v0_1.x + w10_0 * v1_0.z + w11_0 * v1_0.w + w12_0 * v1_1.x + w20_0 * v2_0.z + w21_0 * v2_0.w + w22_0 * v2_1.x;
+        a3_1 += w00_1 * v0_0.z + w01_1 * v0_0.w + w02_1 * v0_1.x + w10_1 * v1_0.z + w11_1 * v1_0.w + w12_1 * v1_1.x + w20_1 * v2_0.z + w21_1 * v2_0.w + w22_1 * v2_1.x;
+        a3_2 += w00_2 * v0_0.z + w01_2 * v0_0.w + w02_2 * v0_1.x + w10_2 * v1_0.z + w11_2 * v1_0.w + w12_2 * v1_1.x + w20_2 * v2_0.z + w21_2 * v2_0.w + w22_2 * v2_1.x;
+        a3_3 += w00_3 * v0_0.z + w01_3 * v0_0.w + w02_3 * v0_1.x + w10_3 * v1_0.z + w11_3 * v1_0.w + w12_3 * v1_1.x + w20_3 * v2_0.z + w21_3 * v2_0.w + w22_3 * v2_1.x;
+        a4_0 += w00_0 * v0_0.w + w01_0 * v0_1.x + w02_0 * v0_1.y + w10_0 * v1_0.w + w11_0 * v1_1.x + w12_0 * v1_1.y + w20_0 * v2_0.w + w21_0 * v2_1.x + w22_0 * v2_1.y;
+        a4_1 += w00_1 * v0_0.w + w01_1 * v0_1.x + w02_1 * v0_1.y + w10_1 * v1_0.w + w11_1 * v1_1.x + w12_1 * v1_1.y + w20_1 * v2_0.w + w21_1 * v2_1.x + w22_1 * v2_1.y;
+        a4_2 += w00_2 * v0_0.w + w01_2 * v0_1.x + w02_2 * v0_1.y + w10_2 * v1_0.w + w11_2 * v1_1.x + w12_2 * v1_1.y + w20_2 * v2_0.w + w21_2 * v2_1.x + w22_2 * v2_1.y;
+        a4_3 += w00_3 * v0_0.w + w01_3 * v0_1.x + w02_3 * v0_1.y + w10_3 * v1_0.w + w11_3 * v1_1.x + w12_3 * v1_1.y + w20_3 * v2_0.w + w21_3 * v2_1.x + w22_3 * v2_1.y;
+        a5_0 += w00_0 * v0_1.x + w01_0 * v0_1.y + w02_0 * v0_1.z + w10_0 * v1_1.x + w11_0 * v1_1.y + w12_0 * v1_1.z + w20_0 * v2_1.x + w21_0 * v2_1.y + w22_0 * v2_1.z;
+        a5_1 += w00_1 * v0_1.x + w01_1 * v0_1.y + w02_1 * v0_1.z + w10_1 * v1_1.x + w11_1 * v1_1.y + w12_1 * v1_1.z + w20_1 * v2_1.x + w21_1 * v2_1.y + w22_1 * v2_1.z;
+        a5_2 += w00_2 * v0_1.x + w01_2 * v0_1.y + w02_2 * v0_1.z + w10_2 * v1_1.x + w11_2 * v1_1.y + w12_2 * v1_1.z + w20_2 * v2_1.x + w21_2 * v2_1.y + w22_2 * v2_1.z;
+        a5_3 += w00_3 * v0_1.x + w01_3 * v0_1.y + w02_3 * v0_1.z + w10_3 * v1_1.x + w11_3 * v1_1.y + w12_3 * v1_1.z + w20_3 * v2_1.x + w21_3 * v2_1.y + w22_3 * v2_1.z;
+        a6_0 += w00_0 * v0_1.y + w01_0 * v0_1.z + w02_0 * v0_1.w + w10_0 * v1_1.y + w11_0 * v1_1.z + w12_0 * v1_1.w + w20_0 * v2_1.y + w21_0 * v2_1.z + w22_0 * v2_1.w;
+        a6_1 += w00_1 * v0_1.y + w01_1 * v0_1.z + w02_1 * v0_1.w + w10_1 * v1_1.y + w11_1 * v1_1.z + w12_1 * v1_1.w + w20_1 * v2_1.y + w21_1 * v2_1.z + w22_1 * v2_1.w;
+        a6_2 += w00_2 * v0_1.y + w01_2 * v0_1.z + w02_2 * v0_1.w + w10_2 * v1_1.y + w11_2 * v1_1.z + w12_2 * v1_1.w + w20_2 * v2_1.y + w21_2 * v2_1.z + w22_2 * v2_1.w;
+        a6_3 += w00_3 * v0_1.y + w01_3 * v0_1.z + w02_3 * v0_1.w + w10_3 * v1_1.y + w11_3 * v1_1.z + w12_3 * v1_1.w + w20_3 * v2_1.y + w21_3 * v2_1.z + w22_3 * v2_1.w;
+        a7_0 += w00_0 * v0_1.z + w01_0 * v0_1.w + w02_0 * v0_2.x + w10_0 * v1_1.z + w11_0 * v1_1.w + w12_0 * v1_2.x + w20_0 * v2_1.z + w21_0 * v2_1.w + w22_0 * v2_2.x;
+        a7_1 += w00_1 * v0_1.z + w01_1 * v0_1.w + w02_1 * v0_2.x + w10_1 * v1_1.z + w11_1 * v1_1.w + w12_1 * v1_2.x + w20_1 * v2_1.z + w21_1 * v2_1.w + w22_1 * v2_2.x;
+        a7_2 += w00_2 * v0_1.z + w01_2 * v0_1.w + w02_2 * v0_2.x + w10_2 * v1_1.z + w11_2 * v1_1.w + w12_2 * v1_2.x + w20_2 * v2_1.z + w21_2 * v2_1.w + w22_2 * v2_2.x;
+        a7_3 += w00_3 * v0_1.z + w01_3 * v0_1.w + w02_3 * v0_2.x + w10_3 * v1_1.z + w11_3 * v1_1.w + w12_3 * v1_2.x + w20_3 * v2_1.z + w21_3 * v2_1.w + w22_3 * v2_2.x;
+        a8_0 += w00_0 * v0_1.w + w01_0 * v0_2.x + w02_0 * v0_2.y + w10_0 * v1_1.w + w11_0 * v1_2.x + w12_0 * v1_2.y + w20_0 * v2_1.w + w21_0 * v2_2.x + w22_0 * v2_2.y;
+        a8_1 += w00_1 * v0_1.w + w01_1 * v0_2.x + w02_1 * v0_2.y + w10_1 * v1_1.w + w11_1 * v1_2.x + w12_1 * v1_2.y + w20_1 * v2_1.w + w21_1 * v2_2.x + w22_1 * v2_2.y;
+        a8_2 += w00_2 * v0_1.w + w01_2 * v0_2.x + w02_2 * v0_2.y + w10_2 * v1_1.w + w11_2 * v1_2.x + w12_2 * v1_2.y + w20_2 * v2_1.w + w21_2 * v2_2.x + w22_2 * v2_2.y;
+        a8_3 += w00_3 * v0_1.w + w01_3 * v0_2.x + w02_3 * v0_2.y + w10_3 * v1_1.w + w11_3 * v1_2.x + w12_3 * v1_2.y + w20_3 * v2_1.w + w21_3 * v2_2.x + w22_3 * v2_2.y;
+        a9_0 += w00_0 * v0_2.x + w01_0 * v0_2.y + w02_0 * v0_2.z + w10_0 * v1_2.x + w11_0 * v1_2.y + w12_0 * v1_2.z + w20_0 * v2_2.x + w21_0 * v2_2.y + w22_0 * v2_2.z;
+        a9_1 += w00_1 * v0_2.x + w01_1 * v0_2.y + w02_1 * v0_2.z + w10_1 * v1_2.x + w11_1 * v1_2.y + w12_1 * v1_2.z + w20_1 * v2_2.x + w21_1 * v2_2.y + w22_1 * v2_2.z;
+        a9_2 += w00_2 * v0_2.x + w01_2 * v0_2.y + w02_2 * v0_2.z + w10_2 * v1_2.x + w11_2 * v1_2.y + w12_2 * v1_2.z + w20_2 * v2_2.x + w21_2 * v2_2.y + w22_2 * v2_2.z;
+        a9_3 += w00_3 * v0_2.x + w01_3 * v0_2.y + w02_3 * v0_2.z + w10_3 * v1_2.x + w11_3 * v1_2.y + w12_3 * v1_2.z + w20_3 * v2_2.x + w21_3 * v2_2.y + w22_3 * v2_2.z;
+        a10_0 += w00_0 * v0_2.y + w01_0 * v0_2.z + w02_0 * v0_2.w + w10_0 * v1_2.y + w11_0 * v1_2.z + w12_0 * v1_2.w + w20_0 * v2_2.y + w21_0 * v2_2.z + w22_0 * v2_2.w;
+        a10_1 += w00_1 * v0_2.y + w01_1 * v0_2.z + w02_1 * v0_2.w + w10_1 * v1_2.y + w11_1 * v1_2.z + w12_1 * v1_2.w + w20_1 * v2_2.y + w21_1 * v2_2.z + w22_1 * v2_2.w;
+        a10_2 += w00_2 * v0_2.y + w01_2 * v0_2.z + w02_2 * v0_2.w + w10_2 * v1_2.y + w11_2 * v1_2.z + w12_2 * v1_2.w + w20_2 * v2_2.y + w21_2 * v2_2.z + w22_2 * v2_2.w;
+        a10_3 += w00_3 * v0_2.y + w01_3 * v0_2.z + w02_3 * v0_2.w + w10_3 * v1_2.y + w11_3 * v1_2.z + w12_3 * v1_2.w + w20_3 * v2_2.y + w21_3 * v2_2.z + w22_3 * v2_2.w;
+        a11_0 += w00_0 * v0_2.z + w01_0 * v0_2.w + w02_0 * xr0 + w10_0 * v1_2.z + w11_0 * v1_2.w + w12_0 * xr1 + w20_0 * v2_2.z + w21_0 * v2_2.w + w22_0 * xr2;
+        a11_1 += w00_1 * v0_2.z + w01_1 * v0_2.w + w02_1 * xr0 + w10_1 * v1_2.z + w11_1 * v1_2.w + w12_1 * xr1 + w20_1 * v2_2.z + w21_1 * v2_2.w + w22_1 * xr2;
+        a11_2 += w00_2 * v0_2.z + w01_2 * v0_2.w + w02_2 * xr0 + w10_2 * v1_2.z + w11_2 * v1_2.w + w12_2 * xr1 + w20_2 * v2_2.z + w21_2 * v2_2.w + w22_2 * xr2;
+        a11_3 += w00_3 * v0_2.z + w01_3 * v0_2.w + w02_3 * xr0 + w10_3 * v1_2.z + w11_3 * v1_2.w + w12_3 * xr1 + w20_3 * v2_2.z + w21_3 * v2_2.w + w22_3 * xr2;
+        k += 9u;
     }
     // Add the bias and write the block: each pixel's 16 channels, inside the tensor.
     let co0 = cblk * 16u;

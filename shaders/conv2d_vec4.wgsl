@@ -13,7 +13,8 @@
 //  - weight gradients: invocation (ci, 16 output channels) owns the 144 outputs gw[co0..co0+15, ci, 0..2, 0..2] and
 //    steps along a row four positions at a time: 16 vec4 gy loads and, per kernel row, one or two vec4 x loads plus
 //    edge scalars feed 576 multiply-adds.
-// Each kernel has a twin in conv2d_subgroup.wgsl that computes the same sums in the same order.
+// Each kernel has a twin in conv2d_subgroup.wgsl that computes the same sums, in the same order but for the 3x3
+// stride-1 forwards, whose twins add each ci's nine taps in one statement (three here).
 
 // Forward, 3x3 stride 1 pad 1 with W % 4 == 0: `conv2d_forward_3x3` (conv2d_tiled.wgsl) with the 16 input columns
 // under the pixels as 4 aligned vec4 loads plus 2 edge scalars: per (ci, ky) 6 x loads and 6 vec4 weight loads feed

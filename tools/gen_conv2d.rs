@@ -65,8 +65,8 @@ fn subgroup_file() -> String {
     file(
         SUBGROUP_DOC,
         &[
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg, rows_at_once: false }),
-            rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg, rows_at_once: false }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup", groups: 4, px: 16, stride: 1, vec4: true, share: sg, rows_at_once: true }),
+            rows(&Rows { name: "conv2d_forward_3x3_subgroup12", groups: 4, px: 12, stride: 1, vec4: true, share: sg, rows_at_once: true }),
             rows(&Rows { name: "conv2d_forward_3x3_subgroup8", groups: 4, px: 8, stride: 1, vec4: true, share: sg, rows_at_once: true }),
             rows(&Rows { name: "conv2d_forward_3x3_subgroup4", groups: 4, px: 4, stride: 1, vec4: true, share: sg, rows_at_once: true }),
             rows(&Rows { name: "conv2d_forward_3x3s2_subgroup", groups: 4, px: 16, stride: 2, vec4: true, share: sg, rows_at_once: true }),
@@ -133,7 +133,8 @@ const VEC4_DOC: &str = "\
 //  - weight gradients: invocation (ci, 16 output channels) owns the 144 outputs gw[co0..co0+15, ci, 0..2, 0..2] and
 //    steps along a row four positions at a time: 16 vec4 gy loads and, per kernel row, one or two vec4 x loads plus
 //    edge scalars feed 576 multiply-adds.
-// Each kernel has a twin in conv2d_subgroup.wgsl that computes the same sums in the same order.
+// Each kernel has a twin in conv2d_subgroup.wgsl that computes the same sums, in the same order but for the 3x3
+// stride-1 forwards, whose twins add each ci's nine taps in one statement (three here).
 ";
 
 const SUBGROUP_DOC: &str = "\
@@ -150,9 +151,10 @@ const SUBGROUP_DOC: &str = "\
 //    multiple of the subgroup size and put the tiles on the grid's y.
 //  - The broadcasts sit in subgroup-uniform control flow (loop bounds depend on the workgroup only; tests/ops/tint.rs
 //    checks it with Chrome's Tint) and read lanes 0..7 only, so any subgroup of 8 lanes or more works.
-// Each entry point computes the same sums in the same order as its portable twin in conv2d_vec4.wgsl, which the
-// launchers run on devices without subgroups and which validation (src/validate.rs) puts in its place on a driver
-// where this one is wrong. (naga rejects `enable subgroups;`, which it does not need: a validator capability gates
+// Each entry point computes the same sums as its portable twin in conv2d_vec4.wgsl, in the same order but for the
+// 3x3 stride-1 forwards, which add each ci's nine taps in one statement (three in the twin: fewer masked writes of
+// the accumulators, see `Rows::rows_at_once` in tools/gen_conv2d.rs). The launchers run the twin on devices without
+// subgroups, and validation (src/validate.rs) puts it in this one's place on a driver where this one is wrong. (naga rejects `enable subgroups;`, which it does not need: a validator capability gates
 // these builtins. Tint needs it: tests/ops/tint.rs adds it.)
 ";
 
@@ -178,8 +180,12 @@ struct Rows {
     vec4: bool,
     share: Share,
     /// The three kernel rows in one step (loop count Cin), each accumulator taking its nine taps at once, instead of
-    /// a step per kernel row (Cin*3): measured faster where blocks are small or strided (llvmpipe stores a spilled
-    /// accumulator once per statement), no faster for 16 and 12 pixels at stride 1, whose longer body compiles slower.
+    /// a step per kernel row (Cin*3). Inside a loop llvmpipe writes every loop-carried value through the execution
+    /// mask: a load of the spilled accumulator, a `vblendvps` and a store per statement. On Intel cores that blend is
+    /// 3 uops on the same three ports as the multiplies and adds (1 uop on AMD's Zen 4), so nine taps per statement
+    /// instead of three cut the arithmetic ports' work per multiply-add by a quarter there (README, "Why an Intel CPU
+    /// is slower"). The subgroup forwards all take it; the portable twins keep a step per row (GL and SwiftShader
+    /// compile them, where a longer body costs start-up time).
     rows_at_once: bool,
 }
 
@@ -225,12 +231,13 @@ fn rows(r: &Rows) -> String {
         "conv2d_forward_3x3_subgroup" => "\
 // Forward, 3x3 stride 1 pad 1 with W % 4 == 0: 16 pixels of a row x 16 output channels, weights packed in blocks
 // of 16 channels. The twelve weight vectors of each (ci, ky) (3 taps x 16 channels), which every lane of a subgroup
-// needs, are loaded two per lane and broadcast: per (ci, ky) 6 x loads and 2 vec4 weight loads per lane feed 768
-// multiply-adds. Portable twin: `conv2d_forward_3x3_vec4` (8 channels per invocation). Loop count Cin*3.",
+// needs, are loaded two per lane and broadcast: per ci 18 x loads and 6 vec4 weight loads per lane feed 2304
+// multiply-adds, all three kernel rows in one step so that each accumulator takes its nine taps in one statement.
+// Portable twin: `conv2d_forward_3x3_vec4` (8 channels per invocation, a step per kernel row). Loop count Cin.",
         "conv2d_forward_3x3_subgroup12" => "\
 // As `conv2d_forward_3x3_subgroup` with 12 pixels per invocation: for rows of 12, 24 or 36 pixels (the deep layers
-// at 384x192), where 16-pixel blocks would leave a quarter of the lanes' work padding. Per (ci, ky) 5 x loads and
-// 2 vec4 weight loads per lane feed 576 multiply-adds.",
+// at 384x192), where 16-pixel blocks would leave a quarter of the lanes' work padding. Per ci 15 x loads and 6 vec4
+// weight loads per lane feed 1728 multiply-adds.",
         "conv2d_forward_3x3_subgroup8" => "\
 // As `conv2d_forward_3x3_subgroup` with 8 pixels per invocation: for rows of 8 pixels (the deep layers at 128x64),
 // where 16-pixel blocks would leave half of the lanes' work padding. All three kernel rows in one step (loop count
